@@ -1,0 +1,31 @@
+"""mlyard: SageMaker's machine-learning workflow on your own machine.
+
+The public API mirrors the SageMaker Python SDK v2: ``mlyard.estimator.Estimator``,
+``mlyard.tensorflow.TensorFlow``, ``mlyard.Session``, ``mlyard.TrainingInput``... Names are
+imported lazily so that job runners, which import this package, start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Session": "mlyard.session",
+    "LocalSession": "mlyard.session",
+    "get_execution_role": "mlyard.session",
+    "TrainingInput": "mlyard.inputs",
+    "Estimator": "mlyard.estimator",
+    "TrainingJobAnalytics": "mlyard.analytics",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlyard' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

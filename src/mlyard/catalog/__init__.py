@@ -1,0 +1,153 @@
+"""The catalog: every job, its status history and its metric series, in SQL.
+
+SQLite (WAL mode) by default; PostgreSQL when ``MLYARD_DATABASE_URL`` says so. Only the control
+plane writes here: job runners report through files in the job directory, which the server
+ingests (see mlyard.server.supervisor).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from mlyard.catalog.schema import job_events, jobs, metadata, metrics
+from mlyard.errors import ConflictError, NotFoundError, ValidationError
+
+__all__ = ["Catalog", "metadata"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _normalize_url(url: str) -> str:
+    # "postgresql://" means psycopg 3 here, the driver the postgres extra installs.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Catalog:
+    def __init__(self, url: str) -> None:
+        self.url = _normalize_url(url)
+        try:
+            if self.url.startswith("sqlite"):
+                self.engine: Engine = sa.create_engine(
+                    self.url, connect_args={"check_same_thread": False, "timeout": 30})
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            else:
+                self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise ValidationError(
+                f"MLYARD_DATABASE_URL {url!r} is not usable: {exc}. Use sqlite:///path or "
+                "postgresql://user:password@host/db (install mlyard[postgres])."
+            ) from exc
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def insert_job(self, row: dict[str, Any], event_message: str) -> None:
+        now = row.setdefault("created_at", time.time())
+        row.setdefault("modified_at", now)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(jobs.insert().values(**row))
+                conn.execute(job_events.insert().values(
+                    job_name=row["name"], time=now, status=row["status"],
+                    secondary_status=row["secondary_status"], message=event_message))
+        except sa.exc.IntegrityError as exc:
+            raise ConflictError(
+                f"a job named {row['name']!r} already exists; choose another job_name "
+                "(or leave it out to get a unique one)") from exc
+
+    def get_job(self, name: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.name == name)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no job named {name!r}; `mlyard jobs list` shows the jobs there are")
+        return dict(row)
+
+    def list_jobs(self, kind: str | None = None, statuses: list[str] | None = None,
+                  limit: int | None = 100, name_contains: str | None = None) -> list[dict[str, Any]]:
+        q = sa.select(jobs).order_by(jobs.c.created_at.desc())
+        if kind:
+            q = q.where(jobs.c.kind == kind)
+        if statuses:
+            q = q.where(jobs.c.status.in_(statuses))
+        if name_contains:
+            q = q.where(jobs.c.name.contains(name_contains, autoescape=True))
+        if limit:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def update_job(self, name: str, event: tuple[str, str, str] | None = None,
+                   only_if_status: list[str] | None = None, **fields: Any) -> bool:
+        """Update a job's fields (and record a status event) in one transaction. With
+        ``only_if_status`` the update applies only while the job is in one of those statuses;
+        returns whether it applied."""
+        now = time.time()
+        fields["modified_at"] = now
+        q = jobs.update().where(jobs.c.name == name)
+        if only_if_status:
+            q = q.where(jobs.c.status.in_(only_if_status))
+        with self.engine.begin() as conn:
+            applied = conn.execute(q.values(**fields)).rowcount > 0
+            if applied and event is not None:
+                status, secondary, message = event
+                conn.execute(job_events.insert().values(
+                    job_name=name, time=now, status=status, secondary_status=secondary, message=message))
+        return applied
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        q = sa.select(job_events).where(job_events.c.job_name == name).order_by(job_events.c.id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    # -- metrics ------------------------------------------------------------------------------
+    def add_metrics(self, name: str, rows: list[dict[str, Any]], new_offset: int) -> None:
+        with self.engine.begin() as conn:
+            if rows:
+                conn.execute(metrics.insert(), [dict(r, job_name=name) for r in rows])
+            conn.execute(jobs.update().where(jobs.c.name == name).values(metrics_offset=new_offset))
+
+    def metrics(self, name: str, metric_name: str | None = None) -> list[dict[str, Any]]:
+        q = sa.select(metrics.c.host, metrics.c.name, metrics.c.value, metrics.c.timestamp).where(
+            metrics.c.job_name == name)
+        if metric_name:
+            q = q.where(metrics.c.name == metric_name)
+        q = q.order_by(metrics.c.id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def final_metrics(self, name: str) -> list[dict[str, Any]]:
+        """The last value of each metric (SageMaker's FinalMetricDataList)."""
+        last = (sa.select(sa.func.max(metrics.c.id)).where(metrics.c.job_name == name)
+                .group_by(metrics.c.name).scalar_subquery())
+        q = (sa.select(metrics.c.name, metrics.c.value, metrics.c.timestamp)
+             .where(metrics.c.id.in_(last)).order_by(metrics.c.name))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

@@ -1,0 +1,52 @@
+"""The catalog's tables. Changes here need an Alembic revision in ``migrations/versions``."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False, index=True),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    sa.Column("secondary_status", sa.String(64), nullable=False),
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),
+    sa.Column("allocation", sa.JSON, nullable=True),
+    sa.Column("job_dir", sa.Text, nullable=False),
+    sa.Column("runner_pid", sa.Integer, nullable=True),
+    sa.Column("runner_started", sa.Float, nullable=True),
+    sa.Column("metrics_offset", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Column("modified_at", sa.Float, nullable=False),
+)
+
+job_events = sa.Table(
+    "job_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_name", sa.String(63), sa.ForeignKey("jobs.name", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("secondary_status", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_name", sa.String(63), sa.ForeignKey("jobs.name", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("host", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+)

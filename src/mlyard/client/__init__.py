@@ -1,0 +1,195 @@
+"""The HTTP client of the control plane, used by the SDK and the CLI.
+
+With ``MLYARD_URL`` (and ``MLYARD_TOKEN``) it talks to that server. Otherwise it uses the local
+server of ``$MLYARD_HOME``, starting one on loopback on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mlyard import config
+from mlyard.errors import AuthenticationError, MlyardError, ServerUnavailableError, error_for_code
+
+__all__ = ["Client", "default_client", "local_server"]
+
+_START_TIMEOUT = 60.0
+
+
+class Client:
+    """``reconnect``, when given, finds the server again after a connection failure (the local
+    server restarts on another port); the failed request is then retried once."""
+
+    def __init__(self, url: str, token: str, reconnect: Callable[[], tuple[str, str]] | None = None) -> None:
+        self._reconnect = reconnect
+        self._connect(url, token)
+
+    def _connect(self, url: str, token: str) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self._http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
+                                  timeout=httpx.Timeout(120.0, connect=10.0))
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            if self._reconnect is None:
+                raise ServerUnavailableError(f"cannot reach the mlyard server at {self.url}: {exc}") from exc
+            self._http.close()
+            self._connect(*self._reconnect())
+            try:
+                resp = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc2:
+                raise ServerUnavailableError(f"cannot reach the mlyard server at {self.url}: {exc2}") from exc2
+        except httpx.TransportError as exc:
+            raise ServerUnavailableError(f"cannot reach the mlyard server at {self.url}: {exc}") from exc
+        _raise_for(resp)
+        if resp.headers.get("content-type", "").startswith("application/json"):
+            return resp.json()
+        return resp.content
+
+    def stream(self, path: str, params: dict[str, Any]) -> Iterator[bytes]:
+        try:
+            with self._http.stream("GET", path, params=params, timeout=httpx.Timeout(None, connect=10.0)) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    _raise_for(resp)
+                yield from resp.iter_raw()
+        except httpx.TransportError as exc:
+            raise ServerUnavailableError(f"lost the mlyard server at {self.url}: {exc}") from exc
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/training-jobs", json=request)  # type: ignore[no-any-return]
+
+    def describe_job(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/jobs/{name}")  # type: ignore[no-any-return]
+
+    def list_jobs(self, kind: str | None = None, status: str | None = None, limit: int = 100,
+                  name_contains: str | None = None) -> list[dict[str, Any]]:
+        params = {k: v for k, v in {"kind": kind, "status": status, "limit": limit,
+                                    "name_contains": name_contains}.items() if v is not None}
+        return self.request("GET", "/v1/jobs", params=params)  # type: ignore[no-any-return]
+
+    def stop_job(self, name: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/jobs/{name}/stop")  # type: ignore[no-any-return]
+
+    def wait_job(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
+        return self.request("GET", f"/v1/jobs/{name}/wait", params={"timeout": timeout})  # type: ignore[no-any-return]
+
+    def job_metrics(self, name: str, metric_name: str | None = None) -> list[dict[str, Any]]:
+        params = {"metric_name": metric_name} if metric_name else {}
+        return self.request("GET", f"/v1/jobs/{name}/metrics", params=params)  # type: ignore[no-any-return]
+
+    def job_logs(self, name: str, follow: bool = False) -> Iterator[bytes]:
+        return self.stream(f"/v1/jobs/{name}/logs", {"follow": str(follow).lower()})
+
+    # -- store -----------------------------------------------------------------------------------
+    def upload(self, key: str, data: bytes) -> str:
+        return str(self.request("PUT", f"/v1/store/{key}", content=data)["uri"])
+
+    def read_uri(self, uri: str) -> bytes:
+        return bytes(self.request("POST", "/v1/store-read", json={"uri": uri}))
+
+    def health(self) -> dict[str, Any]:
+        return self.request("GET", "/v1/health")  # type: ignore[no-any-return]
+
+
+def _raise_for(resp: httpx.Response) -> None:
+    if resp.status_code < 400:
+        return
+    try:
+        body = resp.json()
+        err: MlyardError = error_for_code(body.get("error", ""), body.get("message") or resp.text)
+    except ValueError:
+        err = MlyardError(f"HTTP {resp.status_code}: {resp.text[:500]}")
+    if resp.status_code == 401:
+        err = AuthenticationError(err.message)
+    raise err
+
+
+def _ping(url: str, token: str) -> bool:
+    try:
+        r = httpx.get(f"{url}/v1/health", headers={"Authorization": f"Bearer {token}"}, timeout=2.0)
+    except httpx.TransportError:
+        return False
+    return r.status_code == 200
+
+
+def _read_info(home: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((home / "server.json").read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def local_server(home: Path) -> tuple[str, str]:
+    """URL and token of the local server of ``home``, started (detached, loopback) if needed."""
+    from filelock import FileLock
+
+    from mlyard.server.main import ensure_token
+
+    token = ensure_token(home)
+    info = _read_info(home)
+    if info and _ping(info["url"], token):
+        return info["url"], token
+    with FileLock(str(home / "server.lock")):
+        info = _read_info(home)
+        if info and _ping(info["url"], token):
+            return info["url"], token
+        log = home / "server.log"
+        with log.open("ab") as fh:
+            proc = subprocess.Popen([sys.executable, "-m", "mlyard", "server", "--port", "0"],
+                                    stdin=subprocess.DEVNULL, stdout=fh, stderr=fh, start_new_session=True,
+                                    env={**os.environ, config.HOME_ENV: str(home)})
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            info = _read_info(home)
+            if info and info.get("pid") == proc.pid and _ping(info["url"], token):
+                return info["url"], token
+            if proc.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise ServerUnavailableError(f"the local mlyard server failed to start:\n{tail}")
+            time.sleep(0.05)
+        proc.kill()
+        raise ServerUnavailableError(f"the local mlyard server did not start within {_START_TIMEOUT:g}s; "
+                                     f"see {log}")
+
+
+_clients: dict[tuple[str, str], Client] = {}
+_lock = threading.Lock()
+
+
+def default_client() -> Client:
+    """The client for this process's configuration (``MLYARD_URL`` or the local server)."""
+    url = os.environ.get("MLYARD_URL")
+    with _lock:
+        if url:
+            token = os.environ.get("MLYARD_TOKEN")
+            if not token:
+                raise AuthenticationError("MLYARD_URL is set but MLYARD_TOKEN is not: set it to the server's token")
+        else:
+            home = config.home()
+            if ("local", str(home)) not in _clients:
+                url, token = local_server(home)
+                _clients[("local", str(home))] = Client(url, token, reconnect=lambda: local_server(home))
+            return _clients[("local", str(home))]
+        key = (url, token)
+        if key not in _clients:
+            _clients[key] = Client(url, token)
+        return _clients[key]

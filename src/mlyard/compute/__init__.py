@@ -1,0 +1,1 @@
+"""Resources, instance types, the scheduler and the executors that start job runners."""

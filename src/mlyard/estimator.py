@@ -1,0 +1,386 @@
+"""Estimators and training jobs, with the SageMaker Python SDK v2 signatures."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mlyard.errors import ConflictError, UnexpectedStatusException, ValidationError
+from mlyard.inputs import TrainingInput
+from mlyard.session import Session
+
+__all__ = ["EstimatorBase", "Estimator", "Framework", "TrainingJob"]
+
+# SageMaker v1 argument names, accepted with a deprecation warning.
+_V1_RENAMES = {
+    "train_instance_type": "instance_type",
+    "train_instance_count": "instance_count",
+    "train_volume_size": "volume_size",
+    "train_max_run": "max_run",
+    "train_use_spot_instances": "use_spot_instances",
+    "train_max_wait": "max_wait",
+    "image_name": "image_uri",
+}
+# SageMaker arguments that mean nothing on a local machine; accepted so notebooks run unchanged.
+_CLOUD_ONLY = {
+    "volume_kms_key", "output_kms_key", "subnets", "security_group_ids", "model_uri", "model_channel_name",
+    "encrypt_inter_container_traffic", "use_spot_instances", "max_wait", "rules", "debugger_hook_config",
+    "tensorboard_output_config", "enable_sagemaker_metrics", "enable_network_isolation", "profiler_config",
+    "disable_profiler", "max_retry_attempts", "container_log_level", "code_location", "instance_groups",
+    "training_repository_access_mode", "training_repository_credentials_provider_arn", "enable_infra_check",
+    "keep_alive_period_in_seconds", "retry_strategy", "training_image_config", "container_entry_point",
+    "container_arguments", "disable_output_compression", "enable_remote_debug", "distribution", "py_version",
+    "image_scope", "volume_size",
+}
+_TIME_FIELDS = ("CreationTime", "LastModifiedTime", "TrainingStartTime", "TrainingEndTime", "StartTime",
+                "EndTime", "Timestamp", "ProcessingStartTime", "ProcessingEndTime")
+
+
+def _parse_times(obj: Any) -> Any:
+    """ISO strings from the API become datetimes, as boto returns them."""
+    if isinstance(obj, dict):
+        return {k: (datetime.fromisoformat(v) if k in _TIME_FIELDS and isinstance(v, str) else _parse_times(v))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_parse_times(v) for v in obj]
+    return obj
+
+
+def _file_uri(uri: str) -> str:
+    """``file://relative`` and plain paths become absolute ``file://`` URIs; others pass through."""
+    if uri.startswith("file://"):
+        path = uri[len("file://"):]
+        return "file://" + os.path.abspath(path)
+    if "://" not in uri:
+        return "file://" + os.path.abspath(uri)
+    return uri
+
+
+def _channels(inputs: Any) -> list[dict[str, Any]]:
+    if inputs is None:
+        return []
+    if isinstance(inputs, (str, TrainingInput)):
+        inputs = {"training": inputs}
+    if not isinstance(inputs, dict):
+        raise ValidationError("inputs must be a URI, a TrainingInput, or a dict of channel name to either")
+    channels = []
+    for name, value in inputs.items():
+        if isinstance(value, str):
+            value = TrainingInput(value)
+        if not isinstance(value, TrainingInput):
+            raise ValidationError(f"channel {name!r}: expected a URI string or TrainingInput, got "
+                                  f"{type(value).__name__}")
+        cfg = json.loads(json.dumps(value.config))
+        src = cfg["DataSource"]["S3DataSource"]
+        src["S3Uri"] = _file_uri(src["S3Uri"])
+        channels.append({"ChannelName": name, **cfg})
+    return channels
+
+
+def _timestamp() -> str:
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y-%m-%d-%H-%M-%S-") + f"{now.microsecond // 1000:03d}"
+
+
+def name_from_base(base: str) -> str:
+    base = base[: 63 - 24].strip("-")
+    return f"{base}-{_timestamp()}"
+
+
+class TrainingJob:
+    """A training job in the control plane (SageMaker's ``_TrainingJob``)."""
+
+    def __init__(self, sagemaker_session: Session, job_name: str) -> None:
+        self.sagemaker_session = sagemaker_session
+        self.job_name = self.name = job_name
+
+    def describe(self) -> dict[str, Any]:
+        return self.sagemaker_session.describe_training_job(self.job_name)
+
+    def stop(self) -> None:
+        self.sagemaker_session.stop_training_job(self.job_name)
+
+    def logs(self, follow: bool = False, out: Any = None) -> None:
+        stream = out or sys.stdout
+        for chunk in self.sagemaker_session.client.job_logs(self.job_name, follow=follow):
+            stream.write(chunk.decode("utf-8", errors="replace"))
+            stream.flush()
+
+    def wait(self, logs: bool | str = True) -> dict[str, Any]:
+        """Block until the job ends (streaming its logs with ``logs``); raise
+        ``UnexpectedStatusException`` if it failed."""
+        if logs and logs != "None":
+            self.logs(follow=True)
+        client = self.sagemaker_session.client
+        while True:
+            desc = client.wait_job(self.job_name, timeout=20)
+            if desc["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
+                break
+        status = desc["TrainingJobStatus"]
+        if status == "Failed":
+            raise UnexpectedStatusException(
+                f"Error for Training job {self.job_name}: Failed. Reason: {desc.get('FailureReason')}",
+                allowed_statuses=["Completed", "Stopped"], actual_status=status)
+        if status == "Stopped" and desc.get("FailureReason"):
+            warnings.warn(f"Training job {self.job_name} stopped: {desc['FailureReason']}", stacklevel=2)
+        return _parse_times(desc)
+
+
+class EstimatorBase:
+    """What every estimator shares: resources, channels, outputs, and the job it starts."""
+
+    _framework: str | None = None
+    _default_base_name = "training"
+
+    def __init__(
+        self,
+        role: str | None = None,
+        instance_count: int | None = None,
+        instance_type: str | None = None,
+        max_run: int = 24 * 60 * 60,
+        input_mode: str = "File",
+        output_path: str | None = None,
+        base_job_name: str | None = None,
+        sagemaker_session: Session | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        tags: list[dict[str, str]] | None = None,
+        metric_definitions: list[dict[str, str]] | None = None,
+        environment: dict[str, str] | None = None,
+        checkpoint_s3_uri: str | None = None,
+        checkpoint_local_path: str | None = None,
+        entry_point: str | None = None,
+        source_dir: str | None = None,
+        git_config: dict[str, Any] | None = None,
+        dependencies: list[str] | None = None,
+        image_uri: str | None = None,
+        sandbox: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        for old, new in _V1_RENAMES.items():
+            if old in kwargs:
+                warnings.warn(f"{old!r} is the SageMaker SDK v1 name; use {new!r}", DeprecationWarning, stacklevel=3)
+                value = kwargs.pop(old)
+                if new == "instance_type":
+                    instance_type = value
+                elif new == "instance_count":
+                    instance_count = value
+                elif new == "max_run":
+                    max_run = value
+                elif new == "image_uri":
+                    image_uri = value
+        if "script_mode" in kwargs:
+            warnings.warn("'script_mode' is a SageMaker SDK v1 argument: script mode is always on",
+                          DeprecationWarning, stacklevel=3)
+            kwargs.pop("script_mode")
+        unknown = set(kwargs) - _CLOUD_ONLY - {"framework_version"}
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: {sorted(unknown)}")
+        if instance_type is None:
+            raise ValidationError("instance_type is required: 'local', 'local_gpu' or an ml.* type")
+        if instance_count is None:
+            instance_count = 1
+        if not isinstance(instance_count, int) or instance_count < 1:
+            raise ValidationError(f"instance_count must be a positive integer, not {instance_count!r}")
+        self.role = role
+        self.instance_count = instance_count
+        self.instance_type = instance_type
+        self.max_run = max_run
+        self.input_mode = input_mode
+        self.output_path = _file_uri(output_path) if output_path else None
+        self.base_job_name = base_job_name
+        self.sagemaker_session = sagemaker_session or Session()
+        self._hyperparameters: dict[str, Any] = dict(hyperparameters or {})
+        self.tags = tags or []
+        self.metric_definitions = metric_definitions or []
+        self.environment = dict(environment or {})
+        self.checkpoint_s3_uri = _file_uri(checkpoint_s3_uri) if checkpoint_s3_uri else None
+        self.checkpoint_local_path = checkpoint_local_path
+        self.entry_point = entry_point
+        self.source_dir = source_dir
+        self.git_config = git_config
+        self.dependencies = list(dependencies or [])
+        self.image_uri = image_uri
+        self.sandbox = sandbox
+        self.latest_training_job: TrainingJob | None = None
+        self._current_job_name: str | None = None
+        self._check_hyperparameters(self._hyperparameters)
+
+    # -- hyperparameters --------------------------------------------------------------------
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(self._hyperparameters)
+
+    def set_hyperparameters(self, **kwargs: Any) -> None:
+        self._check_hyperparameters(kwargs)
+        self._hyperparameters.update(kwargs)
+
+    @staticmethod
+    def _check_hyperparameters(hps: dict[str, Any]) -> None:
+        for key, value in hps.items():
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise ValidationError(
+                    f"hyperparameter {key!r} = {value!r} cannot be JSON-encoded ({exc}); use str, int, "
+                    "float, bool, or lists and dicts of them") from None
+
+    def _framework_hyperparameters(self, job_name: str, program: str, submit: str) -> dict[str, Any]:
+        return {"sagemaker_program": program, "sagemaker_submit_directory": submit,
+                "sagemaker_container_log_level": 20, "sagemaker_job_name": job_name, "sagemaker_region": "local"}
+
+    # -- training -----------------------------------------------------------------------------
+    def _base_name(self) -> str:
+        if self.base_job_name:
+            return self.base_job_name
+        if self.image_uri:
+            return self.image_uri.rsplit("/", 1)[-1].split(":")[0] or self._default_base_name
+        return self._default_base_name
+
+    def _request(self, job_name: str, inputs: Any) -> dict[str, Any]:
+        client = self.sagemaker_session.client
+        hps = dict(self._hyperparameters)
+        if self.entry_point:
+            with tempfile.TemporaryDirectory(prefix="mlyard-") as tmp:
+                from mlyard.client.sources import pack_source
+
+                archive, program = pack_source(self.entry_point, self.source_dir, self.dependencies,
+                                               self.git_config, Path(tmp) / "sourcedir.tar.gz")
+                submit = client.upload(f"{job_name}/source/sourcedir.tar.gz", archive.read_bytes())
+            hps.update(self._framework_hyperparameters(job_name, program, submit))
+        elif self.image_uri:
+            raise ValidationError(
+                f"mlyard runs no containers, so image_uri {self.image_uri!r} alone cannot be run: give the "
+                "estimator the entry_point (and source_dir) of the script the image would run.")
+        else:
+            raise ValidationError("the estimator needs an entry_point (a .py, .sh or executable in source_dir)")
+        request: dict[str, Any] = {
+            "TrainingJobName": job_name,
+            "HyperParameters": {str(k): json.dumps(v) for k, v in hps.items()},
+            "AlgorithmSpecification": {"TrainingImage": self.image_uri or self._image_name(),
+                                       "TrainingInputMode": self.input_mode,
+                                       "MetricDefinitions": self.metric_definitions},
+            "RoleArn": self.role,
+            "InputDataConfig": _channels(inputs),
+            "OutputDataConfig": {"S3OutputPath": self.output_path},
+            "ResourceConfig": {"InstanceType": self.instance_type, "InstanceCount": self.instance_count},
+            "StoppingCondition": {"MaxRuntimeInSeconds": self.max_run},
+            "Environment": {str(k): str(v) for k, v in self.environment.items()},
+            "Tags": self.tags,
+            "MlyardConfig": {"Framework": self._framework, "FrameworkVersion": getattr(self, "framework_version", None),
+                             "Sandbox": bool(self.sandbox if self.sandbox is not None else self.sagemaker_session.sandbox)},
+        }
+        if self.checkpoint_s3_uri:
+            request["CheckpointConfig"] = {"S3Uri": self.checkpoint_s3_uri,
+                                           "LocalPath": self.checkpoint_local_path or "/opt/ml/checkpoints"}
+        return request
+
+    def _image_name(self) -> str:
+        version = getattr(self, "framework_version", None)
+        return f"mlyard/{self._framework or 'python'}:{version or 'latest'}"
+
+    def fit(self, inputs: Any = None, wait: bool = True, logs: bool | str = "All", job_name: str | None = None,
+            experiment_config: dict[str, Any] | None = None) -> None:
+        """Start a training job on ``inputs`` (a URI, a ``TrainingInput`` or a dict of channels);
+        with ``wait``, stream its logs and return when it ends."""
+        client = self.sagemaker_session.client
+        for attempt in range(5):
+            name = job_name or name_from_base(self._base_name())
+            request = self._request(name, inputs)
+            try:
+                client.create_training_job(request)
+                break
+            except ConflictError:
+                if job_name or attempt == 4:
+                    raise
+                time.sleep(0.002)
+        self._current_job_name = name
+        self.latest_training_job = TrainingJob(self.sagemaker_session, name)
+        if wait:
+            self.latest_training_job.wait(logs=logs)
+
+    # -- results --------------------------------------------------------------------------------
+    def _job(self) -> TrainingJob:
+        if self.latest_training_job is None:
+            raise ValidationError("this estimator has not started a training job yet: call fit() first")
+        return self.latest_training_job
+
+    @property
+    def model_data(self) -> str | None:
+        desc = self._job().describe()
+        return (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+
+    @property
+    def training_job_analytics(self) -> Any:
+        from mlyard.analytics import TrainingJobAnalytics
+
+        return TrainingJobAnalytics(self._job().job_name, sagemaker_session=self.sagemaker_session)
+
+    def logs(self) -> None:
+        self._job().logs(follow=True)
+
+    @classmethod
+    def attach(cls, training_job_name: str, sagemaker_session: Session | None = None,
+               model_channel_name: str = "model") -> EstimatorBase:
+        """An estimator for an existing training job, as ``fit(wait=False)`` left it."""
+        session = sagemaker_session or Session()
+        desc = session.describe_training_job(training_job_name)
+        init = cls._init_params_from_job(desc)
+        est = cls(sagemaker_session=session, **init)
+        est._current_job_name = training_job_name
+        est.latest_training_job = TrainingJob(session, training_job_name)
+        return est
+
+    @classmethod
+    def _init_params_from_job(cls, desc: dict[str, Any]) -> dict[str, Any]:
+        from mlyard.runtime.contract import decode_hyperparameters, split_hyperparameters
+
+        user, reserved, _ = split_hyperparameters(decode_hyperparameters(desc.get("HyperParameters") or {}))
+        algo = desc.get("AlgorithmSpecification") or {}
+        params: dict[str, Any] = {
+            "role": desc.get("RoleArn"),
+            "instance_count": desc["ResourceConfig"]["InstanceCount"],
+            "instance_type": desc["ResourceConfig"]["InstanceType"],
+            "max_run": (desc.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") or 24 * 3600,
+            "output_path": (desc.get("OutputDataConfig") or {}).get("S3OutputPath"),
+            "hyperparameters": user,
+            "metric_definitions": algo.get("MetricDefinitions") or [],
+            "environment": desc.get("Environment") or {},
+            "entry_point": reserved.get("sagemaker_program"),
+            "source_dir": reserved.get("sagemaker_submit_directory"),
+        }
+        cfg = desc.get("MlyardConfig") or {}
+        if cfg.get("FrameworkVersion"):
+            params["framework_version"] = cfg["FrameworkVersion"]
+        return params
+
+
+class Estimator(EstimatorBase):
+    """A training job of any script: ``entry_point`` (+ ``source_dir``), with ``image_uri`` recorded
+    as the job's image."""
+
+    def __init__(self, image_uri: str | None = None, role: str | None = None, instance_count: int | None = None,
+                 instance_type: str | None = None, **kwargs: Any) -> None:
+        super().__init__(role=role, instance_count=instance_count, instance_type=instance_type,
+                         image_uri=image_uri, **kwargs)
+
+
+class Framework(EstimatorBase):
+    """A framework's script-mode estimator (TensorFlow, PyTorch, SKLearn)."""
+
+    _framework = "python"
+
+    def __init__(self, entry_point: str, source_dir: str | None = None, hyperparameters: dict[str, Any] | None = None,
+                 framework_version: str | None = None, py_version: str | None = None, image_uri: str | None = None,
+                 **kwargs: Any) -> None:
+        if framework_version is None and image_uri is None:
+            raise ValidationError(f"{type(self).__name__} needs framework_version (or image_uri)")
+        self.framework_version = framework_version
+        self.py_version = py_version
+        super().__init__(entry_point=entry_point, source_dir=source_dir, hyperparameters=hyperparameters,
+                         image_uri=image_uri, **kwargs)

@@ -1,0 +1,5 @@
+"""PyTorch estimators (``from mlyard.pytorch import PyTorch``)."""
+
+from mlyard.pytorch.estimator import PyTorch
+
+__all__ = ["PyTorch"]

@@ -1,0 +1,12 @@
+"""``PyTorch``: script-mode training with PyTorch (SageMaker's ``sagemaker.pytorch``)."""
+
+from __future__ import annotations
+
+from mlyard.estimator import Framework
+
+__all__ = ["PyTorch"]
+
+
+class PyTorch(Framework):
+    _framework = "pytorch"
+    _default_base_name = "pytorch-training"

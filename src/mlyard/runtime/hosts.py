@@ -1,0 +1,131 @@
+"""Host processes of one job: spawning, log capture, metric parsing, and stopping them."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mlyard.runtime.metrics import LineSplitter, MetricParser
+
+__all__ = ["HostProcess", "MetricSink", "terminate_all"]
+
+_TAIL_BYTES = 16 * 1024
+
+
+class MetricSink:
+    """Appends parsed metric points to ``metrics.jsonl``, which the control plane ingests."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = path.open("a", buffering=1)
+        self._lock = threading.Lock()
+
+    def emit(self, host: str, name: str, value: float) -> None:
+        line = json.dumps({"host": host, "name": name, "value": value, "timestamp": time.time()})
+        with self._lock:
+            self._fh.write(line + "\n")
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
+
+
+class HostProcess:
+    """One host: a process whose stdout and stderr go to ``log_path`` and through the metric
+    regexes; the tail of stderr is kept for the failure reason."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], cwd: str | None, log_path: Path,
+                 parser: MetricParser, sink: MetricSink, wrapped: bool) -> None:
+        self.name = name
+        self.cmd = cmd
+        self.wrapped = wrapped  # under bubblewrap: signal the children, not bwrap itself
+        self.stderr_tail = bytearray()
+        self._log = log_path.open("ab")
+        self._log_lock = threading.Lock()
+        self._parser = parser
+        self._sink = sink
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        self._threads = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, False), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, True), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _pump(self, pipe: object, is_stderr: bool) -> None:
+        fd = pipe.fileno()  # type: ignore[attr-defined]
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        splitter = LineSplitter()
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            with self._log_lock:
+                self._log.write(chunk)
+                self._log.flush()
+            if is_stderr:
+                self.stderr_tail += chunk
+                del self.stderr_tail[:-_TAIL_BYTES]
+            if self._parser:
+                for line in splitter.feed(decoder.decode(chunk)):
+                    self._parse(line)
+        if self._parser:
+            for line in splitter.flush():
+                self._parse(line)
+
+    def _parse(self, line: str) -> None:
+        for name, value in self._parser.parse(line):
+            self._sink.emit(self.name, name, value)
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def finish(self) -> None:
+        """Wait for the output pumps to drain after the process ended."""
+        for t in self._threads:
+            t.join(timeout=10)
+        with self._log_lock:
+            self._log.close()
+
+    def signal(self, sig: int) -> None:
+        import psutil
+
+        try:
+            top = psutil.Process(self.proc.pid)
+            targets = top.children(recursive=True)
+        except psutil.Error:
+            return
+        if not self.wrapped or sig == signal.SIGKILL:
+            targets.append(top)
+        for p in targets:
+            try:
+                p.send_signal(sig)
+            except psutil.Error:
+                pass
+
+
+def terminate_all(hosts: list[HostProcess], grace: float, on_kill: Callable[[str], None] | None = None) -> None:
+    """SIGTERM every live host, then SIGKILL whatever is still running after ``grace`` seconds."""
+    live = [h for h in hosts if h.poll() is None]
+    for h in live:
+        h.signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(h.poll() is None for h in live):
+        time.sleep(0.05)
+    for h in live:
+        if h.poll() is None:
+            if on_kill:
+                on_kill(h.name)
+            h.signal(signal.SIGKILL)
+    for h in live:
+        try:
+            h.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass

@@ -1,0 +1,185 @@
+"""The job runner: ``python -m mlyard.runtime.runner JOB_DIR``.
+
+One runner process per job, started detached by an executor so that it outlives a restart of the
+control plane. It reads ``spec.json``, lays out the contract for each host, runs the hosts, and
+reports through ``state.json``, ``metrics.jsonl`` and ``logs/<host>.log`` in the job directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
+from mlyard.runtime.metrics import MetricParser
+from mlyard.runtime.state import StateFile
+
+__all__ = ["JobRunner", "JobFailure", "main"]
+
+_FAILURE_LIMIT = 1024
+
+
+class JobFailure(Exception):
+    """The job cannot go on, for a reason the user can act on; ``str(exc)`` is its FailureReason."""
+
+
+class JobRunner:
+    """What every kind of job shares: state, signals, hosts, supervision. Subclasses prepare the
+    hosts (``prepare`` returning one command per host) and publish results (``publish``)."""
+
+    kind = "job"
+
+    def __init__(self, job_dir: Path, spec: dict[str, Any]) -> None:
+        self.job_dir = job_dir
+        self.spec = spec
+        self.request: dict[str, Any] = spec["request"]
+        self.name: str = spec["job_name"]
+        self.hosts: list[str] = spec["hosts"]
+        self.state = StateFile(job_dir / "state.json")
+        self.stop_requested = threading.Event()
+        self.procs: list[HostProcess] = []
+        self.grace = float(spec.get("stop_grace_seconds", 30))
+        (job_dir / "logs").mkdir(exist_ok=True)
+
+    # -- hooks ------------------------------------------------------------------------------
+    def prepare(self) -> list[tuple[str, list[str], dict[str, str], str | None, bool]]:
+        """Lay out every host; return (host, command, env, cwd, wrapped-by-bwrap) for each."""
+        raise NotImplementedError
+
+    def metric_definitions(self) -> list[dict[str, str]]:
+        return []
+
+    def max_runtime(self) -> float | None:
+        return None
+
+    def on_tick(self) -> None:
+        """Called about every second while hosts run (checkpoint sync, continuous upload)."""
+
+    def publish(self, outcome: str) -> dict[str, Any]:
+        """Upload results; return fields for the final state (artifact URIs...)."""
+        return {}
+
+    def failure_reason(self, host: HostProcess, code: int) -> str:
+        raise NotImplementedError
+
+    # -- the run ---------------------------------------------------------------------------
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_requested.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop_requested.set())
+        self.state.transition("InProgress", "Starting", "Preparing the instances for the job",
+                              started_at=time.time())
+        try:
+            commands = self.prepare()
+            if self.stop_requested.is_set():
+                return self._end("Stopped", "Stopped", "The job was stopped before it started")
+            outcome, reason = self._run_hosts(commands)
+        except JobFailure as exc:
+            return self._end("Failed", "Failed", "The job failed to start", failure_reason=_clip(str(exc)))
+        except Exception as exc:  # a defect of mlyard's, not of the user's script
+            traceback.print_exc()
+            return self._end("Failed", "Failed", "mlyard's job runner failed",
+                             failure_reason=_clip(f"InternalServerError: the job runner failed: {exc!r} "
+                                                  f"(details in {self.job_dir / 'runner.log'})"))
+        self.state.transition("InProgress", "Uploading", "Uploading generated artifacts")
+        try:
+            fields = self.publish(outcome)
+        except Exception as exc:
+            traceback.print_exc()
+            return self._end("Failed", "Failed", "Uploading the job's artifacts failed",
+                             failure_reason=_clip(f"ClientError: uploading the job's artifacts failed: {exc}"))
+        if outcome == "Completed":
+            return self._end("Completed", "Completed", f"{self.kind.capitalize()} job completed", **fields)
+        if outcome == "MaxRuntimeExceeded":
+            return self._end("Stopped", "MaxRuntimeExceeded",
+                             "The job was stopped because it reached its maximum runtime",
+                             failure_reason=reason, **fields)
+        if outcome == "Stopped":
+            return self._end("Stopped", "Stopped", "The job was stopped", **fields)
+        return self._end("Failed", "Failed", "The job failed", failure_reason=reason, **fields)
+
+    def _end(self, status: str, secondary: str, message: str, **fields: Any) -> int:
+        self.state.transition(status, secondary, message, ended_at=time.time(), **fields)
+        return 0 if status == "Completed" else 1
+
+    def _run_hosts(self, commands: list[tuple[str, list[str], dict[str, str], str | None, bool]]
+                   ) -> tuple[str, str | None]:
+        parser = MetricParser(self.metric_definitions())
+        sink = MetricSink(self.job_dir / "metrics.jsonl")
+        try:
+            for host, cmd, env, cwd, wrapped in commands:
+                self.procs.append(HostProcess(host, cmd, env, cwd, self.job_dir / "logs" / f"{host}.log",
+                                              parser, sink, wrapped))
+            self.state.transition("InProgress", "Training" if self.kind == "training" else "InProgress",
+                                  "Running the entry point on " + ", ".join(self.hosts))
+            return self._supervise()
+        finally:
+            for p in self.procs:
+                p.finish()
+            sink.close()
+
+    def _supervise(self) -> tuple[str, str | None]:
+        started = time.monotonic()
+        limit = self.max_runtime()
+        next_tick = started + 1.0
+        while True:
+            codes = [p.poll() for p in self.procs]
+            failed = next((p for p, c in zip(self.procs, codes, strict=True) if c not in (None, 0)), None)
+            if failed is not None:
+                code = failed.poll()
+                assert code is not None
+                others = [p for p in self.procs if p is not failed]
+                terminate_all(others, self.grace)
+                if self.stop_requested.is_set():
+                    return "Stopped", None
+                reason = self.failure_reason(failed, code)
+                if len(self.procs) > 1:
+                    reason = f"{failed.name}: {reason}"
+                return "Failed", _clip(reason)
+            if all(c == 0 for c in codes):
+                return "Completed", None
+            now = time.monotonic()
+            if self.stop_requested.is_set():
+                self.state.transition("Stopping", "Stopping", "Stopping the job's hosts")
+                terminate_all(self.procs, self.grace)
+                return "Stopped", None
+            if limit is not None and now - started > limit:
+                self.state.transition("Stopping", "Stopping", "The job reached its maximum runtime")
+                terminate_all(self.procs, self.grace)
+                return "MaxRuntimeExceeded", (
+                    f"MaxRuntimeExceeded: the job ran longer than its max_run of {limit:g} seconds and was "
+                    "stopped (SIGTERM, then SIGKILL). Raise max_run or make the job shorter.")
+            if now >= next_tick:
+                self.on_tick()
+                next_tick = now + 1.0
+            time.sleep(0.005 if now - started < 1.0 else 0.05)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _FAILURE_LIMIT else text[: _FAILURE_LIMIT - 3] + "..."
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    job_dir = Path(args[0]).resolve()
+    spec = json.loads((job_dir / "spec.json").read_text())
+    kind = spec["kind"]
+    runner: JobRunner
+    if kind == "training":
+        from mlyard.runtime.training import TrainingRunner
+
+        runner = TrainingRunner(job_dir, spec)
+    else:
+        raise SystemExit(f"unknown job kind {kind!r}")
+    return runner.run()
+
+
+if __name__ == "__main__":
+    os.umask(0o022)
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""``state.json``: what a runner tells the control plane, written atomically before it acts."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["StateFile", "read_state", "TERMINAL"]
+
+TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
+
+
+class StateFile:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {"status": "InProgress", "secondary_status": "Starting", "transitions": [],
+                                     "runner_pid": os.getpid(), "warnings": []}
+
+    def transition(self, status: str, secondary: str, message: str, **fields: Any) -> None:
+        self.data.update(fields, status=status, secondary_status=secondary)
+        self.data["transitions"].append({"status": status, "secondary_status": secondary,
+                                         "message": message, "time": time.time()})
+        self.write()
+
+    def update(self, **fields: Any) -> None:
+        self.data.update(fields)
+        self.write()
+
+    def write(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w") as fh:
+            json.dump(self.data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None

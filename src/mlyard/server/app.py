@@ -1,0 +1,149 @@
+"""The control plane's HTTP API (FastAPI: the OpenAPI schema is at ``/openapi.json``)."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import Body, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+import mlyard
+from mlyard import store
+from mlyard.errors import MlyardError, NotFoundError, ValidationError
+from mlyard.server.control import ControlPlane
+from mlyard.server.schemas import CreateTrainingJob
+
+__all__ = ["create_app"]
+
+
+def create_app(control: ControlPlane, token: str) -> FastAPI:
+    app = FastAPI(title="mlyard control plane", version=mlyard.__version__,
+                  description="Jobs, artifacts and logs of an mlyard installation. Every request needs "
+                              "`Authorization: Bearer <token>` (the token is in $MLYARD_HOME/token).")
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return JSONResponse({"error": "Unauthorized", "message": "missing or wrong token: send "
+                                 "'Authorization: Bearer <token>' (see $MLYARD_HOME/token)"}, status_code=401)
+        return await call_next(request)
+
+    @app.exception_handler(MlyardError)
+    async def on_error(_request: Request, exc: MlyardError) -> JSONResponse:
+        return JSONResponse(exc.to_json(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": "ValidationException", "message": f"invalid request: {problems}"},
+                            status_code=400)
+
+    @app.get("/v1/health", tags=["server"])
+    def health() -> dict[str, Any]:
+        cap = control.scheduler.capacity
+        return {"status": "ok", "version": mlyard.__version__,
+                "machine": {"cpus": cap.cpus, "memory_mib": cap.memory_mib, "gpus": cap.gpus},
+                "store": control.store_root}
+
+    @app.post("/v1/training-jobs", status_code=201, tags=["jobs"])
+    def create_training_job(body: CreateTrainingJob) -> dict[str, Any]:
+        return control.create_training_job(body.model_dump())
+
+    @app.get("/v1/jobs", tags=["jobs"])
+    def list_jobs(kind: str | None = None, status: str | None = None, name_contains: str | None = None,
+                  limit: int = Query(100, ge=1, le=10000)) -> list[dict[str, Any]]:
+        return control.list_jobs(kind, status, limit, name_contains)
+
+    @app.get("/v1/jobs/{name}", tags=["jobs"])
+    def describe_job(name: str) -> dict[str, Any]:
+        return control.describe(name)
+
+    @app.post("/v1/jobs/{name}/stop", tags=["jobs"])
+    def stop_job(name: str) -> dict[str, Any]:
+        return control.stop(name)
+
+    @app.get("/v1/jobs/{name}/wait", tags=["jobs"])
+    def wait_job(name: str, timeout: float = Query(20.0, ge=0, le=60)) -> dict[str, Any]:
+        return control.wait(name, timeout)
+
+    @app.get("/v1/jobs/{name}/metrics", tags=["jobs"])
+    def job_metrics(name: str, metric_name: str | None = None) -> list[dict[str, Any]]:
+        return control.metrics(name, metric_name)
+
+    @app.get("/v1/jobs/{name}/logs", tags=["jobs"], response_class=StreamingResponse)
+    async def job_logs(name: str, follow: bool = False) -> StreamingResponse:
+        files, _ = await run_in_threadpool(control.log_files, name)
+        return StreamingResponse(_stream_logs(control, name, files, follow), media_type="text/plain")
+
+    @app.put("/v1/store/{key:path}", tags=["store"])
+    async def put_object(key: str, request: Request) -> dict[str, str]:
+        uri = store.join(control.store_root, _safe_key(key))
+        data = await request.body()
+        await run_in_threadpool(store.upload_bytes, data, uri)
+        return {"uri": uri}
+
+    @app.get("/v1/store/{key:path}", tags=["store"])
+    def get_object(key: str) -> Response:
+        uri = store.join(control.store_root, _safe_key(key))
+        if not store.exists(uri):
+            raise NotFoundError(f"no object {key!r} in the store")
+        return Response(store.read_bytes(uri), media_type="application/octet-stream")
+
+    @app.post("/v1/store-read", tags=["store"])
+    def read_uri(uri: str = Body(embed=True)) -> Response:
+        """Read any object the server's store can reach (model artifacts under an output_path...)."""
+        if not store.exists(uri):
+            raise NotFoundError(f"no object at {uri!r}")
+        return Response(store.read_bytes(uri), media_type="application/octet-stream")
+
+    return app
+
+
+def _safe_key(key: str) -> str:
+    parts = key.split("/")
+    if key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValidationError(f"store key {key!r} must be a relative path without '.' or '..' parts")
+    return key
+
+
+async def _stream_logs(control: ControlPlane, name: str, files: list[Path], follow: bool) -> AsyncIterator[bytes]:
+    """The hosts' logs; with several hosts each line is prefixed with its host's name. Following
+    ends once the job has ended and every log is drained."""
+    offsets = [0] * len(files)
+    rests = [b""] * len(files)
+    prefix = len(files) > 1
+    while True:
+        _, ended = await run_in_threadpool(control.log_files, name)
+        for i, path in enumerate(files):
+            try:
+                with path.open("rb") as fh:
+                    fh.seek(offsets[i])
+                    data = fh.read()
+            except FileNotFoundError:
+                continue
+            if not data:
+                continue
+            offsets[i] += len(data)
+            if not prefix:
+                yield data
+                continue
+            data = rests[i] + data
+            cut = data.rfind(b"\n") + 1
+            rests[i] = data[cut:]
+            if cut:
+                host = path.stem.encode()
+                yield b"".join(host + b" | " + line + b"\n" for line in data[:cut].splitlines())
+        if not follow or ended:
+            for i, rest in enumerate(rests):
+                if rest:
+                    yield files[i].stem.encode() + b" | " + rest + b"\n"
+            return
+        await asyncio.sleep(0.05)

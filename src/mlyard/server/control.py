@@ -1,0 +1,330 @@
+"""The control plane's core: creates jobs, schedules them, ingests what runners report, reconciles
+after a restart. The HTTP layer (mlyard.server.app) only translates to and from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mlyard import store
+from mlyard.catalog import Catalog
+from mlyard.compute import sandbox
+from mlyard.compute.executor import RunnerHandle
+from mlyard.compute.instance_types import Resources, lookup
+from mlyard.compute.local import LocalExecutor
+from mlyard.compute.resources import fit_request, machine
+from mlyard.compute.scheduler import Allocation, Scheduler
+from mlyard.errors import ConflictError, ValidationError
+from mlyard.runtime.state import TERMINAL, read_state
+from mlyard.server import describe
+
+__all__ = ["ControlPlane"]
+
+ACTIVE = ["InProgress", "Stopping"]
+
+
+class ControlPlane:
+    def __init__(self, home: Path, catalog: Catalog, store_root: str) -> None:
+        self.home = home
+        self.catalog = catalog
+        self.store_root = store_root
+        self.executor = LocalExecutor()
+        self.scheduler = Scheduler(machine())
+        self.changed = threading.Condition()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._thread: threading.Thread | None = None
+        self.stop_grace = float(os.environ.get("MLYARD_STOP_GRACE_SECONDS", "30"))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.reconcile()
+        self._thread = threading.Thread(target=self._loop, name="mlyard-control", daemon=True)
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def reconcile(self) -> None:
+        """After a (re)start: re-attach to live runners, fail jobs whose runner is gone."""
+        for job in self.catalog.list_jobs(statuses=ACTIVE, limit=None):
+            if job["runner_pid"] is None:
+                continue  # still queued: the scheduler starts it
+            if job["allocation"]:
+                self.scheduler.hold(job["name"], Allocation.from_json(job["allocation"]))
+            self._ingest(job)
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def create_training_job(self, req: dict[str, Any]) -> dict[str, Any]:
+        name = req["TrainingJobName"]
+        rc = req["ResourceConfig"]
+        itype = lookup(rc["InstanceType"])
+        fitted = fit_request(itype, rc["InstanceCount"], self.scheduler.capacity)
+        for d in req["AlgorithmSpecification"].get("MetricDefinitions") or []:
+            try:
+                re.compile(d["Regex"])
+            except re.error as exc:
+                raise ValidationError(f"metric definition {d['Name']!r} has an invalid Regex {d['Regex']!r}: "
+                                      f"{exc}") from exc
+        seen_channels: set[str] = set()
+        for ch in req["InputDataConfig"]:
+            if ch["ChannelName"] in seen_channels:
+                raise ValidationError(f"channel {ch['ChannelName']!r} is given twice")
+            seen_channels.add(ch["ChannelName"])
+            self._check_input(ch["ChannelName"], ch["DataSource"]["S3DataSource"]["S3Uri"])
+        hps = req["HyperParameters"]
+        submit = hps.get("sagemaker_submit_directory")
+        if submit is not None:
+            uri = json.loads(submit) if submit.startswith('"') else submit
+            if not store.exists(uri):
+                raise ValidationError(f"the job's source {uri!r} does not exist; upload it before creating the job")
+        if req["MlyardConfig"].get("Sandbox") and not sandbox.bwrap_available():
+            raise ValidationError(f"sandbox=True needs bubblewrap, which is not available here: "
+                                  f"{sandbox.INSTALL_HINT}")
+        output = (req["OutputDataConfig"].get("S3OutputPath") or self.store_root).rstrip("/")
+        req["OutputDataConfig"]["S3OutputPath"] = output
+        warnings = [fitted.warning] if fitted.warning else []
+        job_dir = self.home / "jobs" / name
+        self.catalog.insert_job({
+            "name": name, "kind": "training", "status": "InProgress", "secondary_status": "Pending",
+            "spec": req, "result": {"warnings": warnings, "per_host": _res_json(fitted.per_host)},
+            "job_dir": str(job_dir),
+        }, "Waiting for resources" + (f" ({fitted.warning})" if fitted.warning else ""))
+        self._wake.set()
+        return self.describe(name)
+
+    def _check_input(self, channel: str, uri: str) -> None:
+        try:
+            objects = store.list_objects(uri)
+        except ValidationError:
+            raise
+        except Exception as exc:
+            raise ValidationError(f"channel {channel!r}: cannot read {uri!r}: {exc}") from exc
+        if not objects:
+            what = "is empty" if store.exists(uri) else "does not exist"
+            raise ValidationError(f"channel {channel!r}: {uri!r} {what}. Point it at a file or a folder "
+                                  "with data (file:///abs/path or a store URI).")
+
+    def describe(self, name: str) -> dict[str, Any]:
+        job = self.catalog.get_job(name)
+        return describe.job(job, self.catalog.events(name), self.catalog.final_metrics(name))
+
+    def list_jobs(self, kind: str | None, status: str | None, limit: int,
+                  name_contains: str | None = None) -> list[dict[str, Any]]:
+        statuses = [status] if status else None
+        return [describe.summary(j) for j in self.catalog.list_jobs(kind, statuses, limit, name_contains)]
+
+    def stop(self, name: str) -> dict[str, Any]:
+        job = self.catalog.get_job(name)
+        if job["status"] in TERMINAL:
+            raise ConflictError(f"job {name!r} already ended ({job['status']}); there is nothing to stop")
+        if job["runner_pid"] is None:
+            applied = self.catalog.update_job(
+                name, event=("Stopped", "Stopped", "Stopped before it started"), only_if_status=ACTIVE,
+                status="Stopped", secondary_status="Stopped", ended_at=time.time())
+            if applied:
+                self._notify()
+                return self.describe(name)
+            job = self.catalog.get_job(name)
+        if job["status"] == "InProgress":
+            self.catalog.update_job(name, event=("Stopping", "Stopping", "Stop requested"),
+                                    status="Stopping", secondary_status="Stopping")
+        self.executor.stop(RunnerHandle(job["runner_pid"], job["runner_started"] or 0.0))
+        self._notify()
+        return self.describe(name)
+
+    def wait(self, name: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            desc = self.describe(name)
+            job = self.catalog.get_job(name)
+            left = deadline - time.monotonic()
+            if job["status"] in TERMINAL or left <= 0:
+                return desc
+            with self.changed:
+                self.changed.wait(min(left, 0.5))
+
+    def metrics(self, name: str, metric_name: str | None) -> list[dict[str, Any]]:
+        self.catalog.get_job(name)
+        return self.catalog.metrics(name, metric_name)
+
+    def log_files(self, name: str) -> tuple[list[Path], bool]:
+        """The job's per-host log files, and whether the job has ended."""
+        job = self.catalog.get_job(name)
+        logs = Path(job["job_dir"]) / "logs"
+        hosts = int(job["spec"].get("ResourceConfig", {}).get("InstanceCount", 1))
+        files = [logs / f"algo-{i + 1}.log" for i in range(hosts)]
+        return files, job["status"] in TERMINAL
+
+    # -- the loop -------------------------------------------------------------------------------
+    def _notify(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def _loop(self) -> None:
+        last_liveness = 0.0
+        while not self._stop.is_set():
+            busy = False
+            try:
+                busy = self._schedule()
+                active = self.catalog.list_jobs(statuses=ACTIVE, limit=None)
+                check = time.monotonic() - last_liveness > 1.0
+                for job in active:
+                    if job["runner_pid"] is not None:
+                        busy = True
+                        self._ingest(job, check_liveness=check)
+                if check:
+                    last_liveness = time.monotonic()
+                    self.executor.reap()
+            except Exception:  # keep the control plane alive; the error is logged for the operator
+                import traceback
+
+                traceback.print_exc()
+            self._wake.wait(0.02 if busy else 0.5)
+            self._wake.clear()
+
+    def _schedule(self) -> bool:
+        queued = [j for j in self.catalog.list_jobs(statuses=["InProgress"], limit=None)
+                  if j["runner_pid"] is None and j["secondary_status"] == "Pending"]
+        for job in sorted(queued, key=lambda j: j["created_at"]):
+            per_host = Resources(**job["result"]["per_host"])
+            count = int(job["spec"]["ResourceConfig"]["InstanceCount"])
+            alloc = self.scheduler.try_admit(job["name"], per_host, count)
+            if alloc is not None:
+                self._launch(job, alloc)
+        return bool(queued)
+
+    def _launch(self, job: dict[str, Any], alloc: Allocation) -> None:
+        name = job["name"]
+        job_dir = Path(job["job_dir"])
+        job_dir.mkdir(parents=True, exist_ok=True)
+        req = job["spec"]
+        output = req["OutputDataConfig"]["S3OutputPath"]
+        spec = {
+            "kind": job["kind"], "job_name": name, "request": req,
+            "hosts": [f"algo-{i + 1}" for i in range(alloc.hosts)],
+            "per_host": _res_json(alloc.per_host), "gpu_ids": alloc.gpu_ids,
+            "model_artifacts_uri": store.join(output, name, "output", "model.tar.gz"),
+            "output_artifacts_uri": store.join(output, name, "output", "output.tar.gz"),
+            "sandbox": bool(req.get("MlyardConfig", {}).get("Sandbox")),
+            "env_cache": str(self.home / "envs"), "mlyard_home": str(self.home),
+            "stop_grace_seconds": self.stop_grace,
+        }
+        (job_dir / "spec.json").write_text(json.dumps(spec))
+        env = {k: v for k, v in os.environ.items() if k not in ("MLYARD_TOKEN",)}
+        handle = self.executor.start(job_dir, env)
+        self.catalog.update_job(
+            name, event=("InProgress", "Starting", "Starting the job's runner"),
+            secondary_status="Starting", runner_pid=handle.pid, runner_started=handle.started,
+            allocation=alloc.to_json(), started_at=time.time())
+        self._notify()
+
+    def _ingest(self, job: dict[str, Any], check_liveness: bool = True) -> None:
+        name = job["name"]
+        job_dir = Path(job["job_dir"])
+        self._ingest_metrics(job)
+        state_path = job_dir / "state.json"
+        try:
+            st = state_path.stat()
+            sig = (st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            sig = (0, 0)
+        state = None
+        if sig != self._seen.get(name) and sig != (0, 0):
+            state = read_state(state_path)
+            if state is not None:
+                self._seen[name] = sig
+                self._apply_state(job, state)
+                if state["status"] in TERMINAL:
+                    return
+        if check_liveness:
+            handle = RunnerHandle(job["runner_pid"], job["runner_started"] or 0.0)
+            if not self.executor.alive(handle):
+                state = read_state(state_path)
+                if state is not None:
+                    self._apply_state(job, state)
+                    if state["status"] in TERMINAL:
+                        return
+                self._finish(name, job, "Failed", "Failed", "The job's runner ended without a result",
+                             failure_reason=(f"InternalServerError: the job's runner process (pid {handle.pid}) "
+                                             "ended without reporting a result: it was killed, or the machine "
+                                             "restarted. Run the job again."))
+
+    def _ingest_metrics(self, job: dict[str, Any]) -> None:
+        path = Path(job["job_dir"]) / "metrics.jsonl"
+        offset = int(job["metrics_offset"] or 0)
+        try:
+            if path.stat().st_size <= offset:
+                return
+            with path.open("rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return
+        end = data.rfind(b"\n") + 1
+        if end == 0:
+            return
+        rows = []
+        for line in data[:end].splitlines():
+            try:
+                rec = json.loads(line)
+                rows.append({"host": str(rec["host"]), "name": str(rec["name"]), "value": float(rec["value"]),
+                             "timestamp": float(rec["timestamp"])})
+            except (ValueError, KeyError, TypeError):
+                continue
+        self.catalog.add_metrics(job["name"], rows, offset + end)
+        job["metrics_offset"] = offset + end
+
+    def _apply_state(self, job: dict[str, Any], state: dict[str, Any]) -> None:
+        name = job["name"]
+        current = self.catalog.get_job(name)
+        result = dict(current["result"])
+        done = int(result.get("events_ingested", 0))
+        transitions = state.get("transitions") or []
+        for tr in transitions[done:]:
+            self.catalog.update_job(name, event=(tr["status"], tr["secondary_status"], tr["message"]))
+        result["events_ingested"] = len(transitions)
+        for key in ("model_artifacts", "output_artifacts", "exit_message"):
+            if state.get(key):
+                result[key] = state[key]
+        result["warnings"] = list(dict.fromkeys((result.get("warnings") or []) + (state.get("warnings") or [])))
+        status = state["status"]
+        secondary = state["secondary_status"]
+        if current["status"] == "Stopping" and status == "InProgress":
+            status, secondary = "Stopping", "Stopping"
+        fields: dict[str, Any] = {"status": status, "secondary_status": secondary, "result": result}
+        if state.get("failure_reason"):
+            fields["failure_reason"] = state["failure_reason"]
+        if state.get("started_at"):
+            fields["started_at"] = state["started_at"]
+        if status in TERMINAL:
+            self._ingest_metrics(current)
+            fields["ended_at"] = state.get("ended_at") or time.time()
+            self.scheduler.release(name)
+            self._seen.pop(name, None)
+        self.catalog.update_job(name, **fields)
+        self._notify()
+        if status in TERMINAL:
+            self._wake.set()
+
+    def _finish(self, name: str, job: dict[str, Any], status: str, secondary: str, message: str,
+                **fields: Any) -> None:
+        self.catalog.update_job(name, event=(status, secondary, message), only_if_status=ACTIVE,
+                                status=status, secondary_status=secondary, ended_at=time.time(), **fields)
+        self.scheduler.release(name)
+        self._seen.pop(name, None)
+        self._notify()
+        self._wake.set()
+
+
+def _res_json(r: Resources) -> dict[str, Any]:
+    return {"cpus": r.cpus, "memory_mib": r.memory_mib, "gpus": r.gpus}

@@ -1,0 +1,93 @@
+"""Catalog rows as SageMaker-shaped descriptions (``DescribeTrainingJob``...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["job", "summary", "iso"]
+
+
+def iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat()
+
+
+def _transitions(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for ev in events:
+        if out and out[-1]["Status"] == ev["secondary_status"]:
+            continue
+        if out:
+            out[-1]["EndTime"] = iso(ev["time"])
+        out.append({"Status": ev["secondary_status"], "StartTime": iso(ev["time"]), "StatusMessage": ev["message"]})
+    return out
+
+
+def job(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    if row["kind"] == "training":
+        return _training(row, events, final_metrics)
+    raise ValueError(f"unknown job kind {row['kind']!r}")
+
+
+def _training(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: list[dict[str, Any]]
+              ) -> dict[str, Any]:
+    spec, result = row["spec"], row["result"]
+    name = row["name"]
+    out: dict[str, Any] = {
+        "TrainingJobName": name,
+        "TrainingJobArn": f"arn:mlyard:local:training-job/{name}",
+        "TrainingJobStatus": row["status"],
+        "SecondaryStatus": row["secondary_status"],
+        "HyperParameters": spec.get("HyperParameters") or {},
+        "AlgorithmSpecification": spec.get("AlgorithmSpecification") or {},
+        "RoleArn": spec.get("RoleArn"),
+        "InputDataConfig": spec.get("InputDataConfig") or [],
+        "OutputDataConfig": spec.get("OutputDataConfig") or {},
+        "ResourceConfig": spec.get("ResourceConfig") or {},
+        "StoppingCondition": spec.get("StoppingCondition") or {},
+        "Environment": spec.get("Environment") or {},
+        "CreationTime": iso(row["created_at"]),
+        "LastModifiedTime": iso(row["modified_at"]),
+        "SecondaryStatusTransitions": _transitions(events),
+        "FinalMetricDataList": [{"MetricName": m["name"], "Value": m["value"], "Timestamp": iso(m["timestamp"])}
+                                for m in final_metrics],
+        "Warnings": result.get("warnings") or [],
+        "JobDirectory": row["job_dir"],
+        "MlyardConfig": spec.get("MlyardConfig") or {},
+    }
+    if spec.get("CheckpointConfig"):
+        out["CheckpointConfig"] = spec["CheckpointConfig"]
+    if row["failure_reason"]:
+        out["FailureReason"] = row["failure_reason"]
+    if row["started_at"]:
+        out["TrainingStartTime"] = iso(row["started_at"])
+    if row["ended_at"]:
+        out["TrainingEndTime"] = iso(row["ended_at"])
+        if row["started_at"]:
+            seconds = max(0, int(round(row["ended_at"] - row["started_at"])))
+            out["TrainingTimeInSeconds"] = seconds
+            out["BillableTimeInSeconds"] = seconds
+    if result.get("model_artifacts"):
+        out["ModelArtifacts"] = {"S3ModelArtifacts": result["model_artifacts"]}
+    if result.get("output_artifacts"):
+        out["OutputArtifacts"] = {"S3OutputArtifacts": result["output_artifacts"]}
+    if row["allocation"]:
+        out["Allocation"] = row["allocation"]
+    return out
+
+
+def summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "JobName": row["name"],
+        "Kind": row["kind"],
+        "Status": row["status"],
+        "SecondaryStatus": row["secondary_status"],
+        "InstanceType": (row["spec"].get("ResourceConfig") or {}).get("InstanceType"),
+        "InstanceCount": (row["spec"].get("ResourceConfig") or {}).get("InstanceCount"),
+        "CreationTime": iso(row["created_at"]),
+        "EndTime": iso(row["ended_at"]),
+        "FailureReason": row["failure_reason"],
+    }

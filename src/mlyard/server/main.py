@@ -1,0 +1,73 @@
+"""Running the control plane: ``mlyard server`` (and the SDK's automatic local start)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+from mlyard import config
+
+__all__ = ["serve", "ensure_token"]
+
+
+def ensure_token(home: Path) -> str:
+    """The token clients must send: ``$MLYARD_TOKEN``, else ``$MLYARD_HOME/token`` (created, 0600)."""
+    if os.environ.get("MLYARD_TOKEN"):
+        return os.environ["MLYARD_TOKEN"]
+    path = home / "token"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    os.chmod(path, 0o600)
+    return path.read_text().strip()
+
+
+def serve(host: str = "127.0.0.1", port: int = 0) -> None:
+    import uvicorn
+
+    from mlyard.catalog import Catalog
+    from mlyard.server.app import create_app
+    from mlyard.server.control import ControlPlane
+
+    home = config.home()
+    token = ensure_token(home)
+    catalog = Catalog(config.database_url(home))
+    catalog.migrate()
+    control = ControlPlane(home, catalog, config.store_root(home))
+    control.start()
+    app = create_app(control, token)
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise SystemExit(f"mlyard server: cannot listen on {host}:{port}: {exc.strerror}. "
+                         "Choose another --port (0 picks a free one).") from exc
+    sock.listen(512)
+    bound = sock.getsockname()[1]
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{bound}"
+    info = home / "server.json"
+    tmp = info.with_name("server.json.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"url": url, "pid": os.getpid()}, fh)
+    os.replace(tmp, info)
+    print(f"mlyard server listening on {url} (token in {home / 'token'})", file=sys.stderr, flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                           timeout_graceful_shutdown=3))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        control.shutdown()
+        catalog.dispose()
+        try:
+            if json.loads(info.read_text()).get("pid") == os.getpid():
+                info.unlink()
+        except (OSError, ValueError):
+            pass

@@ -1,0 +1,85 @@
+"""Request bodies of the control plane's API, in SageMaker's shapes (they make the OpenAPI schema)."""
+
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetricDefinitionShape(_Shape):
+    Name: str = Field(min_length=1, max_length=255)
+    Regex: str = Field(min_length=1, max_length=500)
+
+
+class AlgorithmSpecificationShape(_Shape):
+    TrainingImage: str | None = None
+    TrainingInputMode: Literal["File", "FastFile", "Pipe"] = "File"
+    MetricDefinitions: list[MetricDefinitionShape] = []
+    EnableSageMakerMetricsTimeSeries: bool | None = None
+
+
+class S3DataSourceShape(_Shape):
+    S3Uri: str = Field(min_length=1)
+    S3DataType: Literal["S3Prefix", "ManifestFile", "S3Object"] = "S3Prefix"
+    S3DataDistributionType: Literal["FullyReplicated", "ShardedByS3Key"] = "FullyReplicated"
+
+
+class DataSourceShape(_Shape):
+    S3DataSource: S3DataSourceShape
+
+
+class ChannelShape(_Shape):
+    ChannelName: str = Field(pattern=r"^[A-Za-z0-9\.\-_]+$", max_length=64)
+    DataSource: DataSourceShape
+    ContentType: str | None = None
+    CompressionType: Literal["None"] | None = None
+    RecordWrapperType: Literal["None"] | None = None
+    InputMode: Literal["File"] | None = None
+
+
+class OutputDataConfigShape(_Shape):
+    S3OutputPath: str | None = None
+    KmsKeyId: str | None = None
+
+
+class ResourceConfigShape(_Shape):
+    InstanceType: str
+    InstanceCount: int = Field(1, ge=1, le=64)
+    VolumeSizeInGB: int = 30
+
+
+class StoppingConditionShape(_Shape):
+    MaxRuntimeInSeconds: float | None = Field(None, gt=0)
+    MaxWaitTimeInSeconds: float | None = Field(None, gt=0)
+
+
+class CheckpointConfigShape(_Shape):
+    S3Uri: str = Field(min_length=1)
+    LocalPath: str | None = None
+
+
+class MlyardConfigShape(_Shape):
+    Framework: str | None = None
+    FrameworkVersion: str | None = None
+    Sandbox: bool = False
+
+
+class CreateTrainingJob(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    TrainingJobName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    HyperParameters: dict[str, str] = {}
+    AlgorithmSpecification: AlgorithmSpecificationShape = AlgorithmSpecificationShape()
+    RoleArn: str | None = None
+    InputDataConfig: list[ChannelShape] = []
+    OutputDataConfig: OutputDataConfigShape = OutputDataConfigShape()
+    ResourceConfig: ResourceConfigShape
+    StoppingCondition: StoppingConditionShape = StoppingConditionShape()
+    Environment: dict[str, str] = {}
+    CheckpointConfig: CheckpointConfigShape | None = None
+    Tags: list[dict[str, str]] = []
+    MlyardConfig: MlyardConfigShape = MlyardConfigShape()

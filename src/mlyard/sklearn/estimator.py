@@ -1,0 +1,19 @@
+"""``SKLearn``: script-mode training with scikit-learn (SageMaker's ``sagemaker.sklearn``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlyard.estimator import Framework
+
+__all__ = ["SKLearn"]
+
+
+class SKLearn(Framework):
+    _framework = "sklearn"
+    _default_base_name = "sagemaker-scikit-learn"
+
+    def __init__(self, entry_point: str, framework_version: str | None = None, py_version: str = "py3",
+                 **kwargs: Any) -> None:
+        super().__init__(entry_point=entry_point, framework_version=framework_version, py_version=py_version,
+                         **kwargs)

@@ -1,0 +1,153 @@
+"""The artifact store: URIs everywhere, any fsspec filesystem behind them.
+
+``file://`` URIs and plain absolute paths are served with the standard library so that job
+runners, which touch the store on every job, do not pay for importing fsspec; every other
+scheme goes through fsspec (``s3://`` needs the ``s3`` extra).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mlyard.errors import ValidationError
+from mlyard.store.archive import extract_tar, make_tar
+
+__all__ = [
+    "local_path",
+    "join",
+    "exists",
+    "list_objects",
+    "upload_file",
+    "upload_bytes",
+    "read_bytes",
+    "download",
+    "sync_dir_to",
+    "make_tar",
+    "extract_tar",
+]
+
+
+def local_path(uri: str) -> Path | None:
+    """The local path a ``file://`` URI or absolute path names, else None."""
+    if uri.startswith("file://"):
+        return Path(uri[len("file://"):])
+    if uri.startswith("/"):
+        return Path(uri)
+    return None
+
+
+def join(uri: str, *parts: str) -> str:
+    out = uri.rstrip("/")
+    for part in parts:
+        out += "/" + part.strip("/")
+    return out
+
+
+def _fs(uri: str) -> tuple[Any, str]:
+    try:
+        import fsspec
+    except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
+        raise ValidationError(f"cannot open {uri!r}: fsspec is not installed") from exc
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+    except (ImportError, ValueError) as exc:
+        raise ValidationError(
+            f"cannot open {uri!r}: {exc}. For s3:// URIs install mlyard with the 's3' extra."
+        ) from exc
+    return fs, path
+
+
+def exists(uri: str) -> bool:
+    path = local_path(uri)
+    if path is not None:
+        return path.exists()
+    fs, p = _fs(uri)
+    return bool(fs.exists(p))
+
+
+def list_objects(uri: str) -> list[tuple[str, str]]:
+    """Every object under ``uri`` (a prefix or one object), as (uri, key relative to the prefix),
+    sorted by key. A prefix that names a single object yields that object with its base name."""
+    path = local_path(uri)
+    if path is not None:
+        if path.is_file():
+            return [(f"file://{path}", path.name)]
+        if not path.is_dir():
+            return []
+        found = sorted(p for p in path.rglob("*") if p.is_file())
+        return [(f"file://{p}", p.relative_to(path).as_posix()) for p in found]
+    fs, p = _fs(uri)
+    if fs.isfile(p):
+        return [(uri, p.rsplit("/", 1)[-1])]
+    proto = uri.split("://", 1)[0]
+    out = []
+    for key in sorted(fs.find(p)):
+        rel = key[len(p.rstrip("/")) + 1:]
+        out.append((f"{proto}://{key}", rel))
+    return out
+
+
+def upload_file(src: Path, uri: str) -> str:
+    path = local_path(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".partial")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, path)
+        return uri
+    fs, p = _fs(uri)
+    fs.put_file(str(src), p)
+    return uri
+
+
+def upload_bytes(data: bytes, uri: str) -> str:
+    path = local_path(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".partial")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return uri
+    fs, p = _fs(uri)
+    with fs.open(p, "wb") as fh:
+        fh.write(data)
+    return uri
+
+
+def read_bytes(uri: str) -> bytes:
+    path = local_path(uri)
+    if path is not None:
+        return path.read_bytes()
+    fs, p = _fs(uri)
+    with fs.open(p, "rb") as fh:
+        return bytes(fh.read())
+
+
+def download(uri: str, dest: Path) -> Path:
+    """Copy one object to the file ``dest``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    path = local_path(uri)
+    if path is not None:
+        shutil.copyfile(path, dest)
+    else:
+        fs, p = _fs(uri)
+        fs.get_file(p, str(dest))
+    return dest
+
+
+def sync_dir_to(src: Path, uri: str) -> None:
+    """Make the prefix ``uri`` hold exactly the files of ``src`` (deletions included)."""
+    wanted = {p.relative_to(src).as_posix(): p for p in src.rglob("*") if p.is_file()}
+    for obj_uri, key in list_objects(uri):
+        if key not in wanted:
+            path = local_path(obj_uri)
+            if path is not None:
+                path.unlink(missing_ok=True)
+            else:
+                fs, p = _fs(obj_uri)
+                fs.rm(p)
+    for key, p in wanted.items():
+        upload_file(p, join(uri, key))
