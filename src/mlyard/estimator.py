@@ -272,8 +272,11 @@ class EstimatorBase:
             "StoppingCondition": {"MaxRuntimeInSeconds": self.max_run},
             "Environment": {str(k): str(v) for k, v in self.environment.items()},
             "Tags": self.tags,
-            "MlyardConfig": {"Framework": self._framework, "FrameworkVersion": getattr(self, "framework_version", None),
-                             "Sandbox": bool(self.sandbox if self.sandbox is not None else self.sagemaker_session.sandbox)},
+            "MlyardConfig": {
+                "Framework": self._framework,
+                "FrameworkVersion": getattr(self, "framework_version", None),
+                "Sandbox": bool(self.sandbox if self.sandbox is not None else self.sagemaker_session.sandbox),
+            },
         }
         if self.checkpoint_s3_uri:
             request["CheckpointConfig"] = {"S3Uri": self.checkpoint_s3_uri,

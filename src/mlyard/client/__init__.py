@@ -75,26 +75,26 @@ class Client:
 
     # -- jobs ------------------------------------------------------------------------------------
     def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", "/v1/training-jobs", json=request)  # type: ignore[no-any-return]
+        return self.request("POST", "/v1/training-jobs", json=request)
 
     def describe_job(self, name: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/jobs/{name}")  # type: ignore[no-any-return]
+        return self.request("GET", f"/v1/jobs/{name}")
 
     def list_jobs(self, kind: str | None = None, status: str | None = None, limit: int = 100,
                   name_contains: str | None = None) -> list[dict[str, Any]]:
         params = {k: v for k, v in {"kind": kind, "status": status, "limit": limit,
                                     "name_contains": name_contains}.items() if v is not None}
-        return self.request("GET", "/v1/jobs", params=params)  # type: ignore[no-any-return]
+        return self.request("GET", "/v1/jobs", params=params)
 
     def stop_job(self, name: str) -> dict[str, Any]:
-        return self.request("POST", f"/v1/jobs/{name}/stop")  # type: ignore[no-any-return]
+        return self.request("POST", f"/v1/jobs/{name}/stop")
 
     def wait_job(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
-        return self.request("GET", f"/v1/jobs/{name}/wait", params={"timeout": timeout})  # type: ignore[no-any-return]
+        return self.request("GET", f"/v1/jobs/{name}/wait", params={"timeout": timeout})
 
     def job_metrics(self, name: str, metric_name: str | None = None) -> list[dict[str, Any]]:
         params = {"metric_name": metric_name} if metric_name else {}
-        return self.request("GET", f"/v1/jobs/{name}/metrics", params=params)  # type: ignore[no-any-return]
+        return self.request("GET", f"/v1/jobs/{name}/metrics", params=params)
 
     def job_logs(self, name: str, follow: bool = False) -> Iterator[bytes]:
         return self.stream(f"/v1/jobs/{name}/logs", {"follow": str(follow).lower()})
@@ -107,7 +107,7 @@ class Client:
         return bytes(self.request("POST", "/v1/store-read", json={"uri": uri}))
 
     def health(self) -> dict[str, Any]:
-        return self.request("GET", "/v1/health")  # type: ignore[no-any-return]
+        return self.request("GET", "/v1/health")
 
 
 def _raise_for(resp: httpx.Response) -> None:
@@ -133,7 +133,7 @@ def _ping(url: str, token: str) -> bool:
 
 def _read_info(home: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((home / "server.json").read_text())  # type: ignore[no-any-return]
+        return json.loads((home / "server.json").read_text())
     except (OSError, ValueError):
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mlyard.compute.instance_types import Resources
 
@@ -25,8 +26,8 @@ class Allocation:
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Allocation:
-        per_host = Resources(float(data["cpus"]), int(data["memory_mib"]), int(data["gpus"]))  # type: ignore[arg-type]
-        return cls(per_host, int(data["hosts"]), data.get("gpu_ids"))  # type: ignore[arg-type,call-overload]
+        d: dict[str, Any] = dict(data)
+        return cls(Resources(float(d["cpus"]), int(d["memory_mib"]), int(d["gpus"])), int(d["hosts"]), d.get("gpu_ids"))
 
 
 class Scheduler:

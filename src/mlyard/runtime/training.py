@@ -171,8 +171,8 @@ class TrainingRunner(JobRunner):
                     if target.resolve() not in dest.parents:
                         raise JobFailure(f"ClientError: object key {key!r} escapes channel {name!r}")
                     store.download(uri, dest)
-            entry = {"TrainingInputMode": channel.get("InputMode") or "File",
-                     "S3DistributionType": distribution, "RecordWrapperType": channel.get("RecordWrapperType") or "None"}
+            entry = {"TrainingInputMode": channel.get("InputMode") or "File", "S3DistributionType": distribution,
+                     "RecordWrapperType": channel.get("RecordWrapperType") or "None"}
             if channel.get("ContentType"):
                 entry["ContentType"] = channel["ContentType"]
             config[name] = entry
@@ -197,9 +197,10 @@ class TrainingRunner(JobRunner):
                                  "instance_type": rtype["InstanceType"], "hosts": self.hosts}],
             "network_interface_name": "eth0",
         }
-        contract.write_json(layout.path("input/config/hyperparameters.json"), self.request.get("HyperParameters") or {})
-        contract.write_json(layout.path("input/config/resourceconfig.json"), resource_config)
-        contract.write_json(layout.path("input/config/inputdataconfig.json"), self.input_data_config)
+        config_dir = layout.path("input/config")
+        contract.write_json(config_dir / "hyperparameters.json", self.request.get("HyperParameters") or {})
+        contract.write_json(config_dir / "resourceconfig.json", resource_config)
+        contract.write_json(config_dir / "inputdataconfig.json", self.input_data_config)
         user = {k: self._seen_value(layout, v) for k, v in self.user_hps.items()}
         args = contract.cli_args(user)
         env = contract.sm_env(
@@ -304,7 +305,8 @@ class TrainingRunner(JobRunner):
         if code < 0:
             message = f"killed by signal {-code}\n{message}"
         cmd = " ".join(self._entry_command("python", self.layouts[host.name], []))
-        reason = f"AlgorithmError: ExecuteUserScriptError:\nExitCode {code}\nErrorMessage \"{message}\"\nCommand \"{cmd}\""
+        reason = (f"AlgorithmError: ExecuteUserScriptError:\nExitCode {code}\n"
+                  f"ErrorMessage \"{message}\"\nCommand \"{cmd}\"")
         if not self.use_bwrap and "/opt/ml" in tail:
             reason = (f"The script uses /opt/ml paths, which exist only when bubblewrap is available: "
                       f"{sandbox.INSTALL_HINT}. {reason}")

@@ -53,8 +53,8 @@ class ResourceConfigShape(_Shape):
 
 
 class StoppingConditionShape(_Shape):
-    MaxRuntimeInSeconds: float | None = Field(None, gt=0)
-    MaxWaitTimeInSeconds: float | None = Field(None, gt=0)
+    MaxRuntimeInSeconds: float | None = Field(default=None, gt=0)
+    MaxWaitTimeInSeconds: float | None = Field(default=None, gt=0)
 
 
 class CheckpointConfigShape(_Shape):

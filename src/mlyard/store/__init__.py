@@ -149,5 +149,5 @@ def sync_dir_to(src: Path, uri: str) -> None:
             else:
                 fs, p = _fs(obj_uri)
                 fs.rm(p)
-    for key, p in wanted.items():
-        upload_file(p, join(uri, key))
+    for key, local in wanted.items():
+        upload_file(local, join(uri, key))
