@@ -163,22 +163,20 @@ class EstimatorBase:
         sandbox: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        for old, new in _V1_RENAMES.items():
-            if old in kwargs:
-                warnings.warn(f"{old!r} is the SageMaker SDK v1 name; use {new!r}", DeprecationWarning, stacklevel=3)
-                value = kwargs.pop(old)
-                if new == "instance_type":
-                    instance_type = value
-                elif new == "instance_count":
-                    instance_count = value
-                elif new == "max_run":
-                    max_run = value
-                elif new == "image_uri":
-                    image_uri = value
-        if "script_mode" in kwargs:
-            warnings.warn("'script_mode' is a SageMaker SDK v1 argument: script mode is always on",
+        v1 = [old for old in (*_V1_RENAMES, "script_mode") if old in kwargs]
+        if v1:
+            renames = ", ".join(f"{old!r} -> {_V1_RENAMES[old]!r}" for old in v1 if old in _V1_RENAMES)
+            note = "; 'script_mode' is not needed (script mode is always on)" if "script_mode" in v1 else ""
+            warnings.warn(f"SageMaker SDK v1 arguments {v1}: use the v2 names ({renames}){note}",
                           DeprecationWarning, stacklevel=3)
-            kwargs.pop("script_mode")
+            kwargs.pop("script_mode", None)
+            renamed = {_V1_RENAMES[old]: kwargs.pop(old) for old in v1 if old in _V1_RENAMES}
+            instance_type = renamed.get("instance_type", instance_type)
+            instance_count = renamed.get("instance_count", instance_count)
+            max_run = renamed.get("max_run", max_run)
+            image_uri = renamed.get("image_uri", image_uri)
+            kwargs.update({k: v for k, v in renamed.items()
+                           if k not in ("instance_type", "instance_count", "max_run", "image_uri")})
         unknown = set(kwargs) - _CLOUD_ONLY - {"framework_version"}
         if unknown:
             raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: {sorted(unknown)}")

@@ -24,6 +24,7 @@ from mlyard.errors import AuthenticationError, MlyardError, ServerUnavailableErr
 __all__ = ["Client", "default_client", "local_server"]
 
 _START_TIMEOUT = 60.0
+_spawned: list[subprocess.Popen[bytes]] = []
 
 
 class Client:
@@ -157,6 +158,7 @@ def local_server(home: Path) -> tuple[str, str]:
             proc = subprocess.Popen([sys.executable, "-m", "mlyard", "server", "--port", "0"],
                                     stdin=subprocess.DEVNULL, stdout=fh, stderr=fh, start_new_session=True,
                                     env={**os.environ, config.HOME_ENV: str(home)})
+        _spawned.append(proc)  # the server outlives this client; keep the handle instead of reaping it
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             info = _read_info(home)

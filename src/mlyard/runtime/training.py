@@ -143,8 +143,9 @@ class TrainingRunner(JobRunner):
         env_dir = self.job_dir / "work" / "venv"
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True,
                        capture_output=True)
-        parent = subprocess.run([python, "-c", "import site,sys;print('\\n'.join(p for p in sys.path if p))"],
-                                capture_output=True, text=True, check=True).stdout
+        # The new venv sees the site-packages of ``python`` (mlyard's, plus a requirements env's).
+        probe = "import sys;print('\\n'.join(p for p in sys.path if p.endswith('site-packages')))"
+        parent = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout
         site_dir = next((env_dir / "lib").glob("python*/site-packages"))
         (site_dir / "_mlyard_parent.pth").write_text(parent)
         proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"), "install",

@@ -1,0 +1,102 @@
+"""Shared fixtures: every test gets its own MLYARD_HOME, and nothing it started outlives it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+import mlyard.client as client_mod
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "tf2_workflow"
+
+
+def _kill_tree(pid: int) -> None:
+    try:
+        proc = psutil.Process(pid)
+        procs = [*proc.children(recursive=True), proc]
+    except psutil.Error:
+        return
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+
+
+def stop_local_server(home: Path) -> None:
+    try:
+        info = json.loads((home / "server.json").read_text())
+    except (OSError, ValueError):
+        return
+    _kill_tree(int(info["pid"]))
+    (home / "server.json").unlink(missing_ok=True)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh MLYARD_HOME; afterwards its server and every job runner it started are killed."""
+    h = tmp_path / "mlyard-home"
+    for var in ("MLYARD_URL", "MLYARD_TOKEN", "MLYARD_DATABASE_URL", "MLYARD_STORE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MLYARD_HOME", str(h))
+    monkeypatch.setenv("MLYARD_STOP_GRACE_SECONDS", "3")
+    client_mod._clients.clear()
+    yield h
+    stop_local_server(h)
+    for state in (h / "jobs").glob("*/state.json"):
+        try:
+            _kill_tree(int(json.loads(state.read_text())["runner_pid"]))
+        except (OSError, ValueError, KeyError):
+            pass
+    for c in client_mod._clients.values():
+        c.close()
+    client_mod._clients.clear()
+
+
+@pytest.fixture
+def session(home: Path):  # type: ignore[no-untyped-def]
+    import mlyard
+
+    return mlyard.Session()
+
+
+def write_script(directory: Path, name: str, body: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(textwrap.dedent(body).lstrip())
+    return path
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A channel with two small files."""
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "a.csv").write_text("1,2\n3,4\n")
+    (d / "b.csv").write_text("5,6\n")
+    return d
+
+
+@pytest.fixture(scope="session")
+def example_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import sys
+
+    sys.path.insert(0, str(EXAMPLE))
+    from prepare_data import prepare
+
+    return prepare(tmp_path_factory.mktemp("tf2-data"))
+
+
+def bwrap_usable() -> bool:
+    from mlyard.compute.sandbox import bwrap_available
+
+    return bwrap_available() and os.environ.get("MLYARD_NO_BWRAP") != "1"
