@@ -49,6 +49,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MLYARD_HOME", str(h))
     monkeypatch.setenv("MLYARD_STOP_GRACE_SECONDS", "3")
+    # The same machine for every test run, whatever the real one has.
+    monkeypatch.setenv("MLYARD_CPUS", "2")
+    monkeypatch.setenv("MLYARD_MEMORY_MIB", "8192")
+    monkeypatch.setenv("MLYARD_GPUS", "0")
     client_mod._clients.clear()
     yield h
     stop_local_server(h)

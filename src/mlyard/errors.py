@@ -18,7 +18,12 @@ __all__ = [
     "ServerUnavailableError",
     "UnexpectedStatusException",
     "error_for_code",
+    "MlyardWarning",
 ]
+
+
+class MlyardWarning(UserWarning):
+    """Something the user should know that does not stop the work (a request scaled down...)."""
 
 
 class MlyardError(Exception):

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlyard.errors import ConflictError, UnexpectedStatusException, ValidationError
+from mlyard.errors import ConflictError, MlyardWarning, UnexpectedStatusException, ValidationError
 from mlyard.inputs import TrainingInput
 from mlyard.session import Session
 
@@ -294,12 +294,14 @@ class EstimatorBase:
             name = job_name or name_from_base(self._base_name())
             request = self._request(name, inputs)
             try:
-                client.create_training_job(request)
+                created = client.create_training_job(request)
                 break
             except ConflictError:
                 if job_name or attempt == 4:
                     raise
                 time.sleep(0.002)
+        for message in created.get("Warnings") or []:
+            warnings.warn(f"{name}: {message}", MlyardWarning, stacklevel=2)
         self._current_job_name = name
         self.latest_training_job = TrainingJob(self.sagemaker_session, name)
         if wait:
