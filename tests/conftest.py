@@ -32,12 +32,19 @@ def _kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
-def stop_local_server(home: Path) -> None:
+def stop_local_server(home: Path, tree: bool = True) -> None:
+    """SIGKILL the home's server (and, with ``tree``, every process it started)."""
     try:
         info = json.loads((home / "server.json").read_text())
     except (OSError, ValueError):
         return
-    _kill_tree(int(info["pid"]))
+    if tree:
+        _kill_tree(int(info["pid"]))
+    else:
+        try:
+            os.kill(int(info["pid"]), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     (home / "server.json").unlink(missing_ok=True)
 
 

@@ -291,7 +291,7 @@ def test_keras_progress_bar_in_any_chunking_gives_the_same_metrics() -> None:
     rng = random.Random(7)
     for _ in range(50):
         cuts = sorted(rng.sample(range(1, len(stream)), 12))
-        chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])]
+        chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
         assert lines_of(chunks) == whole
 
 

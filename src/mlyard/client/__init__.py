@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -24,7 +23,18 @@ from mlyard.errors import AuthenticationError, MlyardError, ServerUnavailableErr
 __all__ = ["Client", "default_client", "local_server"]
 
 _START_TIMEOUT = 60.0
-_spawned: list[subprocess.Popen[bytes]] = []
+
+
+def _spawn_server(home: Path, log: Path) -> int:
+    """Start ``mlyard server`` detached (its own session), logging to ``log``; return its pid."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                   (os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, fd, 2)]
+        return os.posix_spawn(sys.executable, [sys.executable, "-m", "mlyard", "server", "--port", "0"],
+                              {**os.environ, config.HOME_ENV: str(home)}, file_actions=actions, setsid=True)
+    finally:
+        os.close(fd)
 
 
 class Client:
@@ -48,8 +58,11 @@ class Client:
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             resp = self._http.request(method, path, **kwargs)
-        except httpx.ConnectError as exc:
-            if self._reconnect is None:
+        except httpx.TransportError as exc:
+            # A request that never reached a server, or a read that may be repeated, is retried
+            # once against the server found again (the local one restarts on a new port).
+            retry = isinstance(exc, httpx.ConnectError) or method == "GET"
+            if self._reconnect is None or not retry:
                 raise ServerUnavailableError(f"cannot reach the mlyard server at {self.url}: {exc}") from exc
             self._http.close()
             self._connect(*self._reconnect())
@@ -57,8 +70,6 @@ class Client:
                 resp = self._http.request(method, path, **kwargs)
             except httpx.TransportError as exc2:
                 raise ServerUnavailableError(f"cannot reach the mlyard server at {self.url}: {exc2}") from exc2
-        except httpx.TransportError as exc:
-            raise ServerUnavailableError(f"cannot reach the mlyard server at {self.url}: {exc}") from exc
         _raise_for(resp)
         if resp.headers.get("content-type", "").startswith("application/json"):
             return resp.json()
@@ -154,21 +165,17 @@ def local_server(home: Path) -> tuple[str, str]:
         if info and _ping(info["url"], token):
             return info["url"], token
         log = home / "server.log"
-        with log.open("ab") as fh:
-            proc = subprocess.Popen([sys.executable, "-m", "mlyard", "server", "--port", "0"],
-                                    stdin=subprocess.DEVNULL, stdout=fh, stderr=fh, start_new_session=True,
-                                    env={**os.environ, config.HOME_ENV: str(home)})
-        _spawned.append(proc)  # the server outlives this client; keep the handle instead of reaping it
+        pid = _spawn_server(home, log)
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             info = _read_info(home)
-            if info and info.get("pid") == proc.pid and _ping(info["url"], token):
+            if info and info.get("pid") == pid and _ping(info["url"], token):
                 return info["url"], token
-            if proc.poll() is not None:
+            if os.waitpid(pid, os.WNOHANG) != (0, 0):
                 tail = log.read_text(errors="replace")[-2000:]
                 raise ServerUnavailableError(f"the local mlyard server failed to start:\n{tail}")
             time.sleep(0.05)
-        proc.kill()
+        os.kill(pid, 9)
         raise ServerUnavailableError(f"the local mlyard server did not start within {_START_TIMEOUT:g}s; "
                                      f"see {log}")
 

@@ -1,0 +1,201 @@
+"""The control plane over HTTP: auth, schema, queueing, stopping, restarts, bad input, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import stop_local_server, write_script
+
+import mlyard
+from mlyard.errors import ConflictError, MlyardWarning, NotFoundError, ValidationError
+from mlyard.estimator import Estimator
+
+
+def _wait_for(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_requests_need_the_token_and_the_schema_is_served(session, home: Path) -> None:
+    url = session.client.url
+    assert httpx.get(f"{url}/v1/jobs").status_code == 401
+    bad = httpx.get(f"{url}/v1/jobs", headers={"Authorization": "Bearer wrong"})
+    assert bad.status_code == 401 and bad.json()["error"] == "Unauthorized"
+    token = (home / "token").read_text().strip()
+    assert oct((home / "token").stat().st_mode & 0o777) == "0o600"
+    schema = httpx.get(f"{url}/openapi.json", headers={"Authorization": f"Bearer {token}"}).json()
+    assert "/v1/training-jobs" in schema["paths"]
+    assert url.startswith("http://127.0.0.1:")
+
+
+def test_bad_requests_get_4xx_json(session, tmp_path: Path, data_dir: Path) -> None:
+    write_script(tmp_path, "t.py", "print('ok')\n")
+    url, token = session.client.url, session.client.token
+    headers = {"Authorization": f"Bearer {token}"}
+    r = httpx.post(f"{url}/v1/training-jobs", headers=headers, content=b"{not json")
+    assert r.status_code == 400 and r.json()["error"] == "ValidationException"
+    r = httpx.post(f"{url}/v1/training-jobs", headers=headers,
+                   json={"TrainingJobName": "bad name!", "ResourceConfig": {"InstanceType": "local"}})
+    assert r.status_code == 400 and "TrainingJobName" in r.json()["message"]
+    r = httpx.get(f"{url}/v1/jobs/nope", headers=headers)
+    assert r.status_code == 404 and r.json()["error"] == "ResourceNotFound"
+
+    def est(**kw):  # type: ignore[no-untyped-def]
+        return Estimator(entry_point=str(tmp_path / "t.py"), role="r", **{"instance_type": "local", **kw})
+
+    with pytest.raises(ValidationError, match="unknown instance type 'ml.m5.xlargeish'.*ml.m5.xlarge"):
+        est(instance_type="ml.m5.xlargeish").fit(logs=False)
+    with pytest.raises(ValidationError, match="does not exist"):
+        est().fit({"train": f"file://{tmp_path}/missing"}, logs=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValidationError, match="is empty"):
+        est().fit({"train": f"file://{tmp_path}/empty"}, logs=False)
+    with pytest.raises(ValidationError, match="cannot be JSON-encoded"):
+        est(hyperparameters={"when": object()})
+    with pytest.raises(ValidationError, match="entry_point 'missing.py' does not exist"):
+        Estimator(entry_point="missing.py", instance_type="local").fit(logs=False)
+    with pytest.raises(ValidationError, match="invalid Regex"):
+        est(metric_definitions=[{"Name": "m", "Regex": "([0-9"}]).fit(logs=False)
+    with pytest.raises(ValidationError, match="needs a GPU"):
+        est(instance_type="local_gpu").fit(logs=False)
+    est().fit(job_name="taken-name", logs=False)
+    with pytest.raises(ConflictError, match="already exists"):
+        est().fit(job_name="taken-name", logs=False)
+    assert session.client.describe_job("taken-name")["TrainingJobStatus"] == "Completed"
+    with pytest.raises(NotFoundError):
+        session.client.describe_job("never-created")
+    assert [j["JobName"] for j in session.client.list_jobs()] == ["taken-name"]
+
+
+def test_large_requests_run_scaled_down_with_a_warning(session, tmp_path: Path) -> None:
+    write_script(tmp_path, "t.py", "import os\nprint('cpus', os.environ['SM_NUM_CPUS'])\n")
+    est = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="ml.m5.xlarge", instance_count=2)
+    with pytest.warns(MlyardWarning, match="scaled down to 1 CPU"):
+        est.fit(logs=False)
+    assert est.latest_training_job.describe()["TrainingJobStatus"] == "Completed"
+
+
+def test_jobs_queue_until_resources_are_free(session, tmp_path: Path) -> None:
+    write_script(tmp_path, "t.py", "import time\ntime.sleep(1.5)\n")
+    ests = [Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local") for _ in range(3)]
+    for e in ests:
+        e.fit(wait=False)
+    names = [e.latest_training_job.name for e in ests]
+    # Two CPUs: two jobs run, the third waits for one of them.
+    time.sleep(0.7)
+    statuses = [session.client.describe_job(n)["SecondaryStatus"] for n in names]
+    assert statuses.count("Pending") == 1, statuses
+    for e in ests:
+        e.latest_training_job.wait(logs=False)
+    descs = [session.describe_training_job(n) for n in names]
+    assert all(d["TrainingJobStatus"] == "Completed" for d in descs)
+    starts = sorted(d["TrainingStartTime"] for d in descs)
+    ends = sorted(d["TrainingEndTime"] for d in descs)
+    assert starts[2] >= ends[0]
+
+
+def test_stop_a_running_and_a_queued_job(session, tmp_path: Path) -> None:
+    write_script(tmp_path, "t.py", "import time\nprint('up', flush=True)\ntime.sleep(600)\n")
+    running = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local", instance_count=2)
+    running.fit(wait=False)
+    queued = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local")
+    queued.fit(wait=False)
+    _wait_for(lambda: running.latest_training_job.describe()["SecondaryStatus"] == "Training")
+    assert queued.latest_training_job.describe()["SecondaryStatus"] == "Pending"
+    queued.latest_training_job.stop()
+    assert queued.latest_training_job.describe()["TrainingJobStatus"] == "Stopped"
+    running.latest_training_job.stop()
+    desc = running.latest_training_job.wait(logs=False)
+    assert desc["TrainingJobStatus"] == "Stopped"
+    assert "Stopping" in [t["Status"] for t in desc["SecondaryStatusTransitions"]]
+    with pytest.raises(ConflictError):
+        running.latest_training_job.stop()
+
+
+def test_server_restart_reattaches_running_jobs_and_fails_orphans(session, tmp_path: Path, home: Path) -> None:
+    write_script(tmp_path, "t.py", """
+        import time
+        for i in range(30):
+            print(f"step {i} loss: {1 / (i + 1):.4f}", flush=True)
+            time.sleep(0.1)
+    """)
+    survivor = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local",
+                         metric_definitions=[{"Name": "loss", "Regex": "loss: ([0-9.]+)"}])
+    survivor.fit(wait=False)
+    write_script(tmp_path, "long.py", "import time\ntime.sleep(600)\n")
+    orphan = Estimator(entry_point=str(tmp_path / "long.py"), role="r", instance_type="local")
+    orphan.fit(wait=False)
+    jobs = home / "jobs"
+    _wait_for(lambda: all(
+        (jobs / e.latest_training_job.name / "state.json").exists()
+        and json.loads((jobs / e.latest_training_job.name / "state.json").read_text())["secondary_status"]
+        == "Training" for e in (survivor, orphan)))
+    old_url = session.client.url
+    stop_local_server(home, tree=False)  # SIGKILL the server alone: no chance to clean up
+    runner = json.loads((jobs / orphan.latest_training_job.name / "state.json").read_text())["runner_pid"]
+    os.killpg(os.getpgid(runner), signal.SIGKILL)  # the orphan's runner dies while no server watches
+    # The next call starts a new server, which reconciles.
+    desc = survivor.latest_training_job.wait(logs=False)
+    assert session.client.url != old_url
+    assert desc["TrainingJobStatus"] == "Completed"
+    assert len(survivor.training_job_analytics.dataframe()) == 30
+    gone = _wait_for(lambda: (d := orphan.latest_training_job.describe())["TrainingJobStatus"] != "InProgress" and d)
+    assert gone["TrainingJobStatus"] == "Failed"
+    assert "runner process" in gone["FailureReason"]
+
+
+def test_cli_lists_describes_logs_and_stops(session, tmp_path: Path, home: Path) -> None:
+    write_script(tmp_path, "t.py", "import time\nprint('hello from the cli test', flush=True)\ntime.sleep(600)\n")
+    est = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local", base_job_name="cli-job")
+    est.fit(wait=False)
+    name = est.latest_training_job.name
+    env = {**os.environ, "MLYARD_HOME": str(home), "COLUMNS": "200"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mlyard", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    _wait_for(lambda: "hello from the cli test" in cli("jobs", "logs", name).stdout)
+    listed = cli("jobs", "list")
+    assert name in listed.stdout and "training" in listed.stdout
+    assert json.loads(cli("jobs", "describe", name).stdout)["TrainingJobName"] == name
+    follow = subprocess.Popen([sys.executable, "-m", "mlyard", "jobs", "logs", name, "--follow"], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    assert follow.poll() is None  # still following a running job
+    assert cli("jobs", "stop", name).returncode == 0
+    out, _ = follow.communicate(timeout=60)
+    assert "hello from the cli test" in out
+    missing = cli("jobs", "describe", "no-such-job")
+    assert missing.returncode == 1 and "no job named 'no-such-job'" in missing.stdout
+
+
+def test_remote_server_with_url_and_token(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "mlyard", "server", "--port", "0"],
+                            env={**os.environ, "MLYARD_TOKEN": "remote-secret"}, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        url = line.split("listening on ")[1].split()[0]
+        monkeypatch.setenv("MLYARD_URL", url)
+        monkeypatch.setenv("MLYARD_TOKEN", "remote-secret")
+        write_script(tmp_path, "t.py", "print('remote ok')\n")
+        est = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local",
+                        sagemaker_session=mlyard.Session())
+        est.fit(logs=False)
+        assert est.latest_training_job.describe()["TrainingJobStatus"] == "Completed"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
