@@ -71,9 +71,6 @@ def test_cli_args_one_char_keys_booleans_and_dicts() -> None:
     assert cli_args({}) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "contract.py _render joins dict items in insertion order; the SageMaker training toolkit "
-    "(sagemaker_training/mapping.py to_cmd_args) renders sorted(value.items())"))
 def test_cli_args_render_dict_items_sorted_like_the_toolkit() -> None:
     assert cli_args({"d": {"z": 1, "a": 2}}) == ["-d", "a=2,z=1"]
 

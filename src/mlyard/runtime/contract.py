@@ -54,7 +54,7 @@ def split_hyperparameters(decoded: dict[str, Any]) -> tuple[dict[str, Any], dict
 
 def _render(value: Any) -> str:
     if isinstance(value, dict):
-        return ",".join(f"{k}={v}" for k, v in value.items())
+        return ",".join(f"{k}={v}" for k, v in sorted(value.items()))
     return str(value)
 
 

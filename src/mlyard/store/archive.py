@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import tarfile
+import tempfile
 from pathlib import Path
 
 from mlyard.errors import ValidationError
@@ -41,4 +44,19 @@ def extract_tar(archive: Path, target: Path) -> None:
                     raise ValidationError(f"archive {archive.name} link {m.name!r} points outside the target")
             if m.isdev() or m.isfifo():
                 raise ValidationError(f"archive {archive.name} member {m.name!r} is a device or fifo")
-        tar.extractall(target, members=members, filter="data")
+        # Into a scratch directory first: what the data filter refuses late (links chained through
+        # earlier links) must not leave a half-extracted target behind.
+        scratch = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
+        try:
+            try:
+                tar.extractall(scratch, members=members, filter="data")
+            except (tarfile.TarError, OSError) as exc:
+                raise ValidationError(f"archive {archive.name} cannot be extracted safely: {exc}") from exc
+            for entry in scratch.iterdir():
+                dest = target / entry.name
+                if dest.is_dir() and not dest.is_symlink() and entry.is_dir():
+                    shutil.copytree(entry, dest, symlinks=True, dirs_exist_ok=True)
+                else:
+                    os.replace(entry, dest)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
