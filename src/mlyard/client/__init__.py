@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -48,8 +49,10 @@ class Client:
     def _connect(self, url: str, token: str) -> None:
         self.url = url.rstrip("/")
         self.token = token
+        # TCP_NODELAY: small requests written in two parts must not wait out delayed ACKs (40 ms each).
+        transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         self._http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
-                                  timeout=httpx.Timeout(120.0, connect=10.0))
+                                  timeout=httpx.Timeout(120.0, connect=10.0), transport=transport)
 
     def close(self) -> None:
         self._http.close()

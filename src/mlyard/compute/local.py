@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import IO
 
 import psutil
 
@@ -16,23 +17,76 @@ __all__ = ["LocalExecutor"]
 
 
 class LocalExecutor(Executor):
-    def __init__(self) -> None:
+    """Keeps one runner warm (interpreter started, modules imported), waiting on its stdin for a
+    job directory, so a job does not pay for Python's start-up. A warm runner whose server is
+    gone reads end-of-file and exits."""
+
+    def __init__(self, warm: bool = True) -> None:
         self._children: list[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()
+        self._warm_enabled = warm
+        self._warm: subprocess.Popen[bytes] | None = None
+        self._warm_env: dict[str, str] | None = None
 
-    def start(self, job_dir: Path, env: dict[str, str]) -> RunnerHandle:
-        with (job_dir / "runner.log").open("ab") as log:
-            # A new session: the runner is not in the server's process group, so it outlives the server.
-            proc = subprocess.Popen([sys.executable, "-m", "mlyard.runtime.runner", str(job_dir)],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                                    start_new_session=True, close_fds=True)
+    def _spawn(self, args: list[str], env: dict[str, str], stdout: int | IO[bytes],
+               stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+        # A new session: the runner is not in the server's process group, so it outlives the server.
+        proc = subprocess.Popen([sys.executable, "-m", "mlyard.runtime.runner", *args], stdin=stdin,
+                                stdout=stdout, stderr=stdout, env=env, start_new_session=True, close_fds=True)
         with self._lock:
             self._children.append(proc)
+        return proc
+
+    def _prewarm(self, env: dict[str, str]) -> None:
+        with self._lock:
+            if self._warm is not None or not self._warm_enabled:
+                return
+        proc = self._spawn(["--wait"], env, subprocess.DEVNULL, stdin=subprocess.PIPE)
+        with self._lock:
+            self._warm, self._warm_env = proc, env
+
+    def _take_warm(self, env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+        with self._lock:
+            proc, same_env = self._warm, self._warm_env == env
+            self._warm = None
+        if proc is None:
+            return None
+        if proc.poll() is not None or not same_env:
+            self._retire(proc)
+            return None
+        return proc
+
+    @staticmethod
+    def _retire(proc: subprocess.Popen[bytes]) -> None:
+        if proc.stdin:
+            try:
+                proc.stdin.close()  # end-of-file: the warm runner exits
+            except OSError:
+                pass
+
+    def start(self, job_dir: Path, env: dict[str, str]) -> RunnerHandle:
+        proc = self._take_warm(env)
+        if proc is not None and proc.stdin is not None:
+            try:
+                proc.stdin.write(f"{job_dir}\n".encode())
+                proc.stdin.close()
+            except OSError:
+                proc = None
+        if proc is None:
+            with (job_dir / "runner.log").open("ab") as log:
+                proc = self._spawn([str(job_dir)], env, log)
+        threading.Thread(target=self._prewarm, args=(env,), daemon=True).start()
         try:
             started = psutil.Process(proc.pid).create_time()
         except psutil.Error:
             started = 0.0
         return RunnerHandle(proc.pid, started)
+
+    def close(self) -> None:
+        with self._lock:
+            proc, self._warm = self._warm, None
+        if proc is not None:
+            self._retire(proc)
 
     def reap(self) -> None:
         """Collect exit statuses of runners this process started (no zombies)."""

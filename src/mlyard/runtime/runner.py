@@ -165,9 +165,32 @@ def _clip(text: str) -> str:
     return text if len(text) <= _FAILURE_LIMIT else text[: _FAILURE_LIMIT - 3] + "..."
 
 
+def _wait_for_job() -> Path | None:
+    """Warm start: modules are imported; read the job directory from stdin (end-of-file: exit)."""
+    import mlyard.runtime.training  # noqa: F401  (the import is what warming is for)
+    from mlyard.compute.sandbox import bwrap_available
+
+    bwrap_available()
+    line = sys.stdin.readline().strip()
+    if not line:
+        return None
+    job_dir = Path(line).resolve()
+    fd = os.open(job_dir / "runner.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    return job_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    job_dir = Path(args[0]).resolve()
+    if args[0] == "--wait":
+        waited = _wait_for_job()
+        if waited is None:
+            return 0
+        job_dir = waited
+    else:
+        job_dir = Path(args[0]).resolve()
     spec = json.loads((job_dir / "spec.json").read_text())
     kind = spec["kind"]
     runner: JobRunner

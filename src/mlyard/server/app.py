@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -120,6 +119,7 @@ async def _stream_logs(control: ControlPlane, name: str, files: list[Path], foll
     offsets = [0] * len(files)
     rests = [b""] * len(files)
     prefix = len(files) > 1
+    generation = control.generation
     while True:
         _, ended = await run_in_threadpool(control.log_files, name)
         for i, path in enumerate(files):
@@ -146,4 +146,5 @@ async def _stream_logs(control: ControlPlane, name: str, files: list[Path], foll
                 if rest:
                     yield files[i].stem.encode() + b" | " + rest + b"\n"
             return
-        await asyncio.sleep(0.05)
+        # Wake at once when the job's state changes (it may have ended), else poll the files.
+        generation = await run_in_threadpool(control.wait_for_change, generation, 0.05)

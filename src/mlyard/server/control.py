@@ -36,6 +36,7 @@ class ControlPlane:
         self.executor = LocalExecutor()
         self.scheduler = Scheduler(machine())
         self.changed = threading.Condition()
+        self.generation = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._seen: dict[str, tuple[int, int]] = {}
@@ -53,6 +54,7 @@ class ControlPlane:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=5)
+        self.executor.close()
 
     def reconcile(self) -> None:
         """After a (re)start: re-attach to live runners, fail jobs whose runner is gone."""
@@ -168,7 +170,14 @@ class ControlPlane:
     # -- the loop -------------------------------------------------------------------------------
     def _notify(self) -> None:
         with self.changed:
+            self.generation += 1
             self.changed.notify_all()
+
+    def wait_for_change(self, since: int, timeout: float) -> int:
+        """Block until some job's state changed after generation ``since`` (or ``timeout``)."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.generation != since, timeout)
+            return self.generation
 
     def _loop(self) -> None:
         last_liveness = 0.0
@@ -189,7 +198,7 @@ class ControlPlane:
                 import traceback
 
                 traceback.print_exc()
-            self._wake.wait(0.02 if busy else 0.5)
+            self._wake.wait(0.01 if busy else 0.5)
             self._wake.clear()
 
     def _schedule(self) -> bool:
