@@ -6,14 +6,18 @@ import json
 import os
 import signal
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+import sqlalchemy as sa
 
 import mlyard.client as client_mod
 
+POSTGRES_URL = os.environ.get("MLYARD_TEST_POSTGRES_URL")
+REQUIRE_POSTGRES = os.environ.get("MLYARD_REQUIRE_POSTGRES") == "1"
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "tf2_workflow"
 
@@ -111,3 +115,28 @@ def bwrap_usable() -> bool:
     from mlyard.compute.sandbox import bwrap_available
 
     return bwrap_available() and os.environ.get("MLYARD_NO_BWRAP") != "1"
+
+
+def _psycopg_url(url: str) -> sa.URL:
+    return sa.make_url(url).set(drivername="postgresql+psycopg")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL whose connections work in a schema of their own; the schema is dropped afterwards."""
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("MLYARD_REQUIRE_POSTGRES=1 but MLYARD_TEST_POSTGRES_URL is not set")
+        pytest.skip("PostgreSQL catalog tests need MLYARD_TEST_POSTGRES_URL "
+                    "(e.g. postgresql://mlyard:mlyard@127.0.0.1:5432/mlyard_test)")
+    schema = f"mlyard_test_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(_psycopg_url(POSTGRES_URL))
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()

@@ -6,9 +6,7 @@ at it) that is dropped afterwards, so tests neither see nor leave anything behin
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,34 +19,7 @@ import mlyard.catalog
 from mlyard.catalog import Catalog
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
 
-POSTGRES_URL = os.environ.get("MLYARD_TEST_POSTGRES_URL")
-REQUIRE_POSTGRES = os.environ.get("MLYARD_REQUIRE_POSTGRES") == "1"
 HEAD = ScriptDirectory(str(Path(mlyard.catalog.__file__).parent / "migrations")).get_current_head()
-
-
-def _psycopg_url(url: str) -> sa.URL:
-    return sa.make_url(url).set(drivername="postgresql+psycopg")
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A URL whose connections work in a schema of their own; the schema is dropped afterwards."""
-    if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("MLYARD_REQUIRE_POSTGRES=1 but MLYARD_TEST_POSTGRES_URL is not set")
-        pytest.skip("PostgreSQL catalog tests need MLYARD_TEST_POSTGRES_URL "
-                    "(e.g. postgresql://mlyard:mlyard@127.0.0.1:5432/mlyard_test)")
-    schema = f"mlyard_test_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(_psycopg_url(POSTGRES_URL))
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -199,3 +199,35 @@ def test_remote_server_with_url_and_token(home: Path, tmp_path: Path, monkeypatc
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_jobs_with_the_catalog_on_postgresql(home: Path, tmp_path: Path, postgres_url: str,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLYARD_DATABASE_URL", postgres_url)
+    write_script(tmp_path, "t.py", "print('score: 0.9')\n")
+    est = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local",
+                    metric_definitions=[{"Name": "score", "Regex": "score: ([0-9.]+)"}],
+                    sagemaker_session=mlyard.Session())
+    est.fit(logs=False)
+    name = est.latest_training_job.name
+    stop_local_server(home)
+    assert not (home / "catalog.db").exists()  # everything went to PostgreSQL
+    desc = est.latest_training_job.describe()  # a new server, same database
+    assert desc["TrainingJobStatus"] == "Completed"
+    assert desc["FinalMetricDataList"][0]["Value"] == 0.9
+    assert [j["JobName"] for j in est.sagemaker_session.client.list_jobs()] == [name]
+
+
+def test_output_path_and_store_elsewhere(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLYARD_STORE", f"file://{tmp_path / 'team-store'}")
+    write_script(tmp_path, "t.py", "import os\nopen(os.environ['SM_MODEL_DIR'] + '/m.txt', 'w').write('m')\n")
+    est = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local",
+                    sagemaker_session=mlyard.Session())
+    est.fit(logs=False)
+    assert est.model_data.startswith(f"file://{tmp_path / 'team-store'}/")
+    est = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local",
+                    output_path=str(tmp_path / "outputs"), sagemaker_session=mlyard.Session())
+    est.fit(logs=False)
+    name = est.latest_training_job.name
+    assert est.model_data == f"file://{tmp_path / 'outputs'}/{name}/output/model.tar.gz"
+    assert (tmp_path / "outputs" / name / "output" / "model.tar.gz").is_file()

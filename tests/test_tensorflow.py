@@ -58,3 +58,30 @@ def test_scripts_for_tf_before_2_16_save_with_keras_2(session, tmp_path: Path) -
                      framework_version="2.15", py_version="py310")
     est.fit(logs=False)
     assert "1/saved_model.pb" in _members(est.model_data)
+
+
+def test_two_hosts_train_with_multi_worker_mirrored_strategy(session, tmp_path: Path, home: Path) -> None:
+    pytest.importorskip("tf_keras")  # Keras 3 does not support MultiWorkerMirroredStrategy in model.fit
+    write_script(tmp_path, "mw.py", """
+        import json, os
+        import numpy as np
+        import tensorflow as tf
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        print("replicas", strategy.num_replicas_in_sync, flush=True)
+        with strategy.scope():
+            model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(4,))])
+            model.compile(optimizer="sgd", loss="mse")
+        rng = np.random.default_rng(int(os.environ["RANK"]))   # different data on each worker
+        x = rng.random((64, 4)).astype("float32")
+        history = model.fit(x, x.sum(axis=1), epochs=2, batch_size=16, verbose=0)
+        print("final-loss %.6f" % history.history["loss"][-1], flush=True)
+    """)
+    est = TensorFlow(entry_point=str(tmp_path / "mw.py"), role="r", instance_type="local", instance_count=2,
+                     framework_version="2.15")
+    est.fit(logs=False)
+    logs = home / "jobs" / est.latest_training_job.name / "logs"
+    texts = [(logs / f"algo-{i}.log").read_text() for i in (1, 2)]
+    assert all("replicas 2" in t for t in texts)
+    # Gradients are all-reduced across the workers, so both report the same (global) loss.
+    losses = [next(ln for ln in t.splitlines() if ln.startswith("final-loss")) for t in texts]
+    assert losses[0] == losses[1]
