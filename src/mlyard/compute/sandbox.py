@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -70,7 +71,10 @@ def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir:
         args += ["--dev-bind", str(gpu), str(gpu)]
     for hidden in mounts.hide:
         args += ["--tmpfs", str(hidden)]
-    for path in mounts.readable:
+    # Python itself may live under a directory the sandbox empties (a venv under /tmp, say).
+    emptied = [Path(p) for p in ("/tmp", "/var/tmp", "/run", *map(str, mounts.hide))]
+    runtime = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent}
+    for path in sorted(set(mounts.readable) | {p for p in runtime if any(e in p.parents for e in emptied)}):
         args += ["--ro-bind", str(path), str(path)]
     args += ["--bind", str(mounts.host_dir), "/opt/ml"]
     if mounts.hosts_file:
