@@ -15,6 +15,7 @@ import pytest
 from conftest import stop_local_server, write_script
 
 import mlyard
+import mlyard.store
 from mlyard.errors import ConflictError, MlyardWarning, NotFoundError, ValidationError
 from mlyard.estimator import Estimator
 
@@ -72,8 +73,12 @@ def test_bad_requests_get_4xx_json(session, tmp_path: Path, data_dir: Path) -> N
     with pytest.raises(ValidationError, match="needs a GPU"):
         est(instance_type="local_gpu").fit(logs=False)
     est().fit(job_name="taken-name", logs=False)
+    source = session.client.describe_job("taken-name")["HyperParameters"]["sagemaker_submit_directory"]
+    before = mlyard.store.read_bytes(json.loads(source))
+    write_script(tmp_path, "t.py", "print('a different script')\n")
     with pytest.raises(ConflictError, match="already exists"):
         est().fit(job_name="taken-name", logs=False)
+    assert mlyard.store.read_bytes(json.loads(source)) == before  # the first job's source is intact
     assert session.client.describe_job("taken-name")["TrainingJobStatus"] == "Completed"
     with pytest.raises(NotFoundError):
         session.client.describe_job("never-created")
@@ -231,3 +236,11 @@ def test_output_path_and_store_elsewhere(home: Path, tmp_path: Path, monkeypatch
     name = est.latest_training_job.name
     assert est.model_data == f"file://{tmp_path / 'outputs'}/{name}/output/model.tar.gz"
     assert (tmp_path / "outputs" / name / "output" / "model.tar.gz").is_file()
+
+
+def test_a_second_server_for_the_same_home_refuses_to_start(session, home: Path) -> None:
+    session.client.health()  # the first one runs
+    second = subprocess.run([sys.executable, "-m", "mlyard", "server"], env={**os.environ, "MLYARD_HOME": str(home)},
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode != 0
+    assert "another server already runs" in second.stderr

@@ -249,7 +249,8 @@ class EstimatorBase:
 
                 archive, program = pack_source(self.entry_point, self.source_dir, self.dependencies,
                                                self.git_config, Path(tmp) / "sourcedir.tar.gz")
-                submit = client.upload(f"{job_name}/source/sourcedir.tar.gz", archive.read_bytes())
+                # Never replaces another job's source: a taken name fails here, before anything is written.
+                submit = client.upload(f"{job_name}/source/sourcedir.tar.gz", archive.read_bytes(), if_absent=True)
             hps.update(self._framework_hyperparameters(job_name, program, submit))
         elif self.image_uri:
             raise ValidationError(
@@ -292,9 +293,8 @@ class EstimatorBase:
         client = self.sagemaker_session.client
         for attempt in range(5):
             name = job_name or name_from_base(self._base_name())
-            request = self._request(name, inputs)
             try:
-                created = client.create_training_job(request)
+                created = client.create_training_job(self._request(name, inputs))
                 break
             except ConflictError:
                 if job_name or attempt == 4:

@@ -115,8 +115,9 @@ class Client:
         return self.stream(f"/v1/jobs/{name}/logs", {"follow": str(follow).lower()})
 
     # -- store -----------------------------------------------------------------------------------
-    def upload(self, key: str, data: bytes) -> str:
-        return str(self.request("PUT", f"/v1/store/{key}", content=data)["uri"])
+    def upload(self, key: str, data: bytes, if_absent: bool = False) -> str:
+        params = {"if_absent": "true"} if if_absent else {}
+        return str(self.request("PUT", f"/v1/store/{key}", content=data, params=params)["uri"])
 
     def read_uri(self, uri: str) -> bytes:
         return bytes(self.request("POST", "/v1/store-read", json={"uri": uri}))

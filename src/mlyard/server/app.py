@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 import mlyard
 from mlyard import store
-from mlyard.errors import MlyardError, NotFoundError, ValidationError
+from mlyard.errors import ConflictError, MlyardError, NotFoundError, ValidationError
 from mlyard.server.control import ControlPlane
 from mlyard.server.schemas import CreateTrainingJob
 
@@ -83,8 +83,11 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         return StreamingResponse(_stream_logs(control, name, files, follow), media_type="text/plain")
 
     @app.put("/v1/store/{key:path}", tags=["store"])
-    async def put_object(key: str, request: Request) -> dict[str, str]:
+    async def put_object(key: str, request: Request, if_absent: bool = False) -> dict[str, str]:
+        """Write an object; with ``if_absent`` an existing one is never replaced (409)."""
         uri = store.join(control.store_root, _safe_key(key))
+        if if_absent and await run_in_threadpool(store.exists, uri):
+            raise ConflictError(f"{key!r} already exists in the store")
         data = await request.body()
         await run_in_threadpool(store.upload_bytes, data, uri)
         return {"uri": uri}

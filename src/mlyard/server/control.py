@@ -230,7 +230,12 @@ class ControlPlane:
         }
         (job_dir / "spec.json").write_text(json.dumps(spec))
         env = {k: v for k, v in os.environ.items() if k not in ("MLYARD_TOKEN",)}
-        handle = self.executor.start(job_dir, env)
+        try:
+            handle = self.executor.start(job_dir, env)
+        except OSError as exc:
+            self._finish(name, job, "Failed", "Failed", "The job's runner could not be started",
+                         failure_reason=f"InternalServerError: cannot start the job's runner: {exc}")
+            return
         self.catalog.update_job(
             name, event=("InProgress", "Starting", "Starting the job's runner"),
             secondary_status="Starting", runner_pid=handle.pid, runner_started=handle.started,

@@ -29,12 +29,20 @@ def ensure_token(home: Path) -> str:
 
 def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     import uvicorn
+    from filelock import FileLock, Timeout
 
     from mlyard.catalog import Catalog
     from mlyard.server.app import create_app
     from mlyard.server.control import ControlPlane
 
     home = config.home()
+    # One control plane per home: two would both start the queued jobs.
+    lock = FileLock(str(home / "server.pid.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise SystemExit(f"mlyard server: another server already runs for {home} "
+                         f"(see {home / 'server.json'}); use it, or stop it first.") from None
     token = ensure_token(home)
     catalog = Catalog(config.database_url(home))
     catalog.migrate()
@@ -69,6 +77,7 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     finally:
         control.shutdown()
         catalog.dispose()
+        lock.release()
         try:
             if json.loads(info.read_text()).get("pid") == os.getpid():
                 info.unlink()
