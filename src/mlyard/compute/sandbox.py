@@ -43,6 +43,7 @@ class Mounts:
     hosts_file: Path | None = None      # mounted at /etc/hosts (algo-N names)
     hide: list[Path] = field(default_factory=list)       # sandbox: replaced by an empty tmpfs
     readable: list[Path] = field(default_factory=list)   # sandbox: re-exposed read-only under hidden dirs
+    binds: list[tuple[Path, str]] = field(default_factory=list)  # (directory, path inside): more writable mounts
 
 
 def _opt_binds() -> list[str]:
@@ -62,6 +63,8 @@ def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir:
     exe = shutil.which("bwrap") or "bwrap"
     if not sandbox:
         args = [exe, "--dev-bind", "/", "/", *_opt_binds(), "--bind", str(mounts.host_dir), "/opt/ml"]
+        for src, dest in mounts.binds:
+            args += ["--bind", str(src), dest]
         if mounts.hosts_file:
             args += ["--ro-bind", str(mounts.hosts_file), "/etc/hosts"]
         return [*args, "--die-with-parent", "--chdir", chdir, "--", *cmd]
@@ -77,6 +80,8 @@ def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir:
     for path in sorted(set(mounts.readable) | {p for p in runtime if any(e in p.parents for e in emptied)}):
         args += ["--ro-bind", str(path), str(path)]
     args += ["--bind", str(mounts.host_dir), "/opt/ml"]
+    for src, dest in mounts.binds:
+        args += ["--bind", str(src), dest]
     if mounts.hosts_file:
         args += ["--ro-bind", str(mounts.hosts_file), "/etc/hosts"]
     args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", hostname,

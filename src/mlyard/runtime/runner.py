@@ -46,6 +46,7 @@ class JobRunner:
         self.stop_requested = threading.Event()
         self.procs: list[HostProcess] = []
         self.grace = float(spec.get("stop_grace_seconds", 30))
+        self.sandboxed = bool(spec.get("sandbox"))
         (job_dir / "logs").mkdir(exist_ok=True)
 
     # -- hooks ------------------------------------------------------------------------------
@@ -69,6 +70,75 @@ class JobRunner:
     def failure_reason(self, host: HostProcess, code: int) -> str:
         raise NotImplementedError
 
+    # -- shared by the job kinds -----------------------------------------------------------
+    def requirements_python(self, requirements: Path) -> str:
+        """The Python of the cached environment for ``requirements`` (mlyard's own if absent)."""
+        from mlyard.runtime.environments import InstallRequirementsError, ensure_env
+
+        if not requirements.exists():
+            return sys.executable
+        self.state.transition("InProgress", "Downloading", "Installing requirements.txt")
+        try:
+            return str(ensure_env(requirements, Path(self.spec["env_cache"]), self.job_dir / "install.log"))
+        except InstallRequirementsError as exc:
+            raise JobFailure(f"InstallRequirementsError:\n{exc}\n{exc.output[-700:]}") from exc
+
+    def hosts_file(self) -> Path:
+        """An /etc/hosts that resolves every host name (algo-N) to this machine."""
+        path = self.job_dir / "work" / "hosts"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"127.0.0.1 localhost {' '.join(self.hosts)}\n::1 localhost ip6-localhost ip6-loopback\n")
+        return path
+
+    def contain(self, host: str, cmd: list[str], host_dir: Path, chdir: str, python: str,
+                binds: list[tuple[Path, str]] | None = None) -> tuple[list[str], str | None, bool]:
+        """Wrap a host's command in bubblewrap (``host_dir`` at /opt/ml, ``binds`` at their paths);
+        return (command, cwd, wrapped). Without bubblewrap the command runs as it is, in ``chdir``."""
+        from mlyard.compute import sandbox
+
+        if not sandbox.bwrap_available():
+            if self.sandboxed:
+                raise JobFailure(f"ClientError: sandbox=True needs bubblewrap, which is not available here: "
+                                 f"{sandbox.INSTALL_HINT}.")
+            if binds:
+                raise JobFailure(f"ClientError: paths outside /opt/ml ({', '.join(d for _, d in binds)}) need "
+                                 f"bubblewrap: {sandbox.INSTALL_HINT}.")
+            return cmd, chdir, False
+        mounts = sandbox.Mounts(host_dir, self.hosts_file(), binds=list(binds or []))
+        if self.sandboxed:
+            home = Path(self.spec["mlyard_home"])
+            mounts.hide.append(home)
+            if home in Path(python).parents:
+                mounts.readable.append(Path(python).parent.parent)
+        memory = int(self.spec["per_host"]["memory_mib"]) if self.sandboxed else None
+        return sandbox.wrap(cmd, mounts, sandbox=self.sandboxed, hostname=host, chdir=chdir,
+                            memory_mib=memory), None, True
+
+    def script_failure(self, host: HostProcess, code: int, failure_file: Path, command: str) -> str:
+        """FailureReason of a host whose process exited with ``code``: the failure file if the script
+        wrote one, else its own error (last traceback, or the tail of its stderr)."""
+        from mlyard.compute import sandbox
+
+        if failure_file.exists() and failure_file.read_text(errors="replace").strip():
+            return failure_file.read_text(errors="replace")
+        tail = host.stderr_tail.decode(errors="replace").strip()
+        start = tail.rfind("Traceback (most recent call last)")
+        lines = [ln for ln in (tail[start:] if start >= 0 else tail).splitlines() if ln.strip()]
+        message = "\n".join(lines if start >= 0 else lines[-12:])
+        if len(message) > 600:
+            message = "..." + message[-600:]
+        if code < 0:
+            message = f"killed by signal {-code}\n{message}"
+        reason = (f"AlgorithmError: ExecuteUserScriptError:\nExitCode {code}\n"
+                  f"ErrorMessage \"{message}\"\nCommand \"{command}\"")
+        if not sandbox.bwrap_available() and "/opt/ml" in tail:
+            reason = (f"The script uses /opt/ml paths, which exist only when bubblewrap is available: "
+                      f"{sandbox.INSTALL_HINT}. {reason}")
+        failure_file.parent.mkdir(parents=True, exist_ok=True)
+        failure_file.write_text(reason)
+        return reason
+
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.stop_requested.set())
@@ -90,6 +160,8 @@ class JobRunner:
         self.state.transition("InProgress", "Uploading", "Uploading generated artifacts")
         try:
             fields = self.publish(outcome)
+        except JobFailure as exc:
+            return self._end("Failed", "Failed", "The job's outputs are incomplete", failure_reason=_clip(str(exc)))
         except Exception as exc:
             traceback.print_exc()
             return self._end("Failed", "Failed", "Uploading the job's artifacts failed",
@@ -167,7 +239,8 @@ def _clip(text: str) -> str:
 
 def _wait_for_job() -> Path | None:
     """Warm start: modules are imported; read the job directory from stdin (end-of-file: exit)."""
-    import mlyard.runtime.training  # noqa: F401  (the import is what warming is for)
+    import mlyard.runtime.processing  # noqa: F401  (the imports are what warming is for)
+    import mlyard.runtime.training  # noqa: F401
     from mlyard.compute.sandbox import bwrap_available
 
     bwrap_available()
@@ -198,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         from mlyard.runtime.training import TrainingRunner
 
         runner = TrainingRunner(job_dir, spec)
+    elif kind == "processing":
+        from mlyard.runtime.processing import ProcessingRunner
+
+        runner = ProcessingRunner(job_dir, spec)
     else:
         raise SystemExit(f"unknown job kind {kind!r}")
     return runner.run()

@@ -14,7 +14,6 @@ from mlyard import store
 from mlyard.compute import sandbox
 from mlyard.runtime import contract
 from mlyard.runtime.channels import assign, resolve_objects
-from mlyard.runtime.environments import InstallRequirementsError, ensure_env
 from mlyard.runtime.hosts import HostProcess
 from mlyard.runtime.runner import JobFailure, JobRunner
 
@@ -57,7 +56,6 @@ class TrainingRunner(JobRunner):
     def __init__(self, job_dir: Path, spec: dict[str, Any]) -> None:
         super().__init__(job_dir, spec)
         self.use_bwrap = sandbox.bwrap_available()
-        self.sandboxed = bool(spec.get("sandbox"))
         seen = "/opt/ml" if self.use_bwrap else None
         channels = [c["ChannelName"] for c in self.request.get("InputDataConfig") or []]
         self.layouts = {
@@ -119,16 +117,7 @@ class TrainingRunner(JobRunner):
             shutil.copytree(code_root, layout.path("code"), dirs_exist_ok=True)
 
     def _python(self) -> str:
-        code = self.job_dir / "code"
-        python = sys.executable
-        requirements = code / "requirements.txt"
-        cache = Path(self.spec["env_cache"])
-        if requirements.exists():
-            self.state.transition("InProgress", "Downloading", "Installing requirements.txt")
-            try:
-                python = str(ensure_env(requirements, cache, self.job_dir / "install.log"))
-            except InstallRequirementsError as exc:
-                raise JobFailure(f"InstallRequirementsError:\n{exc}\n{exc.output[-700:]}") from exc
+        python = self.requirements_python(self.job_dir / "code" / "requirements.txt")
         if self._is_package():
             python = self._install_package(python)
         return python
@@ -221,23 +210,8 @@ class TrainingRunner(JobRunner):
         gpu_ids = (self.spec.get("gpu_ids") or [None] * len(self.hosts))[index]
         if gpu_ids is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
-        cmd = self._entry_command(python, layout, args)
-        cwd: str | None = str(layout.path("code"))
-        wrapped = False
-        if self.use_bwrap:
-            mounts = sandbox.Mounts(layout.real, self._hosts_file())
-            if self.sandboxed:
-                home = Path(self.spec["mlyard_home"])
-                mounts.hide.append(home)
-                env_python = Path(python)
-                if home in env_python.parents:
-                    mounts.readable.append(env_python.parent.parent)
-            cmd = sandbox.wrap(cmd, mounts, sandbox=self.sandboxed, hostname=host, chdir=code_seen,
-                               memory_mib=int(per_host["memory_mib"]) if self.sandboxed else None)
-            cwd, wrapped = None, True
-        elif self.sandboxed:
-            raise JobFailure(f"ClientError: sandbox=True needs bubblewrap, which is not available here: "
-                             f"{sandbox.INSTALL_HINT}.")
+        cmd, cwd, wrapped = self.contain(host, self._entry_command(python, layout, args), layout.real,
+                                         code_seen if self.use_bwrap else str(layout.path("code")), python)
         return host, cmd, job_environment(env), cwd, wrapped
 
     def _seen_value(self, layout: contract.HostLayout, value: Any) -> Any:
@@ -272,14 +246,6 @@ class TrainingRunner(JobRunner):
                 "task": {"type": "worker", "index": index}})
         return env
 
-    def _hosts_file(self) -> Path:
-        path = self.job_dir / "work" / "hosts"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            names = " ".join(self.hosts)
-            path.write_text(f"127.0.0.1 localhost {names}\n::1 localhost ip6-localhost ip6-loopback\n")
-        return path
-
     # -- while running ---------------------------------------------------------------------------
     def on_tick(self) -> None:
         if self.checkpoint_uri:
@@ -293,26 +259,8 @@ class TrainingRunner(JobRunner):
 
     # -- results ---------------------------------------------------------------------------------
     def failure_reason(self, host: HostProcess, code: int) -> str:
-        failure = self.layouts[host.name].path("output/failure")
-        if failure.exists() and failure.read_text(errors="replace").strip():
-            return failure.read_text(errors="replace")
-        tail = host.stderr_tail.decode(errors="replace").strip()
-        # The script's own error: its last traceback, else the last lines it wrote to stderr.
-        start = tail.rfind("Traceback (most recent call last)")
-        lines = [ln for ln in (tail[start:] if start >= 0 else tail).splitlines() if ln.strip()]
-        message = "\n".join(lines if start >= 0 else lines[-12:])
-        if len(message) > 600:
-            message = "..." + message[-600:]
-        if code < 0:
-            message = f"killed by signal {-code}\n{message}"
         cmd = " ".join(self._entry_command("python", self.layouts[host.name], []))
-        reason = (f"AlgorithmError: ExecuteUserScriptError:\nExitCode {code}\n"
-                  f"ErrorMessage \"{message}\"\nCommand \"{cmd}\"")
-        if not self.use_bwrap and "/opt/ml" in tail:
-            reason = (f"The script uses /opt/ml paths, which exist only when bubblewrap is available: "
-                      f"{sandbox.INSTALL_HINT}. {reason}")
-        failure.write_text(reason)
-        return reason
+        return self.script_failure(host, code, self.layouts[host.name].path("output/failure"), cmd)
 
     def publish(self, outcome: str) -> dict[str, Any]:
         fields: dict[str, Any] = {}

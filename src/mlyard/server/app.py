@@ -16,7 +16,7 @@ import mlyard
 from mlyard import store
 from mlyard.errors import ConflictError, MlyardError, NotFoundError, ValidationError
 from mlyard.server.control import ControlPlane
-from mlyard.server.schemas import CreateTrainingJob
+from mlyard.server.schemas import CreateProcessingJob, CreateTrainingJob
 
 __all__ = ["create_app"]
 
@@ -55,6 +55,10 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     @app.post("/v1/training-jobs", status_code=201, tags=["jobs"])
     def create_training_job(body: CreateTrainingJob) -> dict[str, Any]:
         return control.create_training_job(body.model_dump())
+
+    @app.post("/v1/processing-jobs", status_code=201, tags=["jobs"])
+    def create_processing_job(body: CreateProcessingJob) -> dict[str, Any]:
+        return control.create_processing_job(body.model_dump())
 
     @app.get("/v1/jobs", tags=["jobs"])
     def list_jobs(kind: str | None = None, status: str | None = None, name_contains: str | None = None,

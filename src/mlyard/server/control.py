@@ -67,53 +67,86 @@ class ControlPlane:
 
     # -- jobs -----------------------------------------------------------------------------------
     def create_training_job(self, req: dict[str, Any]) -> dict[str, Any]:
-        name = req["TrainingJobName"]
-        rc = req["ResourceConfig"]
-        itype = lookup(rc["InstanceType"])
-        fitted = fit_request(itype, rc["InstanceCount"], self.scheduler.capacity)
-        for d in req["AlgorithmSpecification"].get("MetricDefinitions") or []:
-            try:
-                re.compile(d["Regex"])
-            except re.error as exc:
-                raise ValidationError(f"metric definition {d['Name']!r} has an invalid Regex {d['Regex']!r}: "
-                                      f"{exc}") from exc
+        self._check_metric_definitions(req["AlgorithmSpecification"].get("MetricDefinitions") or [])
         seen_channels: set[str] = set()
         for ch in req["InputDataConfig"]:
             if ch["ChannelName"] in seen_channels:
                 raise ValidationError(f"channel {ch['ChannelName']!r} is given twice")
             seen_channels.add(ch["ChannelName"])
-            self._check_input(ch["ChannelName"], ch["DataSource"]["S3DataSource"]["S3Uri"])
+            self._check_input(f"channel {ch['ChannelName']!r}", ch["DataSource"]["S3DataSource"]["S3Uri"])
         hps = req["HyperParameters"]
         submit = hps.get("sagemaker_submit_directory")
         if submit is not None:
             uri = json.loads(submit) if submit.startswith('"') else submit
             if not store.exists(uri):
                 raise ValidationError(f"the job's source {uri!r} does not exist; upload it before creating the job")
+        req["OutputDataConfig"]["S3OutputPath"] = (req["OutputDataConfig"].get("S3OutputPath")
+                                                   or self.store_root).rstrip("/")
+        rc = req["ResourceConfig"]
+        return self._create("training", req["TrainingJobName"], rc["InstanceType"], rc["InstanceCount"], req)
+
+    def create_processing_job(self, req: dict[str, Any]) -> dict[str, Any]:
+        name = req["ProcessingJobName"]
+        cfg = req["MlyardConfig"]
+        self._check_metric_definitions(cfg.get("MetricDefinitions") or [])
+        sandboxed = bool(cfg.get("Sandbox"))
+        paths: list[tuple[str, str]] = []
+        for inp in req["ProcessingInputs"]:
+            s3 = inp["S3Input"]
+            what = f"input {inp['InputName']!r}"
+            s3["LocalPath"] = _check_local_path(what, s3["LocalPath"], sandboxed)
+            self._check_input(what, s3["S3Uri"])
+            paths.append((what, s3["LocalPath"]))
+        _check_disjoint(paths, "inputs")
+        outputs = req["ProcessingOutputConfig"]["Outputs"]
+        out_paths = []
+        for out in outputs:
+            s3 = out["S3Output"]
+            what = f"output {out['OutputName']!r}"
+            s3["LocalPath"] = _check_local_path(what, s3["LocalPath"], sandboxed)
+            s3["S3Uri"] = (s3.get("S3Uri") or store.join(self.store_root, name, "output", out["OutputName"]))
+            out_paths.append((what, s3["LocalPath"]))
+        _check_disjoint(out_paths, "outputs")
+        for kind, items in (("inputs", [i["InputName"] for i in req["ProcessingInputs"]]),
+                            ("outputs", [o["OutputName"] for o in outputs])):
+            dup = {n for n in items if items.count(n) > 1}
+            if dup:
+                raise ValidationError(f"{kind} names must be unique; {sorted(dup)} appear more than once")
+        cc = req["ProcessingResources"]["ClusterConfig"]
+        return self._create("processing", name, cc["InstanceType"], cc["InstanceCount"], req)
+
+    def _check_metric_definitions(self, defs: list[dict[str, Any]]) -> None:
+        for d in defs:
+            try:
+                re.compile(d["Regex"])
+            except re.error as exc:
+                raise ValidationError(f"metric definition {d['Name']!r} has an invalid Regex {d['Regex']!r}: "
+                                      f"{exc}") from exc
+
+    def _create(self, kind: str, name: str, instance_type: str, count: int, req: dict[str, Any]) -> dict[str, Any]:
+        fitted = fit_request(lookup(instance_type), count, self.scheduler.capacity)
         if req["MlyardConfig"].get("Sandbox") and not sandbox.bwrap_available():
             raise ValidationError(f"sandbox=True needs bubblewrap, which is not available here: "
                                   f"{sandbox.INSTALL_HINT}")
-        output = (req["OutputDataConfig"].get("S3OutputPath") or self.store_root).rstrip("/")
-        req["OutputDataConfig"]["S3OutputPath"] = output
         warnings = [fitted.warning] if fitted.warning else []
-        job_dir = self.home / "jobs" / name
         self.catalog.insert_job({
-            "name": name, "kind": "training", "status": "InProgress", "secondary_status": "Pending",
-            "spec": req, "result": {"warnings": warnings, "per_host": _res_json(fitted.per_host)},
-            "job_dir": str(job_dir),
+            "name": name, "kind": kind, "status": "InProgress", "secondary_status": "Pending", "spec": req,
+            "result": {"warnings": warnings, "per_host": _res_json(fitted.per_host), "hosts": count},
+            "job_dir": str(self.home / "jobs" / name),
         }, "Waiting for resources" + (f" ({fitted.warning})" if fitted.warning else ""))
         self._wake.set()
         return self.describe(name)
 
-    def _check_input(self, channel: str, uri: str) -> None:
+    def _check_input(self, what: str, uri: str) -> None:
         try:
             objects = store.list_objects(uri)
         except ValidationError:
             raise
         except Exception as exc:
-            raise ValidationError(f"channel {channel!r}: cannot read {uri!r}: {exc}") from exc
+            raise ValidationError(f"{what}: cannot read {uri!r}: {exc}") from exc
         if not objects:
-            what = "is empty" if store.exists(uri) else "does not exist"
-            raise ValidationError(f"channel {channel!r}: {uri!r} {what}. Point it at a file or a folder "
+            state = "is empty" if store.exists(uri) else "does not exist"
+            raise ValidationError(f"{what}: {uri!r} {state}. Point it at a file or a folder "
                                   "with data (file:///abs/path or a store URI).")
 
     def describe(self, name: str) -> dict[str, Any]:
@@ -163,7 +196,7 @@ class ControlPlane:
         """The job's per-host log files, and whether the job has ended."""
         job = self.catalog.get_job(name)
         logs = Path(job["job_dir"]) / "logs"
-        hosts = int(job["spec"].get("ResourceConfig", {}).get("InstanceCount", 1))
+        hosts = int(job["result"].get("hosts", 1))
         files = [logs / f"algo-{i + 1}.log" for i in range(hosts)]
         return files, job["status"] in TERMINAL
 
@@ -206,7 +239,7 @@ class ControlPlane:
                   if j["runner_pid"] is None and j["secondary_status"] == "Pending"]
         for job in sorted(queued, key=lambda j: j["created_at"]):
             per_host = Resources(**job["result"]["per_host"])
-            count = int(job["spec"]["ResourceConfig"]["InstanceCount"])
+            count = int(job["result"]["hosts"])
             alloc = self.scheduler.try_admit(job["name"], per_host, count)
             if alloc is not None:
                 self._launch(job, alloc)
@@ -217,7 +250,7 @@ class ControlPlane:
         job_dir = Path(job["job_dir"])
         job_dir.mkdir(parents=True, exist_ok=True)
         req = job["spec"]
-        output = req["OutputDataConfig"]["S3OutputPath"]
+        output = (req.get("OutputDataConfig") or {}).get("S3OutputPath") or self.store_root
         spec = {
             "kind": job["kind"], "job_name": name, "request": req,
             "hosts": [f"algo-{i + 1}" for i in range(alloc.hosts)],
@@ -307,7 +340,7 @@ class ControlPlane:
         for tr in transitions[done:]:
             self.catalog.update_job(name, event=(tr["status"], tr["secondary_status"], tr["message"]))
         result["events_ingested"] = len(transitions)
-        for key in ("model_artifacts", "output_artifacts", "exit_message"):
+        for key in ("model_artifacts", "output_artifacts", "exit_message", "events"):
             if state.get(key):
                 result[key] = state[key]
         result["warnings"] = list(dict.fromkeys((result.get("warnings") or []) + (state.get("warnings") or [])))
@@ -342,3 +375,24 @@ class ControlPlane:
 
 def _res_json(r: Resources) -> dict[str, Any]:
     return {"cpus": r.cpus, "memory_mib": r.memory_mib, "gpus": r.gpus}
+
+
+def _check_local_path(what: str, path: str, sandboxed: bool) -> str:
+    """A processing input's or output's path inside the instance: absolute, normalized."""
+    if not path.startswith("/"):
+        raise ValidationError(f"{what}: path {path!r} must be absolute, e.g. /opt/ml/processing/input")
+    norm = os.path.normpath(path)
+    if norm in ("/", "/opt", "/opt/ml") or norm.startswith(("/proc", "/dev", "/sys")):
+        raise ValidationError(f"{what}: path {path!r} is reserved; use a folder under /opt/ml/processing/")
+    if not norm.startswith("/opt/ml/") and sandboxed:
+        raise ValidationError(f"{what}: path {path!r} is outside /opt/ml; a sandboxed job can only use paths "
+                              "under /opt/ml/processing/")
+    return norm
+
+
+def _check_disjoint(paths: list[tuple[str, str]], kind: str) -> None:
+    for i, (what, p) in enumerate(paths):
+        for other, q in paths[i + 1:]:
+            if p == q or q.startswith(p + "/") or p.startswith(q + "/"):
+                raise ValidationError(f"{what} and {other} use overlapping paths ({p!r}, {q!r}); give each of the "
+                                      f"{kind} a folder of its own")

@@ -29,7 +29,58 @@ def _transitions(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def job(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: list[dict[str, Any]]) -> dict[str, Any]:
     if row["kind"] == "training":
         return _training(row, events, final_metrics)
+    if row["kind"] == "processing":
+        return _processing(row, events, final_metrics)
     raise ValueError(f"unknown job kind {row['kind']!r}")
+
+
+def _common(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: list[dict[str, Any]]
+            ) -> dict[str, Any]:
+    result = row["result"]
+    out: dict[str, Any] = {
+        "SecondaryStatus": row["secondary_status"],
+        "CreationTime": iso(row["created_at"]),
+        "LastModifiedTime": iso(row["modified_at"]),
+        "SecondaryStatusTransitions": _transitions(events),
+        "FinalMetricDataList": [{"MetricName": m["name"], "Value": m["value"], "Timestamp": iso(m["timestamp"])}
+                                for m in final_metrics],
+        "Warnings": result.get("warnings") or [],
+        "JobDirectory": row["job_dir"],
+        "MlyardConfig": row["spec"].get("MlyardConfig") or {},
+    }
+    if row["failure_reason"]:
+        out["FailureReason"] = row["failure_reason"]
+    if row["allocation"]:
+        out["Allocation"] = row["allocation"]
+    return out
+
+
+def _processing(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: list[dict[str, Any]]
+                ) -> dict[str, Any]:
+    spec, result = row["spec"], row["result"]
+    name = row["name"]
+    out: dict[str, Any] = {
+        "ProcessingJobName": name,
+        "ProcessingJobArn": f"arn:mlyard:local:processing-job/{name}",
+        "ProcessingJobStatus": row["status"],
+        "ProcessingInputs": spec.get("ProcessingInputs") or [],
+        "ProcessingOutputConfig": spec.get("ProcessingOutputConfig") or {"Outputs": []},
+        "ProcessingResources": spec.get("ProcessingResources") or {},
+        "StoppingCondition": spec.get("StoppingCondition") or {},
+        "AppSpecification": spec.get("AppSpecification") or {},
+        "Environment": spec.get("Environment") or {},
+        "RoleArn": spec.get("RoleArn"),
+        **_common(row, events, final_metrics),
+    }
+    if result.get("exit_message"):
+        out["ExitMessage"] = result["exit_message"]
+    if result.get("events"):
+        out["Events"] = result["events"]
+    if row["started_at"]:
+        out["ProcessingStartTime"] = iso(row["started_at"])
+    if row["ended_at"]:
+        out["ProcessingEndTime"] = iso(row["ended_at"])
+    return out
 
 
 def _training(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: list[dict[str, Any]]
@@ -40,7 +91,6 @@ def _training(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: 
         "TrainingJobName": name,
         "TrainingJobArn": f"arn:mlyard:local:training-job/{name}",
         "TrainingJobStatus": row["status"],
-        "SecondaryStatus": row["secondary_status"],
         "HyperParameters": spec.get("HyperParameters") or {},
         "AlgorithmSpecification": spec.get("AlgorithmSpecification") or {},
         "RoleArn": spec.get("RoleArn"),
@@ -49,19 +99,10 @@ def _training(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: 
         "ResourceConfig": spec.get("ResourceConfig") or {},
         "StoppingCondition": spec.get("StoppingCondition") or {},
         "Environment": spec.get("Environment") or {},
-        "CreationTime": iso(row["created_at"]),
-        "LastModifiedTime": iso(row["modified_at"]),
-        "SecondaryStatusTransitions": _transitions(events),
-        "FinalMetricDataList": [{"MetricName": m["name"], "Value": m["value"], "Timestamp": iso(m["timestamp"])}
-                                for m in final_metrics],
-        "Warnings": result.get("warnings") or [],
-        "JobDirectory": row["job_dir"],
-        "MlyardConfig": spec.get("MlyardConfig") or {},
+        **_common(row, events, final_metrics),
     }
     if spec.get("CheckpointConfig"):
         out["CheckpointConfig"] = spec["CheckpointConfig"]
-    if row["failure_reason"]:
-        out["FailureReason"] = row["failure_reason"]
     if row["started_at"]:
         out["TrainingStartTime"] = iso(row["started_at"])
     if row["ended_at"]:
@@ -74,19 +115,19 @@ def _training(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: 
         out["ModelArtifacts"] = {"S3ModelArtifacts": result["model_artifacts"]}
     if result.get("output_artifacts"):
         out["OutputArtifacts"] = {"S3OutputArtifacts": result["output_artifacts"]}
-    if row["allocation"]:
-        out["Allocation"] = row["allocation"]
     return out
 
 
 def summary(row: dict[str, Any]) -> dict[str, Any]:
+    spec = row["spec"]
+    resources = spec.get("ResourceConfig") or (spec.get("ProcessingResources") or {}).get("ClusterConfig") or {}
     return {
         "JobName": row["name"],
         "Kind": row["kind"],
         "Status": row["status"],
         "SecondaryStatus": row["secondary_status"],
-        "InstanceType": (row["spec"].get("ResourceConfig") or {}).get("InstanceType"),
-        "InstanceCount": (row["spec"].get("ResourceConfig") or {}).get("InstanceCount"),
+        "InstanceType": resources.get("InstanceType"),
+        "InstanceCount": resources.get("InstanceCount"),
         "CreationTime": iso(row["created_at"]),
         "EndTime": iso(row["ended_at"]),
         "FailureReason": row["failure_reason"],

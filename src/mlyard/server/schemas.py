@@ -83,3 +83,75 @@ class CreateTrainingJob(BaseModel):
     CheckpointConfig: CheckpointConfigShape | None = None
     Tags: list[dict[str, str]] = []
     MlyardConfig: MlyardConfigShape = MlyardConfigShape()
+
+
+class S3InputShape(_Shape):
+    S3Uri: str = Field(min_length=1)
+    LocalPath: str = Field(min_length=1)
+    S3DataType: Literal["S3Prefix", "ManifestFile"] = "S3Prefix"
+    S3InputMode: Literal["File"] = "File"
+    S3DataDistributionType: Literal["FullyReplicated", "ShardedByS3Key"] = "FullyReplicated"
+    S3CompressionType: Literal["None"] = "None"
+
+
+class ProcessingInputShape(_Shape):
+    InputName: str = Field(pattern=r"^[A-Za-z0-9\.\-_]+$", max_length=64)
+    AppManaged: bool = False
+    S3Input: S3InputShape
+
+
+class S3OutputShape(_Shape):
+    S3Uri: str | None = None
+    LocalPath: str = Field(min_length=1)
+    S3UploadMode: Literal["EndOfJob", "Continuous"] = "EndOfJob"
+
+
+class ProcessingOutputShape(_Shape):
+    OutputName: str = Field(pattern=r"^[A-Za-z0-9\.\-_]+$", max_length=64)
+    AppManaged: bool = False
+    S3Output: S3OutputShape
+
+
+class ProcessingOutputConfigShape(_Shape):
+    Outputs: list[ProcessingOutputShape] = []
+    KmsKeyId: str | None = None
+
+
+class ClusterConfigShape(_Shape):
+    InstanceCount: int = Field(1, ge=1, le=64)
+    InstanceType: str
+    VolumeSizeInGB: int = 30
+
+
+class ProcessingResourcesShape(_Shape):
+    ClusterConfig: ClusterConfigShape
+
+
+class AppSpecificationShape(_Shape):
+    ImageUri: str | None = None
+    ContainerEntrypoint: list[str] = Field(min_length=1)
+    ContainerArguments: list[str] = []
+
+
+class ProcessingMlyardConfigShape(_Shape):
+    Framework: str | None = None
+    FrameworkVersion: str | None = None
+    Sandbox: bool = False
+    MetricDefinitions: list[MetricDefinitionShape] = []
+    CodeArchive: bool = False
+    Program: str | None = None
+
+
+class CreateProcessingJob(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    ProcessingJobName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    ProcessingInputs: list[ProcessingInputShape] = []
+    ProcessingOutputConfig: ProcessingOutputConfigShape = ProcessingOutputConfigShape()
+    ProcessingResources: ProcessingResourcesShape
+    StoppingCondition: StoppingConditionShape = StoppingConditionShape()
+    AppSpecification: AppSpecificationShape
+    Environment: dict[str, str] = {}
+    RoleArn: str | None = None
+    Tags: list[dict[str, str]] = []
+    MlyardConfig: ProcessingMlyardConfigShape = ProcessingMlyardConfigShape()

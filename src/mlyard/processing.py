@@ -1,0 +1,262 @@
+"""Processing jobs, with the SageMaker Python SDK v2 signatures (``sagemaker.processing``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from mlyard.errors import ConflictError, MlyardWarning, UnexpectedStatusException, ValidationError
+from mlyard.estimator import _file_uri, _parse_times, name_from_base
+from mlyard.session import Session
+
+__all__ = ["ProcessingInput", "ProcessingOutput", "ProcessingJob", "Processor", "ScriptProcessor",
+           "FrameworkProcessor"]
+
+_CODE_DIR = "/opt/ml/processing/input/code"
+
+
+class ProcessingInput:
+    def __init__(self, source: str | None = None, destination: str | None = None, input_name: str | None = None,
+                 s3_data_type: str = "S3Prefix", s3_input_mode: str = "File",
+                 s3_data_distribution_type: str = "FullyReplicated", s3_compression_type: str = "None",
+                 **_ignored: Any) -> None:
+        self.source = source
+        self.destination = destination
+        self.input_name = input_name
+        self.s3_data_type = s3_data_type
+        self.s3_input_mode = s3_input_mode
+        self.s3_data_distribution_type = s3_data_distribution_type
+        self.s3_compression_type = s3_compression_type
+
+    def _to_request(self, index: int) -> dict[str, Any]:
+        if not self.source:
+            raise ValidationError("ProcessingInput needs a source (a URI or a local path)")
+        if not self.destination:
+            raise ValidationError(f"ProcessingInput {self.source!r} needs a destination (an absolute path such "
+                                  "as /opt/ml/processing/input)")
+        return {"InputName": self.input_name or f"input-{index + 1}", "AppManaged": False,
+                "S3Input": {"S3Uri": _file_uri(self.source), "LocalPath": self.destination,
+                            "S3DataType": self.s3_data_type, "S3InputMode": self.s3_input_mode,
+                            "S3DataDistributionType": self.s3_data_distribution_type,
+                            "S3CompressionType": self.s3_compression_type}}
+
+
+class ProcessingOutput:
+    def __init__(self, source: str | None = None, destination: str | None = None, output_name: str | None = None,
+                 s3_upload_mode: str = "EndOfJob", app_managed: bool = False, **_ignored: Any) -> None:
+        self.source = source
+        self.destination = destination
+        self.output_name = output_name
+        self.s3_upload_mode = s3_upload_mode
+        self.app_managed = app_managed
+
+    def _to_request(self, index: int) -> dict[str, Any]:
+        if not self.source:
+            raise ValidationError("ProcessingOutput needs a source: the path the script writes to")
+        out: dict[str, Any] = {"OutputName": self.output_name or f"output-{index + 1}", "AppManaged": False,
+                               "S3Output": {"LocalPath": self.source, "S3UploadMode": self.s3_upload_mode}}
+        if self.destination:
+            out["S3Output"]["S3Uri"] = _file_uri(self.destination)
+        return out
+
+
+class ProcessingJob:
+    """A processing job in the control plane."""
+
+    def __init__(self, sagemaker_session: Session, job_name: str, inputs: list[ProcessingInput] | None = None,
+                 outputs: list[ProcessingOutput] | None = None) -> None:
+        self.sagemaker_session = sagemaker_session
+        self.job_name = job_name
+        self.inputs = inputs or []
+        self.outputs = outputs or []
+
+    def describe(self) -> dict[str, Any]:
+        return _parse_times(self.sagemaker_session.client.describe_job(self.job_name))
+
+    def stop(self) -> None:
+        self.sagemaker_session.client.stop_job(self.job_name)
+
+    def wait(self, logs: bool = True) -> dict[str, Any]:
+        from mlyard.estimator import TrainingJob
+
+        if logs:
+            TrainingJob(self.sagemaker_session, self.job_name).logs(follow=True)
+        client = self.sagemaker_session.client
+        while True:
+            desc = client.wait_job(self.job_name, timeout=20)
+            if desc["ProcessingJobStatus"] in ("Completed", "Failed", "Stopped"):
+                break
+        if desc["ProcessingJobStatus"] == "Failed":
+            raise UnexpectedStatusException(
+                f"Error for Processing job {self.job_name}: Failed. Reason: {desc.get('FailureReason')}",
+                allowed_statuses=["Completed", "Stopped"], actual_status="Failed")
+        return _parse_times(desc)
+
+
+class Processor:
+    """Runs ``entrypoint`` (a command on this machine; ``python``/``python3`` mean the job's Python)
+    on ``instance_count`` local instances with SageMaker Processing's contract."""
+
+    _framework: str | None = None
+
+    def __init__(self, role: str | None = None, image_uri: str | None = None, instance_count: int | None = None,
+                 instance_type: str | None = None, entrypoint: list[str] | None = None,
+                 volume_size_in_gb: int = 30, volume_kms_key: str | None = None, output_kms_key: str | None = None,
+                 max_runtime_in_seconds: int | None = None, base_job_name: str | None = None,
+                 sagemaker_session: Session | None = None, env: dict[str, str] | None = None,
+                 tags: list[dict[str, str]] | None = None, network_config: Any = None, sandbox: bool | None = None,
+                 metric_definitions: list[dict[str, str]] | None = None) -> None:
+        if instance_type is None:
+            raise ValidationError("instance_type is required: 'local', 'local_gpu' or an ml.* type")
+        if instance_count is None:
+            instance_count = 1
+        if not isinstance(instance_count, int) or instance_count < 1:
+            raise ValidationError(f"instance_count must be a positive integer, not {instance_count!r}")
+        self.role = role
+        self.image_uri = image_uri
+        self.instance_count = instance_count
+        self.instance_type = instance_type
+        self.entrypoint = entrypoint
+        self.volume_size_in_gb = volume_size_in_gb
+        self.max_runtime_in_seconds = max_runtime_in_seconds
+        self.base_job_name = base_job_name
+        self.sagemaker_session = sagemaker_session or Session()
+        self.env = dict(env or {})
+        self.tags = tags or []
+        self.sandbox = sandbox
+        self.metric_definitions = metric_definitions or []
+        self.jobs: list[ProcessingJob] = []
+        self.latest_job: ProcessingJob | None = None
+        self._current_job_name: str | None = None
+
+    def _base_name(self) -> str:
+        if self.base_job_name:
+            return self.base_job_name
+        if self.image_uri:
+            return self.image_uri.rsplit("/", 1)[-1].split(":")[0] or "processing"
+        return f"{self._framework}-processing" if self._framework else "processing"
+
+    def run(self, inputs: list[ProcessingInput] | None = None, outputs: list[ProcessingOutput] | None = None,
+            arguments: list[str] | None = None, wait: bool = True, logs: bool = True, job_name: str | None = None,
+            experiment_config: dict[str, Any] | None = None, kms_key: str | None = None) -> None:
+        if not self.entrypoint:
+            raise ValidationError("mlyard runs no containers: give the Processor an entrypoint (the command to run), "
+                                  "or use ScriptProcessor / SKLearnProcessor with code=")
+        self._start(list(self.entrypoint), inputs, outputs, arguments, wait, logs, job_name, {})
+
+    def _start(self, entrypoint: list[str], inputs: list[ProcessingInput] | None,
+               outputs: list[ProcessingOutput] | None, arguments: list[str] | None, wait: bool, logs: bool,
+               job_name: str | None, extra: dict[str, Any], code: Any = None) -> None:
+        client = self.sagemaker_session.client
+        for attempt in range(5):
+            name = job_name or name_from_base(self._base_name())
+            try:
+                all_inputs = list(inputs or [])
+                mlyard_cfg = dict(extra)
+                if code is not None:
+                    all_inputs.append(code(name, mlyard_cfg))
+                request = self._request(name, entrypoint, all_inputs, outputs or [], arguments or [], mlyard_cfg)
+                created = client.create_processing_job(request)
+                break
+            except ConflictError:
+                if job_name or attempt == 4:
+                    raise
+                time.sleep(0.002)
+        for message in created.get("Warnings") or []:
+            warnings.warn(f"{name}: {message}", MlyardWarning, stacklevel=3)
+        self._current_job_name = name
+        self.latest_job = ProcessingJob(self.sagemaker_session, name, inputs, outputs)
+        self.jobs.append(self.latest_job)
+        if wait:
+            self.latest_job.wait(logs=logs)
+
+    def _request(self, name: str, entrypoint: list[str], inputs: list[ProcessingInput],
+                 outputs: list[ProcessingOutput], arguments: list[str], mlyard_cfg: dict[str, Any]) -> dict[str, Any]:
+        sandbox = self.sandbox if self.sandbox is not None else self.sagemaker_session.sandbox
+        return {
+            "ProcessingJobName": name,
+            "ProcessingInputs": [inp._to_request(i) for i, inp in enumerate(inputs)],
+            "ProcessingOutputConfig": {"Outputs": [out._to_request(i) for i, out in enumerate(outputs)]},
+            "ProcessingResources": {"ClusterConfig": {"InstanceCount": self.instance_count,
+                                                      "InstanceType": self.instance_type,
+                                                      "VolumeSizeInGB": self.volume_size_in_gb}},
+            "StoppingCondition": {"MaxRuntimeInSeconds": self.max_runtime_in_seconds}
+            if self.max_runtime_in_seconds else {},
+            "AppSpecification": {"ImageUri": self.image_uri or f"mlyard/{self._framework or 'processing'}",
+                                 "ContainerEntrypoint": entrypoint,
+                                 "ContainerArguments": [str(a) for a in arguments]},
+            "Environment": {str(k): str(v) for k, v in self.env.items()},
+            "RoleArn": self.role,
+            "Tags": self.tags,
+            "MlyardConfig": {"Sandbox": bool(sandbox), "Framework": self._framework,
+                             "FrameworkVersion": getattr(self, "framework_version", None),
+                             "MetricDefinitions": self.metric_definitions, **mlyard_cfg},
+        }
+
+
+class ScriptProcessor(Processor):
+    """Runs ``command`` + the ``code`` file (delivered as the input ``code`` at
+    /opt/ml/processing/input/code/)."""
+
+    def __init__(self, role: str | None = None, image_uri: str | None = None, command: list[str] | None = None,
+                 instance_count: int | None = None, instance_type: str | None = None, **kwargs: Any) -> None:
+        super().__init__(role=role, image_uri=image_uri, instance_count=instance_count, instance_type=instance_type,
+                         **kwargs)
+        self.command = command or ["python3"]
+
+    def run(self, code: str, inputs: list[ProcessingInput] | None = None,  # type: ignore[override]
+            outputs: list[ProcessingOutput] | None = None, arguments: list[str] | None = None, wait: bool = True,
+            logs: bool = True, job_name: str | None = None, experiment_config: dict[str, Any] | None = None,
+            kms_key: str | None = None) -> None:
+        path = Path(code)
+        if "://" not in code and not path.is_file():
+            raise ValidationError(f"code {code!r} does not exist (looked at {path.resolve()})")
+
+        def code_input(name: str, _cfg: dict[str, Any]) -> ProcessingInput:
+            uri = code if "://" in code else self.sagemaker_session.client.upload(
+                f"{name}/input/code/{path.name}", path.read_bytes(), if_absent=True)
+            return ProcessingInput(source=uri, destination=_CODE_DIR, input_name="code")
+
+        entry = [*self.command, f"{_CODE_DIR}/{os.path.basename(code)}"]
+        self._start(entry, inputs, outputs, arguments, wait, logs, job_name, {}, code=code_input)
+
+
+class FrameworkProcessor(ScriptProcessor):
+    """Runs ``code`` from ``source_dir`` (with its ``requirements.txt``, ``dependencies`` and
+    ``git_config``) with the framework's Python."""
+
+    def __init__(self, estimator_cls: Any, framework_version: str, role: str | None = None,
+                 instance_count: int | None = None, instance_type: str | None = None, py_version: str = "py3",
+                 image_uri: str | None = None, command: list[str] | None = None, code_location: str | None = None,
+                 **kwargs: Any) -> None:
+        self.estimator_cls = estimator_cls
+        self.framework_version = framework_version
+        self.py_version = py_version
+        self._framework = getattr(estimator_cls, "_framework", None)
+        super().__init__(role=role, image_uri=image_uri, command=command or ["python"],
+                         instance_count=instance_count, instance_type=instance_type, **kwargs)
+
+    def run(self, code: str, source_dir: str | None = None,  # type: ignore[override]
+            dependencies: list[str] | None = None, git_config: dict[str, Any] | None = None,
+            inputs: list[ProcessingInput] | None = None, outputs: list[ProcessingOutput] | None = None,
+            arguments: list[str] | None = None, wait: bool = True, logs: bool = True, job_name: str | None = None,
+            experiment_config: dict[str, Any] | None = None, kms_key: str | None = None,
+            codeartifact_repo_arn: str | None = None) -> None:
+        from mlyard.client.sources import pack_source
+
+        def code_input(name: str, cfg: dict[str, Any]) -> ProcessingInput:
+            with tempfile.TemporaryDirectory(prefix="mlyard-") as tmp:
+                archive, program = pack_source(code, source_dir, list(dependencies or []), git_config,
+                                               Path(tmp) / "sourcedir.tar.gz")
+                uri = self.sagemaker_session.client.upload(f"{name}/source/sourcedir.tar.gz", archive.read_bytes(),
+                                                           if_absent=True)
+            cfg["CodeArchive"] = True
+            cfg["Program"] = program
+            return ProcessingInput(source=uri, destination=_CODE_DIR, input_name="code")
+
+        entry = [*self.command, f"{_CODE_DIR}/{code if source_dir or git_config else os.path.basename(code)}"]
+        self._start(entry, inputs, outputs, arguments, wait, logs, job_name, {}, code=code_input)
