@@ -2,14 +2,17 @@
 
     python examples/tf2_workflow/workflow.py      (or: make demo)
 
-1. Prepare data: the diabetes data set as .npy train/test sets.
-2. Train in local mode: a script-mode Keras script, run as a SageMaker training job would run it.
+1. Prepare data: the diabetes data set as raw .npy arrays.
+2. Process: preprocessing.py standardizes them on 2 instances, the raw files sharded between them.
+3. Train in local mode: a script-mode Keras script, run as a SageMaker training job would run it,
+   on the processing job's train and test outputs.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -18,6 +21,9 @@ sys.path.insert(0, str(HERE))
 from prepare_data import prepare  # noqa: E402
 
 from mlyard import get_execution_role  # noqa: E402
+from mlyard.errors import MlyardWarning  # noqa: E402
+from mlyard.processing import ProcessingInput, ProcessingOutput  # noqa: E402
+from mlyard.sklearn.processing import SKLearnProcessor  # noqa: E402
 from mlyard.tensorflow import TensorFlow  # noqa: E402
 
 
@@ -27,10 +33,26 @@ def step(title: str) -> None:
 
 def main() -> None:
     step("1. Prepare data")
-    data = prepare(HERE / "data")
-    print(f"train/test sets under {data}")
+    data = prepare(HERE / "data", channels=False)
+    print(f"raw arrays under {data / 'raw'}")
 
-    step("2. Train in local mode")
+    step("2. Process: standardize the features on 2 instances (ShardedByS3Key)")
+    processor = SKLearnProcessor(framework_version="1.5", role=get_execution_role(),
+                                 instance_type="ml.m5.xlarge", instance_count=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MlyardWarning)  # ml.m5.xlarge x 2 is scaled down to this machine
+        processor.run(code=str(HERE / "preprocessing.py"),
+                      inputs=[ProcessingInput(source=str(data / "raw"), destination="/opt/ml/processing/input",
+                                              s3_data_distribution_type="ShardedByS3Key")],
+                      outputs=[ProcessingOutput(output_name="train", source="/opt/ml/processing/train"),
+                               ProcessingOutput(output_name="test", source="/opt/ml/processing/test")],
+                      arguments=["--clip", "5"])
+    outputs = {o["OutputName"]: o["S3Output"]["S3Uri"]
+               for o in processor.latest_job.describe()["ProcessingOutputConfig"]["Outputs"]}
+    print(f"processing job {processor.latest_job.job_name}: train -> {outputs['train']}")
+    print(f"{'':15}test  -> {outputs['test']}")
+
+    step("3. Train in local mode")
     metric_definitions = [{"Name": "loss", "Regex": " loss: ([0-9\\.]+)"},
                           {"Name": "val_loss", "Regex": " val_loss: ([0-9\\.]+)"}]
     estimator = TensorFlow(entry_point="train.py", source_dir=str(HERE / "train_model"),
@@ -39,7 +61,7 @@ def main() -> None:
                            hyperparameters={"epochs": 30, "batch_size": 32, "learning_rate": 0.01},
                            metric_definitions=metric_definitions)
     started = time.monotonic()
-    estimator.fit({"train": f"file://{data}/train", "test": f"file://{data}/test"})
+    estimator.fit({"train": outputs["train"], "test": outputs["test"]})
     job = estimator.latest_training_job
     assert job is not None
     desc = job.describe()

@@ -48,7 +48,8 @@ class ProcessingRunner(JobRunner):
 
     def _binds(self, host: str) -> list[tuple[Path, str]]:
         paths = [i["S3Input"]["LocalPath"] for i in self.inputs] + [o["S3Output"]["LocalPath"] for o in self.outputs]
-        return [(self._real(host, p), p) for p in paths if not p.startswith("/opt/ml/")]
+        # Parents before children, so a nested path is mounted over its parent's mount.
+        return [(self._real(host, p), p) for p in sorted(set(paths), key=len) if not p.startswith("/opt/ml/")]
 
     def _seen(self, host: str, value: str) -> str:
         # Without bubblewrap, /opt/ml/... in the command line follows the instance's real root.

@@ -391,8 +391,9 @@ def _check_local_path(what: str, path: str, sandboxed: bool) -> str:
 
 
 def _check_disjoint(paths: list[tuple[str, str]], kind: str) -> None:
+    # Nesting is allowed (SageMaker's own samples put the code input inside the data input's folder).
     for i, (what, p) in enumerate(paths):
         for other, q in paths[i + 1:]:
-            if p == q or q.startswith(p + "/") or p.startswith(q + "/"):
-                raise ValidationError(f"{what} and {other} use overlapping paths ({p!r}, {q!r}); give each of the "
-                                      f"{kind} a folder of its own")
+            if p == q:
+                raise ValidationError(f"{what} and {other} both use {p!r}; give each of the {kind} a folder "
+                                      "of its own")
