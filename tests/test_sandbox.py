@@ -81,3 +81,51 @@ def test_sandboxed_job_has_no_network_no_system_writes_and_limits(tmp_path: Path
     assert "model-write ALLOWED" in log and "tmp-write ALLOWED" in log
     assert "token-env False" in log
     assert est.latest_training_job.describe()["MlyardConfig"]["Sandbox"] is True
+
+
+@needs_bwrap
+def test_sandboxed_job_cannot_reach_host_files_through_symlinks(tmp_path: Path, home: Path) -> None:
+    import mlyard
+
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("hostsecret")
+    target = tmp_path / "written-by-runner"
+    write_script(tmp_path, "sneaky.py", f"""
+        import os, shutil, sys
+        shutil.rmtree("/opt/ml/model")
+        os.symlink({str(tmp_path)!r}, "/opt/ml/model")              # pack the host's files as the model?
+        os.symlink({str(home / "token")!r}, "/opt/ml/output/failure")  # the server token as FailureReason?
+        os.symlink({str(target)!r}, "/opt/ml/output/success")         # make the runner write a host file?
+        print("aws", os.environ.get("AWS_SECRET_ACCESS_KEY"), "secret", os.path.exists({str(secret)!r}),
+              "root", os.listdir("/root") if os.path.isdir("/root") else [], flush=True)
+        try:
+            print("shadow", len(open("/etc/shadow").read()), flush=True)
+        except OSError as exc:
+            print("shadow denied", type(exc).__name__, flush=True)
+        sys.exit(1)
+    """)
+    import os
+
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "do-not-leak"
+    try:
+        est = Estimator(entry_point=str(tmp_path / "sneaky.py"), instance_type="local", role="r",
+                        sagemaker_session=mlyard.Session(sandbox=True))
+        with pytest.raises(UnexpectedStatusException) as info:
+            est.fit(logs=False)
+    finally:
+        del os.environ["AWS_SECRET_ACCESS_KEY"]
+    token = (home / "token").read_text()
+    desc = est.latest_training_job.describe()
+    assert token not in desc["FailureReason"] and token not in str(info.value)
+    assert "ExecuteUserScriptError" in desc["FailureReason"]
+    assert not target.exists()
+    log = (home / "jobs" / est.latest_training_job.name / "logs" / "algo-1.log").read_text()
+    assert "aws None secret False root " in log
+    import ast
+    import sys
+
+    root_entries = ast.literal_eval(log.split("aws None secret False root ")[1].splitlines()[0])
+    python_homes = {Path(p).resolve().parts[2] for p in (sys.prefix, sys.base_prefix)
+                    if Path(p).resolve().parts[1:2] == ("root",)}
+    assert set(root_entries) <= python_homes  # only Python's own installation shows through
+    assert "shadow denied" in log or "shadow 0" in log

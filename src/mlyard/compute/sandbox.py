@@ -72,10 +72,13 @@ def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir:
             "--tmpfs", "/var/tmp", "--tmpfs", "/run", *_opt_binds()]
     for gpu in sorted(Path("/dev").glob("nvidia*")):
         args += ["--dev-bind", str(gpu), str(gpu)]
-    for hidden in mounts.hide:
+    for hidden in sorted({*mounts.hide, *_private_dirs()}, key=lambda p: len(str(p))):
         args += ["--tmpfs", str(hidden)]
+    for secret in _SECRET_FILES:
+        if Path(secret).exists():
+            args += ["--ro-bind", "/dev/null", secret]
     # Python itself may live under a directory the sandbox empties (a venv under /tmp, say).
-    emptied = [Path(p) for p in ("/tmp", "/var/tmp", "/run", *map(str, mounts.hide))]
+    emptied = [Path(p) for p in ("/tmp", "/var/tmp", "/run", *map(str, mounts.hide), *map(str, _private_dirs()))]
     runtime = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent}
     for path in sorted(set(mounts.readable) | {p for p in runtime if any(e in p.parents for e in emptied)}):
         args += ["--ro-bind", str(path), str(path)]
@@ -86,9 +89,25 @@ def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir:
         args += ["--ro-bind", str(mounts.hosts_file), "/etc/hosts"]
     args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", hostname,
              "--new-session", "--die-with-parent", "--setenv", "HOME", "/tmp", "--chdir", chdir, "--", *cmd]
-    limits = ["prlimit", "--nofile=4096", "--core=0"]
+    limits = ["prlimit", "--nofile=4096", "--core=0", "--nproc=4096"]
     if memory_mib:
         limits.append(f"--as={memory_mib * 1024 * 1024}")
-    if shutil.which("prlimit"):
-        return [*limits, "--", *args]
-    return args
+    return [*limits, "--", *args]
+
+
+# What a sandboxed job must not read: people's homes (keys, cloud credentials) and password hashes.
+_SECRET_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers")
+
+
+def _private_dirs() -> list[Path]:
+    dirs = [Path("/root"), Path("/home"), Path(os.path.expanduser("~"))]
+    return [d for d in dirs if d.is_dir() and d != Path("/")]
+
+
+def sandbox_problem() -> str | None:
+    """Why sandboxed jobs cannot run here, or None."""
+    if not bwrap_available():
+        return f"sandbox=True needs bubblewrap, which is not available here: {INSTALL_HINT}"
+    if shutil.which("prlimit") is None:
+        return "sandbox=True needs prlimit (util-linux) to set the job's resource limits; install util-linux"
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,43 @@ class HostLayout:
             self.path(rel).mkdir(parents=True, exist_ok=True)
         for ch in self.channels:
             self.path(f"input/data/{ch}").mkdir(parents=True, exist_ok=True)
+
+    # The job can write anything under its /opt/ml, symlinks included, while the runner works
+    # outside any sandbox: the runner reaches files there only through these checks.
+    def confined(self, path: Path) -> Path | None:
+        """``path`` if it resolves inside this host's root (no symlink leads out), else None."""
+        root = self.real.resolve()
+        resolved = path.resolve()
+        return path if resolved == root or root in resolved.parents else None
+
+    def confined_dir(self, rel: str) -> Path | None:
+        path = self.confined(self.path(rel))
+        return path if path is not None and path.is_dir() and not path.is_symlink() else None
+
+    def read_text(self, rel: str, limit: int = 64 * 1024) -> str | None:
+        """A regular file's text (never through a symlink), or None."""
+        path = self.confined(self.path(rel))
+        if path is None:
+            return None
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            return fh.read(limit).decode(errors="replace")
+
+    def write_text(self, rel: str, text: str) -> None:
+        path = self.confined(self.path(rel))
+        if path is None:
+            return
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        except OSError:
+            return
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
 
     def to_seen(self, real: str) -> str:
         """Map a path under the real root to the path the script sees."""

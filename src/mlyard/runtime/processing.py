@@ -46,6 +46,11 @@ class ProcessingRunner(JobRunner):
             return root / local_path[len("/opt/ml/"):]
         return root / "mounts" / local_path.strip("/").replace("/", "__")
 
+    def _output_root(self, host: str, local_path: str) -> Path | None:
+        """An output's folder on disk, if it is a real folder that no symlink leads out of."""
+        path = self.layouts[host].confined(self._real(host, local_path))
+        return path if path is not None and path.is_dir() and not path.is_symlink() else None
+
     def _binds(self, host: str) -> list[tuple[Path, str]]:
         paths = [i["S3Input"]["LocalPath"] for i in self.inputs] + [o["S3Output"]["LocalPath"] for o in self.outputs]
         # Parents before children, so a nested path is mounted over its parent's mount.
@@ -82,7 +87,7 @@ class ProcessingRunner(JobRunner):
             entry = [python if i == 0 and arg in ("python", "python3") else self._seen(host, arg)
                      for i, arg in enumerate(app["ContainerEntrypoint"])]
             cmd = [*entry, *(self._seen(host, a) for a in app.get("ContainerArguments") or [])]
-            env = job_environment(self.request.get("Environment") or {})
+            env = job_environment(self.request.get("Environment") or {}, self.sandboxed)
             chdir = "/opt/ml" if self.use_bwrap else str(self.layouts[host].real)
             wrapped_cmd, cwd, wrapped = self.contain(host, cmd, self.layouts[host].real, chdir, python,
                                                      self._binds(host))
@@ -122,8 +127,10 @@ class ProcessingRunner(JobRunner):
         owners: dict[str, str] = {}
         found = 0
         for host in self.hosts:
-            root = self._real(host, s3["LocalPath"])
-            files = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()) if root.is_dir() else []
+            root = self._output_root(host, s3["LocalPath"])
+            if root is None:
+                continue
+            files = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
             for path in files:
                 found += 1
                 key = path.relative_to(root).as_posix()
@@ -145,22 +152,21 @@ class ProcessingRunner(JobRunner):
 
     # -- results ---------------------------------------------------------------------------------
     def failure_reason(self, host: HostProcess, code: int) -> str:
-        return self.script_failure(host, code, self.layouts[host.name].path("output/failure"),
+        return self.script_failure(host, code, self.layouts[host.name],
                                    " ".join(self.request["AppSpecification"]["ContainerEntrypoint"]))
 
     def publish(self, outcome: str) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         messages = []
         for host in self.hosts:
-            path = self.layouts[host].path("output/message")
-            if path.is_file():
-                messages.append(path.read_text(errors="replace").strip())
+            messages.append((self.layouts[host].read_text("output/message", _MESSAGE_LIMIT) or "").strip())
         if any(messages):
             fields["exit_message"] = "\n".join(m for m in messages if m)[:_MESSAGE_LIMIT]
         if outcome != "Completed":
             return fields  # EndOfJob outputs of a job that did not complete are never uploaded
         empty = [o for o in self.outputs if not any(
-            any(p.is_file() for p in self._real(h, o["S3Output"]["LocalPath"]).rglob("*")) for h in self.hosts)]
+            (root := self._output_root(h, o["S3Output"]["LocalPath"])) and any(p.is_file() for p in root.rglob("*"))
+            for h in self.hosts)]
         if empty:
             names = ", ".join(f"{o['OutputName']!r} ({o['S3Output']['LocalPath']})" for o in empty)
             raise JobFailure(f"ClientError: the script wrote nothing to output {names}; write the files there, "

@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from mlyard.runtime.contract import HostLayout
 from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
 from mlyard.runtime.metrics import MetricParser
 from mlyard.runtime.state import StateFile
@@ -97,10 +98,10 @@ class JobRunner:
         return (command, cwd, wrapped). Without bubblewrap the command runs as it is, in ``chdir``."""
         from mlyard.compute import sandbox
 
+        problem = sandbox.sandbox_problem() if self.sandboxed else None
+        if problem:
+            raise JobFailure(f"ClientError: {problem}.")
         if not sandbox.bwrap_available():
-            if self.sandboxed:
-                raise JobFailure(f"ClientError: sandbox=True needs bubblewrap, which is not available here: "
-                                 f"{sandbox.INSTALL_HINT}.")
             if binds:
                 raise JobFailure(f"ClientError: paths outside /opt/ml ({', '.join(d for _, d in binds)}) need "
                                  f"bubblewrap: {sandbox.INSTALL_HINT}.")
@@ -109,19 +110,23 @@ class JobRunner:
         if self.sandboxed:
             home = Path(self.spec["mlyard_home"])
             mounts.hide.append(home)
+            store_root = self.spec.get("store_root", "")
+            if store_root.startswith("file://"):
+                mounts.hide.append(Path(store_root[len("file://"):]))
             if home in Path(python).parents:
                 mounts.readable.append(Path(python).parent.parent)
         memory = int(self.spec["per_host"]["memory_mib"]) if self.sandboxed else None
         return sandbox.wrap(cmd, mounts, sandbox=self.sandboxed, hostname=host, chdir=chdir,
                             memory_mib=memory), None, True
 
-    def script_failure(self, host: HostProcess, code: int, failure_file: Path, command: str) -> str:
+    def script_failure(self, host: HostProcess, code: int, layout: HostLayout, command: str) -> str:
         """FailureReason of a host whose process exited with ``code``: the failure file if the script
         wrote one, else its own error (last traceback, or the tail of its stderr)."""
         from mlyard.compute import sandbox
 
-        if failure_file.exists() and failure_file.read_text(errors="replace").strip():
-            return failure_file.read_text(errors="replace")
+        written = layout.read_text("output/failure", _FAILURE_LIMIT)
+        if written and written.strip():
+            return written
         tail = host.stderr_tail.decode(errors="replace").strip()
         start = tail.rfind("Traceback (most recent call last)")
         lines = [ln for ln in (tail[start:] if start >= 0 else tail).splitlines() if ln.strip()]
@@ -135,8 +140,7 @@ class JobRunner:
         if not sandbox.bwrap_available() and "/opt/ml" in tail:
             reason = (f"The script uses /opt/ml paths, which exist only when bubblewrap is available: "
                       f"{sandbox.INSTALL_HINT}. {reason}")
-        failure_file.parent.mkdir(parents=True, exist_ok=True)
-        failure_file.write_text(reason)
+        layout.write_text("output/failure", reason)
         return reason
 
     # -- the run ---------------------------------------------------------------------------

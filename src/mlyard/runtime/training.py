@@ -23,8 +23,17 @@ __all__ = ["TrainingRunner", "job_environment"]
 _PRIVATE_ENV = ("MLYARD_TOKEN", "MLYARD_DATABASE_URL", "MLYARD_URL")
 
 
-def job_environment(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
+# What a sandboxed job inherits from the machine's environment; everything else (cloud
+# credentials, tokens) stays out.
+_SANDBOX_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONPATH", "PYTHONHASHSEED", "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL", "CUDA_HOME", "LD_LIBRARY_PATH")
+
+
+def job_environment(extra: dict[str, str], sandboxed: bool = False) -> dict[str, str]:
+    if sandboxed:
+        env = {k: v for k, v in os.environ.items() if k in _SANDBOX_ENV or k.startswith("LC_")}
+    else:
+        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
@@ -68,6 +77,7 @@ class TrainingRunner(JobRunner):
         ckpt = self.request.get("CheckpointConfig") or {}
         self.checkpoint_uri: str | None = ckpt.get("S3Uri")
         self.checkpoint_local = ckpt.get("LocalPath") or "/opt/ml/checkpoints"
+        self.command_lines: dict[str, str] = {}
 
     def metric_definitions(self) -> list[dict[str, str]]:
         return list((self.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or [])
@@ -210,9 +220,11 @@ class TrainingRunner(JobRunner):
         gpu_ids = (self.spec.get("gpu_ids") or [None] * len(self.hosts))[index]
         if gpu_ids is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
-        cmd, cwd, wrapped = self.contain(host, self._entry_command(python, layout, args), layout.real,
+        entry = self._entry_command(python, layout, args)
+        self.command_lines[host] = " ".join(["python" if entry[0] == python else entry[0], *entry[1:]])
+        cmd, cwd, wrapped = self.contain(host, entry, layout.real,
                                          code_seen if self.use_bwrap else str(layout.path("code")), python)
-        return host, cmd, job_environment(env), cwd, wrapped
+        return host, cmd, job_environment(env, self.sandboxed), cwd, wrapped
 
     def _seen_value(self, layout: contract.HostLayout, value: Any) -> Any:
         # Values naming SageMaker's paths (model_dir=/opt/ml/model) follow the job's real root.
@@ -254,13 +266,16 @@ class TrainingRunner(JobRunner):
     def _sync_checkpoints(self) -> None:
         assert self.checkpoint_uri
         local = self._checkpoint_dir(self.hosts[0])
+        if self.checkpoint_local.startswith("/opt/ml/"):
+            confined = self.layouts[self.hosts[0]].confined(local)
+            if confined is None or confined.is_symlink():
+                return
         if local.is_dir():
             store.sync_dir_to(local, self.checkpoint_uri)
 
     # -- results ---------------------------------------------------------------------------------
     def failure_reason(self, host: HostProcess, code: int) -> str:
-        cmd = " ".join(self._entry_command("python", self.layouts[host.name], []))
-        return self.script_failure(host, code, self.layouts[host.name].path("output/failure"), cmd)
+        return self.script_failure(host, code, self.layouts[host.name], self.command_lines[host.name])
 
     def publish(self, outcome: str) -> dict[str, Any]:
         fields: dict[str, Any] = {}
@@ -268,15 +283,15 @@ class TrainingRunner(JobRunner):
             self._sync_checkpoints()
         work = self.job_dir / "work"
         if outcome in ("Completed", "Stopped", "MaxRuntimeExceeded"):
-            model_dirs = [self.layouts[h].path("model") for h in self.hosts]
+            model_dirs = [d for h in self.hosts if (d := self.layouts[h].confined_dir("model"))]
             if outcome == "Completed" or any(any(d.iterdir()) for d in model_dirs):
                 archive = store.make_tar(work / "model.tar.gz", [(d, "") for d in model_dirs])
                 fields["model_artifacts"] = store.upload_file(archive, self.spec["model_artifacts_uri"])
-        data_dirs = [self.layouts[h].path("output/data") for h in self.hosts]
+        data_dirs = [d for h in self.hosts if (d := self.layouts[h].confined_dir("output/data"))]
         if any(any(d.iterdir()) for d in data_dirs):
             archive = store.make_tar(work / "output.tar.gz", [(d, "") for d in data_dirs])
             fields["output_artifacts"] = store.upload_file(archive, self.spec["output_artifacts_uri"])
         if outcome == "Completed":
             for layout in self.layouts.values():
-                layout.path("output/success").touch()
+                layout.write_text("output/success", "")
         return fields

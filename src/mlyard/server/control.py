@@ -125,9 +125,9 @@ class ControlPlane:
 
     def _create(self, kind: str, name: str, instance_type: str, count: int, req: dict[str, Any]) -> dict[str, Any]:
         fitted = fit_request(lookup(instance_type), count, self.scheduler.capacity)
-        if req["MlyardConfig"].get("Sandbox") and not sandbox.bwrap_available():
-            raise ValidationError(f"sandbox=True needs bubblewrap, which is not available here: "
-                                  f"{sandbox.INSTALL_HINT}")
+        problem = sandbox.sandbox_problem() if req["MlyardConfig"].get("Sandbox") else None
+        if problem:
+            raise ValidationError(problem)
         warnings = [fitted.warning] if fitted.warning else []
         self.catalog.insert_job({
             "name": name, "kind": kind, "status": "InProgress", "secondary_status": "Pending", "spec": req,
@@ -258,7 +258,7 @@ class ControlPlane:
             "model_artifacts_uri": store.join(output, name, "output", "model.tar.gz"),
             "output_artifacts_uri": store.join(output, name, "output", "output.tar.gz"),
             "sandbox": bool(req.get("MlyardConfig", {}).get("Sandbox")),
-            "env_cache": str(self.home / "envs"), "mlyard_home": str(self.home),
+            "env_cache": str(self.home / "envs"), "mlyard_home": str(self.home), "store_root": self.store_root,
             "stop_grace_seconds": self.stop_grace,
         }
         (job_dir / "spec.json").write_text(json.dumps(spec))

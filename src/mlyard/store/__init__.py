@@ -140,7 +140,8 @@ def download(uri: str, dest: Path) -> Path:
 
 def sync_dir_to(src: Path, uri: str) -> None:
     """Make the prefix ``uri`` hold exactly the files of ``src`` (deletions included)."""
-    wanted = {p.relative_to(src).as_posix(): p for p in src.rglob("*") if p.is_file()}
+    # Symlinks are skipped: src may be written by a job, and a link could name any file here.
+    wanted = {p.relative_to(src).as_posix(): p for p in src.rglob("*") if p.is_file() and not p.is_symlink()}
     for obj_uri, key in list_objects(uri):
         if key not in wanted:
             path = local_path(obj_uri)

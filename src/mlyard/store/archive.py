@@ -19,7 +19,9 @@ def make_tar(dest: Path, sources: list[tuple[Path, str]], compresslevel: int = 6
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(dest, "w:gz", compresslevel=compresslevel) as tar:
         for path, arcname in sources:
-            if path.is_dir() and not arcname:
+            # tarfile stores symlinks as links (never following them); a directory given here
+            # must itself be real, or its target's contents would be packed.
+            if path.is_dir() and not arcname and not path.is_symlink():
                 for child in sorted(path.iterdir()):
                     tar.add(child, arcname=child.name)
             else:
