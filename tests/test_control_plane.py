@@ -244,3 +244,82 @@ def test_a_second_server_for_the_same_home_refuses_to_start(session, home: Path)
                             capture_output=True, text=True, timeout=60)
     assert second.returncode != 0
     assert "another server already runs" in second.stderr
+
+
+def test_stopping_jobs_right_after_creating_them_frees_their_resources(session, tmp_path: Path) -> None:
+    write_script(tmp_path, "t.py", "import time\ntime.sleep(600)\n")
+    for _ in range(3):
+        doomed = [Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local") for _ in range(2)]
+        for e in doomed:
+            e.fit(wait=False)
+            e.latest_training_job.stop()
+        for e in doomed:
+            assert e.latest_training_job.wait(logs=False)["TrainingJobStatus"] == "Stopped"
+    # Both CPUs are free again: two new jobs run side by side.
+    pair = [Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local") for _ in range(2)]
+    for e in pair:
+        e.fit(wait=False)
+    _wait_for(lambda: all(e.latest_training_job.describe()["SecondaryStatus"] == "Training" for e in pair))
+    for e in pair:
+        e.latest_training_job.stop()
+
+
+def test_malformed_requests_never_get_a_5xx(session, tmp_path: Path) -> None:
+    url, token = session.client.url, session.client.token
+    h = {"Authorization": f"Bearer {token}"}
+    job = {"TrainingJobName": "j", "ResourceConfig": {"InstanceType": "local"},
+           "HyperParameters": {"sagemaker_submit_directory": '"abc'}}
+    cases = [
+        httpx.post(f"{url}/v1/training-jobs", headers=h, json=job),
+        httpx.post(f"{url}/v1/training-jobs", headers=h, json={**job, "HyperParameters": {"a=b": "1"}}),
+        httpx.post(f"{url}/v1/training-jobs", headers=h, json={**job, "HyperParameters": {},
+                                                               "Environment": {"A=B": "x"}}),
+        httpx.post(f"{url}/v1/training-jobs", headers=h, json={**job, "HyperParameters": {},
+                                                               "OutputDataConfig": {"S3OutputPath": "nope://x"}}),
+        httpx.put(f"{url}/v1/store/dir/file.txt", headers=h, content=b"x"),
+        httpx.get(f"{url}/v1/store/dir", headers=h),
+        httpx.post(f"{url}/v1/store-read", headers=h, json={"uri": str(tmp_path)}),
+        httpx.put(f"{url}/v1/store/dir/file.txt/inner", headers=h, content=b"x"),
+        httpx.put(f"{url}/v1/store/a%00b", headers=h, content=b"x"),
+        httpx.put(f"{url}/v1/store/../escape", headers=h, content=b"x"),
+        httpx.get(f"{url}/v1/jobs/nope/logs", headers=h),
+        httpx.post(f"{url}/v1/processing-jobs", headers=h, json={"ProcessingJobName": "p"}),
+    ]
+    statuses = [r.status_code for r in cases]
+    assert statuses[4] == 200
+    assert all(400 <= s < 500 for i, s in enumerate(statuses) if i != 4), statuses
+    assert all(r.json().get("message") for r in cases if r.status_code >= 400)
+    assert session.client.health()["status"] == "ok"
+    write_script(tmp_path, "t.py", "print('x')\n")
+    (tmp_path / "data").mkdir()
+    with pytest.raises(ValidationError, match="channel name '..'"):
+        Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local").fit(
+            {"..": str(tmp_path / "t.py")}, logs=False)
+
+
+def test_a_rejected_create_does_not_burn_the_job_name(session, tmp_path: Path) -> None:
+    write_script(tmp_path, "t.py", "print('x')\n")
+    est = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local")
+    with pytest.raises(ValidationError):
+        est.fit({"train": str(tmp_path / "missing")}, job_name="my-job", logs=False)
+    est.fit({"train": str(tmp_path / "t.py")}, job_name="my-job", logs=False)
+    assert est.latest_training_job.describe()["TrainingJobStatus"] == "Completed"
+
+
+def test_many_concurrent_waiters_do_not_starve_the_server(session, tmp_path: Path) -> None:
+    import concurrent.futures
+
+    write_script(tmp_path, "t.py", "import time\ntime.sleep(600)\n")
+    est = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local")
+    est.fit(wait=False)
+    name = est.latest_training_job.name
+    url, headers = session.client.url, {"Authorization": f"Bearer {session.client.token}"}
+    with concurrent.futures.ThreadPoolExecutor(60) as pool:
+        waits = [pool.submit(httpx.get, f"{url}/v1/jobs/{name}/wait", params={"timeout": 4}, headers=headers,
+                             timeout=30) for _ in range(60)]
+        time.sleep(1.0)
+        started = time.monotonic()
+        assert httpx.get(f"{url}/v1/health", headers=headers).status_code == 200
+        assert time.monotonic() - started < 1.0
+        assert all(w.result().status_code == 200 for w in waits)
+    est.latest_training_job.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,28 @@ def test_fit_without_wait_and_attach(session, tmp_path: Path) -> None:
     desc = again.latest_training_job.wait(logs=False)
     assert desc["TrainingJobStatus"] == "Completed"
     assert again.training_job_analytics.dataframe()["value"].tolist() == [7.0]
+
+
+def test_a_stopped_script_gets_sigterm_and_its_model_is_kept(session, tmp_path: Path) -> None:
+    write_script(tmp_path, "graceful.py", """
+        import os, signal, sys, time
+        def save(*_):
+            with open(os.path.join(os.environ["SM_MODEL_DIR"], "last.txt"), "w") as fh:
+                fh.write("saved on SIGTERM")
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, save)
+        print("ready", flush=True)
+        time.sleep(600)
+    """)
+    est = Estimator(entry_point=str(tmp_path / "graceful.py"), instance_type="local", role="r")
+    est.fit(wait=False)
+    job = est.latest_training_job
+    for _ in range(200):
+        if job.describe()["SecondaryStatus"] == "Training":
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    job.stop()
+    assert job.wait(logs=False)["TrainingJobStatus"] == "Stopped"
+    with tarfile.open(store.local_path(est.model_data)) as tar:
+        assert tar.extractfile("last.txt").read() == b"saved on SIGTERM"

@@ -250,7 +250,8 @@ class EstimatorBase:
                 archive, program = pack_source(self.entry_point, self.source_dir, self.dependencies,
                                                self.git_config, Path(tmp) / "sourcedir.tar.gz")
                 # Never replaces another job's source: a taken name fails here, before anything is written.
-                submit = client.upload(f"{job_name}/source/sourcedir.tar.gz", archive.read_bytes(), if_absent=True)
+                submit = client.upload(f"{job_name}/source/sourcedir.tar.gz", archive.read_bytes(),
+                                       unless_job=job_name)
             hps.update(self._framework_hyperparameters(job_name, program, submit))
         elif self.image_uri:
             raise ValidationError(

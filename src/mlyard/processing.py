@@ -218,7 +218,7 @@ class ScriptProcessor(Processor):
 
         def code_input(name: str, _cfg: dict[str, Any]) -> ProcessingInput:
             uri = code if "://" in code else self.sagemaker_session.client.upload(
-                f"{name}/input/code/{path.name}", path.read_bytes(), if_absent=True)
+                f"{name}/input/code/{path.name}", path.read_bytes(), unless_job=name)
             return ProcessingInput(source=uri, destination=_CODE_DIR, input_name="code")
 
         entry = [*self.command, f"{_CODE_DIR}/{os.path.basename(code)}"]
@@ -253,7 +253,7 @@ class FrameworkProcessor(ScriptProcessor):
                 archive, program = pack_source(code, source_dir, list(dependencies or []), git_config,
                                                Path(tmp) / "sourcedir.tar.gz")
                 uri = self.sagemaker_session.client.upload(f"{name}/source/sourcedir.tar.gz", archive.read_bytes(),
-                                                           if_absent=True)
+                                                           unless_job=name)
             cfg["CodeArchive"] = True
             cfg["Program"] = program
             return ProcessingInput(source=uri, destination=_CODE_DIR, input_name="code")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +63,9 @@ class Session:
         self.client.stop_job(job_name)
 
     def wait_for_job(self, job: str, poll: int = 5) -> dict[str, Any]:
-        from mlyard.estimator import _parse_times
+        from mlyard.estimator import TrainingJob
 
-        while True:
-            desc = self.client.wait_job(job, timeout=20)
-            if desc["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
-                return _parse_times(desc)
-            time.sleep(0.01)
+        return TrainingJob(self, job).wait(logs=False)
 
 
 LocalSession = Session

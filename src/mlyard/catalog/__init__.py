@@ -2,7 +2,7 @@
 
 SQLite (WAL mode) by default; PostgreSQL when ``MLYARD_DATABASE_URL`` says so. Only the control
 plane writes here: job runners report through files in the job directory, which the server
-ingests (see mlyard.server.supervisor).
+ingests (see mlyard.server.control).
 """
 
 from __future__ import annotations
@@ -96,21 +96,25 @@ class Catalog:
             return [dict(r) for r in conn.execute(q).mappings()]
 
     def update_job(self, name: str, event: tuple[str, str, str] | None = None,
-                   only_if_status: list[str] | None = None, **fields: Any) -> bool:
-        """Update a job's fields (and record a status event) in one transaction. With
-        ``only_if_status`` the update applies only while the job is in one of those statuses;
-        returns whether it applied."""
+                   only_if_status: list[str] | None = None, only_if: dict[str, Any] | None = None,
+                   events: list[tuple[str, str, str]] | None = None, **fields: Any) -> bool:
+        """Update a job's fields and record status events (status, secondary, message), in one
+        transaction. The update applies only while the job is in one of ``only_if_status`` and its
+        columns equal ``only_if`` (None: IS NULL); returns whether it applied."""
         now = time.time()
         fields["modified_at"] = now
         q = jobs.update().where(jobs.c.name == name)
         if only_if_status:
             q = q.where(jobs.c.status.in_(only_if_status))
+        for column, value in (only_if or {}).items():
+            q = q.where(jobs.c[column].is_(None) if value is None else jobs.c[column] == value)
+        todo = [*(events or []), *([event] if event else [])]
         with self.engine.begin() as conn:
             applied = conn.execute(q.values(**fields)).rowcount > 0
-            if applied and event is not None:
-                status, secondary, message = event
-                conn.execute(job_events.insert().values(
-                    job_name=name, time=now, status=status, secondary_status=secondary, message=message))
+            if applied and todo:
+                conn.execute(job_events.insert(), [
+                    {"job_name": name, "time": now, "status": st, "secondary_status": sec, "message": msg}
+                    for st, sec, msg in todo])
         return applied
 
     def events(self, name: str) -> list[dict[str, Any]]:

@@ -118,8 +118,9 @@ class Client:
         return self.stream(f"/v1/jobs/{name}/logs", {"follow": str(follow).lower()})
 
     # -- store -----------------------------------------------------------------------------------
-    def upload(self, key: str, data: bytes, if_absent: bool = False) -> str:
-        params = {"if_absent": "true"} if if_absent else {}
+    def upload(self, key: str, data: bytes, unless_job: str | None = None) -> str:
+        """Store ``data`` under ``key``; with ``unless_job``, refused while that job exists."""
+        params = {"unless_job": unless_job} if unless_job else {}
         return str(self.request("PUT", f"/v1/store/{key}", content=data, params=params)["uri"])
 
     def read_uri(self, uri: str) -> bytes:

@@ -27,6 +27,7 @@ class LocalExecutor(Executor):
         self._warm_enabled = warm
         self._warm: subprocess.Popen[bytes] | None = None
         self._warm_env: dict[str, str] | None = None
+        self._warming = False
 
     def _spawn(self, args: list[str], env: dict[str, str], stdout: int | IO[bytes],
                stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
@@ -39,9 +40,14 @@ class LocalExecutor(Executor):
 
     def _prewarm(self, env: dict[str, str]) -> None:
         with self._lock:
-            if self._warm is not None or not self._warm_enabled:
+            if self._warm is not None or self._warming or not self._warm_enabled:
                 return
-        proc = self._spawn(["--wait"], env, subprocess.DEVNULL, stdin=subprocess.PIPE)
+            self._warming = True
+        try:
+            proc = self._spawn(["--wait"], env, subprocess.DEVNULL, stdin=subprocess.PIPE)
+        finally:
+            with self._lock:
+                self._warming = False
         with self._lock:
             self._warm, self._warm_env = proc, env
 

@@ -95,15 +95,21 @@ class HostProcess:
             self._log.close()
 
     def signal(self, sig: int) -> None:
+        """SIGKILL goes to the whole process tree; other signals, as ``docker stop`` does, to the
+        entry point alone (under bubblewrap: the first process that is not bwrap), which may pass
+        them on to its workers (torchrun, say)."""
         import psutil
 
         try:
             top = psutil.Process(self.proc.pid)
-            targets = top.children(recursive=True)
+            if sig == signal.SIGKILL:
+                targets = [*top.children(recursive=True), top]
+            else:
+                targets = [top]
+                while self.wrapped and targets and all(p.name() == "bwrap" for p in targets):
+                    targets = [c for p in targets for c in p.children()]
         except psutil.Error:
             return
-        if not self.wrapped or sig == signal.SIGKILL:
-            targets.append(top)
         for p in targets:
             try:
                 p.send_signal(sig)

@@ -22,7 +22,10 @@ from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
 from mlyard.runtime.metrics import MetricParser
 from mlyard.runtime.state import StateFile
 
-__all__ = ["JobRunner", "JobFailure", "main"]
+__all__ = ["JobRunner", "JobFailure", "main", "STOP_REQUESTED"]
+
+# Set by SIGTERM/SIGINT, whenever they come: while the runner still loads, or waits warm.
+STOP_REQUESTED = threading.Event()
 
 _FAILURE_LIMIT = 1024
 
@@ -44,7 +47,7 @@ class JobRunner:
         self.name: str = spec["job_name"]
         self.hosts: list[str] = spec["hosts"]
         self.state = StateFile(job_dir / "state.json")
-        self.stop_requested = threading.Event()
+        self.stop_requested = STOP_REQUESTED
         self.procs: list[HostProcess] = []
         self.grace = float(spec.get("stop_grace_seconds", 30))
         self.sandboxed = bool(spec.get("sandbox"))
@@ -145,8 +148,6 @@ class JobRunner:
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, lambda *_: self.stop_requested.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop_requested.set())
         self.state.transition("InProgress", "Starting", "Preparing the instances for the job",
                               started_at=time.time())
         try:
@@ -260,6 +261,12 @@ def _wait_for_job() -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Run as ``python -m``, this file is also ``__main__``: the runners use the event of the
+    # module they import, so that is the one the signals must set.
+    from mlyard.runtime import runner as module
+
+    signal.signal(signal.SIGTERM, lambda *_: module.STOP_REQUESTED.set())
+    signal.signal(signal.SIGINT, lambda *_: module.STOP_REQUESTED.set())
     args = sys.argv[1:] if argv is None else argv
     if args[0] == "--wait":
         waited = _wait_for_job()
@@ -286,4 +293,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.umask(0o022)
-    sys.exit(main())
+    from mlyard.runtime.runner import main as _main
+
+    sys.exit(_main())

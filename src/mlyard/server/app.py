@@ -11,6 +11,7 @@ from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import mlyard
 from mlyard import store
@@ -37,6 +38,19 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     @app.exception_handler(MlyardError)
     async def on_error(_request: Request, exc: MlyardError) -> JSONResponse:
         return JSONResponse(exc.to_json(), status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "ResourceNotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+        return JSONResponse({"error": codes.get(exc.status_code, "HTTPError"), "message": str(exc.detail)},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def on_crash(_request: Request, exc: Exception) -> JSONResponse:
+        import traceback
+
+        traceback.print_exception(exc)  # a defect of ours: logged for the operator, JSON for the client
+        return JSONResponse({"error": "InternalError", "message": f"internal error: {exc!r}"}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -74,8 +88,9 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         return control.stop(name)
 
     @app.get("/v1/jobs/{name}/wait", tags=["jobs"])
-    def wait_job(name: str, timeout: float = Query(20.0, ge=0, le=60)) -> dict[str, Any]:
-        return control.wait(name, timeout)
+    async def wait_job(name: str, timeout: float = Query(20.0, ge=0, le=60)) -> dict[str, Any]:
+        """The job's description once it has ended (or after ``timeout`` seconds)."""
+        return await control.wait(name, timeout)
 
     @app.get("/v1/jobs/{name}/metrics", tags=["jobs"])
     def job_metrics(name: str, metric_name: str | None = None) -> list[dict[str, Any]]:
@@ -87,37 +102,53 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         return StreamingResponse(_stream_logs(control, name, files, follow), media_type="text/plain")
 
     @app.put("/v1/store/{key:path}", tags=["store"])
-    async def put_object(key: str, request: Request, if_absent: bool = False) -> dict[str, str]:
-        """Write an object; with ``if_absent`` an existing one is never replaced (409)."""
+    async def put_object(key: str, request: Request, unless_job: str | None = None) -> dict[str, str]:
+        """Write an object. With ``unless_job`` (a job name) it is refused (409) while a job of that
+        name exists, so a job's source is never replaced by another's."""
         uri = store.join(control.store_root, _safe_key(key))
-        if if_absent and await run_in_threadpool(store.exists, uri):
-            raise ConflictError(f"{key!r} already exists in the store")
+        if unless_job is not None:
+            try:
+                await run_in_threadpool(control.catalog.get_job, unless_job)
+                raise ConflictError(f"a job named {unless_job!r} already exists; choose another job_name "
+                                    "(or leave it out to get a unique one)")
+            except NotFoundError:
+                pass
         data = await request.body()
-        await run_in_threadpool(store.upload_bytes, data, uri)
+        await run_in_threadpool(_store_call, store.upload_bytes, data, uri)
         return {"uri": uri}
 
     @app.get("/v1/store/{key:path}", tags=["store"])
     def get_object(key: str) -> Response:
-        uri = store.join(control.store_root, _safe_key(key))
-        if not store.exists(uri):
-            raise NotFoundError(f"no object {key!r} in the store")
-        return Response(store.read_bytes(uri), media_type="application/octet-stream")
+        return Response(_store_call(store.read_bytes, store.join(control.store_root, _safe_key(key))),
+                        media_type="application/octet-stream")
 
     @app.post("/v1/store-read", tags=["store"])
     def read_uri(uri: str = Body(embed=True)) -> Response:
         """Read any object the server's store can reach (model artifacts under an output_path...)."""
-        if not store.exists(uri):
-            raise NotFoundError(f"no object at {uri!r}")
-        return Response(store.read_bytes(uri), media_type="application/octet-stream")
+        return Response(_store_call(store.read_bytes, uri), media_type="application/octet-stream")
 
     return app
 
 
 def _safe_key(key: str) -> str:
     parts = key.split("/")
-    if key.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise ValidationError(f"store key {key!r} must be a relative path without '.' or '..' parts")
+    if key.startswith("/") or any(p in ("", ".", "..") for p in parts) or any(ord(c) < 32 for c in key):
+        raise ValidationError(f"store key {key!r} must be a relative path without '.' or '..' parts or "
+                              "control characters")
     return key
+
+
+def _store_call(fn: Callable[..., Any], *args: Any) -> Any:
+    """A store operation, its OS errors as client errors (what was asked for is not there, or is a
+    folder, or cannot be written)."""
+    try:
+        return fn(*args)
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"no object at {args[-1]!r}") from exc
+    except (IsADirectoryError, NotADirectoryError) as exc:
+        raise ConflictError(f"{args[-1]!r} is a folder, or is inside a file: {exc.strerror}") from exc
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"cannot use {args[-1]!r}: {exc}") from exc
 
 
 async def _stream_logs(control: ControlPlane, name: str, files: list[Path], follow: bool) -> AsyncIterator[bytes]:
@@ -154,4 +185,4 @@ async def _stream_logs(control: ControlPlane, name: str, files: list[Path], foll
                     yield files[i].stem.encode() + b" | " + rest + b"\n"
             return
         # Wake at once when the job's state changes (it may have ended), else poll the files.
-        generation = await run_in_threadpool(control.wait_for_change, generation, 0.05)
+        generation = await control.changed_since(generation, 0.05)

@@ -37,6 +37,7 @@ class ControlPlane:
         self.scheduler = Scheduler(machine())
         self.changed = threading.Condition()
         self.generation = 0
+        self._async_waiters: set[tuple[Any, Any]] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._seen: dict[str, tuple[int, int]] = {}
@@ -60,28 +61,59 @@ class ControlPlane:
         """After a (re)start: re-attach to live runners, fail jobs whose runner is gone."""
         for job in self.catalog.list_jobs(statuses=ACTIVE, limit=None):
             if job["runner_pid"] is None:
+                if job["secondary_status"] != "Pending":
+                    self._recover_launch(job)  # the server stopped while launching it
                 continue  # still queued: the scheduler starts it
             if job["allocation"]:
                 self.scheduler.hold(job["name"], Allocation.from_json(job["allocation"]))
             self._ingest(job)
+
+    def _recover_launch(self, job: dict[str, Any]) -> None:
+        """A job claimed for launch, whose runner's pid was never recorded: adopt the runner if it
+        runs, fail the job if it ran and vanished, queue it again if it never started."""
+        import psutil
+
+        state = read_state(Path(job["job_dir"]) / "state.json")
+        if state is None:
+            self.catalog.update_job(job["name"], event=("InProgress", "Pending", "Queued again after a restart"),
+                                    only_if={"runner_pid": None}, secondary_status="Pending", allocation=None)
+            return
+        pid = int(state.get("runner_pid") or 0)
+        try:
+            started = psutil.Process(pid).create_time()
+        except psutil.Error:
+            started = 0.0
+        self.catalog.update_job(job["name"], only_if={"runner_pid": None}, runner_pid=pid, runner_started=started)
+        job = self.catalog.get_job(job["name"])
+        if job["allocation"]:
+            self.scheduler.hold(job["name"], Allocation.from_json(job["allocation"]))
+        self._ingest(job)
 
     # -- jobs -----------------------------------------------------------------------------------
     def create_training_job(self, req: dict[str, Any]) -> dict[str, Any]:
         self._check_metric_definitions(req["AlgorithmSpecification"].get("MetricDefinitions") or [])
         seen_channels: set[str] = set()
         for ch in req["InputDataConfig"]:
+            if ch["ChannelName"] in (".", ".."):
+                raise ValidationError(f"channel name {ch['ChannelName']!r} is not allowed; use a name like 'train'")
             if ch["ChannelName"] in seen_channels:
                 raise ValidationError(f"channel {ch['ChannelName']!r} is given twice")
             seen_channels.add(ch["ChannelName"])
             self._check_input(f"channel {ch['ChannelName']!r}", ch["DataSource"]["S3DataSource"]["S3Uri"])
         hps = req["HyperParameters"]
+        _check_keys(hps, "hyperparameter")
         submit = hps.get("sagemaker_submit_directory")
         if submit is not None:
-            uri = json.loads(submit) if submit.startswith('"') else submit
-            if not store.exists(uri):
+            try:
+                uri = json.loads(submit) if submit.startswith('"') else submit
+            except ValueError:
+                uri = submit
+            if not isinstance(uri, str) or not store.exists(store.check_uri(uri)):
                 raise ValidationError(f"the job's source {uri!r} does not exist; upload it before creating the job")
-        req["OutputDataConfig"]["S3OutputPath"] = (req["OutputDataConfig"].get("S3OutputPath")
-                                                   or self.store_root).rstrip("/")
+        req["OutputDataConfig"]["S3OutputPath"] = store.check_uri(
+            (req["OutputDataConfig"].get("S3OutputPath") or self.store_root).rstrip("/"))
+        if req.get("CheckpointConfig"):
+            store.check_uri(req["CheckpointConfig"]["S3Uri"])
         rc = req["ResourceConfig"]
         return self._create("training", req["TrainingJobName"], rc["InstanceType"], rc["InstanceCount"], req)
 
@@ -104,7 +136,8 @@ class ControlPlane:
             s3 = out["S3Output"]
             what = f"output {out['OutputName']!r}"
             s3["LocalPath"] = _check_local_path(what, s3["LocalPath"], sandboxed)
-            s3["S3Uri"] = (s3.get("S3Uri") or store.join(self.store_root, name, "output", out["OutputName"]))
+            s3["S3Uri"] = store.check_uri(s3.get("S3Uri") or store.join(self.store_root, name, "output",
+                                                                         out["OutputName"]))
             out_paths.append((what, s3["LocalPath"]))
         _check_disjoint(out_paths, "outputs")
         for kind, items in (("inputs", [i["InputName"] for i in req["ProcessingInputs"]]),
@@ -124,6 +157,7 @@ class ControlPlane:
                                       f"{exc}") from exc
 
     def _create(self, kind: str, name: str, instance_type: str, count: int, req: dict[str, Any]) -> dict[str, Any]:
+        _check_keys(req.get("Environment") or {}, "environment variable")
         fitted = fit_request(lookup(instance_type), count, self.scheduler.capacity)
         problem = sandbox.sandbox_problem() if req["MlyardConfig"].get("Sandbox") else None
         if problem:
@@ -150,8 +184,7 @@ class ControlPlane:
                                   "with data (file:///abs/path or a store URI).")
 
     def describe(self, name: str) -> dict[str, Any]:
-        job = self.catalog.get_job(name)
-        return describe.job(job, self.catalog.events(name), self.catalog.final_metrics(name))
+        return self._describe_ended(name)[0]
 
     def list_jobs(self, kind: str | None, status: str | None, limit: int,
                   name_contains: str | None = None) -> list[dict[str, Any]]:
@@ -162,31 +195,41 @@ class ControlPlane:
         job = self.catalog.get_job(name)
         if job["status"] in TERMINAL:
             raise ConflictError(f"job {name!r} already ended ({job['status']}); there is nothing to stop")
-        if job["runner_pid"] is None:
-            applied = self.catalog.update_job(
-                name, event=("Stopped", "Stopped", "Stopped before it started"), only_if_status=ACTIVE,
-                status="Stopped", secondary_status="Stopped", ended_at=time.time())
-            if applied:
-                self._notify()
-                return self.describe(name)
-            job = self.catalog.get_job(name)
-        if job["status"] == "InProgress":
-            self.catalog.update_job(name, event=("Stopping", "Stopping", "Stop requested"),
-                                    status="Stopping", secondary_status="Stopping")
-        self.executor.stop(RunnerHandle(job["runner_pid"], job["runner_started"] or 0.0))
+        # A queued job stops at once; the scheduler claims a job (Pending -> Starting) before it
+        # launches one, so the two never both win.
+        if self.catalog.update_job(
+                name, event=("Stopped", "Stopped", "Stopped before it started"), only_if_status=["InProgress"],
+                only_if={"runner_pid": None, "secondary_status": "Pending"},
+                status="Stopped", secondary_status="Stopped", ended_at=time.time()):
+            self._notify()
+            return self.describe(name)
+        self.catalog.update_job(name, event=("Stopping", "Stopping", "Stop requested"),
+                                only_if_status=["InProgress"], status="Stopping", secondary_status="Stopping")
+        job = self.catalog.get_job(name)
+        if job["runner_pid"] is not None:  # else _launch delivers the stop once the runner exists
+            self.executor.stop(RunnerHandle(job["runner_pid"], job["runner_started"] or 0.0))
         self._notify()
         return self.describe(name)
 
-    def wait(self, name: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+    async def wait(self, name: str, timeout: float) -> dict[str, Any]:
+        """The job's description once it has ended, or after ``timeout`` seconds."""
+        import asyncio
+
+        from starlette.concurrency import run_in_threadpool
+
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            desc = self.describe(name)
-            job = self.catalog.get_job(name)
-            left = deadline - time.monotonic()
-            if job["status"] in TERMINAL or left <= 0:
+            generation = self.generation
+            desc, ended = await run_in_threadpool(self._describe_ended, name)
+            left = deadline - asyncio.get_running_loop().time()
+            if ended or left <= 0:
                 return desc
-            with self.changed:
-                self.changed.wait(min(left, 0.5))
+            await self.changed_since(generation, min(left, 0.5))
+
+    def _describe_ended(self, name: str) -> tuple[dict[str, Any], bool]:
+        job = self.catalog.get_job(name)
+        desc = describe.job(job, self.catalog.events(name), self.catalog.final_metrics(name))
+        return desc, job["status"] in TERMINAL
 
     def metrics(self, name: str, metric_name: str | None) -> list[dict[str, Any]]:
         self.catalog.get_job(name)
@@ -205,12 +248,28 @@ class ControlPlane:
         with self.changed:
             self.generation += 1
             self.changed.notify_all()
+            for loop, event in list(self._async_waiters):
+                loop.call_soon_threadsafe(event.set)
 
-    def wait_for_change(self, since: int, timeout: float) -> int:
-        """Block until some job's state changed after generation ``since`` (or ``timeout``)."""
+    async def changed_since(self, since: int, timeout: float) -> int:
+        """Wait, without holding a thread, until some job's state changed after generation
+        ``since`` (or ``timeout``); return the current generation."""
+        import asyncio
+
+        event = asyncio.Event()
+        waiter = (asyncio.get_running_loop(), event)
         with self.changed:
-            self.changed.wait_for(lambda: self.generation != since, timeout)
-            return self.generation
+            if self.generation != since:
+                return self.generation
+            self._async_waiters.add(waiter)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            with self.changed:
+                self._async_waiters.discard(waiter)
+        return self.generation
 
     def _loop(self) -> None:
         last_liveness = 0.0
@@ -247,6 +306,12 @@ class ControlPlane:
 
     def _launch(self, job: dict[str, Any], alloc: Allocation) -> None:
         name = job["name"]
+        if not self.catalog.update_job(
+                name, event=("InProgress", "Starting", "Starting the job's runner"), only_if_status=["InProgress"],
+                only_if={"runner_pid": None, "secondary_status": "Pending"},
+                secondary_status="Starting", allocation=alloc.to_json(), started_at=time.time()):
+            self.scheduler.release(name)  # stopped meanwhile
+            return
         job_dir = Path(job["job_dir"])
         job_dir.mkdir(parents=True, exist_ok=True)
         req = job["spec"]
@@ -269,10 +334,9 @@ class ControlPlane:
             self._finish(name, job, "Failed", "Failed", "The job's runner could not be started",
                          failure_reason=f"InternalServerError: cannot start the job's runner: {exc}")
             return
-        self.catalog.update_job(
-            name, event=("InProgress", "Starting", "Starting the job's runner"),
-            secondary_status="Starting", runner_pid=handle.pid, runner_started=handle.started,
-            allocation=alloc.to_json(), started_at=time.time())
+        self.catalog.update_job(name, runner_pid=handle.pid, runner_started=handle.started)
+        if self.catalog.get_job(name)["status"] == "Stopping":  # stopped while it was launched
+            self.executor.stop(handle)
         self._notify()
 
     def _ingest(self, job: dict[str, Any], check_liveness: bool = True) -> None:
@@ -288,19 +352,19 @@ class ControlPlane:
         state = None
         if sig != self._seen.get(name) and sig != (0, 0):
             state = read_state(state_path)
-            if state is not None:
+            if state is not None and self._apply_state(job, state):
                 self._seen[name] = sig
-                self._apply_state(job, state)
                 if state["status"] in TERMINAL:
                     return
         if check_liveness:
             handle = RunnerHandle(job["runner_pid"], job["runner_started"] or 0.0)
             if not self.executor.alive(handle):
                 state = read_state(state_path)
-                if state is not None:
-                    self._apply_state(job, state)
-                    if state["status"] in TERMINAL:
-                        return
+                if state is not None and self._apply_state(job, state) and state["status"] in TERMINAL:
+                    return
+                if self.catalog.get_job(name)["status"] == "Stopping":
+                    self._finish(name, job, "Stopped", "Stopped", "The job's runner ended while it was stopping")
+                    return
                 self._finish(name, job, "Failed", "Failed", "The job's runner ended without a result",
                              failure_reason=(f"InternalServerError: the job's runner process (pid {handle.pid}) "
                                              "ended without reporting a result: it was killed, or the machine "
@@ -331,14 +395,17 @@ class ControlPlane:
         self.catalog.add_metrics(job["name"], rows, offset + end)
         job["metrics_offset"] = offset + end
 
-    def _apply_state(self, job: dict[str, Any], state: dict[str, Any]) -> None:
+    def _apply_state(self, job: dict[str, Any], state: dict[str, Any]) -> bool:
+        """Bring the catalog up to a runner's ``state.json``; False if the job changed meanwhile
+        (a stop landed): the next pass tries again."""
         name = job["name"]
         current = self.catalog.get_job(name)
+        if current["status"] in TERMINAL:
+            return True
         result = dict(current["result"])
         done = int(result.get("events_ingested", 0))
         transitions = state.get("transitions") or []
-        for tr in transitions[done:]:
-            self.catalog.update_job(name, event=(tr["status"], tr["secondary_status"], tr["message"]))
+        events = [(tr["status"], tr["secondary_status"], tr["message"]) for tr in transitions[done:]]
         result["events_ingested"] = len(transitions)
         for key in ("model_artifacts", "output_artifacts", "exit_message", "events"):
             if state.get(key):
@@ -356,12 +423,14 @@ class ControlPlane:
         if status in TERMINAL:
             self._ingest_metrics(current)
             fields["ended_at"] = state.get("ended_at") or time.time()
+        if not self.catalog.update_job(name, events=events, only_if_status=[current["status"]], **fields):
+            return False
+        if status in TERMINAL:
             self.scheduler.release(name)
             self._seen.pop(name, None)
-        self.catalog.update_job(name, **fields)
-        self._notify()
-        if status in TERMINAL:
             self._wake.set()
+        self._notify()
+        return True
 
     def _finish(self, name: str, job: dict[str, Any], status: str, secondary: str, message: str,
                 **fields: Any) -> None:
@@ -397,3 +466,10 @@ def _check_disjoint(paths: list[tuple[str, str]], kind: str) -> None:
             if p == q:
                 raise ValidationError(f"{what} and {other} both use {p!r}; give each of the {kind} a folder "
                                       "of its own")
+
+
+def _check_keys(mapping: dict[str, str], what: str) -> None:
+    for key in mapping:
+        if not key or "=" in key or any(ord(c) < 32 for c in key):
+            raise ValidationError(f"{what} name {key!r} is not valid: it must be non-empty, without '=' or "
+                                  "control characters")

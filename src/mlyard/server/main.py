@@ -20,9 +20,18 @@ def ensure_token(home: Path) -> str:
         return os.environ["MLYARD_TOKEN"]
     path = home / "token"
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written in full under another name, then linked into place: a concurrent reader never
+        # sees a half-written token, and of two racing writers the first one wins.
+        tmp = home / f".token-{os.getpid()}-{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     os.chmod(path, 0o600)
     return path.read_text().strip()
 

@@ -18,6 +18,7 @@ from mlyard.store.archive import extract_tar, make_tar
 __all__ = [
     "local_path",
     "join",
+    "check_uri",
     "exists",
     "list_objects",
     "upload_file",
@@ -58,6 +59,19 @@ def _fs(uri: str) -> tuple[Any, str]:
             f"cannot open {uri!r}: {exc}. For s3:// URIs install mlyard with the 's3' extra."
         ) from exc
     return fs, path
+
+
+def check_uri(uri: str) -> str:
+    """``uri`` if this store can write there (a known scheme, an absolute path); else a clear error."""
+    path = local_path(uri)
+    if path is not None:
+        if not path.is_absolute():
+            raise ValidationError(f"{uri!r} must be an absolute path or URI")
+        return uri
+    if "://" not in uri:
+        raise ValidationError(f"{uri!r} is not a URI; use file:///abs/path or a store URI such as s3://bucket/x")
+    _fs(uri)
+    return uri
 
 
 def exists(uri: str) -> bool:
