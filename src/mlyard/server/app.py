@@ -157,9 +157,12 @@ async def _stream_logs(control: ControlPlane, name: str, files: list[Path], foll
     offsets = [0] * len(files)
     rests = [b""] * len(files)
     prefix = len(files) > 1
-    generation = control.generation
+    generation, checked = control.generation, -1
+    ended = False
     while True:
-        _, ended = await run_in_threadpool(control.log_files, name)
+        if generation != checked:  # the job can only have ended if some job's state changed
+            checked = generation
+            _, ended = await run_in_threadpool(control.log_files, name)
         for i, path in enumerate(files):
             try:
                 with path.open("rb") as fh:

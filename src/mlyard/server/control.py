@@ -272,26 +272,35 @@ class ControlPlane:
         return self.generation
 
     def _loop(self) -> None:
-        last_liveness = 0.0
+        """Schedule queued jobs and ingest what runners report. The catalog is read again when
+        something happened (a job created, stopped or ended) or once a second; in between only the
+        runners' files are looked at: every 10 ms while a job is young (short jobs end fast), every
+        100 ms after, so the loop stays cheap while long jobs use the CPUs."""
+        last_refresh = last_liveness = 0.0
+        active: list[dict[str, Any]] = []
         while not self._stop.is_set():
-            busy = False
+            woken = self._wake.is_set()
+            self._wake.clear()
+            queued = False
             try:
-                busy = self._schedule()
-                active = self.catalog.list_jobs(statuses=ACTIVE, limit=None)
-                check = time.monotonic() - last_liveness > 1.0
+                now = time.monotonic()
+                if woken or now - last_refresh > 1.0:
+                    queued = self._schedule()
+                    active = [j for j in self.catalog.list_jobs(statuses=ACTIVE, limit=None)
+                              if j["runner_pid"] is not None]
+                    last_refresh = now
+                check = now - last_liveness > 1.0
                 for job in active:
-                    if job["runner_pid"] is not None:
-                        busy = True
-                        self._ingest(job, check_liveness=check)
+                    self._ingest(job, check_liveness=check)
                 if check:
-                    last_liveness = time.monotonic()
+                    last_liveness = now
                     self.executor.reap()
             except Exception:  # keep the control plane alive; the error is logged for the operator
                 import traceback
 
                 traceback.print_exc()
-            self._wake.wait(0.01 if busy else 0.5)
-            self._wake.clear()
+            young = any(time.time() - (j["started_at"] or 0) < 2.0 for j in active)
+            self._wake.wait(0.01 if young else 0.1 if active or queued else 0.5)
 
     def _schedule(self) -> bool:
         queued = [j for j in self.catalog.list_jobs(statuses=["InProgress"], limit=None)
