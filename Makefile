@@ -28,6 +28,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(PY) bench/job_overhead.py
+	$(PY) bench/processing.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info examples/tf2_workflow/data

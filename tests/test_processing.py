@@ -228,3 +228,36 @@ def test_framework_processor_with_source_dir_and_requirements(session, tmp_path:
           outputs=[ProcessingOutput(source="/opt/ml/processing/out", destination=str(tmp_path / "out"))],
           logs=False)
     assert (tmp_path / "out" / "r.txt").read_text() == "util 40"
+
+
+def test_manifest_input_metrics_and_stop(session, tmp_path: Path) -> None:
+    data = _files(4, tmp_path / "raw")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps([{"prefix": f"file://{data}/"}, "part-01.csv", "part-03.csv"]))
+    write_script(tmp_path, "m.py", """
+        import os
+        files = sorted(os.listdir("/opt/ml/processing/input/data"))
+        print("files", files)
+        print(f"rows_processed: {len(files)}")
+        open("/opt/ml/processing/out/ok", "w").write("ok")
+    """)
+    p = ScriptProcessor(command=["python3"], instance_type="local", role="r",
+                        metric_definitions=[{"Name": "rows", "Regex": "rows_processed: ([0-9]+)"}])
+    p.run(code=str(tmp_path / "m.py"),
+          inputs=[ProcessingInput(source=str(manifest), destination="/opt/ml/processing/input/data",
+                                  s3_data_type="ManifestFile")],
+          outputs=[ProcessingOutput(source="/opt/ml/processing/out")], logs=False)
+    desc = p.latest_job.describe()
+    assert desc["FinalMetricDataList"][0]["Value"] == 2.0
+    log = (Path(desc["JobDirectory"]) / "logs" / "algo-1.log").read_text()
+    assert "files ['part-01.csv', 'part-03.csv']" in log
+    write_script(tmp_path, "long.py", "import time\nprint('up', flush=True)\ntime.sleep(600)\n")
+    p.run(code=str(tmp_path / "long.py"), wait=False,
+          inputs=[ProcessingInput(source=str(data), destination="/opt/ml/processing/input/data")])
+    for _ in range(200):
+        if p.latest_job.describe()["SecondaryStatus"] == "InProgress":
+            break
+        time.sleep(0.05)
+    p.latest_job.stop()
+    assert p.latest_job.wait(logs=False)["ProcessingJobStatus"] == "Stopped"
+    assert len(p.jobs) == 2

@@ -69,7 +69,8 @@ def jobs_logs(name: str, follow: bool = typer.Option(False, "--follow", "-f", he
 def jobs_stop(name: str) -> None:
     """Stop a running or queued job."""
     desc = _client().stop_job(name)
-    console.print(f"{name}: {desc.get('TrainingJobStatus', desc.get('Status'))}")
+    status = desc.get("TrainingJobStatus") or desc.get("ProcessingJobStatus")
+    console.print(f"{name}: {status}")
 
 
 def main() -> None:
