@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from mlyard.errors import ConflictError, MlyardWarning, UnexpectedStatusExceptio
 from mlyard.inputs import TrainingInput
 from mlyard.session import Session
 
-__all__ = ["EstimatorBase", "Estimator", "Framework", "TrainingJob"]
+__all__ = ["EstimatorBase", "Estimator", "Framework", "TrainingJob", "check_instances", "create_job"]
 
 # SageMaker v1 argument names, accepted with a deprecation warning.
 _V1_RENAMES = {
@@ -92,6 +93,35 @@ def _timestamp() -> str:
 def name_from_base(base: str) -> str:
     base = base[: 63 - 24].strip("-")
     return f"{base}-{_timestamp()}"
+
+
+def check_instances(instance_type: str | None, instance_count: int | None) -> int:
+    """The instance count (default 1), after checking both arguments are usable."""
+    if instance_type is None:
+        raise ValidationError("instance_type is required: 'local', 'local_gpu' or an ml.* type")
+    if instance_count is None:
+        return 1
+    if not isinstance(instance_count, int) or instance_count < 1:
+        raise ValidationError(f"instance_count must be a positive integer, not {instance_count!r}")
+    return instance_count
+
+
+def create_job(base_name: str, job_name: str | None, create: Callable[[str], dict[str, Any]]) -> str:
+    """Create a job with ``create(name)``: under ``job_name``, or a unique name from
+    ``base_name`` (a name taken meanwhile is replaced by a fresh one). Warnings the control plane
+    returns are raised as ``MlyardWarning``. Returns the job's name."""
+    for attempt in range(5):
+        name = job_name or name_from_base(base_name)
+        try:
+            created = create(name)
+            break
+        except ConflictError:
+            if job_name or attempt == 4:
+                raise
+            time.sleep(0.002)
+    for message in created.get("Warnings") or []:
+        warnings.warn(f"{name}: {message}", MlyardWarning, stacklevel=3)
+    return name
 
 
 class TrainingJob:
@@ -180,14 +210,8 @@ class EstimatorBase:
         unknown = set(kwargs) - _CLOUD_ONLY - {"framework_version"}
         if unknown:
             raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: {sorted(unknown)}")
-        if instance_type is None:
-            raise ValidationError("instance_type is required: 'local', 'local_gpu' or an ml.* type")
-        if instance_count is None:
-            instance_count = 1
-        if not isinstance(instance_count, int) or instance_count < 1:
-            raise ValidationError(f"instance_count must be a positive integer, not {instance_count!r}")
         self.role = role
-        self.instance_count = instance_count
+        self.instance_count = check_instances(instance_type, instance_count)
         self.instance_type = instance_type
         self.max_run = max_run
         self.input_mode = input_mode
@@ -292,17 +316,8 @@ class EstimatorBase:
         """Start a training job on ``inputs`` (a URI, a ``TrainingInput`` or a dict of channels);
         with ``wait``, stream its logs and return when it ends."""
         client = self.sagemaker_session.client
-        for attempt in range(5):
-            name = job_name or name_from_base(self._base_name())
-            try:
-                created = client.create_training_job(self._request(name, inputs))
-                break
-            except ConflictError:
-                if job_name or attempt == 4:
-                    raise
-                time.sleep(0.002)
-        for message in created.get("Warnings") or []:
-            warnings.warn(f"{name}: {message}", MlyardWarning, stacklevel=2)
+        name = create_job(self._base_name(), job_name,
+                          lambda n: client.create_training_job(self._request(n, inputs)))
         self._current_job_name = name
         self.latest_training_job = TrainingJob(self.sagemaker_session, name)
         if wait:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
-from mlyard.errors import ConflictError, MlyardWarning, UnexpectedStatusException, ValidationError
-from mlyard.estimator import _file_uri, _parse_times, name_from_base
+from mlyard.errors import UnexpectedStatusException, ValidationError
+from mlyard.estimator import _file_uri, _parse_times, check_instances, create_job
 from mlyard.session import Session
 
 __all__ = ["ProcessingInput", "ProcessingOutput", "ProcessingJob", "Processor", "ScriptProcessor",
@@ -110,15 +108,9 @@ class Processor:
                  sagemaker_session: Session | None = None, env: dict[str, str] | None = None,
                  tags: list[dict[str, str]] | None = None, network_config: Any = None, sandbox: bool | None = None,
                  metric_definitions: list[dict[str, str]] | None = None) -> None:
-        if instance_type is None:
-            raise ValidationError("instance_type is required: 'local', 'local_gpu' or an ml.* type")
-        if instance_count is None:
-            instance_count = 1
-        if not isinstance(instance_count, int) or instance_count < 1:
-            raise ValidationError(f"instance_count must be a positive integer, not {instance_count!r}")
         self.role = role
         self.image_uri = image_uri
-        self.instance_count = instance_count
+        self.instance_count = check_instances(instance_type, instance_count)
         self.instance_type = instance_type
         self.entrypoint = entrypoint
         self.volume_size_in_gb = volume_size_in_gb
@@ -152,22 +144,16 @@ class Processor:
                outputs: list[ProcessingOutput] | None, arguments: list[str] | None, wait: bool, logs: bool,
                job_name: str | None, extra: dict[str, Any], code: Any = None) -> None:
         client = self.sagemaker_session.client
-        for attempt in range(5):
-            name = job_name or name_from_base(self._base_name())
-            try:
-                all_inputs = list(inputs or [])
-                mlyard_cfg = dict(extra)
-                if code is not None:
-                    all_inputs.append(code(name, mlyard_cfg))
-                request = self._request(name, entrypoint, all_inputs, outputs or [], arguments or [], mlyard_cfg)
-                created = client.create_processing_job(request)
-                break
-            except ConflictError:
-                if job_name or attempt == 4:
-                    raise
-                time.sleep(0.002)
-        for message in created.get("Warnings") or []:
-            warnings.warn(f"{name}: {message}", MlyardWarning, stacklevel=3)
+
+        def create(name: str) -> dict[str, Any]:
+            all_inputs = list(inputs or [])
+            mlyard_cfg = dict(extra)
+            if code is not None:
+                all_inputs.append(code(name, mlyard_cfg))
+            return client.create_processing_job(
+                self._request(name, entrypoint, all_inputs, outputs or [], arguments or [], mlyard_cfg))
+
+        name = create_job(self._base_name(), job_name, create)
         self._current_job_name = name
         self.latest_job = ProcessingJob(self.sagemaker_session, name, inputs, outputs)
         self.jobs.append(self.latest_job)
