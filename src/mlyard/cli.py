@@ -34,6 +34,19 @@ def server(host: str = typer.Option("127.0.0.1", help="Address to bind; keep loo
     serve(host, port)
 
 
+@app.command()
+def serve(model_dir: str = typer.Argument(..., help="A model directory (e.g. an unpacked model.tar.gz)."),
+          host: str = typer.Option("127.0.0.1", help="Address to bind."),
+          port: int = typer.Option(8080, help="Port; 0 picks a free one."),
+          max_batch_size: int = typer.Option(64, help="Most rows run in one batch."),
+          max_latency_ms: float = typer.Option(2.0, help="Longest a request waits for others to batch with.")
+          ) -> None:
+    """Serve one model in the foreground (SageMaker /invocations, TF Serving and v2 protocols)."""
+    from mlyard.serving.main import serve_model
+
+    serve_model(model_dir, host, port, max_batch_size, max_latency_ms)
+
+
 @jobs_app.command("list")
 def jobs_list(kind: str = typer.Option(None, help="training or processing"),
               status: str = typer.Option(None, help="InProgress, Completed, Failed, Stopping or Stopped"),

@@ -19,6 +19,9 @@ __all__ = [
     "UnexpectedStatusException",
     "error_for_code",
     "MlyardWarning",
+    "PayloadTooLargeError",
+    "UnsupportedMediaTypeError",
+    "ModelError",
 ]
 
 
@@ -45,6 +48,23 @@ class ValidationError(MlyardError, ValueError):
 
     status_code = 400
     code = "ValidationException"
+
+
+class PayloadTooLargeError(MlyardError):
+    status_code = 413
+    code = "PayloadTooLarge"
+
+
+class UnsupportedMediaTypeError(MlyardError):
+    status_code = 415
+    code = "UnsupportedMediaType"
+
+
+class ModelError(MlyardError):
+    """The model could not be loaded, or rejected the input it was given."""
+
+    status_code = 400
+    code = "ModelError"
 
 
 class NotFoundError(MlyardError, LookupError):
@@ -85,7 +105,7 @@ class UnexpectedStatusException(MlyardError):
 _BY_CODE = {
     cls.code: cls
     for cls in (MlyardError, ValidationError, NotFoundError, ConflictError, AuthenticationError,
-                ServerUnavailableError)
+                ServerUnavailableError, PayloadTooLargeError, UnsupportedMediaTypeError, ModelError)
 }
 
 

@@ -1,0 +1,49 @@
+"""One model server in the foreground: ``mlyard serve MODEL_DIR`` (and each endpoint instance)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+from mlyard.errors import MlyardError
+
+__all__ = ["serve_model", "bind"]
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket with TCP_NODELAY (accepted connections inherit it)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise MlyardError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another port "
+                          "(0 picks a free one)") from exc
+    sock.listen(1024)
+    return sock
+
+
+def serve_model(model_dir: str, host: str = "127.0.0.1", port: int = 8080, max_batch_size: int = 64,
+                max_latency_ms: float = 2.0, ready_file: str | None = None) -> None:
+    import uvicorn
+
+    from mlyard.serving.app import ModelServer, create_app
+    from mlyard.serving.handlers import load_handler
+
+    env = dict(os.environ)
+    handler = load_handler(Path(model_dir).resolve(), env)
+    server = ModelServer(handler, name=env.get("SAGEMAKER_TFS_DEFAULT_MODEL_NAME", "model"),
+                         max_batch_size=max_batch_size, max_latency_ms=max_latency_ms,
+                         max_payload_mb=float(env.get("SAGEMAKER_MAX_PAYLOAD_IN_MB", "6")),
+                         default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json"))
+    sock = bind(host, port)
+    bound = sock.getsockname()[1]
+    print(f"mlyard model server ({handler.kind}) listening on http://{host}:{bound}", file=sys.stderr, flush=True)
+    if ready_file:
+        Path(ready_file).write_text(str(bound))
+    uvicorn.Server(uvicorn.Config(create_app(server), log_level="warning", access_log=False, lifespan="off",
+                                  timeout_graceful_shutdown=5)).run(sockets=[sock])
