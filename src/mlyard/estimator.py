@@ -343,6 +343,24 @@ class EstimatorBase:
     def logs(self) -> None:
         self._job().logs(follow=True)
 
+    def create_model(self, role: str | None = None, **kwargs: Any) -> Any:
+        """A model of what the latest training job produced."""
+        from mlyard.model import Model
+
+        return Model(image_uri=self.image_uri, model_data=self.model_data, role=role or self.role,
+                     sagemaker_session=self.sagemaker_session, **kwargs)
+
+    def deploy(self, initial_instance_count: int | None = None, instance_type: str | None = None,
+               serializer: Any = None, deserializer: Any = None, endpoint_name: str | None = None,
+               **kwargs: Any) -> Any:
+        """Deploy the latest training job's model to a local endpoint; return its predictor."""
+        return self.create_model().deploy(initial_instance_count, instance_type, serializer=serializer,
+                                          deserializer=deserializer, endpoint_name=endpoint_name, **kwargs)
+
+    def transformer(self, instance_count: int, instance_type: str, **kwargs: Any) -> Any:
+        """A batch transformer for the latest training job's model."""
+        return self.create_model().transformer(instance_count, instance_type, **kwargs)
+
     @classmethod
     def attach(cls, training_job_name: str, sagemaker_session: Session | None = None,
                model_channel_name: str = "model") -> EstimatorBase:

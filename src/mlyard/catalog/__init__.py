@@ -14,10 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from mlyard.catalog.schema import job_events, jobs, metadata, metrics
+from mlyard.catalog.schema import job_events, jobs, metadata, metrics, objects
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
 
-__all__ = ["Catalog", "metadata"]
+__all__ = ["Catalog", "Objects", "metadata"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -155,3 +155,43 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+class Objects:
+    """Models, endpoint configurations and endpoints: (kind, name) -> spec and state."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.engine = catalog.engine
+
+    def insert(self, kind: str, name: str, spec: dict[str, Any], state: dict[str, Any] | None = None,
+               what: str | None = None) -> None:
+        now = time.time()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(objects.insert().values(kind=kind, name=name, spec=spec, state=state or {},
+                                                     created_at=now, modified_at=now))
+        except sa.exc.IntegrityError as exc:
+            raise ConflictError(f"{what or kind} {name!r} already exists; choose another name, or delete it "
+                                "first") from exc
+
+    def get(self, kind: str, name: str, what: str | None = None) -> dict[str, Any]:
+        q = sa.select(objects).where(objects.c.kind == kind, objects.c.name == name)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no {what or kind} named {name!r}")
+        return dict(row)
+
+    def update(self, kind: str, name: str, **fields: Any) -> None:
+        fields["modified_at"] = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(objects.update().where(objects.c.kind == kind, objects.c.name == name).values(**fields))
+
+    def delete(self, kind: str, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(objects.delete().where(objects.c.kind == kind, objects.c.name == name))
+
+    def list(self, kind: str) -> list[dict[str, Any]]:
+        q = sa.select(objects).where(objects.c.kind == kind).order_by(objects.c.created_at.desc())
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]

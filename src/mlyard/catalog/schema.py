@@ -50,3 +50,15 @@ metrics = sa.Table(
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("timestamp", sa.Float, nullable=False),
 )
+
+# Models, endpoint configurations and endpoints: SageMaker-shaped specs by kind and name.
+objects = sa.Table(
+    "objects",
+    metadata,
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("modified_at", sa.Float, nullable=False),
+)

@@ -117,6 +117,40 @@ class Client:
     def job_logs(self, name: str, follow: bool = False) -> Iterator[bytes]:
         return self.stream(f"/v1/jobs/{name}/logs", {"follow": str(follow).lower()})
 
+    # -- models and endpoints --------------------------------------------------------------------
+    def create_model(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/models", json=request)
+
+    def delete_model(self, name: str) -> None:
+        self.request("DELETE", f"/v1/models/{name}")
+
+    def create_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/endpoint-configs", json=request)
+
+    def delete_endpoint_config(self, name: str) -> None:
+        self.request("DELETE", f"/v1/endpoint-configs/{name}")
+
+    def create_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/endpoints", json=request)
+
+    def describe_endpoint(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/endpoints/{name}")
+
+    def wait_endpoint(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
+        return self.request("GET", f"/v1/endpoints/{name}/wait", params={"timeout": timeout})
+
+    def list_endpoints(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/endpoints")
+
+    def update_endpoint(self, name: str, config_name: str) -> dict[str, Any]:
+        return self.request("PUT", f"/v1/endpoints/{name}", json={"EndpointConfigName": config_name})
+
+    def delete_endpoint(self, name: str) -> None:
+        self.request("DELETE", f"/v1/endpoints/{name}")
+
+    def endpoint_logs(self, name: str) -> Iterator[bytes]:
+        return self.stream(f"/v1/endpoints/{name}/logs", {})
+
     # -- store -----------------------------------------------------------------------------------
     def upload(self, key: str, data: bytes, unless_job: str | None = None) -> str:
         """Store ``data`` under ``key``; with ``unless_job``, refused while that job exists."""

@@ -1,5 +1,6 @@
 """PyTorch estimators (``from mlyard.pytorch import PyTorch``)."""
 
 from mlyard.pytorch.estimator import PyTorch
+from mlyard.pytorch.model import PyTorchModel, PyTorchPredictor
 
-__all__ = ["PyTorch"]
+__all__ = ["PyTorch", "PyTorchModel", "PyTorchPredictor"]

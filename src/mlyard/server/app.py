@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,14 @@ import mlyard
 from mlyard import store
 from mlyard.errors import ConflictError, MlyardError, NotFoundError, ValidationError
 from mlyard.server.control import ControlPlane
-from mlyard.server.schemas import CreateProcessingJob, CreateTrainingJob
+from mlyard.server.schemas import (
+    CreateEndpoint,
+    CreateEndpointConfig,
+    CreateModel,
+    CreateProcessingJob,
+    CreateTrainingJob,
+    UpdateEndpoint,
+)
 
 __all__ = ["create_app"]
 
@@ -100,6 +109,76 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     async def job_logs(name: str, follow: bool = False) -> StreamingResponse:
         files, _ = await run_in_threadpool(control.log_files, name)
         return StreamingResponse(_stream_logs(control, name, files, follow), media_type="text/plain")
+
+    endpoints = control.endpoints
+
+    @app.post("/v1/models", status_code=201, tags=["models"])
+    def create_model(body: CreateModel) -> dict[str, Any]:
+        return endpoints.create_model(body.model_dump())
+
+    @app.get("/v1/models/{name}", tags=["models"])
+    def describe_model(name: str) -> dict[str, Any]:
+        return endpoints.describe_model(name)
+
+    @app.delete("/v1/models/{name}", status_code=204, tags=["models"])
+    def delete_model(name: str) -> Response:
+        endpoints.delete_model(name)
+        return Response(status_code=204)
+
+    @app.post("/v1/endpoint-configs", status_code=201, tags=["endpoints"])
+    def create_endpoint_config(body: CreateEndpointConfig) -> dict[str, Any]:
+        return endpoints.create_endpoint_config(body.model_dump())
+
+    @app.get("/v1/endpoint-configs/{name}", tags=["endpoints"])
+    def describe_endpoint_config(name: str) -> dict[str, Any]:
+        return endpoints.describe_endpoint_config(name)
+
+    @app.delete("/v1/endpoint-configs/{name}", status_code=204, tags=["endpoints"])
+    def delete_endpoint_config(name: str) -> Response:
+        endpoints.delete_endpoint_config(name)
+        return Response(status_code=204)
+
+    @app.post("/v1/endpoints", status_code=201, tags=["endpoints"])
+    def create_endpoint(body: CreateEndpoint) -> dict[str, Any]:
+        return endpoints.create_endpoint(body.model_dump())
+
+    @app.get("/v1/endpoints", tags=["endpoints"])
+    def list_endpoints() -> list[dict[str, Any]]:
+        return endpoints.list_endpoints()
+
+    @app.get("/v1/endpoints/{name}", tags=["endpoints"])
+    def describe_endpoint(name: str) -> dict[str, Any]:
+        return endpoints.describe_endpoint(name)
+
+    @app.get("/v1/endpoints/{name}/wait", tags=["endpoints"])
+    async def wait_endpoint(name: str, timeout: float = Query(20.0, ge=0, le=60)) -> dict[str, Any]:
+        """The endpoint's description once it is no longer Creating or Updating (or after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            desc = await run_in_threadpool(endpoints.describe_endpoint, name)
+            if desc["EndpointStatus"] not in ("Creating", "Updating") or time.monotonic() > deadline:
+                return desc
+            await asyncio.sleep(0.05)
+
+    @app.put("/v1/endpoints/{name}", tags=["endpoints"])
+    def update_endpoint(name: str, body: UpdateEndpoint) -> dict[str, Any]:
+        return endpoints.update_endpoint(name, body.EndpointConfigName)
+
+    @app.delete("/v1/endpoints/{name}", status_code=204, tags=["endpoints"])
+    def delete_endpoint(name: str) -> Response:
+        endpoints.delete_endpoint(name)
+        return Response(status_code=204)
+
+    @app.get("/v1/endpoints/{name}/logs", tags=["endpoints"], response_class=StreamingResponse)
+    async def endpoint_logs(name: str) -> StreamingResponse:
+        files = await run_in_threadpool(endpoints.log_files, name)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for path in files:
+                for line in path.read_bytes().splitlines():
+                    yield path.stem.encode() + b" | " + line + b"\n"
+
+        return StreamingResponse(chunks(), media_type="text/plain")
 
     @app.put("/v1/store/{key:path}", tags=["store"])
     async def put_object(key: str, request: Request, unless_job: str | None = None) -> dict[str, str]:

@@ -22,6 +22,7 @@ from mlyard.compute.scheduler import Allocation, Scheduler
 from mlyard.errors import ConflictError, ValidationError
 from mlyard.runtime.state import TERMINAL, read_state
 from mlyard.server import describe
+from mlyard.server.endpoints import Endpoints
 
 __all__ = ["ControlPlane"]
 
@@ -34,6 +35,7 @@ class ControlPlane:
         self.catalog = catalog
         self.store_root = store_root
         self.executor = LocalExecutor()
+        self.endpoints = Endpoints(home, catalog)
         self.scheduler = Scheduler(machine())
         self.changed = threading.Condition()
         self.generation = 0

@@ -155,3 +155,80 @@ class CreateProcessingJob(BaseModel):
     RoleArn: str | None = None
     Tags: list[dict[str, str]] = []
     MlyardConfig: ProcessingMlyardConfigShape = ProcessingMlyardConfigShape()
+
+
+class ContainerShape(_Shape):
+    Image: str | None = None
+    ModelDataUrl: str | None = None
+    Environment: dict[str, str] = {}
+    Mode: str | None = None
+
+
+class ModelMlyardConfigShape(_Shape):
+    SourceUrl: str | None = None
+    Framework: str | None = None
+    FrameworkVersion: str | None = None
+
+
+class CreateModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    ModelName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    PrimaryContainer: ContainerShape
+    ExecutionRoleArn: str | None = None
+    Tags: list[dict[str, str]] = []
+    MlyardConfig: ModelMlyardConfigShape = ModelMlyardConfigShape()
+
+
+class VariantShape(_Shape):
+    VariantName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    ModelName: str
+    InitialInstanceCount: int = Field(1, ge=1, le=32)
+    InstanceType: str = "local"
+    InitialVariantWeight: float = Field(1.0, ge=0)
+
+
+class CaptureOptionShape(_Shape):
+    CaptureMode: Literal["Input", "Output"]
+
+
+class DataCaptureShape(_Shape):
+    EnableCapture: bool = True
+    InitialSamplingPercentage: float = Field(100, ge=0, le=100)
+    DestinationS3Uri: str = Field(min_length=1)
+    CaptureOptions: list[CaptureOptionShape] = [CaptureOptionShape(CaptureMode="Input"),
+                                                CaptureOptionShape(CaptureMode="Output")]
+    KmsKeyId: str | None = None
+    CaptureContentTypeHeader: dict[str, list[str]] | None = None
+
+
+class BatchingShape(_Shape):
+    MaxBatchSize: int = Field(default=64, ge=1, le=4096)
+    MaxLatencyMs: float = Field(default=2.0, ge=0, le=1000)
+
+
+class CreateEndpointConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    EndpointConfigName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    ProductionVariants: list[VariantShape] = Field(min_length=1, max_length=10)
+    DataCaptureConfig: DataCaptureShape | None = None
+    Tags: list[dict[str, str]] = []
+    MlyardConfig: BatchingShape = BatchingShape()
+
+
+class EndpointMlyardConfigShape(_Shape):
+    Port: int = Field(default=0, ge=0, le=65535)
+
+
+class CreateEndpoint(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    EndpointName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    EndpointConfigName: str
+    Tags: list[dict[str, str]] = []
+    MlyardConfig: EndpointMlyardConfigShape = EndpointMlyardConfigShape()
+
+
+class UpdateEndpoint(BaseModel):
+    EndpointConfigName: str

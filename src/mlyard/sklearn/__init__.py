@@ -1,5 +1,6 @@
 """scikit-learn estimators (``from mlyard.sklearn import SKLearn``)."""
 
 from mlyard.sklearn.estimator import SKLearn
+from mlyard.sklearn.model import SKLearnModel, SKLearnPredictor
 
-__all__ = ["SKLearn"]
+__all__ = ["SKLearn", "SKLearnModel", "SKLearnPredictor"]

@@ -17,3 +17,9 @@ class SKLearn(Framework):
                  **kwargs: Any) -> None:
         super().__init__(entry_point=entry_point, framework_version=framework_version, py_version=py_version,
                          **kwargs)
+
+    def create_model(self, role: str | None = None, **kwargs: Any) -> Any:
+        from mlyard.sklearn.model import SKLearnModel
+
+        return SKLearnModel(model_data=self.model_data, role=role or self.role,
+                     framework_version=self.framework_version, sagemaker_session=self.sagemaker_session, **kwargs)

@@ -28,6 +28,13 @@ class TensorFlow(Framework):
             hps["model_dir"] = self.model_dir or "/opt/ml/model"
         return hps
 
+    def create_model(self, role: str | None = None, **kwargs: Any) -> Any:
+        from mlyard.tensorflow.model import TensorFlowModel
+
+        return TensorFlowModel(model_data=self.model_data, role=role or self.role,
+                               framework_version=self.framework_version, sagemaker_session=self.sagemaker_session,
+                               **kwargs)
+
     @classmethod
     def _init_params_from_job(cls, desc: dict[str, Any]) -> dict[str, Any]:
         params = super()._init_params_from_job(desc)

@@ -1,0 +1,334 @@
+"""Model serving: the mlyard model server (``mlyard serve``, adaptive batching) against what a user
+would write by hand (a FastAPI app on uvicorn, one worker, calling the SavedModel's
+``serving_default`` signature once per request), both serving the tf2_workflow example's Keras
+model on POST /invocations with ``{"instances": [[10 floats]]}``. Prints one JSON line.
+
+    python bench/serving.py [--duration 8] [--warmup 2] [--generator raw|httpx]
+
+The load generator runs in this process: C closed-loop clients (asyncio), each with its own
+kept-alive connection, sending one row per request; latency is measured per request, throughput
+counts the requests that complete in the measured window. ``raw`` (the default) writes a
+pre-built HTTP/1.1 request on an asyncio stream and reads the Content-Length response: the
+generator shares the machine's cores with the server, and httpx.AsyncClient costs several times
+as much CPU per request (``--generator httpx`` runs it anyway; the two servers are always
+measured with the same generator). The CPU each server and the generator used in the measured
+window is reported too, in cores (CPU-seconds per second).
+
+Targets: at 64 clients, at least 3x the baseline's requests per second; at 16 clients, p99
+latency at most 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "tf2_workflow"
+
+# What a user would write: the FastAPI way (a pydantic body, a plain ``def`` endpoint, which
+# FastAPI runs in its thread pool so the TF call does not block the event loop).
+BASELINE = '''
+import os
+import socket
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import tensorflow as tf
+import uvicorn
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+model = tf.saved_model.load(sys.argv[1])
+infer = model.signatures["serving_default"]
+app = FastAPI()
+
+
+class Request(BaseModel):
+    instances: list[list[float]]
+
+
+@app.get("/ping")
+def ping():
+    return {}
+
+
+@app.post("/invocations")
+def invocations(request: Request):
+    outputs = infer(tf.constant(request.instances, dtype=tf.float32))
+    return {"predictions": next(iter(outputs.values())).numpy().tolist()}
+
+
+sock = socket.socket()
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("127.0.0.1", 0))
+print(f"baseline listening on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
+uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, workers=1)).run(sockets=[sock])
+'''
+
+LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
+
+
+def build_model(root: Path) -> Path:
+    """The example's data (train/test channels) and its Keras model, trained for 5 epochs; the
+    SavedModel lands in <root>/model/1."""
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from prepare_data import prepare
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    data = prepare(root / "data", channels=True)
+    model_dir = root / "model"
+    env = dict(os.environ, SM_CHANNEL_TRAIN=str(data / "train"), SM_CHANNEL_TEST=str(data / "test"),
+               SM_MODEL_DIR=str(model_dir), TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "train.py", "--epochs", "5", "--batch_size", "32",
+                           "--learning_rate", "0.01"], cwd=EXAMPLE / "train_model", env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0 or not (model_dir / "1" / "saved_model.pb").exists():
+        raise RuntimeError(f"training failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return model_dir
+
+
+class Server:
+    """A server subprocess; its stderr goes to a file, where its port is read from."""
+
+    def __init__(self, name: str, cmd: list[str], log: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.log = log
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=env, cwd=log.parent)
+        self.port = 0
+
+    def wait_ready(self, timeout: float = 120.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = LISTENING.search(self.log.read_bytes())
+            if found:
+                self.port = int(found.group(1))
+                return self.port
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not start (exit {self.proc.poll()}):\n"
+                           f"{self.log.read_text(errors='replace')[-3000:]}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process, all threads (Linux)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def request_bodies(root: Path, n: int = 64) -> list[bytes]:
+    import numpy as np
+
+    rows = np.load(root / "data" / "test" / "x_test.npy")
+    return [json.dumps({"instances": [[round(float(v), 6) for v in rows[i % len(rows)]]]}).encode()
+            for i in range(n)]
+
+
+# -- load generators -----------------------------------------------------------------------------
+# Each client: ``await send(body) -> (status, response body)`` in a loop until the end time.
+
+
+class RawClient:
+    """One kept-alive HTTP/1.1 connection: a pre-built request written on an asyncio stream, the
+    response read by its Content-Length."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.head = (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                     "Accept: application/json\r\nContent-Length: ").encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def send(self, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(self.head + b"%d\r\n\r\n" % len(body) + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return status, await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class HttpxClient:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def send(self, body: bytes) -> tuple[int, bytes]:
+        response = await self.client.post("/invocations", content=body,
+                                          headers={"Content-Type": "application/json", "Accept": "application/json"})
+        return response.status_code, response.content
+
+    async def close(self) -> None:
+        pass
+
+
+async def run_load(port: int, clients: int, bodies: list[bytes], warmup: float, duration: float,
+                   generator: str, server: Server) -> dict[str, Any]:
+    import httpx
+
+    http = None
+    if generator == "httpx":
+        http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                                 limits=httpx.Limits(max_connections=clients, max_keepalive_connections=clients))
+        conns: list[Any] = [HttpxClient(http) for _ in range(clients)]
+    else:
+        conns = [RawClient(port) for _ in range(clients)]
+    start = time.perf_counter()
+    window_start, window_end = start + warmup, start + warmup + duration
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def client(conn: Any, seed: int) -> None:
+        rng = random.Random(seed)
+        while True:
+            body = bodies[rng.randrange(len(bodies))]
+            sent = time.perf_counter()
+            if sent >= window_end:
+                return
+            status, out = await conn.send(body)
+            done = time.perf_counter()
+            if status != 200 or not out.startswith(b'{"predictions":'):
+                errors.append(f"{status}: {out[:200]!r}")
+                if len(errors) > 10:
+                    raise RuntimeError(f"requests fail: {errors[:3]}")
+            elif window_start <= done <= window_end:
+                latencies.append(done - sent)
+
+    cpu: dict[str, float] = {}
+
+    async def meter() -> None:
+        await asyncio.sleep(window_start - time.perf_counter())
+        cpu["server"], cpu["generator"] = server.cpu_seconds(), time.process_time()
+        await asyncio.sleep(window_end - time.perf_counter())
+        cpu["server"] = server.cpu_seconds() - cpu["server"]
+        cpu["generator"] = time.process_time() - cpu["generator"]
+
+    try:
+        await asyncio.gather(meter(), *(client(c, i) for i, c in enumerate(conns)))
+    finally:
+        for c in conns:
+            await c.close()
+        if http is not None:
+            await http.aclose()
+    if not latencies:
+        raise RuntimeError(f"no request completed in the measured window; errors: {errors[:3]}")
+    latencies.sort()
+    ms = [x * 1000 for x in latencies]
+    return {"clients": clients, "requests": len(ms), "errors": len(errors),
+            "rps": round(len(ms) / duration, 1), "p50_ms": round(statistics.median(ms), 2),
+            "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 2), "max_ms": round(ms[-1], 2),
+            "server_cores": round(cpu["server"] / duration, 2),
+            "generator_cores": round(cpu["generator"] / duration, 2)}
+
+
+def check_same_predictions(servers: list[Server], bodies: list[bytes]) -> None:
+    import httpx
+
+    answers = []
+    for s in servers:
+        with httpx.Client(base_url=f"http://127.0.0.1:{s.port}", timeout=60) as c:
+            answers.append([c.post("/invocations", content=b, headers={"Content-Type": "application/json"}).json()
+                            for b in bodies[:8]])
+    for mine, theirs in zip(*answers, strict=True):
+        a, b = mine["predictions"][0][0], theirs["predictions"][0][0]
+        if abs(a - b) > 1e-3 * max(1.0, abs(b)):
+            raise RuntimeError(f"the servers disagree: {mine} vs {theirs}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each run")
+    parser.add_argument("--generator", choices=("raw", "httpx"), default="raw")
+    parser.add_argument("--throughput-clients", type=int, default=64)
+    parser.add_argument("--latency-clients", type=int, default=16)
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the servers are stopped on SIGTERM too
+    try:
+        import uvloop
+
+        run, loop_name = uvloop.run, "uvloop"
+    except ImportError:
+        run, loop_name = asyncio.run, "asyncio"
+
+    servers: list[Server] = []
+    with tempfile.TemporaryDirectory(prefix="mlyard-bench-") as tmp:
+        root = Path(tmp)
+        env = dict(os.environ, MLYARD_HOME=str(root / "home"), TF_CPP_MIN_LOG_LEVEL="3")
+        for var in ("MLYARD_URL", "MLYARD_TOKEN", "MLYARD_DATABASE_URL", "MLYARD_STORE"):
+            env.pop(var, None)
+        try:
+            started = time.perf_counter()
+            model_dir = build_model(root)
+            train_s = time.perf_counter() - started
+            (root / "baseline_app.py").write_text(BASELINE)
+            subject = Server("mlyard", [sys.executable, "-m", "mlyard", "serve", str(model_dir), "--port", "0"],
+                             root / "mlyard.log", env)
+            servers.append(subject)
+            baseline = Server("baseline", [sys.executable, str(root / "baseline_app.py"), str(model_dir / "1")],
+                              root / "baseline.log", env)
+            servers.append(baseline)
+            for s in servers:
+                s.wait_ready()
+            bodies = request_bodies(root)
+            check_same_predictions(servers, bodies)
+            results: dict[str, dict[str, dict[str, Any]]] = {"mlyard": {}, "baseline": {}}
+            # Interleaved, so drift in the machine's load hits both alike.
+            for clients in (args.throughput_clients, args.latency_clients):
+                for s in servers:
+                    results[s.name][f"c{clients}"] = run(
+                        run_load(s.port, clients, bodies, args.warmup, args.duration, args.generator, s))
+        finally:
+            for s in servers:
+                s.stop()
+    tc, lc = f"c{args.throughput_clients}", f"c{args.latency_clients}"
+    ratio = results["mlyard"][tc]["rps"] / results["baseline"][tc]["rps"]
+    p99 = results["mlyard"][lc]["p99_ms"]
+    print(json.dumps({
+        "benchmark": "serving", "generator": f"{args.generator} ({loop_name})", "cpus": os.cpu_count(),
+        "duration_s": args.duration, "warmup_s": args.warmup, "train_s": round(train_s, 1),
+        "mlyard": results["mlyard"], "baseline": results["baseline"],
+        "throughput_ratio": round(ratio, 2), "target_throughput_ratio": 3.0,
+        "mlyard_p99_ms_at_latency_clients": p99, "target_p99_ms": 50.0,
+        "met": ratio >= 3.0 and p99 <= 50.0,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Models and their deployment to endpoints (SageMaker's ``sagemaker.model``)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlyard.deserializers import BaseDeserializer
+from mlyard.errors import ValidationError
+from mlyard.estimator import _file_uri, create_job, name_from_base
+from mlyard.predictor import Predictor
+from mlyard.serializers import BaseSerializer
+from mlyard.session import Session
+
+__all__ = ["Model", "FrameworkModel"]
+
+
+def _deploy_config(endpoint_name: str, variants: list[dict[str, Any]], data_capture: dict[str, Any] | None,
+                   batching: dict[str, Any] | None) -> dict[str, Any]:
+    config: dict[str, Any] = {"EndpointConfigName": name_from_base(endpoint_name[:30]),
+                              "ProductionVariants": variants}
+    if data_capture:
+        config["DataCaptureConfig"] = data_capture
+    if batching:
+        config["MlyardConfig"] = batching
+    return config
+
+
+class Model:
+    """A model artifact (``model_data``: a model.tar.gz or a folder) with optional inference code
+    (``entry_point`` + ``source_dir``), deployable to local endpoints."""
+
+    _framework: str | None = None
+    _default_predictor: type[Predictor] = Predictor
+
+    def __init__(self, image_uri: str | None = None, model_data: str | None = None, role: str | None = None,
+                 predictor_cls: type[Predictor] | None = None, env: dict[str, str] | None = None,
+                 name: str | None = None, entry_point: str | None = None, source_dir: str | None = None,
+                 dependencies: list[str] | None = None, git_config: dict[str, Any] | None = None,
+                 sagemaker_session: Session | None = None, **_ignored: Any) -> None:
+        if model_data is None and entry_point is None:
+            raise ValidationError("a Model needs model_data (a model.tar.gz or a model folder) or an entry_point")
+        self.image_uri = image_uri
+        self.model_data = _file_uri(model_data) if model_data else None
+        self.role = role
+        self.predictor_cls = predictor_cls or self._default_predictor
+        self.env = dict(env or {})
+        self.name = name
+        self.entry_point = entry_point
+        self.source_dir = source_dir
+        self.dependencies = list(dependencies or [])
+        self.git_config = git_config
+        self.sagemaker_session = sagemaker_session or Session()
+        self.endpoint_name: str | None = None
+
+    def _base_name(self) -> str:
+        return f"{self._framework}-model" if self._framework else "model"
+
+    def _request(self, name: str) -> dict[str, Any]:
+        env = dict(self.env)
+        cfg: dict[str, Any] = {"Framework": self._framework,
+                               "FrameworkVersion": getattr(self, "framework_version", None)}
+        if self.entry_point:
+            from mlyard.client.sources import pack_source
+
+            with tempfile.TemporaryDirectory(prefix="mlyard-") as tmp:
+                archive, program = pack_source(self.entry_point, self.source_dir, self.dependencies,
+                                               self.git_config, Path(tmp) / "sourcedir.tar.gz")
+                cfg["SourceUrl"] = self.sagemaker_session.client.upload(f"models/{name}/sourcedir.tar.gz",
+                                                                        archive.read_bytes())
+            env["SAGEMAKER_PROGRAM"] = program
+        return {"ModelName": name, "ExecutionRoleArn": self.role,
+                "PrimaryContainer": {"Image": self.image_uri, "ModelDataUrl": self.model_data, "Environment": env},
+                "MlyardConfig": cfg}
+
+    def create(self) -> str:
+        """Record the model in the catalog (once); return its name."""
+        if self.name is None or not getattr(self, "_created", False):
+            client = self.sagemaker_session.client
+            self.name = create_job(self._base_name(), self.name, lambda n: client.create_model(self._request(n)))
+            self._created = True
+        return self.name
+
+    def deploy(self, initial_instance_count: int | None = None, instance_type: str | None = None,
+               serializer: BaseSerializer | None = None, deserializer: BaseDeserializer | None = None,
+               endpoint_name: str | None = None, data_capture_config: Any = None, wait: bool = True,
+               tags: list[dict[str, str]] | None = None, max_batch_size: int = 64, max_latency_ms: float = 2.0,
+               port: int | None = None, **_ignored: Any) -> Predictor:
+        """Start an endpoint of ``initial_instance_count`` instances serving this model; return a
+        predictor for it. ``port`` fixes the endpoint's port (default: a free one)."""
+        if instance_type is None:
+            raise ValidationError("deploy needs instance_type ('local', 'local_gpu' or an ml.* type)")
+        model_name = self.create()
+        client = self.sagemaker_session.client
+        endpoint_name = endpoint_name or model_name
+        variant = {"VariantName": "AllTraffic", "ModelName": model_name,
+                   "InitialInstanceCount": initial_instance_count or 1, "InstanceType": instance_type,
+                   "InitialVariantWeight": 1.0}
+        capture = None
+        if data_capture_config is not None:
+            default = f"{client.health()['store']}/data-capture"
+            capture = data_capture_config._to_request_dict(default)
+        config = _deploy_config(endpoint_name, [variant], capture,
+                                {"MaxBatchSize": max_batch_size, "MaxLatencyMs": max_latency_ms})
+        client.create_endpoint_config(config)
+        client.create_endpoint({"EndpointName": endpoint_name, "EndpointConfigName": config["EndpointConfigName"],
+                                "Tags": tags or [], "MlyardConfig": {"Port": port or 0}})
+        self.endpoint_name = endpoint_name
+        predictor = self.predictor_cls(endpoint_name, sagemaker_session=self.sagemaker_session)
+        if serializer is not None:
+            predictor.serializer = serializer
+        if deserializer is not None:
+            predictor.deserializer = deserializer
+        if wait:
+            predictor._wait()
+        return predictor
+
+    def transformer(self, instance_count: int, instance_type: str, **kwargs: Any) -> Any:
+        from mlyard.transformer import Transformer
+
+        return Transformer(self.create(), instance_count, instance_type,
+                           sagemaker_session=self.sagemaker_session, **kwargs)
+
+    def delete_model(self) -> None:
+        if self.name:
+            self.sagemaker_session.client.delete_model(self.name)
+
+
+class FrameworkModel(Model):
+    def __init__(self, model_data: str | None = None, image_uri: str | None = None, role: str | None = None,
+                 entry_point: str | None = None, framework_version: str | None = None, **kwargs: Any) -> None:
+        self.framework_version = framework_version
+        super().__init__(image_uri=image_uri, model_data=model_data, role=role, entry_point=entry_point, **kwargs)

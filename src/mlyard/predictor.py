@@ -1,0 +1,134 @@
+"""``Predictor``: requests to a deployed endpoint (SageMaker's ``sagemaker.predictor``)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import httpx
+
+from mlyard.deserializers import BaseDeserializer, BytesDeserializer
+from mlyard.errors import MlyardError, ServerUnavailableError, error_for_code
+from mlyard.serializers import BaseSerializer, IdentitySerializer
+from mlyard.session import Session
+
+__all__ = ["Predictor"]
+
+
+class Predictor:
+    """Sends ``predict`` requests straight to the endpoint's URL; everything else (describe,
+    update, delete) goes through the control plane."""
+
+    def __init__(self, endpoint_name: str, sagemaker_session: Session | None = None,
+                 serializer: BaseSerializer | None = None, deserializer: BaseDeserializer | None = None,
+                 **_ignored: Any) -> None:
+        self.endpoint_name = endpoint_name
+        self.sagemaker_session = sagemaker_session or Session()
+        self.serializer = serializer or IdentitySerializer()
+        self.deserializer = deserializer or BytesDeserializer()
+        self._http: httpx.Client | None = None
+        self._url: str | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._url is None:
+            desc = self.describe()
+            if desc["EndpointStatus"] != "InService" or not desc.get("EndpointUrl"):
+                raise MlyardError(f"endpoint {self.endpoint_name!r} is {desc['EndpointStatus']}"
+                                  + (f": {desc['FailureReason']}" if desc.get("FailureReason") else ""))
+            self._url = str(desc["EndpointUrl"])
+        return self._url
+
+    @property
+    def content_type(self) -> str:
+        return self.serializer.CONTENT_TYPE
+
+    @property
+    def accept(self) -> tuple[str, ...]:
+        return self.deserializer.ACCEPT
+
+    def describe(self) -> dict[str, Any]:
+        return self.sagemaker_session.client.describe_endpoint(self.endpoint_name)
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+            self._http = httpx.Client(base_url=self.endpoint_url, transport=transport,
+                                      timeout=httpx.Timeout(60.0, connect=5.0))
+        return self._http
+
+    def predict(self, data: Any, initial_args: dict[str, Any] | None = None, target_model: str | None = None,
+                target_variant: str | None = None, inference_id: str | None = None,
+                custom_attributes: str | None = None) -> Any:
+        headers = {"Content-Type": self.serializer.CONTENT_TYPE, "Accept": ", ".join(self.deserializer.ACCEPT)}
+        for key, value in (initial_args or {}).items():
+            headers[{"ContentType": "Content-Type", "Accept": "Accept"}.get(key, key)] = str(value)
+        optional = {"X-Amzn-SageMaker-Target-Model": target_model, "X-Amzn-SageMaker-Target-Variant": target_variant,
+                    "X-Amzn-SageMaker-Inference-Id": inference_id,
+                    "X-Amzn-SageMaker-Custom-Attributes": custom_attributes}
+        headers.update({k: v for k, v in optional.items() if v})
+        body = self.serializer.serialize(data)
+        try:
+            resp = self._client().post("/invocations", content=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise ServerUnavailableError(f"endpoint {self.endpoint_name!r} at {self.endpoint_url} did not answer: "
+                                         f"{exc}") from exc
+        if resp.status_code >= 400:
+            try:
+                err = resp.json()
+            except ValueError:
+                err = {}
+            if not isinstance(err, dict) or not err.get("message"):
+                raise MlyardError(f"endpoint {self.endpoint_name!r} answered {resp.status_code}: {resp.text[:500]}")
+            raise error_for_code(str(err.get("error", "")), str(err["message"]))
+        return self.deserializer.deserialize(resp.content, resp.headers.get("content-type", ""))
+
+    def update_endpoint(self, initial_instance_count: int | None = None, instance_type: str | None = None,
+                        model_name: str | None = None, **_ignored: Any) -> None:
+        """Roll the endpoint to a new configuration (new model, instance count or type)."""
+        from mlyard.model import _deploy_config
+
+        current = self.describe()
+        client = self.sagemaker_session.client
+        old = client.request("GET", f"/v1/endpoint-configs/{current['EndpointConfigName']}")
+        variant = dict(old["ProductionVariants"][0])
+        if initial_instance_count is not None:
+            variant["InitialInstanceCount"] = initial_instance_count
+        if instance_type is not None:
+            variant["InstanceType"] = instance_type
+        if model_name is not None:
+            variant["ModelName"] = model_name
+        config = _deploy_config(self.endpoint_name, [variant], old.get("DataCaptureConfig"), old.get("MlyardConfig"))
+        client.create_endpoint_config(config)
+        client.update_endpoint(self.endpoint_name, config["EndpointConfigName"])
+        self._wait()
+
+    def _wait(self) -> dict[str, Any]:
+        while True:
+            desc = self.sagemaker_session.client.wait_endpoint(self.endpoint_name, timeout=20)
+            if desc["EndpointStatus"] not in ("Creating", "Updating"):
+                break
+        if desc["EndpointStatus"] != "InService":
+            raise MlyardError(f"endpoint {self.endpoint_name!r} is {desc['EndpointStatus']}: "
+                              f"{desc.get('FailureReason')}")
+        self._url = desc.get("EndpointUrl")
+        return desc
+
+    def delete_endpoint(self, delete_endpoint_config: bool = True) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        client = self.sagemaker_session.client
+        desc = self.describe()
+        client.delete_endpoint(self.endpoint_name)
+        if delete_endpoint_config:
+            try:
+                client.delete_endpoint_config(desc["EndpointConfigName"])
+            except MlyardError:
+                pass
+
+    def delete_model(self) -> None:
+        client = self.sagemaker_session.client
+        config = client.request("GET", f"/v1/endpoint-configs/{self.describe()['EndpointConfigName']}")
+        for variant in config["ProductionVariants"]:
+            client.delete_model(variant["ModelName"])

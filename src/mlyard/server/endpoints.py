@@ -1,0 +1,216 @@
+"""Models, endpoint configurations and endpoints in the control plane.
+
+An endpoint runs as a detached endpoint runner (mlyard.serving.endpoint) that outlives the
+server; its ``state.json`` is the truth about it, read when the endpoint is described.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from mlyard import store
+from mlyard.catalog import Catalog, Objects
+from mlyard.compute.instance_types import lookup
+from mlyard.errors import ConflictError, NotFoundError, ValidationError
+from mlyard.runtime.state import read_state
+from mlyard.server.describe import iso
+
+__all__ = ["Endpoints"]
+
+_ENDED = ("Failed", "Deleted")
+
+
+class Endpoints:
+    def __init__(self, home: Path, catalog: Catalog) -> None:
+        self.home = home
+        self.objects = Objects(catalog)
+        self._children: list[subprocess.Popen[bytes]] = []
+
+    # -- models ----------------------------------------------------------------------------------
+    def create_model(self, req: dict[str, Any]) -> dict[str, Any]:
+        container = req["PrimaryContainer"]
+        url = container.get("ModelDataUrl")
+        if url and not store.exists(store.check_uri(url)):
+            raise ValidationError(f"ModelDataUrl {url!r} does not exist")
+        source = req["MlyardConfig"].get("SourceUrl")
+        if source and not store.exists(store.check_uri(source)):
+            raise ValidationError(f"the model's inference code {source!r} does not exist")
+        if not url and not source:
+            raise ValidationError("the model needs model_data (a model.tar.gz or a model folder) or inference code")
+        self.objects.insert("model", req["ModelName"], req, what="model")
+        return self.describe_model(req["ModelName"])
+
+    def describe_model(self, name: str) -> dict[str, Any]:
+        row = self.objects.get("model", name, "model")
+        spec = row["spec"]
+        return {"ModelName": name, "ModelArn": f"arn:mlyard:local:model/{name}",
+                "PrimaryContainer": spec["PrimaryContainer"], "ExecutionRoleArn": spec.get("ExecutionRoleArn"),
+                "CreationTime": iso(row["created_at"]), "MlyardConfig": spec.get("MlyardConfig") or {}}
+
+    def delete_model(self, name: str) -> None:
+        self.objects.get("model", name, "model")
+        self.objects.delete("model", name)
+
+    # -- endpoint configurations -----------------------------------------------------------------
+    def create_endpoint_config(self, req: dict[str, Any]) -> dict[str, Any]:
+        names = [v["VariantName"] for v in req["ProductionVariants"]]
+        if len(set(names)) != len(names):
+            raise ValidationError(f"variant names must be unique: {names}")
+        for v in req["ProductionVariants"]:
+            lookup(v["InstanceType"])
+            self.objects.get("model", v["ModelName"], "model")
+        if all(v["InitialVariantWeight"] == 0 for v in req["ProductionVariants"]):
+            raise ValidationError("at least one variant needs a weight above 0")
+        if req.get("DataCaptureConfig"):
+            store.check_uri(req["DataCaptureConfig"]["DestinationS3Uri"])
+        self.objects.insert("endpoint-config", req["EndpointConfigName"], req, what="endpoint configuration")
+        return self.describe_endpoint_config(req["EndpointConfigName"])
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any]:
+        row = self.objects.get("endpoint-config", name, "endpoint configuration")
+        return {**row["spec"], "EndpointConfigArn": f"arn:mlyard:local:endpoint-config/{name}",
+                "CreationTime": iso(row["created_at"])}
+
+    def delete_endpoint_config(self, name: str) -> None:
+        self.objects.get("endpoint-config", name, "endpoint configuration")
+        self.objects.delete("endpoint-config", name)
+
+    # -- endpoints --------------------------------------------------------------------------------
+    def _runner_spec(self, name: str, config_name: str, port: int) -> dict[str, Any]:
+        config = self.objects.get("endpoint-config", config_name, "endpoint configuration")["spec"]
+        variants = []
+        for v in config["ProductionVariants"]:
+            model = self.objects.get("model", v["ModelName"], "model")["spec"]
+            variants.append({**v, "ModelDataUrl": model["PrimaryContainer"].get("ModelDataUrl"),
+                             "Environment": model["PrimaryContainer"].get("Environment") or {},
+                             "SourceUrl": (model.get("MlyardConfig") or {}).get("SourceUrl")})
+        batching = config.get("MlyardConfig") or {}
+        return {"EndpointName": name, "EndpointConfigName": config_name, "Port": port,
+                "ProductionVariants": variants, "DataCaptureConfig": config.get("DataCaptureConfig"),
+                "Batching": {"max_batch_size": batching.get("MaxBatchSize", 64),
+                             "max_latency_ms": batching.get("MaxLatencyMs", 2.0)}}
+
+    def create_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
+        name, port = req["EndpointName"], int(req["MlyardConfig"].get("Port") or 0)
+        try:
+            existing = self.objects.get("endpoint", name)
+        except NotFoundError:
+            existing = None
+        if existing is not None:
+            raise ConflictError(f"endpoint {name!r} already exists; delete it first, or update it")
+        spec = self._runner_spec(name, req["EndpointConfigName"], port)
+        if port:
+            _check_port_free(port)
+        endpoint_dir = self.home / "endpoints" / name
+        if endpoint_dir.exists():
+            import shutil
+
+            shutil.rmtree(endpoint_dir)
+        endpoint_dir.mkdir(parents=True)
+        (endpoint_dir / "spec.json").write_text(json.dumps(spec))
+        self.objects.insert("endpoint", name, req, {"dir": str(endpoint_dir)}, what="endpoint")
+        with (endpoint_dir / "runner.log").open("ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "mlyard.serving.endpoint", str(endpoint_dir)],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                    env={k: v for k, v in os.environ.items() if k != "MLYARD_TOKEN"})
+        self._children.append(proc)
+        started = psutil.Process(proc.pid).create_time()
+        self.objects.update("endpoint", name, state={"dir": str(endpoint_dir), "pid": proc.pid, "started": started})
+        return self.describe_endpoint(name)
+
+    def _runner_alive(self, state: dict[str, Any]) -> bool:
+        self._children = [p for p in self._children if p.poll() is None]
+        try:
+            proc = psutil.Process(int(state["pid"]))
+            return abs(proc.create_time() - float(state["started"])) < 0.5 and proc.status() != psutil.STATUS_ZOMBIE
+        except (psutil.Error, KeyError, TypeError, ValueError):
+            return False
+
+    def describe_endpoint(self, name: str) -> dict[str, Any]:
+        row = self.objects.get("endpoint", name, "endpoint")
+        state = row["state"]
+        endpoint_dir = Path(state["dir"])
+        runner = read_state(endpoint_dir / "state.json") or {}
+        status = runner.get("status", "Creating")
+        reason = runner.get("failure_reason")
+        if status not in _ENDED and "pid" in state and not self._runner_alive(state):
+            status, reason = "Failed", reason or "the endpoint's runner process ended; delete and deploy it again"
+        config = json.loads((endpoint_dir / "spec.json").read_text())
+        instances = runner.get("instances") or []
+        out: dict[str, Any] = {
+            "EndpointName": name, "EndpointArn": f"arn:mlyard:local:endpoint/{name}",
+            "EndpointConfigName": config["EndpointConfigName"], "EndpointStatus": status,
+            "CreationTime": iso(row["created_at"]), "LastModifiedTime": iso(row["modified_at"]),
+            "ProductionVariants": [{
+                "VariantName": v["VariantName"], "CurrentWeight": v["InitialVariantWeight"],
+                "DesiredWeight": v["InitialVariantWeight"], "DesiredInstanceCount": v["InitialInstanceCount"],
+                "CurrentInstanceCount": sum(1 for i in instances if i["variant"] == v["VariantName"] and i["healthy"]),
+            } for v in config["ProductionVariants"]],
+            "EndpointUrl": runner.get("url"), "Instances": instances, "EndpointDirectory": str(endpoint_dir),
+            "Events": [t["message"] for t in runner.get("transitions", [])][-20:],
+        }
+        if config.get("DataCaptureConfig"):
+            out["DataCaptureConfig"] = config["DataCaptureConfig"]
+        if reason:
+            out["FailureReason"] = reason
+        return out
+
+    def list_endpoints(self) -> list[dict[str, Any]]:
+        out = []
+        for row in self.objects.list("endpoint"):
+            d = self.describe_endpoint(row["name"])
+            out.append({k: d.get(k) for k in ("EndpointName", "EndpointStatus", "EndpointUrl", "EndpointConfigName",
+                                              "CreationTime")})
+        return out
+
+    def update_endpoint(self, name: str, config_name: str) -> dict[str, Any]:
+        row = self.objects.get("endpoint", name, "endpoint")
+        state = row["state"]
+        desc = self.describe_endpoint(name)
+        if desc["EndpointStatus"] != "InService":
+            raise ConflictError(f"endpoint {name!r} is {desc['EndpointStatus']}; it can be updated when InService")
+        old = json.loads((Path(state["dir"]) / "spec.json").read_text())
+        spec = self._runner_spec(name, config_name, int(old.get("Port") or 0))
+        spec_path = Path(state["dir"]) / "spec.json"
+        tmp = spec_path.with_name("spec.json.tmp")
+        tmp.write_text(json.dumps(spec))
+        os.replace(tmp, spec_path)
+        self.objects.update("endpoint", name, spec={**row["spec"], "EndpointConfigName": config_name})
+        os.kill(int(state["pid"]), signal.SIGHUP)
+        return self.describe_endpoint(name)
+
+    def delete_endpoint(self, name: str) -> None:
+        row = self.objects.get("endpoint", name, "endpoint")
+        state = row["state"]
+        if self._runner_alive(state):
+            os.kill(int(state["pid"]), signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while self._runner_alive(state) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self._runner_alive(state):
+                os.killpg(int(state["pid"]), signal.SIGKILL)
+        self.objects.delete("endpoint", name)
+
+    def log_files(self, name: str) -> list[Path]:
+        row = self.objects.get("endpoint", name, "endpoint")
+        return sorted((Path(row["state"]["dir"]) / "logs").glob("*.log"))
+
+
+def _check_port_free(port: int) -> None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ConflictError(f"port {port} is already in use ({exc.strerror}); choose another port, or leave "
+                                "it out to get a free one") from exc

@@ -1,0 +1,348 @@
+"""The endpoint runner: ``python -m mlyard.serving.endpoint ENDPOINT_DIR``.
+
+One detached process per endpoint (it outlives the control plane's restarts). It starts the
+instances of every production variant (each a model server process on its own loopback port),
+routes requests arriving on the endpoint's one port to them by variant weight, health-checks them
+and restarts the ones that die (while one is down its traffic goes to the others), rolls to a new
+configuration on SIGHUP without failing requests, captures data, and stops everything on SIGTERM.
+It reports through ``state.json`` in its directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mlyard import store
+from mlyard.runtime.state import StateFile
+from mlyard.serving.capture import DataCapture
+
+__all__ = ["main"]
+
+_FORWARD = ("content-type", "accept", "x-amzn-sagemaker-custom-attributes", "x-amzn-sagemaker-target-model",
+            "x-amzn-sagemaker-inference-id")
+_READY_TIMEOUT = float(os.environ.get("MLYARD_ENDPOINT_READY_TIMEOUT", "180"))
+
+
+@dataclass
+class Instance:
+    variant: str
+    index: int
+    model_dir: Path
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    port: int | None = None
+    healthy: bool = False
+    inflight: int = 0
+    restarts: int = 0
+    ready_file: Path | None = None
+
+    def start(self, work: Path, batch: dict[str, Any]) -> None:
+        self.ready_file = work / f"{self.variant}-{self.index}-{time.time_ns()}.port"
+        args = [sys.executable, "-m", "mlyard", "serve", str(self.model_dir), "--port", "0",
+                "--max-batch-size", str(batch.get("max_batch_size", 64)),
+                "--max-latency-ms", str(batch.get("max_latency_ms", 2.0)), "--ready-file", str(self.ready_file)]
+        with self.log.open("ab") as fh:
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh,
+                                         env={**os.environ, **self.env}, start_new_session=True)
+        self.port, self.healthy = None, False
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.alive():
+            assert self.proc is not None
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def to_json(self) -> dict[str, Any]:
+        return {"variant": self.variant, "index": self.index, "pid": self.proc.pid if self.proc else None,
+                "port": self.port, "healthy": self.healthy, "restarts": self.restarts}
+
+
+@dataclass
+class Routing:
+    """Which instances serve which variant, and the variants' weights."""
+
+    variants: dict[str, list[Instance]] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    cursor: dict[str, itertools.count[int]] = field(default_factory=dict)
+
+    def pick(self, target: str | None) -> Instance | None:
+        names = [v for v, insts in self.variants.items() if any(i.healthy for i in insts)]
+        if target is not None:
+            names = [target] if target in names else []
+        if not names:
+            return None
+        weights = [max(self.weights.get(v, 1.0), 0.0) for v in names]
+        name = random.choices(names, weights=weights)[0] if sum(weights) > 0 else names[0]
+        healthy = [i for i in self.variants[name] if i.healthy]
+        counter = self.cursor.setdefault(name, itertools.count())
+        return healthy[next(counter) % len(healthy)]
+
+    def all(self) -> list[Instance]:
+        return [i for insts in self.variants.values() for i in insts]
+
+
+class EndpointRunner:
+    def __init__(self, endpoint_dir: Path) -> None:
+        self.dir = endpoint_dir
+        self.spec: dict[str, Any] = json.loads((endpoint_dir / "spec.json").read_text())
+        self.name = self.spec["EndpointName"]
+        self.state = StateFile(endpoint_dir / "state.json")
+        self.routing = Routing()
+        self.work = endpoint_dir / "work"
+        self.work.mkdir(parents=True, exist_ok=True)
+        (endpoint_dir / "logs").mkdir(exist_ok=True)
+        self.capture: DataCapture | None = None
+        self.stopping = asyncio.Event()
+        self.reload = asyncio.Event()
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0),
+                                        limits=httpx.Limits(max_connections=512, max_keepalive_connections=256))
+        self.generation = 0
+
+    # -- instances -------------------------------------------------------------------------------
+    def _model_dir(self, variant: dict[str, Any], generation: int) -> Path:
+        target = self.dir / "models" / f"{variant['VariantName']}-{generation}"
+        if target.exists():
+            return target
+        url = variant["ModelDataUrl"]
+        local = store.local_path(url)
+        if local is not None and local.is_dir():
+            target.mkdir(parents=True)
+            import shutil
+
+            shutil.copytree(local, target, dirs_exist_ok=True)
+        elif url:
+            archive = store.download(url, self.work / f"{variant['VariantName']}-{generation}.tar.gz")
+            store.extract_tar(archive, target)
+        source = variant.get("SourceUrl")
+        if source:
+            archive = store.download(source, self.work / f"{variant['VariantName']}-{generation}-code.tar.gz")
+            store.extract_tar(archive, target / "code")
+        return target
+
+    async def _start_variants(self, spec: dict[str, Any], generation: int) -> Routing:
+        routing = Routing()
+        batch = spec.get("Batching") or {}
+        for variant in spec["ProductionVariants"]:
+            model_dir = await asyncio.to_thread(self._model_dir, variant, generation)
+            env = {k: str(v) for k, v in (variant.get("Environment") or {}).items()}
+            if variant.get("SourceUrl"):
+                env.setdefault("SAGEMAKER_SUBMIT_DIRECTORY", str(model_dir / "code"))
+            insts = [Instance(variant["VariantName"], i, model_dir, env,
+                              self.dir / "logs" / f"{variant['VariantName']}-{i + 1}.log")
+                     for i in range(int(variant.get("InitialInstanceCount", 1)))]
+            for inst in insts:
+                inst.start(self.work, batch)
+            routing.variants[variant["VariantName"]] = insts
+            routing.weights[variant["VariantName"]] = float(variant.get("InitialVariantWeight", 1.0))
+        deadline = time.monotonic() + _READY_TIMEOUT
+        for inst in routing.all():
+            await self._wait_ready(inst, deadline)
+        return routing
+
+    async def _wait_ready(self, inst: Instance, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if not inst.alive():
+                tail = inst.log.read_text(errors="replace")[-1500:] if inst.log.exists() else ""
+                raise RuntimeError(f"instance {inst.variant}/{inst.index + 1} of model {inst.model_dir.name} "
+                                   f"exited while starting:\n{tail.strip()}")
+            if inst.ready_file and inst.ready_file.exists() and inst.ready_file.read_text().strip():
+                inst.port = int(inst.ready_file.read_text())
+                try:
+                    r = await self.client.get(f"http://127.0.0.1:{inst.port}/ping", timeout=2.0)
+                    if r.status_code == 200:
+                        inst.healthy = True
+                        return
+                except httpx.TransportError:
+                    pass
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"instance {inst.variant}/{inst.index + 1} did not become ready in {_READY_TIMEOUT:g}s")
+
+    async def _health(self) -> None:
+        """Restart instances that died; take ones failing /ping out of rotation."""
+        while not self.stopping.is_set():
+            for inst in self.routing.all():
+                if not inst.alive() and not self.stopping.is_set():
+                    inst.healthy = False
+                    inst.restarts += 1
+                    inst.start(self.work, self.spec.get("Batching") or {})
+                    self._write_state("InService", f"restarted instance {inst.variant}/{inst.index + 1}")
+                    asyncio.get_running_loop().create_task(self._revive(inst))
+                elif inst.port is not None and inst.alive():
+                    try:
+                        r = await self.client.get(f"http://127.0.0.1:{inst.port}/ping", timeout=2.0)
+                        inst.healthy = r.status_code == 200
+                    except httpx.TransportError:
+                        inst.healthy = False
+            try:
+                await asyncio.wait_for(self.stopping.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _revive(self, inst: Instance) -> None:
+        try:
+            await self._wait_ready(inst, time.monotonic() + _READY_TIMEOUT)
+            self._write_state("InService", f"instance {inst.variant}/{inst.index + 1} is back")
+        except RuntimeError as exc:
+            self._write_state("InService", f"instance {inst.variant}/{inst.index + 1} failed to restart: {exc}")
+
+    # -- routing ---------------------------------------------------------------------------------
+    async def proxy(self, request: Request) -> Response:
+        target = request.headers.get("x-amzn-sagemaker-target-variant")
+        body = await request.body()
+        headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARD}
+        for _ in range(3):
+            inst = self.routing.pick(target)
+            if inst is None:
+                what = f"variant {target!r}" if target else "instance"
+                status = 400 if target and target not in self.routing.variants else 503
+                return JSONResponse({"error": "ServiceUnavailable" if status == 503 else "ValidationException",
+                                     "message": f"no healthy {what} of endpoint {self.name!r} right now"},
+                                    status_code=status)
+            inst.inflight += 1
+            try:
+                url = f"http://127.0.0.1:{inst.port}{request.url.path}"
+                if request.url.query:
+                    url += f"?{request.url.query}"
+                upstream = await self.client.request(request.method, url, content=body, headers=headers)
+            except httpx.TransportError:
+                inst.healthy = False  # died under us: the health loop restarts it; try another
+                continue
+            finally:
+                inst.inflight -= 1
+            response = Response(upstream.content, status_code=upstream.status_code,
+                                media_type=upstream.headers.get("content-type"),
+                                headers={"x-amzn-invoked-production-variant": inst.variant})
+            if self.capture is not None and request.url.path == "/invocations":
+                self.capture.record(inst.variant, body, request.headers.get("content-type"), upstream.content,
+                                    upstream.headers.get("content-type"),
+                                    request.headers.get("x-amzn-sagemaker-inference-id"))
+            return response
+        return JSONResponse({"error": "ServiceUnavailable", "message": "the endpoint's instances did not answer"},
+                            status_code=503)
+
+    async def ping(self, _: Request) -> Response:
+        healthy = any(i.healthy for i in self.routing.all())
+        return Response(status_code=200 if healthy else 503)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def _write_state(self, status: str, message: str, **fields: Any) -> None:
+        self.state.transition(status, status, message, instances=[i.to_json() for i in self.routing.all()],
+                              runner_pid=os.getpid(), **fields)
+
+    async def _update(self) -> None:
+        """Roll to the spec on disk: start the new instances, switch traffic, drain the old ones."""
+        self.generation += 1
+        new_spec = json.loads((self.dir / "spec.json").read_text())
+        self._write_state("Updating", "Starting the new configuration's instances")
+        try:
+            routing = await self._start_variants(new_spec, self.generation)
+        except RuntimeError as exc:
+            self._write_state("InService", f"update failed, the previous configuration keeps serving: {exc}",
+                              failure_reason=f"update failed: {exc}")
+            return
+        old, self.routing, self.spec = self.routing, routing, new_spec
+        self._configure_capture()
+        deadline = time.monotonic() + 30
+        while any(i.inflight for i in old.all()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for inst in old.all():
+            inst.stop()
+        self._write_state("InService", "Updated to the new configuration", failure_reason=None)
+
+    def _configure_capture(self) -> None:
+        cfg = self.spec.get("DataCaptureConfig") or {}
+        if self.capture is not None:
+            self.capture.close()
+            self.capture = None
+        if cfg.get("EnableCapture"):
+            self.capture = DataCapture(self.name, cfg, self.dir / "capture")
+
+    async def run(self) -> None:
+        import uvicorn
+
+        from mlyard.serving.main import bind
+
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload.set)
+        self._write_state("Creating", "Starting the endpoint's instances")
+        try:
+            sock = bind("127.0.0.1", int(self.spec.get("Port") or 0))
+            self.routing = await self._start_variants(self.spec, self.generation)
+        except Exception as exc:
+            for inst in self.routing.all():
+                inst.stop(signal.SIGKILL)
+            self._write_state("Failed", "The endpoint failed to start", failure_reason=str(exc)[:2000])
+            return
+        self._configure_capture()
+        port = sock.getsockname()[1]
+        app = Starlette(routes=[Route("/ping", self.ping, methods=["GET"]),
+                                Route("/{path:path}", self.proxy, methods=["GET", "POST", "PUT", "DELETE"])])
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+        serving = loop.create_task(server.serve(sockets=[sock]))
+        health = loop.create_task(self._health())
+        self._write_state("InService", "The endpoint is serving", url=f"http://127.0.0.1:{port}", port=port)
+        while not self.stopping.is_set():
+            waiters = [loop.create_task(self.stopping.wait()), loop.create_task(self.reload.wait())]
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+            if self.reload.is_set() and not self.stopping.is_set():
+                self.reload.clear()
+                await self._update()
+        self._write_state("Deleting", "Stopping the endpoint")
+        server.should_exit = True
+        await serving
+        health.cancel()
+        if self.capture is not None:
+            self.capture.close()
+        for inst in self.routing.all():
+            inst.stop()
+        deadline = time.monotonic() + 10
+        while any(i.alive() for i in self.routing.all()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for inst in self.routing.all():
+            inst.stop(signal.SIGKILL)
+        await self.client.aclose()
+        self._write_state("Deleted", "The endpoint was deleted")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    runner = EndpointRunner(Path(args[0]).resolve())
+    try:
+        asyncio.run(runner.run())
+    except Exception as exc:
+        traceback.print_exc()
+        runner._write_state("Failed", "The endpoint runner failed", failure_reason=f"InternalServerError: {exc!r}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
