@@ -15,6 +15,8 @@ app = typer.Typer(help="mlyard: SageMaker's machine-learning workflow on your ow
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 jobs_app = typer.Typer(help="Processing and training jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+endpoints_app = typer.Typer(help="Real-time endpoints.", no_args_is_help=True)
+app.add_typer(endpoints_app, name="endpoints")
 console = Console()
 
 
@@ -85,6 +87,38 @@ def jobs_stop(name: str) -> None:
     desc = _client().stop_job(name)
     status = desc.get("TrainingJobStatus") or desc.get("ProcessingJobStatus")
     console.print(f"{name}: {status}")
+
+
+@endpoints_app.command("list")
+def endpoints_list() -> None:
+    """List endpoints and their URLs."""
+    table = Table("name", "status", "url", "config", "created")
+    for e in _client().list_endpoints():
+        table.add_row(e["EndpointName"], e["EndpointStatus"], e.get("EndpointUrl") or "", e["EndpointConfigName"],
+                      (e["CreationTime"] or "")[:19])
+    console.print(table)
+
+
+@endpoints_app.command("describe")
+def endpoints_describe(name: str) -> None:
+    """Show an endpoint (JSON): status, URL (EndpointUrl), variants, instances."""
+    print(json.dumps(_client().describe_endpoint(name), indent=2))
+
+
+@endpoints_app.command("logs")
+def endpoints_logs(name: str) -> None:
+    """Print the logs of an endpoint's instances."""
+    out = sys.stdout.buffer
+    for chunk in _client().endpoint_logs(name):
+        out.write(chunk)
+    out.flush()
+
+
+@endpoints_app.command("delete")
+def endpoints_delete(name: str) -> None:
+    """Stop an endpoint and delete it."""
+    _client().delete_endpoint(name)
+    console.print(f"{name}: deleted")
 
 
 def main() -> None:
