@@ -95,6 +95,9 @@ class Client:
     def create_processing_job(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/processing-jobs", json=request)
 
+    def create_transform_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/transform-jobs", json=request)
+
     def describe_job(self, name: str) -> dict[str, Any]:
         return self.request("GET", f"/v1/jobs/{name}")
 

@@ -286,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
         from mlyard.runtime.processing import ProcessingRunner
 
         runner = ProcessingRunner(job_dir, spec)
+    elif kind == "transform":
+        from mlyard.runtime.transform import TransformRunner
+
+        runner = TransformRunner(job_dir, spec)
     else:
         raise SystemExit(f"unknown job kind {kind!r}")
     return runner.run()

@@ -25,6 +25,7 @@ from mlyard.server.schemas import (
     CreateModel,
     CreateProcessingJob,
     CreateTrainingJob,
+    CreateTransformJob,
     UpdateEndpoint,
 )
 
@@ -82,6 +83,10 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     @app.post("/v1/processing-jobs", status_code=201, tags=["jobs"])
     def create_processing_job(body: CreateProcessingJob) -> dict[str, Any]:
         return control.create_processing_job(body.model_dump())
+
+    @app.post("/v1/transform-jobs", status_code=201, tags=["jobs"])
+    def create_transform_job(body: CreateTransformJob) -> dict[str, Any]:
+        return control.create_transform_job(body.model_dump())
 
     @app.get("/v1/jobs", tags=["jobs"])
     def list_jobs(kind: str | None = None, status: str | None = None, name_contains: str | None = None,

@@ -150,6 +150,28 @@ class ControlPlane:
         cc = req["ProcessingResources"]["ClusterConfig"]
         return self._create("processing", name, cc["InstanceType"], cc["InstanceCount"], req)
 
+    def create_transform_job(self, req: dict[str, Any]) -> dict[str, Any]:
+        from mlyard.runtime.records import jsonpath
+
+        name = req["TransformJobName"]
+        model = self.endpoints.objects.get("model", req["ModelName"], "model")["spec"]
+        self._check_input("transform input", req["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"])
+        out = req["TransformOutput"]
+        out["S3OutputPath"] = store.check_uri((out.get("S3OutputPath")
+                                               or store.join(self.store_root, name, "output")).rstrip("/"))
+        for key in ("InputFilter", "OutputFilter"):
+            path = (req.get("DataProcessing") or {}).get(key)
+            if path:
+                try:
+                    jsonpath([0, 1, 2], path)
+                except ValueError as exc:
+                    if "must start" in str(exc) or "cannot read" in str(exc):
+                        raise ValidationError(f"{key}: {exc}") from exc
+        source = (model.get("MlyardConfig") or {}).get("SourceUrl")
+        req["ModelSpec"] = {**model["PrimaryContainer"], "SourceUrl": source}
+        res = req["TransformResources"]
+        return self._create("transform", name, res["InstanceType"], res["InstanceCount"], req)
+
     def _check_metric_definitions(self, defs: list[dict[str, Any]]) -> None:
         for d in defs:
             try:
@@ -336,6 +358,7 @@ class ControlPlane:
             "sandbox": bool(req.get("MlyardConfig", {}).get("Sandbox")),
             "env_cache": str(self.home / "envs"), "mlyard_home": str(self.home), "store_root": self.store_root,
             "stop_grace_seconds": self.stop_grace,
+            "model": req.get("ModelSpec"),
         }
         (job_dir / "spec.json").write_text(json.dumps(spec))
         env = {k: v for k, v in os.environ.items() if k not in ("MLYARD_TOKEN",)}

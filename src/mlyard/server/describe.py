@@ -31,6 +31,8 @@ def job(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: list[d
         return _training(row, events, final_metrics)
     if row["kind"] == "processing":
         return _processing(row, events, final_metrics)
+    if row["kind"] == "transform":
+        return _transform(row, events, final_metrics)
     raise ValueError(f"unknown job kind {row['kind']!r}")
 
 
@@ -52,6 +54,26 @@ def _common(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: li
         out["FailureReason"] = row["failure_reason"]
     if row["allocation"]:
         out["Allocation"] = row["allocation"]
+    return out
+
+
+def _transform(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: list[dict[str, Any]]
+               ) -> dict[str, Any]:
+    spec = row["spec"]
+    name = row["name"]
+    out: dict[str, Any] = {
+        "TransformJobName": name,
+        "TransformJobArn": f"arn:mlyard:local:transform-job/{name}",
+        "TransformJobStatus": row["status"],
+        "ModelName": spec["ModelName"],
+        **{k: spec.get(k) for k in ("MaxConcurrentTransforms", "MaxPayloadInMB", "BatchStrategy", "Environment",
+                                    "TransformInput", "TransformOutput", "TransformResources", "DataProcessing")},
+        **_common(row, events, final_metrics),
+    }
+    if row["started_at"]:
+        out["TransformStartTime"] = iso(row["started_at"])
+    if row["ended_at"]:
+        out["TransformEndTime"] = iso(row["ended_at"])
     return out
 
 
@@ -120,7 +142,8 @@ def _training(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: 
 
 def summary(row: dict[str, Any]) -> dict[str, Any]:
     spec = row["spec"]
-    resources = spec.get("ResourceConfig") or (spec.get("ProcessingResources") or {}).get("ClusterConfig") or {}
+    resources = (spec.get("ResourceConfig") or (spec.get("ProcessingResources") or {}).get("ClusterConfig")
+                 or spec.get("TransformResources") or {})
     return {
         "JobName": row["name"],
         "Kind": row["kind"],

@@ -232,3 +232,54 @@ class CreateEndpoint(BaseModel):
 
 class UpdateEndpoint(BaseModel):
     EndpointConfigName: str
+
+
+class TransformS3DataSourceShape(_Shape):
+    S3DataType: Literal["S3Prefix", "ManifestFile"] = "S3Prefix"
+    S3Uri: str = Field(min_length=1)
+
+
+class TransformDataSourceShape(_Shape):
+    S3DataSource: TransformS3DataSourceShape
+
+
+class TransformInputShape(_Shape):
+    DataSource: TransformDataSourceShape
+    ContentType: str | None = None
+    CompressionType: Literal["None"] | None = None
+    SplitType: Literal["None", "Line", "RecordIO", "TFRecord"] = "None"
+
+
+class TransformOutputShape(_Shape):
+    S3OutputPath: str | None = None
+    Accept: str | None = None
+    AssembleWith: Literal["None", "Line"] = "None"
+    KmsKeyId: str | None = None
+
+
+class TransformResourcesShape(_Shape):
+    InstanceType: str
+    InstanceCount: int = Field(default=1, ge=1, le=64)
+
+
+class DataProcessingShape(_Shape):
+    InputFilter: str | None = None
+    OutputFilter: str | None = None
+    JoinSource: Literal["None", "Input"] | None = None
+
+
+class CreateTransformJob(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    TransformJobName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    ModelName: str
+    MaxConcurrentTransforms: int = Field(default=1, ge=1, le=64)
+    MaxPayloadInMB: float = Field(default=6, gt=0, le=100)
+    BatchStrategy: Literal["SingleRecord", "MultiRecord"] = "MultiRecord"
+    Environment: dict[str, str] = {}
+    TransformInput: TransformInputShape
+    TransformOutput: TransformOutputShape = TransformOutputShape()
+    TransformResources: TransformResourcesShape
+    DataProcessing: DataProcessingShape | None = None
+    Tags: list[dict[str, str]] = []
+    MlyardConfig: MlyardConfigShape = MlyardConfigShape()

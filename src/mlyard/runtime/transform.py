@@ -1,0 +1,177 @@
+"""The batch transform runner: model server instances, records through them, ``<input>.out``."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mlyard import store
+from mlyard.runtime import records
+from mlyard.runtime.channels import assign, resolve_objects
+from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
+from mlyard.runtime.metrics import MetricParser
+from mlyard.runtime.runner import JobFailure, JobRunner
+from mlyard.runtime.training import job_environment
+
+__all__ = ["TransformRunner"]
+
+_FILTERABLE = ("application/json", "text/csv", "application/jsonlines")
+
+
+class TransformRunner(JobRunner):
+    kind = "transform"
+
+    def __init__(self, job_dir: Path, spec: dict[str, Any]) -> None:
+        super().__init__(job_dir, spec)
+        req = self.request
+        self.input = req["TransformInput"]
+        self.output = req["TransformOutput"]
+        self.strategy = req.get("BatchStrategy") or "MultiRecord"
+        self.max_payload = int(float(req.get("MaxPayloadInMB") or 6) * 1024 * 1024)
+        self.concurrency = int(req.get("MaxConcurrentTransforms") or 1)
+        self.processing = req.get("DataProcessing") or {}
+        self.content_type = self.input.get("ContentType") or "application/json"
+        self.accept = self.output.get("Accept") or self.content_type
+        self.ports: dict[str, int] = {}
+
+    # -- preparing ------------------------------------------------------------------------------
+    def prepare(self) -> list[tuple[str, list[str], dict[str, str], str | None, bool]]:
+        self.state.transition("InProgress", "Downloading", "Downloading the model")
+        model = self.spec["model"]
+        model_dir = self.job_dir / "model"
+        url = model.get("ModelDataUrl")
+        if url:
+            local = store.local_path(url)
+            if local is not None and local.is_dir():
+                import shutil
+
+                shutil.copytree(local, model_dir, dirs_exist_ok=True)
+            else:
+                store.extract_tar(store.download(url, self.job_dir / "work" / "model.tar.gz"), model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(model.get("Environment") or {})
+        if model.get("SourceUrl"):
+            store.extract_tar(store.download(model["SourceUrl"], self.job_dir / "work" / "code.tar.gz"),
+                              model_dir / "code")
+            env.setdefault("SAGEMAKER_SUBMIT_DIRECTORY", str(model_dir / "code"))
+        env.update(self.request.get("Environment") or {})
+        env.update({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(self.max_payload // 2**20),
+                    "SAGEMAKER_BATCH_STRATEGY": "SINGLE_RECORD" if self.strategy == "SingleRecord"
+                    else "MULTI_RECORD", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": str(self.concurrency)})
+        commands: list[tuple[str, list[str], dict[str, str], str | None, bool]] = []
+        for host in self.hosts:
+            ready = self.job_dir / "work" / f"{host}.port"
+            cmd = [sys.executable, "-m", "mlyard", "serve", str(model_dir), "--port", "0", "--ready-file", str(ready),
+                   "--max-batch-size", "1024"]
+            commands.append((host, cmd, job_environment(env), str(self.job_dir), False))
+        return commands
+
+    # -- running --------------------------------------------------------------------------------
+    def _run_hosts(self, commands: list[tuple[str, list[str], dict[str, str], str | None, bool]]
+                   ) -> tuple[str, str | None]:
+        sink = MetricSink(self.job_dir / "metrics.jsonl")
+        try:
+            for host, cmd, env, cwd, wrapped in commands:
+                self.procs.append(HostProcess(host, cmd, env, cwd, self.job_dir / "logs" / f"{host}.log",
+                                              MetricParser([]), sink, wrapped))
+            self._wait_ready()
+            self.state.transition("InProgress", "InProgress", "Transforming on " + ", ".join(self.hosts))
+            return self._transform()
+        except JobFailure as exc:
+            return "Failed", str(exc)[:1024]
+        finally:
+            terminate_all(self.procs, self.grace)
+            for p in self.procs:
+                p.finish()
+            sink.close()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 300
+        for proc in self.procs:
+            ready = self.job_dir / "work" / f"{proc.name}.port"
+            while not (ready.exists() and ready.read_text().strip()):
+                if proc.poll() is not None:
+                    tail = proc.stderr_tail.decode(errors="replace").strip()[-800:]
+                    raise JobFailure(f"ClientError: the model server of {proc.name} did not start: {tail}")
+                if time.monotonic() > deadline or self.stop_requested.is_set():
+                    raise JobFailure("ClientError: the model servers did not start in time")
+                time.sleep(0.05)
+            self.ports[proc.name] = int(ready.read_text())
+
+    def _transform(self) -> tuple[str, str | None]:
+        src = self.input["DataSource"]["S3DataSource"]
+        objects = resolve_objects(src["S3Uri"], src.get("S3DataType") or "S3Prefix")
+        if not objects:
+            raise JobFailure(f"ClientError: the input {src['S3Uri']!r} holds no objects")
+        work = [(host, obj) for host, objs in assign(objects, self.hosts, "ShardedByS3Key").items() for obj in objs]
+        workers = self.concurrency * len(self.hosts)
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool, httpx.Client(timeout=120.0) as http:
+            futures = {pool.submit(self._object, http, host, uri, key): key for host, (uri, key) in work}
+            failed = None
+            for future in concurrent.futures.as_completed(futures):
+                if self.stop_requested.is_set():
+                    pool.shutdown(cancel_futures=True)
+                    return "Stopped", None
+                exc = future.exception()
+                if exc is not None and failed is None:
+                    failed = f"ClientError: {futures[future]}: {exc}"
+                    pool.shutdown(cancel_futures=True)
+            if failed:
+                return "Failed", failed[:1024]
+        return "Completed", None
+
+    def _object(self, http: httpx.Client, host: str, uri: str, key: str) -> None:
+        if self.stop_requested.is_set():
+            return
+        split = self.input.get("SplitType") or "None"
+        try:
+            recs = records.split_records(store.read_bytes(uri), split)
+        except ValueError as exc:
+            raise JobFailure(str(exc)) from exc
+        filtering = any(self.processing.get(k) not in (None, "$", "None")
+                        for k in ("InputFilter", "OutputFilter", "JoinSource"))
+        if filtering and self.content_type not in _FILTERABLE:
+            raise JobFailure(f"DataProcessing works on JSON and CSV; the input is {self.content_type}")
+        inputs = [records.parse_record(r, self.content_type) for r in recs] if filtering else None
+        sent = recs
+        if filtering and self.processing.get("InputFilter") not in (None, "$"):
+            assert inputs is not None
+            sent = [records.render_record(records.jsonpath(v, self.processing["InputFilter"]), self.content_type)
+                    for v in inputs]
+        outputs: list[bytes] = []
+        done = 0
+        url = f"http://127.0.0.1:{self.ports[host]}/invocations"
+        for batch in records.mini_batches(sent, self.strategy, self.max_payload, split):
+            resp = http.post(url, content=records.join_payload(batch, split),
+                             headers={"Content-Type": self.content_type, "Accept": self.accept})
+            if resp.status_code >= 400:
+                raise JobFailure(f"the model answered {resp.status_code} for records {done + 1}-{done + len(batch)}: "
+                                 f"{resp.text[:300]}")
+            if filtering:
+                assert inputs is not None
+                per_record = records.split_response(resp.content, resp.headers.get("content-type", ""), len(batch))
+                if per_record is None:
+                    raise JobFailure("the model's response cannot be split into one output per record, which "
+                                     "join_source/output_filter need; answer with CSV lines or a JSON list")
+                for value, output in zip(inputs[done:done + len(batch)], per_record, strict=True):
+                    joined = records.join(value, output, self.content_type) \
+                        if self.processing.get("JoinSource") == "Input" else output
+                    if self.processing.get("OutputFilter") not in (None, "$"):
+                        joined = records.jsonpath(joined, self.processing["OutputFilter"])
+                    joined_type = self.content_type if self.processing.get("JoinSource") == "Input" else self.accept
+                    outputs.append(records.render_record(joined, joined_type))
+            else:
+                outputs.append(resp.content)
+            done += len(batch)
+        line = self.output.get("AssembleWith") == "Line"
+        body = b"".join(o if not line or o.endswith(b"\n") else o + b"\n" for o in outputs)
+        # Written whole, after every record succeeded: an .out never holds a partial result.
+        store.upload_bytes(body, store.join(self.output["S3OutputPath"], key + ".out"))
+
+    def failure_reason(self, host: HostProcess, code: int) -> str:
+        return f"the model server of {host.name} exited with code {code}"

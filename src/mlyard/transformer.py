@@ -1,0 +1,101 @@
+"""``Transformer``: batch transform jobs (SageMaker's ``sagemaker.transformer``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlyard.errors import UnexpectedStatusException
+from mlyard.estimator import _file_uri, _parse_times, check_instances, create_job
+from mlyard.session import Session
+
+__all__ = ["Transformer"]
+
+
+class Transformer:
+    def __init__(self, model_name: str, instance_count: int, instance_type: str, strategy: str | None = None,
+                 assemble_with: str | None = None, output_path: str | None = None, output_kms_key: str | None = None,
+                 accept: str | None = None, max_concurrent_transforms: int | None = None,
+                 max_payload: float | None = None, tags: list[dict[str, str]] | None = None,
+                 env: dict[str, str] | None = None, base_transform_job_name: str | None = None,
+                 sagemaker_session: Session | None = None, **_ignored: Any) -> None:
+        self.model_name = model_name
+        self.instance_count = check_instances(instance_type, instance_count)
+        self.instance_type = instance_type
+        self.strategy = strategy
+        self.assemble_with = assemble_with
+        self.output_path = _file_uri(output_path) if output_path else None
+        self.accept = accept
+        self.max_concurrent_transforms = max_concurrent_transforms
+        self.max_payload = max_payload
+        self.tags = tags or []
+        self.env = dict(env or {})
+        self.base_transform_job_name = base_transform_job_name
+        self.sagemaker_session = sagemaker_session or Session()
+        self.latest_transform_job: str | None = None
+        self._current_job_name: str | None = None
+
+    def transform(self, data: str, data_type: str = "S3Prefix", content_type: str | None = None,
+                  compression_type: str | None = None, split_type: str | None = None, job_name: str | None = None,
+                  input_filter: str | None = None, output_filter: str | None = None, join_source: str | None = None,
+                  experiment_config: dict[str, Any] | None = None, model_client_config: Any = None,
+                  batch_data_capture_config: Any = None, wait: bool = True, logs: bool = True) -> None:
+        """Run the model over every object under ``data``; each ``<key>`` gets ``<key>.out``
+        under ``output_path``."""
+        client = self.sagemaker_session.client
+
+        def request(name: str) -> dict[str, Any]:
+            req: dict[str, Any] = {
+                "TransformJobName": name, "ModelName": self.model_name, "BatchStrategy": self.strategy or "MultiRecord",
+                "Environment": self.env, "Tags": self.tags,
+                "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": data_type,
+                                                                   "S3Uri": _file_uri(data)}},
+                                   "ContentType": content_type, "SplitType": split_type or "None"},
+                "TransformOutput": {"S3OutputPath": self.output_path, "Accept": self.accept,
+                                    "AssembleWith": self.assemble_with or "None"},
+                "TransformResources": {"InstanceType": self.instance_type, "InstanceCount": self.instance_count},
+            }
+            if self.max_concurrent_transforms:
+                req["MaxConcurrentTransforms"] = self.max_concurrent_transforms
+            if self.max_payload is not None:
+                req["MaxPayloadInMB"] = self.max_payload
+            if input_filter or output_filter or join_source:
+                req["DataProcessing"] = {"InputFilter": input_filter, "OutputFilter": output_filter,
+                                         "JoinSource": join_source}
+            return client.create_transform_job(req)
+
+        base = self.base_transform_job_name or f"{self.model_name[:30]}-transform"
+        self._current_job_name = self.latest_transform_job = create_job(base, job_name, request)
+        if self.output_path is None:
+            desc = client.describe_job(self._current_job_name)
+            self.output_path = desc["TransformOutput"]["S3OutputPath"]
+        if wait:
+            self.wait(logs=logs)
+
+    def wait(self, logs: bool = True) -> dict[str, Any]:
+        from mlyard.estimator import TrainingJob
+
+        name = self.latest_transform_job
+        if name is None:
+            raise ValueError("no transform job started yet: call transform() first")
+        if logs:
+            TrainingJob(self.sagemaker_session, name).logs(follow=True)
+        client = self.sagemaker_session.client
+        while True:
+            desc = client.wait_job(name, timeout=20)
+            if desc["TransformJobStatus"] in ("Completed", "Failed", "Stopped"):
+                break
+        if desc["TransformJobStatus"] == "Failed":
+            raise UnexpectedStatusException(
+                f"Error for Transform job {name}: Failed. Reason: {desc.get('FailureReason')}",
+                allowed_statuses=["Completed", "Stopped"], actual_status="Failed")
+        return _parse_times(desc)
+
+    def describe(self) -> dict[str, Any]:
+        assert self.latest_transform_job
+        return _parse_times(self.sagemaker_session.client.describe_job(self.latest_transform_job))
+
+    def stop_transform_job(self, wait: bool = True) -> None:
+        assert self.latest_transform_job
+        self.sagemaker_session.client.stop_job(self.latest_transform_job)
+        if wait:
+            self.wait(logs=False)
