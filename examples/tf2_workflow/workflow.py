@@ -6,6 +6,8 @@
 2. Process: preprocessing.py standardizes them on 2 instances, the raw files sharded between them.
 3. Train in local mode: a script-mode Keras script, run as a SageMaker training job would run it,
    on the processing job's train and test outputs.
+4. Deploy the model to a local endpoint (2 instances) and predict 10 test rows.
+5. Batch transform the whole test set, then delete the endpoint.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import numpy as np  # noqa: E402
 from prepare_data import prepare  # noqa: E402
 
 from mlyard import get_execution_role  # noqa: E402
 from mlyard.errors import MlyardWarning  # noqa: E402
 from mlyard.processing import ProcessingInput, ProcessingOutput  # noqa: E402
 from mlyard.sklearn.processing import SKLearnProcessor  # noqa: E402
+from mlyard.store import read_bytes  # noqa: E402
 from mlyard.tensorflow import TensorFlow  # noqa: E402
 
 
@@ -72,6 +76,33 @@ def main() -> None:
     df = estimator.training_job_analytics.dataframe()
     series = df[df.metric_name == "val_loss"]["value"]
     print(f"val_loss went from {series.iloc[0]:.1f} to {series.iloc[-1]:.1f} over {len(series)} epochs")
+
+    step("4. Deploy to a local endpoint and predict")
+    test_dir = HERE / "data" / "test-processed"
+    test_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("x_test.npy", "y_test.npy"):
+        (test_dir / name).write_bytes(read_bytes(f"{outputs['test']}/{name}"))
+    x_test, y_test = np.load(test_dir / "x_test.npy"), np.load(test_dir / "y_test.npy")
+    predictor = estimator.deploy(initial_instance_count=2, instance_type="local")
+    print(f"endpoint {predictor.endpoint_name} at {predictor.endpoint_url}")
+    predictions = predictor.predict(x_test[:10])["predictions"]
+    print(f"{'prediction':>12} {'label':>8}")
+    for (p,), label in zip(predictions, y_test[:10], strict=True):
+        print(f"{p:12.1f} {label:8.1f}")
+
+    step("5. Batch transform the test set, then delete the endpoint")
+    csv_dir = HERE / "data" / "transform-input"
+    csv_dir.mkdir(parents=True, exist_ok=True)
+    np.savetxt(csv_dir / "x_test.csv", x_test, delimiter=",", fmt="%.6f")
+    transformer = estimator.transformer(instance_count=2, instance_type="local", strategy="MultiRecord",
+                                        assemble_with="Line", accept="text/csv")
+    transformer.transform(data=str(csv_dir), content_type="text/csv", split_type="Line", logs=False)
+    out = read_bytes(f"{transformer.output_path}/x_test.csv.out").decode().split()
+    mse = float(np.mean((np.array(out, dtype=float) - y_test) ** 2))
+    print(f"transform job {transformer.latest_transform_job}: {len(out)} predictions in "
+          f"{transformer.output_path}, MSE {mse:.1f}")
+    predictor.delete_endpoint()
+    print(f"endpoint {predictor.endpoint_name} deleted")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mlyard.errors import UnexpectedStatusException
@@ -63,7 +64,8 @@ class Transformer:
                                          "JoinSource": join_source}
             return client.create_transform_job(req)
 
-        base = self.base_transform_job_name or f"{self.model_name[:30]}-transform"
+        model_base = re.sub(r"-\d{4}(-\d{2}){5}-\d{3}$", "", self.model_name)  # drop the name's timestamp
+        base = self.base_transform_job_name or f"{model_base[:28]}-transform"
         self._current_job_name = self.latest_transform_job = create_job(base, job_name, request)
         if self.output_path is None:
             desc = client.describe_job(self._current_job_name)
