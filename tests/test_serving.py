@@ -27,7 +27,7 @@ import joblib
 import numpy as np
 import psutil
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -340,7 +340,7 @@ def test_tfs_metadata(tf_client: httpx.Client) -> None:
     assert body["model_spec"]["name"] == "model" and body["model_spec"]["version"] == "1"
     assert "signature_def" in body["metadata"]
     # The input's shape (any batch size, 10 features) is described somewhere in the signature.
-    assert "[-1, 10]" in json.dumps(body["metadata"]).replace(" ", "").replace(",", ", ")
+    assert "[-1, 10]" in json.dumps(body["metadata"])
 
 
 @pytest.mark.parametrize("path", ["/v1/models/model:predict", "/v1/models/model/versions/1:predict"])
@@ -412,13 +412,13 @@ def test_v2_infer(tf_client: httpx.Client, tf_model: Model, path: str) -> None:
     np.testing.assert_allclose(np.asarray(out["data"]).reshape(out["shape"]), y, atol=1e-4)
 
 
-@pytest.mark.parametrize(("path", "status"), [("/v2/models/nope/infer", 404), ("/v2/models/model/versions/9/infer", 404),
-                                              ("/v2/models/nope", 404), ("/v2/models/model/bogus", 404)])
-def test_v2_unknown_model(tf_client: httpx.Client, path: str, status: int) -> None:
+@pytest.mark.parametrize("path", ["/v2/models/nope/infer", "/v2/models/model/versions/9/infer", "/v2/models/nope",
+                                  "/v2/models/model/bogus"])
+def test_v2_unknown_model(tf_client: httpx.Client, path: str) -> None:
     method = "POST" if path.endswith("infer") else "GET"
     r = tf_client.request(method, path, json={"inputs": [{"name": "x", "shape": [1, 10], "datatype": "FP32",
                                                           "data": [0.0] * 10}]})
-    assert r.status_code == status, r.text
+    assert r.status_code == 404, r.text
     error_text(r)
 
 
@@ -493,7 +493,7 @@ def test_payload_over_6_mb_is_413(tf_client: httpx.Client) -> None:
     def chunks() -> Iterator[bytes]:
         data = big.encode()
         for i in range(0, len(data), 1 << 20):
-            yield data[i:i + 1 << 20]
+            yield data[i:i + (1 << 20)]
 
     r = tf_client.post("/invocations", content=chunks(), headers={"content-type": CSV_TYPE})
     assert r.status_code == 413, r.text[:200]
@@ -512,6 +512,9 @@ def _huge_npy_header() -> bytes:
 
 
 KNOWN_500S = [
+    pytest.param("/invocations", NPY_TYPE, b"", id="npy-empty",
+                 marks=pytest.mark.xfail(strict=True, reason="bug: codecs.decode lets EOFError (an empty NPY body) "
+                                         "through: 500 (codecs.py:47-53)")),
     pytest.param("/invocations", NPY_TYPE, b"PK\x03\x04 not really a zip", id="npy-zip-magic",
                  marks=pytest.mark.xfail(strict=True, reason="bug: codecs.decode lets zipfile.BadZipFile through "
                                          "(500); codecs.py:47-53 should catch it")),
@@ -524,6 +527,11 @@ KNOWN_500S = [
     pytest.param("/v2/models/model/infer", "application/json",
                  json.dumps({"inputs": [{"name": "x", "shape": [1, 10], "datatype": "INT8", "data": [1000] * 10}]}),
                  id="v2-int8-overflow",
+                 marks=pytest.mark.xfail(strict=True, reason="bug: OverflowError from np.asarray(data, dtype) is not "
+                                         "caught in v2_infer: 500 (app.py v2_infer)")),
+    pytest.param("/v2/models/model/infer", "application/json",
+                 json.dumps({"inputs": [{"name": "x", "shape": [1, 10], "datatype": "INT64", "data": [2**63] * 10}]}),
+                 id="v2-int64-overflow",
                  marks=pytest.mark.xfail(strict=True, reason="bug: OverflowError from np.asarray(data, dtype) is not "
                                          "caught in v2_infer: 500 (app.py v2_infer)")),
 ]
@@ -544,7 +552,10 @@ CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", JSONL_TY
                  CSV_TYPE, "text/plain", NPY_TYPE, "application/x-npz", "application/octet-stream", "image/png",
                  "application/xml", "multipart/form-data", "*/*", "", "text/csv; header=present"]
 ACCEPTS = ["application/json", CSV_TYPE, NPY_TYPE, JSONL_TYPE, "*/*", "", "image/png", "text/html,*/*;q=0.1"]
-V2_TYPES = ["FP32", "FP64", "FP16", "BOOL", "INT64", "fp32", "BYTES", "STRING", ""]
+# Integer types are left out: a value out of their range is a known 500 (see KNOWN_500S).
+HEADER_CHARS = "abcdefghijklmnopqrstuvwxyz/+-.;=* "
+BINARY_TYPES = {NPY_TYPE, "application/x-npz", "application/octet-stream"}
+V2_TYPES = ["FP32", "FP64", "FP16", "BOOL", "fp32", "BYTES", "STRING", ""]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=6) | st.dictionaries(
@@ -558,7 +569,6 @@ tables = st.integers(0, 4).flatmap(lambda n: st.lists(st.lists(numbers, min_size
 v2_inputs = st.fixed_dictionaries({
     "name": st.text(max_size=4),
     "shape": st.lists(st.integers(-2, 12), max_size=3) | json_values,
-    # Narrow integer types (INT8, INT32, ...) are left out: their overflow is a known 500 (see KNOWN_500S).
     "datatype": st.sampled_from(V2_TYPES) | json_values,
     "data": st.lists(numbers, max_size=24) | json_values,
 })
@@ -572,7 +582,7 @@ def _json_bytes(value: Any) -> bytes:
 @st.composite
 def bad_requests(draw: st.DrawFn) -> tuple[str, str, str, bytes]:
     path = draw(st.sampled_from(["/invocations", "/v1/models/model:predict", "/v2/models/model/infer"]))
-    content_type = draw(st.sampled_from(CONTENT_TYPES) | st.text("abcdefghijklmnopqrstuvwxyz/+-.;=* ", max_size=30))
+    content_type = draw(st.sampled_from(CONTENT_TYPES) | st.text(HEADER_CHARS, max_size=30).map(str.strip))
     accept = draw(st.sampled_from(ACCEPTS))
     kind = draw(st.sampled_from(["bytes", "json", "table", "wrapped-table", "v2", "csv-text", "npy-prefix"]))
     if kind == "bytes":
@@ -600,6 +610,8 @@ def test_fuzzed_requests_never_500(tf_client: httpx.Client, tf_model: Model) -> 
     @given(request=bad_requests())
     def check(request: tuple[str, str, str, bytes]) -> None:
         path, content_type, accept, body = request
+        # An empty NPY/NPZ body is a known 500 (KNOWN_500S); everything else must be answered.
+        assume(not (path == "/invocations" and not body and content_type in BINARY_TYPES))
         headers = {k: v for k, v in (("content-type", content_type), ("accept", accept)) if v}
         r = tf_client.post(path, content=body, headers=headers)
         sent.append(r.status_code)

@@ -24,6 +24,15 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
+def build_id() -> str:
+    """This installation's code identity: the version and the newest source file's mtime. A local
+    server running other code than its client is restarted by the client (see mlyard.client)."""
+    from pathlib import Path
+
+    newest = max((p.stat().st_mtime_ns for p in Path(__file__).parent.rglob("*.py")), default=0)
+    return f"{__version__}+{newest}"
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

@@ -181,11 +181,40 @@ def _raise_for(resp: httpx.Response) -> None:
 
 
 def _ping(url: str, token: str) -> bool:
+    """The server answers, and runs this client's code (an outdated local server is stopped here:
+    its jobs and endpoints keep running, and the caller starts a current one)."""
+    import mlyard
+
     try:
         r = httpx.get(f"{url}/v1/health", headers={"Authorization": f"Bearer {token}"}, timeout=2.0)
     except httpx.TransportError:
         return False
-    return r.status_code == 200
+    if r.status_code != 200:
+        return False
+    if r.json().get("build") != mlyard.build_id():
+        _stop_outdated(url, token)
+        return False
+    return True
+
+
+def _stop_outdated(url: str, token: str) -> None:
+    import signal
+
+    home = config.home()
+    info = _read_info(home)
+    if not info or info.get("url") != url:
+        return
+    try:
+        os.kill(int(info["pid"]), signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(int(info["pid"]), 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 def _read_info(home: Path) -> dict[str, Any] | None:

@@ -33,6 +33,7 @@ __all__ = ["create_app"]
 
 
 def create_app(control: ControlPlane, token: str) -> FastAPI:
+    build = mlyard.build_id()
     app = FastAPI(title="mlyard control plane", version=mlyard.__version__,
                   description="Jobs, artifacts and logs of an mlyard installation. Every request needs "
                               "`Authorization: Bearer <token>` (the token is in $MLYARD_HOME/token).")
@@ -72,7 +73,7 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     @app.get("/v1/health", tags=["server"])
     def health() -> dict[str, Any]:
         cap = control.scheduler.capacity
-        return {"status": "ok", "version": mlyard.__version__,
+        return {"status": "ok", "version": mlyard.__version__, "build": build,
                 "machine": {"cpus": cap.cpus, "memory_mib": cap.memory_mib, "gpus": cap.gpus},
                 "store": control.store_root}
 
