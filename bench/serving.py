@@ -12,7 +12,8 @@ pre-built HTTP/1.1 request on an asyncio stream and reads the Content-Length res
 generator shares the machine's cores with the server, and httpx.AsyncClient costs several times
 as much CPU per request (``--generator httpx`` runs it anyway; the two servers are always
 measured with the same generator). The CPU each server and the generator used in the measured
-window is reported too, in cores (CPU-seconds per second).
+window is reported too, in cores (CPU-seconds per second), and ``other_cores``: what every other
+process on the machine used meanwhile (a run where that is high was disturbed; run it again).
 
 Targets: at 64 clients, at least 3x the baseline's requests per second; at 16 clients, p99
 latency at most 50 ms.
@@ -144,6 +145,15 @@ class Server:
                 self.proc.wait(10)
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all processes on the machine have used (Linux), to tell how much else ran."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return float("nan")
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def request_bodies(root: Path, n: int = 64) -> list[bytes]:
     import numpy as np
 
@@ -234,10 +244,11 @@ async def run_load(port: int, clients: int, bodies: list[bytes], warmup: float, 
 
     async def meter() -> None:
         await asyncio.sleep(window_start - time.perf_counter())
-        cpu["server"], cpu["generator"] = server.cpu_seconds(), time.process_time()
+        cpu["server"], cpu["generator"], cpu["all"] = server.cpu_seconds(), time.process_time(), machine_busy_seconds()
         await asyncio.sleep(window_end - time.perf_counter())
         cpu["server"] = server.cpu_seconds() - cpu["server"]
         cpu["generator"] = time.process_time() - cpu["generator"]
+        cpu["all"] = machine_busy_seconds() - cpu["all"]
 
     try:
         await asyncio.gather(meter(), *(client(c, i) for i, c in enumerate(conns)))
@@ -254,7 +265,8 @@ async def run_load(port: int, clients: int, bodies: list[bytes], warmup: float, 
             "rps": round(len(ms) / duration, 1), "p50_ms": round(statistics.median(ms), 2),
             "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 2), "max_ms": round(ms[-1], 2),
             "server_cores": round(cpu["server"] / duration, 2),
-            "generator_cores": round(cpu["generator"] / duration, 2)}
+            "generator_cores": round(cpu["generator"] / duration, 2),
+            "other_cores": round(max(0.0, cpu["all"] - cpu["server"] - cpu["generator"]) / duration, 2)}
 
 
 def check_same_predictions(servers: list[Server], bodies: list[bytes]) -> None:
