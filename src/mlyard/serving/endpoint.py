@@ -54,6 +54,7 @@ class Instance:
     inflight: int = 0
     restarts: int = 0
     ready_file: Path | None = None
+    next_start: float = 0.0
 
     def start(self, work: Path, batch: dict[str, Any]) -> None:
         self.ready_file = work / f"{self.variant}-{self.index}-{time.time_ns()}.port"
@@ -187,6 +188,9 @@ class EndpointRunner:
             for inst in self.routing.all():
                 if not inst.alive() and not self.stopping.is_set():
                     inst.healthy = False
+                    if time.monotonic() < inst.next_start:
+                        continue  # crashing again and again: back off (1, 2, 4 ... 30 s)
+                    inst.next_start = time.monotonic() + min(2.0 ** inst.restarts, 30.0)
                     inst.restarts += 1
                     inst.start(self.work, self.spec.get("Batching") or {})
                     self._write_state("InService", f"restarted instance {inst.variant}/{inst.index + 1}")
