@@ -42,6 +42,7 @@ class TransformRunner(JobRunner):
     # -- preparing ------------------------------------------------------------------------------
     def prepare(self) -> list[tuple[str, list[str], dict[str, str], str | None, bool]]:
         self.state.transition("InProgress", "Downloading", "Downloading the model")
+        (self.job_dir / "work").mkdir(parents=True, exist_ok=True)
         model = self.spec["model"]
         model_dir = self.job_dir / "model"
         url = model.get("ModelDataUrl")

@@ -1,7 +1,7 @@
 """Adaptive batching: concurrent requests to one model are run together.
 
 Requests queue up; one worker takes the oldest, then gathers more until ``max_batch_size`` rows or
-``max_latency_ms`` after the first one arrived, and runs the model once (in a thread, so the
+``max_latency_ms`` after the model became free, and runs the model once (in a thread, so the
 server keeps accepting). Under load, requests pile up while the model runs, so batches grow on
 their own; a lone request waits at most ``max_latency_ms``.
 """
@@ -53,7 +53,9 @@ class Batcher:
         while True:
             first = pending.pop(0) if pending else await self._queue.get()
             batch, size = [first], len(first.rows)
-            deadline = first.arrived + self.max_latency
+            # The window opens when the model is free to take a batch: a request that waited out
+            # the previous batch still gathers the requests arriving behind it.
+            deadline = max(first.arrived, loop.time()) + self.max_latency
             while size < self.max_batch_size:
                 try:
                     item = self._queue.get_nowait()

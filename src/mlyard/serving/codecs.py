@@ -36,14 +36,15 @@ def media_type(header: str | None, default: str = JSON) -> str:
 def decode(body: bytes, content_type: str) -> Any:
     """Parse a body: JSON -> Python values, JSON Lines -> a list of them, CSV -> a float array
     (one row per line), NPY -> an array, NPZ -> a dict of arrays (pickles are refused)."""
+    if not body.strip():
+        raise ValidationError("the request body is empty: send the instances to predict")
     try:
         if content_type == JSON:
             return orjson.loads(body)
         if content_type == JSONLINES:
             return [orjson.loads(line) for line in body.splitlines() if line.strip()]
         if content_type == CSV:
-            rows = [r for r in csv.reader(io.StringIO(body.decode())) if r]
-            return np.array([[float(v) for v in r] for r in rows], dtype="float32")
+            return np.loadtxt(io.StringIO(body.decode()), delimiter=",", dtype="float32", ndmin=2)
         if content_type == NPY:
             return np.load(io.BytesIO(body), allow_pickle=False)
         if content_type == NPZ:
