@@ -29,6 +29,8 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(PY) bench/job_overhead.py
 	$(PY) bench/processing.py
+	$(PY) bench/serving.py
+	$(PY) bench/transform.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info examples/tf2_workflow/data
