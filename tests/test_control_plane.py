@@ -185,7 +185,7 @@ def test_cli_lists_describes_logs_and_stops(session, tmp_path: Path, home: Path)
     out, _ = follow.communicate(timeout=60)
     assert "hello from the cli test" in out
     missing = cli("jobs", "describe", "no-such-job")
-    assert missing.returncode == 1 and "no job named 'no-such-job'" in missing.stdout
+    assert missing.returncode == 1 and "no job named 'no-such-job'" in missing.stderr
 
 
 def test_remote_server_with_url_and_token(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,7 +27,7 @@ import joblib
 import numpy as np
 import psutil
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -180,6 +180,8 @@ TF_BUILD = """
     model.compile(optimizer="adam", loss="mse")
     model.fit(x, y, epochs=2, batch_size=64, verbose=0)
     model.export(os.path.join(out, "model", "1"), verbose=False)
+    os.makedirs(os.path.join(out, "keras"))
+    model.save(os.path.join(out, "keras", "model.keras"))
     np.save(os.path.join(out, "x.npy"), x[:256])
     np.save(os.path.join(out, "y.npy"), model.predict(x[:256], verbose=0))
 """
@@ -215,6 +217,13 @@ def tf_model(tmp_path_factory: pytest.TempPathFactory) -> Model:
 @pytest.fixture(scope="module")
 def tf_server(tf_model: Model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = start_server(tf_model.dir, tmp_path_factory.mktemp("tf-server") / "server.log")
+    yield server
+    _kill(server.proc)
+
+
+@pytest.fixture(scope="module")
+def keras_server(tf_model: Model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_server(tf_model.dir.parent / "keras", tmp_path_factory.mktemp("keras-server") / "server.log")
     yield server
     _kill(server.proc)
 
@@ -279,7 +288,13 @@ def _predictions(r: httpx.Response, expected: np.ndarray, key: str = "prediction
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("form", ["instances", "bare-rows", "jsonlines", "csv", "npy", "npy-octet-stream"])
+def _npz(x: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, x=x)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("form", ["instances", "bare-rows", "jsonlines", "csv", "npy", "npy-octet-stream", "npz"])
 def test_tf_invocations_content_types(tf_client: httpx.Client, tf_model: Model, form: str) -> None:
     x, y = tf_model.x[:5], tf_model.y[:5]
     requests: dict[str, tuple[bytes | str, str]] = {
@@ -289,6 +304,7 @@ def test_tf_invocations_content_types(tf_client: httpx.Client, tf_model: Model, 
         "csv": (csv_body(x), CSV_TYPE),
         "npy": (npy(x), NPY_TYPE),
         "npy-octet-stream": (npy(x), "application/octet-stream"),
+        "npz": (_npz(x), "application/x-npz"),
     }
     body, content_type = requests[form]
     r = tf_client.post("/invocations", content=body, headers={"content-type": content_type})
@@ -300,8 +316,6 @@ def test_tf_invocations_default_content_type_is_json(tf_client: httpx.Client, tf
     _predictions(r, tf_model.y[:3])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: TF Serving container rule 'other JSON is wrapped in an extra [] unless "
-                   "the body starts with [[' is not applied; a bare single instance gets 400 (app.py _tfs_invoke)")
 def test_tf_invocations_bare_single_instance_is_one_row(tf_client: httpx.Client, tf_model: Model) -> None:
     r = tf_client.post("/invocations", json=tf_model.x[0].tolist())
     _predictions(r, tf_model.y[:1])
@@ -321,6 +335,17 @@ def test_tf_invocations_accept(tf_client: httpx.Client, tf_model: Model, accept:
         got = np.array([json.loads(line) for line in r.text.splitlines()])
     assert got.shape == y.shape
     np.testing.assert_allclose(got, y, atol=1e-4)
+
+
+def test_keras_file(keras_server: Server, tf_model: Model) -> None:
+    with httpx.Client(base_url=keras_server.url) as client:
+        x, y = tf_model.x[40:46], tf_model.y[40:46]
+        _predictions(client.post("/invocations", json={"instances": x.tolist()}), y)
+        _predictions(client.post("/invocations", content=csv_body(x), headers={"content-type": CSV_TYPE}), y)
+        _predictions(client.post("/v1/models/model:predict", json={"instances": x.tolist()}), y)
+        r = client.post("/invocations", json={"instances": x[:, :7].tolist()})
+        assert r.status_code == 400, r.text
+        error_text(r)
 
 
 # -- TensorFlow Serving REST ----------------------------------------------------------------------
@@ -351,8 +376,6 @@ def test_tfs_predict(tf_client: httpx.Client, tf_model: Model, path: str) -> Non
     _predictions(tf_client.post(path, json={"signature_name": "serving_default", "instances": x.tolist()}), y)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: TF Serving's named forms ({'inputs': {name: tensor}} and "
-                   "{'instances': [{name: row}]}) are refused with 400 (app.py _tfs_invoke)")
 def test_tfs_predict_named_inputs(tf_client: httpx.Client, tf_model: Model) -> None:
     name = tf_client.get("/v2/models/model").json()["inputs"][0]["name"]
     x, y = tf_model.x[:2], tf_model.y[:2]
@@ -438,7 +461,12 @@ BAD_REQUESTS = [
     ("/invocations", CSV_TYPE, "1,2,3\n4,five,6\n", 400, "not valid text/csv"),
     ("/invocations", CSV_TYPE, "1,2,3\n4,5\n", 400, "not valid text/csv"),
     ("/invocations", CSV_TYPE, b"\xff\xfe1,2\n", 400, "not valid text/csv"),
+    ("/invocations", CSV_TYPE, "1,2\r3,4\n", 400, "not valid text/csv"),
+    ("/invocations", CSV_TYPE, "1" * 200_000, 400, "shape"),
     ("/invocations", NPY_TYPE, b"definitely not numpy", 400, "not valid application/x-npy"),
+    ("/invocations", NPY_TYPE, b"", 400, "empty"),
+    ("/invocations", "application/json", b"", 400, "empty"),
+    ("/invocations", CSV_TYPE, b"\n\n", 400, "empty"),
     ("/invocations", NPY_TYPE, npy(np.ones((2, 9), dtype="float32")), 400, "shape"),
     ("/invocations", "image/png", b"\x89PNG\r\n", 415, "Unsupported Media Type: image/png"),
     ("/invocations", "application/xml", "<rows/>", 415, "Unsupported Media Type"),
@@ -512,28 +540,14 @@ def _huge_npy_header() -> bytes:
 
 
 KNOWN_500S = [
-    pytest.param("/invocations", NPY_TYPE, b"", id="npy-empty",
-                 marks=pytest.mark.xfail(strict=True, reason="bug: codecs.decode lets EOFError (an empty NPY body) "
-                                         "through: 500 (codecs.py:47-53)")),
-    pytest.param("/invocations", NPY_TYPE, b"PK\x03\x04 not really a zip", id="npy-zip-magic",
-                 marks=pytest.mark.xfail(strict=True, reason="bug: codecs.decode lets zipfile.BadZipFile through "
-                                         "(500); codecs.py:47-53 should catch it")),
-    pytest.param("/invocations", NPY_TYPE, _huge_npy_header(), id="npy-8-TiB-header",
-                 marks=pytest.mark.xfail(strict=True, reason="bug: an NPY header's shape is allocated before the "
-                                         "data is checked: MemoryError -> 500 (codecs.py:47-48)")),
-    pytest.param("/invocations", CSV_TYPE, "1" * 200_000, id="csv-field-over-csv-limit",
-                 marks=pytest.mark.xfail(strict=True, reason="bug: csv.Error (field larger than field limit) is not "
-                                         "caught: 500 (codecs.py:44-46)")),
+    pytest.param("/invocations", NPY_TYPE, b"PK\x03\x04 not really a zip", id="npy-zip-magic"),
+    pytest.param("/invocations", NPY_TYPE, _huge_npy_header(), id="npy-8-TiB-header"),
     pytest.param("/v2/models/model/infer", "application/json",
                  json.dumps({"inputs": [{"name": "x", "shape": [1, 10], "datatype": "INT8", "data": [1000] * 10}]}),
-                 id="v2-int8-overflow",
-                 marks=pytest.mark.xfail(strict=True, reason="bug: OverflowError from np.asarray(data, dtype) is not "
-                                         "caught in v2_infer: 500 (app.py v2_infer)")),
+                 id="v2-int8-overflow"),
     pytest.param("/v2/models/model/infer", "application/json",
                  json.dumps({"inputs": [{"name": "x", "shape": [1, 10], "datatype": "INT64", "data": [2**63] * 10}]}),
-                 id="v2-int64-overflow",
-                 marks=pytest.mark.xfail(strict=True, reason="bug: OverflowError from np.asarray(data, dtype) is not "
-                                         "caught in v2_infer: 500 (app.py v2_infer)")),
+                 id="v2-int64-overflow"),
 ]
 
 
@@ -544,88 +558,6 @@ def test_malformed_bodies_are_client_errors(tf_server: Server, path: str, conten
     r = httpx.post(tf_server.url + path, content=body, headers={"content-type": content_type}, timeout=30)
     assert 400 <= r.status_code < 500, r.text
     error_text(r)
-
-
-# -- fuzzing ---------------------------------------------------------------------------------------
-
-CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", JSONL_TYPE, "application/x-ndjson",
-                 CSV_TYPE, "text/plain", NPY_TYPE, "application/x-npz", "application/octet-stream", "image/png",
-                 "application/xml", "multipart/form-data", "*/*", "", "text/csv; header=present"]
-ACCEPTS = ["application/json", CSV_TYPE, NPY_TYPE, JSONL_TYPE, "*/*", "", "image/png", "text/html,*/*;q=0.1"]
-# Integer types are left out: a value out of their range is a known 500 (see KNOWN_500S).
-HEADER_CHARS = "abcdefghijklmnopqrstuvwxyz/+-.;=* "
-BINARY_TYPES = {NPY_TYPE, "application/x-npz", "application/octet-stream"}
-V2_TYPES = ["FP32", "FP64", "FP16", "BOOL", "fp32", "BYTES", "STRING", ""]
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(
-        st.sampled_from(["instances", "inputs", "examples", "signature_name", "name", "shape", "datatype", "data",
-                         "id"]) | st.text(max_size=5), inner, max_size=4),
-    max_leaves=24)
-# Numeric tables, near the model's shape, so requests get past the decoders into the model.
-numbers = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.integers(-(2**63), 2**63 - 1)
-tables = st.integers(0, 4).flatmap(lambda n: st.lists(st.lists(numbers, min_size=n * 3, max_size=n * 3 + 1),
-                                                      max_size=4))
-v2_inputs = st.fixed_dictionaries({
-    "name": st.text(max_size=4),
-    "shape": st.lists(st.integers(-2, 12), max_size=3) | json_values,
-    "datatype": st.sampled_from(V2_TYPES) | json_values,
-    "data": st.lists(numbers, max_size=24) | json_values,
-})
-
-
-def _json_bytes(value: Any) -> bytes:
-    # The standard library writes NaN, Infinity and integers of any size, which are not JSON to orjson.
-    return json.dumps(value).encode()
-
-
-@st.composite
-def bad_requests(draw: st.DrawFn) -> tuple[str, str, str, bytes]:
-    path = draw(st.sampled_from(["/invocations", "/v1/models/model:predict", "/v2/models/model/infer"]))
-    content_type = draw(st.sampled_from(CONTENT_TYPES) | st.text(HEADER_CHARS, max_size=30).map(str.strip))
-    accept = draw(st.sampled_from(ACCEPTS))
-    kind = draw(st.sampled_from(["bytes", "json", "table", "wrapped-table", "v2", "csv-text", "npy-prefix"]))
-    if kind == "bytes":
-        body = draw(st.binary(max_size=300))
-    elif kind == "json":
-        body = _json_bytes(draw(json_values))
-    elif kind == "table":
-        body = _json_bytes(draw(tables))
-    elif kind == "wrapped-table":
-        body = _json_bytes({draw(st.sampled_from(["instances", "inputs"])): draw(tables)})
-    elif kind == "v2":
-        body = _json_bytes({"inputs": draw(st.lists(v2_inputs, min_size=0, max_size=2))})
-    elif kind == "csv-text":
-        body = draw(st.text("0123456789.,-e\n\r \"abc", max_size=200)).encode()
-    else:
-        body = b"\x93NUMPY" + draw(st.binary(max_size=200))
-    return path, content_type, accept, body
-
-
-def test_fuzzed_requests_never_500(tf_client: httpx.Client, tf_model: Model) -> None:
-    sent: list[int] = []
-
-    @settings(max_examples=2100, deadline=None, database=None, derandomize=False,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(request=bad_requests())
-    def check(request: tuple[str, str, str, bytes]) -> None:
-        path, content_type, accept, body = request
-        # An empty NPY/NPZ body is a known 500 (KNOWN_500S); everything else must be answered.
-        assume(not (path == "/invocations" and not body and content_type in BINARY_TYPES))
-        headers = {k: v for k, v in (("content-type", content_type), ("accept", accept)) if v}
-        r = tf_client.post(path, content=body, headers=headers)
-        sent.append(r.status_code)
-        assert r.status_code < 500, (request, r.text)
-        if r.status_code >= 400:
-            error_text(r)
-
-    check()
-    assert len(sent) >= 2000
-    assert sum(s >= 400 for s in sent) > len(sent) // 2, "the fuzzer should mostly send bad requests"
-    # Still serving, and still right.
-    _predictions(tf_client.post("/invocations", json={"instances": tf_model.x[:4].tolist()}), tf_model.y[:4])
-    _predictions(tf_client.post("/v1/models/model:predict", json={"instances": tf_model.x[4:8].tolist()}),
-                 tf_model.y[4:8])
 
 
 # -- adaptive batching, through the server ----------------------------------------------------------
@@ -727,12 +659,11 @@ def test_batcher_keeps_shapes_and_dtypes_apart() -> None:
     for req, out in zip(requests, results, strict=True):
         assert not isinstance(out, BaseException), out
         np.testing.assert_allclose(out, req.reshape(len(req), -1).sum(axis=1, keepdims=True))
-    for batch in model.batches:
-        assert batch.shape[1:] in ((3,), (4,), (2, 2))
-    shapes = sorted((b.shape[1:], b.dtype.name) for b in model.batches)
-    # Same trailing shape and dtype share a batch; each other kind runs on its own.
-    assert shapes == sorted([((3,), "float64"), ((4,), "float64"), ((2, 2), "float64"), ((3,), "int64"),
-                             ((3,), "float32")])
+    kinds = [(b.shape[1:], b.dtype.name) for b in model.batches]
+    assert sorted(set(kinds)) == sorted([((3,), "float64"), ((4,), "float64"), ((2, 2), "float64"),
+                                         ((3,), "int64"), ((3,), "float32")])
+    # The first request's kind is batched; the others wait for the next batches, apart.
+    assert model.batches[0].shape == (2, 3) and model.batches[0].dtype == np.float64
 
 
 def test_batcher_one_bad_request_does_not_fail_the_others() -> None:
@@ -760,9 +691,6 @@ def test_batcher_lone_request_is_not_held_long() -> None:
     assert asyncio.run(main()) < 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="bug: batching.py _execute slices the output outside its try; an output "
-                   "that has no rows (a scalar) raises IndexError in the worker task, which dies, and every "
-                   "request after it hangs forever")
 def test_batcher_survives_an_output_without_rows() -> None:
     calls = {"n": 0}
 
@@ -773,16 +701,16 @@ def test_batcher_survives_an_output_without_rows() -> None:
     batcher = Batcher(model, max_batch_size=64, max_latency_ms=1)
 
     async def main() -> Any:
-        with pytest.raises(Exception):  # noqa: B017 - any error, as long as it comes
-            await asyncio.wait_for(batcher.submit(np.ones((2, 3))), 5)
-        return await asyncio.wait_for(batcher.submit(np.ones((2, 3))), 5)
+        # A dead worker's "Task exception was never retrieved" goes here, not to a log record
+        # formatted whenever the garbage collector runs (CPython 3.11.7's ast is not reentrant).
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, _context: None)
+        (first,) = await asyncio.wait_for(asyncio.gather(batcher.submit(np.ones((2, 3))), return_exceptions=True), 2)
+        assert isinstance(first, Exception)
+        return await asyncio.wait_for(batcher.submit(np.ones((2, 3))), 2)
 
     np.testing.assert_array_equal(asyncio.run(main()), [3.0, 3.0])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: 1-D requests are batched as if each number were a row; two "
-                   "concurrent flat requests to a scikit-learn model are concatenated into one row: an invalid "
-                   "request gets a prediction and its neighbour an empty one (app.py predict_rows / batching.py)")
 def test_batcher_does_not_merge_flat_sklearn_requests(sk_model: tuple[Path, Any]) -> None:
     handler = SklearnHandler(sk_model[0] / "model.joblib")
     batcher = Batcher(handler.predict, max_batch_size=64, max_latency_ms=50)
@@ -791,8 +719,6 @@ def test_batcher_does_not_merge_flat_sklearn_requests(sk_model: tuple[Path, Any]
     assert all(isinstance(r, ModelError) for r in results), results
 
 
-@pytest.mark.xfail(strict=True, reason="bug: batching.py _run adds a whole request while size < max_batch_size, "
-                   "so a batch can exceed max_batch_size ('Most rows run in one batch')")
 def test_batcher_respects_max_batch_size_with_multi_row_requests() -> None:
     model = Recorder()
     batcher = Batcher(model, max_batch_size=4, max_latency_ms=50)
@@ -982,9 +908,6 @@ def test_inference_functions_user_error_is_reported(functions_server: Server) ->
     assert httpx.get(f"{functions_server.url}/ping").status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="bug: input_fn gets the aliased media type ('text/plain' -> 'text/csv', "
-                   "'application/octet-stream' -> 'application/x-npy') instead of the request's; app.py "
-                   "invocations passes codecs.media_type() to CustomHandler.invoke")
 def test_inference_functions_see_the_content_type_as_sent(functions_server: Server,
                                                            iris: tuple[np.ndarray, np.ndarray]) -> None:
     r = httpx.post(f"{functions_server.url}/invocations", content=_flowers(iris[0][:1]),
@@ -1044,10 +967,86 @@ def test_port_in_use_refuses_to_start(sk_model: tuple[Path, Any]) -> None:
     assert "Traceback" not in message
 
 
-@pytest.mark.xfail(strict=True, reason="bug: cli.py main() prints MlyardError messages with a Rich Console on "
-                   "stdout (and wraps them at 80 columns); start-up errors belong on stderr, where the server "
-                   "writes its 'listening' line")
 def test_startup_errors_go_to_stderr(tmp_path: Path) -> None:
     done = run_serve(tmp_path / "absent", "--port", "0")
     assert done.returncode != 0
     assert "does not exist" in done.stderr and done.stdout == ""
+
+
+# -- fuzzing ---------------------------------------------------------------------------------------
+
+CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", JSONL_TYPE, "application/x-ndjson",
+                 CSV_TYPE, "text/plain", NPY_TYPE, "application/x-npz", "application/octet-stream", "image/png",
+                 "application/xml", "multipart/form-data", "*/*", "", "text/csv; header=present"]
+ACCEPTS = ["application/json", CSV_TYPE, NPY_TYPE, JSONL_TYPE, "*/*", "", "image/png", "text/html,*/*;q=0.1"]
+# Integer types are left out: a value out of their range is a known 500 (see KNOWN_500S).
+HEADER_CHARS = "abcdefghijklmnopqrstuvwxyz/+-.;=* "
+V2_TYPES = ["FP32", "FP64", "FP16", "BOOL", "fp32", "BYTES", "STRING", ""]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(
+        st.sampled_from(["instances", "inputs", "examples", "signature_name", "name", "shape", "datatype", "data",
+                         "id"]) | st.text(max_size=5), inner, max_size=4),
+    max_leaves=24)
+# Numeric tables, near the model's shape, so requests get past the decoders into the model.
+numbers = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.integers(-(2**63), 2**63 - 1)
+tables = st.integers(0, 4).flatmap(lambda n: st.lists(st.lists(numbers, min_size=n * 3, max_size=n * 3 + 1),
+                                                      max_size=4))
+v2_inputs = st.fixed_dictionaries({
+    "name": st.text(max_size=4),
+    "shape": st.lists(st.integers(-2, 12), max_size=3) | json_values,
+    "datatype": st.sampled_from(V2_TYPES) | json_values,
+    "data": st.lists(numbers, max_size=24) | json_values,
+})
+
+
+def _json_bytes(value: Any) -> bytes:
+    # The standard library writes NaN, Infinity and integers of any size, which are not JSON to orjson.
+    return json.dumps(value).encode()
+
+
+@st.composite
+def bad_requests(draw: st.DrawFn) -> tuple[str, str, str, bytes]:
+    path = draw(st.sampled_from(["/invocations", "/v1/models/model:predict", "/v2/models/model/infer"]))
+    content_type = draw(st.sampled_from(CONTENT_TYPES) | st.text(HEADER_CHARS, max_size=30).map(str.strip))
+    accept = draw(st.sampled_from(ACCEPTS))
+    kind = draw(st.sampled_from(["bytes", "json", "table", "wrapped-table", "v2", "csv-text", "npy-prefix"]))
+    if kind == "bytes":
+        body = draw(st.binary(max_size=300))
+    elif kind == "json":
+        body = _json_bytes(draw(json_values))
+    elif kind == "table":
+        body = _json_bytes(draw(tables))
+    elif kind == "wrapped-table":
+        body = _json_bytes({draw(st.sampled_from(["instances", "inputs"])): draw(tables)})
+    elif kind == "v2":
+        body = _json_bytes({"inputs": draw(st.lists(v2_inputs, min_size=0, max_size=2))})
+    elif kind == "csv-text":
+        body = draw(st.text("0123456789.,-e\n\r \"abc", max_size=200)).encode()
+    else:
+        body = b"\x93NUMPY" + draw(st.binary(max_size=200))
+    return path, content_type, accept, body
+
+
+def test_fuzzed_requests_never_500(tf_client: httpx.Client, tf_model: Model) -> None:
+    sent: list[int] = []
+
+    @settings(max_examples=2100, deadline=None, database=None, derandomize=False,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(request=bad_requests())
+    def check(request: tuple[str, str, str, bytes]) -> None:
+        path, content_type, accept, body = request
+        headers = {k: v for k, v in (("content-type", content_type), ("accept", accept)) if v}
+        r = tf_client.post(path, content=body, headers=headers)
+        sent.append(r.status_code)
+        assert r.status_code < 500, (request, r.text)
+        if r.status_code >= 400:
+            error_text(r)
+
+    check()
+    assert len(sent) >= 2000
+    assert sum(s >= 400 for s in sent) > len(sent) // 2, "the fuzzer should mostly send bad requests"
+    # Still serving, and still right.
+    _predictions(tf_client.post("/invocations", json={"instances": tf_model.x[:4].tolist()}), tf_model.y[:4])
+    _predictions(tf_client.post("/v1/models/model:predict", json={"instances": tf_model.x[4:8].tolist()}),
+                 tf_model.y[4:8])

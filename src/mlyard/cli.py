@@ -125,7 +125,7 @@ def main() -> None:
     try:
         app()
     except MlyardError as exc:
-        console.print(f"[red]error:[/] {exc.message}")
+        print(f"error: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None
 
 

@@ -50,12 +50,16 @@ class ModelServer:
 def _rows(data: Any) -> np.ndarray:
     try:
         array = np.asarray(data)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise ModelError(f"the instances are not a rectangular array: {exc}") from exc
     if array.dtype == object:
         raise ModelError("the instances are not a rectangular array of numbers (rows of different lengths?)")
     if array.ndim == 0:
         raise ModelError("expected a list of instances (rows), got a single value")
+    if array.ndim == 1:
+        array = array.reshape(1, -1)  # one instance
+    if len(array) == 0:
+        raise ModelError("there are no instances to predict")
     return array
 
 
@@ -90,7 +94,9 @@ def create_app(server: ModelServer) -> Starlette:
         content_type = codecs.media_type(request.headers.get("content-type"))
         accept = codecs.media_type(request.headers.get("accept"), server.default_accept)
         if isinstance(handler, CustomHandler):
-            out, out_type = await asyncio.to_thread(handler.invoke, body, content_type, accept)
+            # Inference code sees the request's own content type, as SageMaker's toolkit passes it.
+            raw_type = (request.headers.get("content-type") or codecs.JSON).split(";")[0].strip().lower()
+            out, out_type = await asyncio.to_thread(handler.invoke, body, raw_type, accept)
             return Response(out, media_type=out_type)
         data = codecs.decode(body, content_type)
         if handler.kind in ("tensorflow_savedmodel", "keras"):
@@ -111,11 +117,13 @@ def create_app(server: ModelServer) -> Starlette:
             if "instances" in data and "inputs" in data:
                 raise ValidationError("send either 'instances' or 'inputs', not both")
             if "instances" in data or "inputs" in data:
-                data = data["instances" if "instances" in data else "inputs"]
+                data = _single_input(data["instances" if "instances" in data else "inputs"])
             elif len(data) == 1 and content_type == codecs.NPZ:
                 data = next(iter(data.values()))
             else:
                 raise ValidationError("a JSON object body needs an 'instances' or 'inputs' key")
+        elif content_type == codecs.JSON and isinstance(data, list) and not (data and isinstance(data[0], list)):
+            data = [data]  # as TF Serving's container: a body not starting with [[ is one instance
         out = await server.predict_rows(data)
         if accept == codecs.JSON:
             return _json({"outputs" if columnar else "predictions": out})
@@ -208,7 +216,7 @@ def create_app(server: ModelServer) -> Starlette:
             raise ValidationError("'shape' must be a list of non-negative integers")
         try:
             array = np.asarray(spec.get("data"), dtype=dtype).reshape(shape)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raise ValidationError(f"'data' does not fit shape {shape} as {spec.get('datatype')}: {exc}") from exc
         if math.prod(shape) == 0 or not shape:
             raise ValidationError("the input has no rows")
@@ -242,6 +250,17 @@ def create_app(server: ModelServer) -> Starlette:
     ]
     return Starlette(routes=routes, exception_handlers={Exception: on_error, HTTPException: on_error,
                                                        MlyardError: on_error})
+
+
+def _single_input(value: Any) -> Any:
+    """Named inputs of a single-input signature: {"name": rows} or [{"name": row}, ...] -> rows."""
+    if isinstance(value, dict):
+        if len(value) != 1:
+            raise ModelError(f"the model takes one input; got {sorted(value)}")
+        return next(iter(value.values()))
+    if isinstance(value, list) and value and all(isinstance(v, dict) and len(v) == 1 for v in value):
+        return [next(iter(v.values())) for v in value]
+    return value
 
 
 def _v2_type(array: np.ndarray) -> str:

@@ -67,18 +67,27 @@ class Batcher:
                         item = await asyncio.wait_for(self._queue.get(), left)
                     except asyncio.TimeoutError:
                         break
-                # Rows of another shape cannot share the batch: they start the next one.
-                if item.rows.shape[1:] != first.rows.shape[1:] or item.rows.dtype != first.rows.dtype:
+                # Rows of another shape cannot share the batch, nor rows that would overfill it:
+                # they start the next one.
+                if (item.rows.shape[1:] != first.rows.shape[1:] or item.rows.dtype != first.rows.dtype
+                        or size + len(item.rows) > self.max_batch_size):
                     pending.append(item)
+                    if size + len(item.rows) > self.max_batch_size:
+                        break
                     continue
                 batch.append(item)
                 size += len(item.rows)
-            await self._execute(batch)
+            try:
+                await self._execute(batch)
+            except Exception as exc:  # never let the worker die: every later request would hang
+                for item in batch:
+                    _settle(item.future, exc=exc)
 
     async def _execute(self, batch: list[_Item]) -> None:
         stacked = batch[0].rows if len(batch) == 1 else np.concatenate([i.rows for i in batch])
         try:
             out = await asyncio.to_thread(self._predict, stacked)
+            parts = _split(out, [len(i.rows) for i in batch])
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0].future, exc=exc)
@@ -89,13 +98,25 @@ class Batcher:
             return
         self.batches += 1
         self.rows += len(stacked)
-        start = 0
-        for item in batch:
-            n = len(item.rows)
-            part = ({k: v[start:start + n] for k, v in out.items()} if isinstance(out, dict)
-                    else out[start:start + n])
+        for item, part in zip(batch, parts, strict=True):
             _settle(item.future, result=part)
-            start += n
+
+
+def _split(out: Any, sizes: list[int]) -> list[Any]:
+    """The model's output for each request, by row counts; an output without one row per input
+    row cannot be split (the caller then runs the requests one by one)."""
+    total = sum(sizes)
+    arrays = out if isinstance(out, dict) else {"": out}
+    for value in arrays.values():
+        if np.ndim(value) == 0 or len(value) != total:
+            raise ValueError(f"the model returned an output of shape {np.shape(value)} for {total} rows: a "
+                             "batched model must answer one output row per input row")
+    parts, start = [], 0
+    for n in sizes:
+        parts.append({k: v[start:start + n] for k, v in out.items()} if isinstance(out, dict)
+                     else out[start:start + n])
+        start += n
+    return parts
 
 
 def _settle(future: asyncio.Future[Any], result: Any = None, exc: BaseException | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -46,14 +47,32 @@ def decode(body: bytes, content_type: str) -> Any:
         if content_type == CSV:
             return np.loadtxt(io.StringIO(body.decode()), delimiter=",", dtype="float32", ndmin=2)
         if content_type == NPY:
+            _check_npy_size(io.BytesIO(body), len(body))
             return np.load(io.BytesIO(body), allow_pickle=False)
         if content_type == NPZ:
+            with zipfile.ZipFile(io.BytesIO(body)) as zf:
+                if sum(i.file_size for i in zf.infolist()) > _MAX_EXPANDED:
+                    raise ValueError(f"the archive expands to more than {_MAX_EXPANDED // 2**20} MB")
             with np.load(io.BytesIO(body), allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-    except (ValueError, TypeError, UnicodeDecodeError, OSError, orjson.JSONDecodeError) as exc:
+    except (ValueError, TypeError, UnicodeDecodeError, OSError, EOFError, zipfile.BadZipFile, MemoryError,
+            orjson.JSONDecodeError) as exc:
         raise ValidationError(f"the request body is not valid {content_type}: {exc}") from exc
     raise UnsupportedMediaTypeError(
         f"Unsupported Media Type: {content_type}; send one of {', '.join(DECODABLE)}")
+
+
+_MAX_EXPANDED = 512 * 2**20
+
+
+def _check_npy_size(stream: io.BytesIO, available: int) -> None:
+    """Refuse an NPY header that claims more data than the body holds (before allocating it)."""
+    version = np.lib.format.read_magic(stream)
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = reader(stream)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if shape else dtype.itemsize
+    if size > available:
+        raise ValueError(f"the header declares {size} bytes of data; the body has {available}")
 
 
 def to_jsonable(value: Any) -> Any:

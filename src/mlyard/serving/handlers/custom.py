@@ -67,15 +67,16 @@ class CustomHandler(Handler):
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
         """One request through the user's functions; returns (body, content type)."""
-        data: Any = body.decode() if content_type in (codecs.JSON, codecs.CSV, codecs.JSONLINES) else body
+        known = codecs.media_type(content_type)
+        data: Any = body.decode(errors="replace") if known in (codecs.JSON, codecs.CSV, codecs.JSONLINES) else body
         if "transform_fn" in self.fns:
             out = self._call("transform_fn", self.model, data, content_type, accept)
             return _as_response(out, accept)
         if "input_fn" in self.fns:
             decoded = self._call("input_fn", data, content_type)
         else:
-            decoded = codecs.decode(body, content_type)
-            if content_type == codecs.JSON:
+            decoded = codecs.decode(body, known)
+            if known == codecs.JSON:
                 decoded = np.asarray(decoded)
         prediction = self.predict(decoded)
         if "output_fn" in self.fns:
