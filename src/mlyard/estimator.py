@@ -41,7 +41,8 @@ _CLOUD_ONLY = {
     "image_scope", "volume_size",
 }
 _TIME_FIELDS = ("CreationTime", "LastModifiedTime", "TrainingStartTime", "TrainingEndTime", "StartTime",
-                "EndTime", "Timestamp", "ProcessingStartTime", "ProcessingEndTime")
+                "EndTime", "Timestamp", "ProcessingStartTime", "ProcessingEndTime", "TransformStartTime",
+                "TransformEndTime")
 
 
 def _parse_times(obj: Any) -> Any:

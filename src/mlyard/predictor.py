@@ -101,7 +101,10 @@ class Predictor:
         config = _deploy_config(self.endpoint_name, [variant], old.get("DataCaptureConfig"), old.get("MlyardConfig"))
         client.create_endpoint_config(config)
         client.update_endpoint(self.endpoint_name, config["EndpointConfigName"])
-        self._wait()
+        desc = self._wait()
+        if desc["EndpointConfigName"] != config["EndpointConfigName"]:
+            raise MlyardError(f"updating endpoint {self.endpoint_name!r} failed; the previous configuration keeps "
+                              f"serving: {desc.get('FailureReason')}")
 
     def _wait(self) -> dict[str, Any]:
         while True:
@@ -114,10 +117,20 @@ class Predictor:
         self._url = desc.get("EndpointUrl")
         return desc
 
-    def delete_endpoint(self, delete_endpoint_config: bool = True) -> None:
+    def close(self) -> None:
+        """Close the connection to the endpoint (the endpoint keeps running)."""
         if self._http is not None:
             self._http.close()
             self._http = None
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+    def delete_endpoint(self, delete_endpoint_config: bool = True) -> None:
+        self.close()
         client = self.sagemaker_session.client
         desc = self.describe()
         client.delete_endpoint(self.endpoint_name)

@@ -61,7 +61,7 @@ class TransformRunner(JobRunner):
                               model_dir / "code")
             env.setdefault("SAGEMAKER_SUBMIT_DIRECTORY", str(model_dir / "code"))
         env.update(self.request.get("Environment") or {})
-        env.update({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(self.max_payload // 2**20),
+        env.update({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(self.max_payload / 2**20),
                     "SAGEMAKER_BATCH_STRATEGY": "SINGLE_RECORD" if self.strategy == "SingleRecord"
                     else "MULTI_RECORD", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": str(self.concurrency)})
         commands: list[tuple[str, list[str], dict[str, str], str | None, bool]] = []

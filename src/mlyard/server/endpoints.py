@@ -146,6 +146,13 @@ class Endpoints:
         if status not in _ENDED and "pid" in state and not self._runner_alive(state):
             status, reason = "Failed", reason or "the endpoint's runner process ended; delete and deploy it again"
         config = json.loads((endpoint_dir / "spec.json").read_text())
+        wanted = config["EndpointConfigName"]
+        serving = runner.get("config")
+        if status == "InService" and serving and wanted != serving:
+            if wanted == runner.get("failed_config"):
+                config = self._runner_spec(name, serving, int(config.get("Port") or 0))  # the one still serving
+            else:
+                status = "Updating"  # the runner has not taken up the new configuration yet
         instances = runner.get("instances") or []
         out: dict[str, Any] = {
             "EndpointName": name, "EndpointArn": f"arn:mlyard:local:endpoint/{name}",
@@ -192,6 +199,16 @@ class Endpoints:
     def delete_endpoint(self, name: str) -> None:
         row = self.objects.get("endpoint", name, "endpoint")
         state = row["state"]
+        runner = read_state(Path(state["dir"]) / "state.json") or {}
+        if not self._runner_alive(state):
+            # The runner is gone: its instances may not be; stop the ones that are still ours.
+            for inst in runner.get("instances") or []:
+                try:
+                    proc = psutil.Process(int(inst["pid"]))
+                    if str(Path(state["dir"])) in " ".join(proc.cmdline()) or "serve" in proc.cmdline():
+                        os.killpg(proc.pid, signal.SIGKILL)
+                except (psutil.Error, KeyError, TypeError, ValueError, ProcessLookupError):
+                    pass
         if self._runner_alive(state):
             os.kill(int(state["pid"]), signal.SIGTERM)
             deadline = time.monotonic() + 30

@@ -146,6 +146,14 @@ class EndpointRunner:
 
     async def _start_variants(self, spec: dict[str, Any], generation: int) -> Routing:
         routing = Routing()
+        try:
+            return await self._start_into(routing, spec, generation)
+        except BaseException:
+            for inst in routing.all():  # none of this configuration's instances may outlive it
+                inst.stop(signal.SIGKILL)
+            raise
+
+    async def _start_into(self, routing: Routing, spec: dict[str, Any], generation: int) -> Routing:
         batch = spec.get("Batching") or {}
         for variant in spec["ProductionVariants"]:
             model_dir = await asyncio.to_thread(self._model_dir, variant, generation)
@@ -155,9 +163,9 @@ class EndpointRunner:
             insts = [Instance(variant["VariantName"], i, model_dir, env,
                               self.dir / "logs" / f"{variant['VariantName']}-{i + 1}.log")
                      for i in range(int(variant.get("InitialInstanceCount", 1)))]
+            routing.variants[variant["VariantName"]] = insts
             for inst in insts:
                 inst.start(self.work, batch)
-            routing.variants[variant["VariantName"]] = insts
             routing.weights[variant["VariantName"]] = float(variant.get("InitialVariantWeight", 1.0))
         deadline = time.monotonic() + _READY_TIMEOUT
         for inst in routing.all():
@@ -186,6 +194,8 @@ class EndpointRunner:
         """Restart instances that died; take ones failing /ping out of rotation."""
         while not self.stopping.is_set():
             for inst in self.routing.all():
+                if inst not in self.routing.all():
+                    continue  # replaced by a rolling update meanwhile: never restart it
                 if not inst.alive() and not self.stopping.is_set():
                     inst.healthy = False
                     if time.monotonic() < inst.next_start:
@@ -266,7 +276,7 @@ class EndpointRunner:
             routing = await self._start_variants(new_spec, self.generation)
         except RuntimeError as exc:
             self._write_state("InService", f"update failed, the previous configuration keeps serving: {exc}",
-                              failure_reason=f"update failed: {exc}")
+                              failure_reason=f"update failed: {exc}", failed_config=new_spec["EndpointConfigName"])
             return
         old, self.routing, self.spec = self.routing, routing, new_spec
         self._configure_capture()
@@ -275,7 +285,8 @@ class EndpointRunner:
             await asyncio.sleep(0.05)
         for inst in old.all():
             inst.stop()
-        self._write_state("InService", "Updated to the new configuration", failure_reason=None)
+        self._write_state("InService", "Updated to the new configuration", failure_reason=None,
+                          config=self.spec["EndpointConfigName"], failed_config=None)
 
     def _configure_capture(self) -> None:
         cfg = self.spec.get("DataCaptureConfig") or {}
@@ -310,7 +321,8 @@ class EndpointRunner:
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
         serving = loop.create_task(server.serve(sockets=[sock]))
         health = loop.create_task(self._health())
-        self._write_state("InService", "The endpoint is serving", url=f"http://127.0.0.1:{port}", port=port)
+        self._write_state("InService", "The endpoint is serving", url=f"http://127.0.0.1:{port}", port=port,
+                          config=self.spec["EndpointConfigName"])
         while not self.stopping.is_set():
             waiters = [loop.create_task(self.stopping.wait()), loop.create_task(self.reload.wait())]
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
