@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import sys
 from pathlib import Path
 
 from mlyard import config
+from mlyard.errors import MlyardError
 
 __all__ = ["serve", "ensure_token"]
 
@@ -43,6 +43,7 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     from mlyard.catalog import Catalog
     from mlyard.server.app import create_app
     from mlyard.server.control import ControlPlane
+    from mlyard.serving.main import bind
 
     home = config.home()
     # One control plane per home: two would both start the queued jobs.
@@ -59,17 +60,10 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     control.start()
     app = create_app(control, token)
 
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit TCP_NODELAY: a response written as headers + body must not wait
-    # out the client's delayed ACK (40 ms per request on a kept-alive connection).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        sock.bind((host, port))
-    except OSError as exc:
-        raise SystemExit(f"mlyard server: cannot listen on {host}:{port}: {exc.strerror}. "
-                         "Choose another --port (0 picks a free one).") from exc
-    sock.listen(512)
+        sock = bind(host, port)
+    except MlyardError as exc:
+        raise SystemExit(f"mlyard server: {exc.message}") from exc
     bound = sock.getsockname()[1]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{bound}"
     info = home / "server.json"

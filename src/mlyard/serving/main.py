@@ -14,7 +14,8 @@ __all__ = ["serve_model", "bind"]
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket with TCP_NODELAY (accepted connections inherit it)."""
+    """A listening socket with TCP_NODELAY, which accepted connections inherit: a response written
+    as headers + body must not wait out the client's delayed ACK (40 ms per kept-alive request)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
