@@ -122,7 +122,9 @@ def main() -> None:
                 """Seconds for all the rows at the rate of a one-request-per-row loop."""
                 import httpx
 
-                server = Server("loop", [sys.executable, "-m", "mlyard", "serve", str(model_dir), "--port", "0"],
+                # No batching window for the loop: a lone request must not wait for batch-mates.
+                server = Server("loop", [sys.executable, "-m", "mlyard", "serve", str(model_dir), "--port", "0",
+                                         "--max-latency-ms", "0"],
                                 root / "loop-server.log", dict(os.environ))
                 try:
                     port = server.wait_ready()
