@@ -323,3 +323,13 @@ def test_many_concurrent_waiters_do_not_starve_the_server(session, tmp_path: Pat
         assert time.monotonic() - started < 1.0
         assert all(w.result().status_code == 200 for w in waits)
     est.latest_training_job.stop()
+
+
+def test_store_reads_stay_inside_the_store(session, home: Path) -> None:
+    client = session.client
+    uri = client.upload("notes/readme.txt", b"inside")
+    assert client.read_uri(uri) == b"inside"
+    with pytest.raises(ValidationError, match="outside the store"):
+        client.read_uri(f"file://{home / 'token'}")
+    with pytest.raises(ValidationError, match="outside the store"):
+        client.read_uri(uri.rsplit("/", 2)[0] + "/../token")

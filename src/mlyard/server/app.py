@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -209,8 +210,16 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
     @app.post("/v1/store-read", tags=["store"])
     def read_uri(uri: str = Body(embed=True)) -> Response:
-        """Read any object the server's store can reach (model artifacts under an output_path...)."""
-        return Response(_store_call(store.read_bytes, uri), media_type="application/octet-stream")
+        """Read an object by its full URI; only URIs inside the store are served (a token holder
+        must not read the server's other files through this)."""
+        root = control.store_root.rstrip("/") + "/"
+        normalized = uri if "://" in uri else f"file://{uri}"
+        local = store.local_path(normalized)
+        if local is not None:
+            normalized = f"file://{os.path.normpath(local)}"
+        if not normalized.startswith(root):
+            raise ValidationError(f"{uri!r} is outside the store ({control.store_root}); read it where it lies")
+        return Response(_store_call(store.read_bytes, normalized), media_type="application/octet-stream")
 
     return app
 
