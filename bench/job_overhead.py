@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -20,16 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from home import isolated_home  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="mlyard-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlyard-bench-") as tmp, isolated_home(Path(tmp)):
         root = Path(tmp)
-        os.environ["MLYARD_HOME"] = str(root / "home")
-        for var in ("MLYARD_URL", "MLYARD_TOKEN", "MLYARD_DATABASE_URL", "MLYARD_STORE"):
-            os.environ.pop(var, None)
         script = root / "noop.py"
         script.write_text("print('done')\n")
 
@@ -53,11 +52,6 @@ def main() -> None:
         for _ in range(args.runs):  # interleaved, so drift in the machine's load hits both alike
             jobs.append(job())
             directs.append(direct())
-        from mlyard.client import default_client
-
-        server_pid = json.loads((root / "home" / "server.json").read_text())["pid"]
-        default_client().close()
-        os.kill(server_pid, 15)
     job_s, direct_s = statistics.median(jobs), statistics.median(directs)
     print(json.dumps({
         "benchmark": "job_overhead", "runs": args.runs,

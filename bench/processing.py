@@ -19,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from home import isolated_home  # noqa: E402
+
 TRANSFORM = """
 import hashlib, os, sys, time
 work = float(sys.argv[1])
@@ -42,11 +45,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", type=float, default=1.0, help="CPU-seconds of work per file")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="mlyard-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlyard-bench-") as tmp, isolated_home(Path(tmp)):
         root = Path(tmp)
-        os.environ["MLYARD_HOME"] = str(root / "home")
-        for var in ("MLYARD_URL", "MLYARD_TOKEN", "MLYARD_DATABASE_URL", "MLYARD_STORE"):
-            os.environ.pop(var, None)
         raw = root / "raw"
         raw.mkdir()
         for i in range(8):
@@ -84,11 +84,6 @@ def main() -> None:
         for _ in range(10):
             jobs.append(run(1, noop, []))
             directs.append(direct())
-        from mlyard.client import default_client
-
-        server_pid = json.loads((root / "home" / "server.json").read_text())["pid"]
-        default_client().close()
-        os.kill(server_pid, 15)
     one, two = statistics.median(ones), statistics.median(twos)
     job_s, direct_s = statistics.median(jobs), statistics.median(directs)
     print(json.dumps({

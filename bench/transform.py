@@ -71,98 +71,87 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=4)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from home import isolated_home
     from serving import Server, build_model  # the example's data and model, as bench/serving.py builds them
 
-    with tempfile.TemporaryDirectory(prefix="mlyard-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlyard-bench-") as tmp, isolated_home(Path(tmp)):
         root = Path(tmp)
-        os.environ["MLYARD_HOME"] = str(root / "home")
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-        for var in ("MLYARD_URL", "MLYARD_TOKEN", "MLYARD_DATABASE_URL", "MLYARD_STORE"):
-            os.environ.pop(var, None)
-        try:
-            model_dir = build_model(root)
-            inputs = write_inputs(root, args.rows, args.files)
-            script = root / "baseline_transform.py"
-            script.write_text(BASELINE)
+        model_dir = build_model(root)
+        inputs = write_inputs(root, args.rows, args.files)
+        script = root / "baseline_transform.py"
+        script.write_text(BASELINE)
 
-            from mlyard.model import Model
-            from mlyard.store import read_bytes
+        from mlyard.model import Model
+        from mlyard.store import read_bytes
 
-            # A model.tar.gz, as a training job leaves it.
-            archive = root / "model.tar.gz"
-            with tarfile.open(archive, "w:gz") as tar:
-                tar.add(model_dir / "1", arcname="1")
-            model = Model(model_data=str(archive), role="bench")
-            outputs: dict[str, list[float]] = {}
+        # A model.tar.gz, as a training job leaves it.
+        archive = root / "model.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(model_dir / "1", arcname="1")
+        model = Model(model_data=str(archive), role="bench")
+        outputs: dict[str, list[float]] = {}
 
-            def job(instances: int) -> float:
-                transformer = model.transformer(instance_count=instances, instance_type="local",
-                                                strategy="MultiRecord", assemble_with="Line", accept="text/csv")
-                start = time.perf_counter()
-                with contextlib.redirect_stdout(io.StringIO()):
-                    transformer.transform(data=str(inputs), content_type="text/csv", split_type="Line", logs=False)
-                took = time.perf_counter() - start
-                outputs[f"mlyard{instances}"] = [
-                    v for p in sorted(inputs.iterdir())
-                    for v in read_predictions(read_bytes(f"{transformer.output_path}/{p.name}.out").decode())]
-                return took
+        def job(instances: int) -> float:
+            transformer = model.transformer(instance_count=instances, instance_type="local",
+                                            strategy="MultiRecord", assemble_with="Line", accept="text/csv")
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                transformer.transform(data=str(inputs), content_type="text/csv", split_type="Line", logs=False)
+            took = time.perf_counter() - start
+            outputs[f"mlyard{instances}"] = [
+                v for p in sorted(inputs.iterdir())
+                for v in read_predictions(read_bytes(f"{transformer.output_path}/{p.name}.out").decode())]
+            return took
 
-            def direct() -> float:
-                out = root / "baseline-output"
-                out.mkdir(exist_ok=True)
-                start = time.perf_counter()
-                subprocess.run([sys.executable, str(script), str(inputs), str(out), str(model_dir / "1")],
-                               check=True, capture_output=True)
-                took = time.perf_counter() - start
-                outputs["baseline"] = [v for p in sorted(inputs.iterdir())
-                                       for v in read_predictions((out / f"{p.name}.out").read_text())]
-                return took
+        def direct() -> float:
+            out = root / "baseline-output"
+            out.mkdir(exist_ok=True)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, str(script), str(inputs), str(out), str(model_dir / "1")],
+                           check=True, capture_output=True)
+            took = time.perf_counter() - start
+            outputs["baseline"] = [v for p in sorted(inputs.iterdir())
+                                   for v in read_predictions((out / f"{p.name}.out").read_text())]
+            return took
 
-            def per_record_loop() -> float:
-                """Seconds for all the rows at the rate of a one-request-per-row loop."""
-                import httpx
+        def per_record_loop() -> float:
+            """Seconds for all the rows at the rate of a one-request-per-row loop."""
+            import httpx
 
-                # No batching window for the loop: a lone request must not wait for batch-mates.
-                server = Server("loop", [sys.executable, "-m", "mlyard", "serve", str(model_dir), "--port", "0",
-                                         "--max-latency-ms", "0"],
-                                root / "loop-server.log", dict(os.environ))
-                try:
-                    port = server.wait_ready()
-                    rows = [line for p in sorted(inputs.iterdir()) for line in p.read_text().split()]
-                    rows = rows[: args.loop_rows]
-                    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
-                        for row in rows[:50]:  # warm up
-                            http.post("/invocations", content=row, headers={"Content-Type": "text/csv"})
-                        start = time.perf_counter()
-                        for row in rows:
-                            r = http.post("/invocations", content=row, headers={"Content-Type": "text/csv"})
-                            r.raise_for_status()
-                        took = time.perf_counter() - start
-                finally:
-                    server.stop()
-                return took * args.rows / len(rows)
+            # No batching window for the loop: a lone request must not wait for batch-mates.
+            server = Server("loop", [sys.executable, "-m", "mlyard", "serve", str(model_dir), "--port", "0",
+                                     "--max-latency-ms", "0"],
+                            root / "loop-server.log", dict(os.environ))
+            try:
+                port = server.wait_ready()
+                rows = [line for p in sorted(inputs.iterdir()) for line in p.read_text().split()]
+                rows = rows[: args.loop_rows]
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+                    for row in rows[:50]:  # warm up
+                        http.post("/invocations", content=row, headers={"Content-Type": "text/csv"})
+                    start = time.perf_counter()
+                    for row in rows:
+                        r = http.post("/invocations", content=row, headers={"Content-Type": "text/csv"})
+                        r.raise_for_status()
+                    took = time.perf_counter() - start
+            finally:
+                server.stop()
+            return took * args.rows / len(rows)
 
-            job(1)  # the first call starts the local server: a one-off, not per-job time
-            direct()
-            loop_s = per_record_loop()
-            times: dict[str, list[float]] = {"mlyard1": [], "mlyard2": [], "baseline": []}
-            for _ in range(args.runs):  # interleaved, so drift in the machine's load hits all alike
-                times["mlyard1"].append(job(1))
-                times["mlyard2"].append(job(2))
-                times["baseline"].append(direct())
-            for name in ("mlyard1", "mlyard2"):
-                got, want = outputs[name], outputs["baseline"]
-                if len(got) != args.rows or any(abs(a - b) > 1e-3 * max(1.0, abs(b)) for a, b in zip(got, want,
-                                                                                                    strict=True)):
-                    raise RuntimeError(f"{name}: the transform job's predictions differ from the script's")
-        finally:
-            server = root / "home" / "server.json"
-            if server.exists():
-                from mlyard.client import default_client
-
-                default_client().close()
-                with contextlib.suppress(OSError):
-                    os.kill(json.loads(server.read_text())["pid"], 15)
+        job(1)  # the first call starts the local server: a one-off, not per-job time
+        direct()
+        loop_s = per_record_loop()
+        times: dict[str, list[float]] = {"mlyard1": [], "mlyard2": [], "baseline": []}
+        for _ in range(args.runs):  # interleaved, so drift in the machine's load hits all alike
+            times["mlyard1"].append(job(1))
+            times["mlyard2"].append(job(2))
+            times["baseline"].append(direct())
+        for name in ("mlyard1", "mlyard2"):
+            got, want = outputs[name], outputs["baseline"]
+            if len(got) != args.rows or any(abs(a - b) > 1e-3 * max(1.0, abs(b)) for a, b in zip(got, want,
+                                                                                                strict=True)):
+                raise RuntimeError(f"{name}: the transform job's predictions differ from the script's")
     med = {k: statistics.median(v) for k, v in times.items()}
     print(json.dumps({
         "benchmark": "transform", "runs": args.runs, "rows": args.rows, "files": args.files, "cpus": os.cpu_count(),

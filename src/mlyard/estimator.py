@@ -17,7 +17,7 @@ from mlyard.errors import ConflictError, MlyardWarning, UnexpectedStatusExceptio
 from mlyard.inputs import TrainingInput
 from mlyard.session import Session
 
-__all__ = ["EstimatorBase", "Estimator", "Framework", "TrainingJob", "check_instances", "create_job"]
+__all__ = ["EstimatorBase", "Estimator", "Framework", "Job", "TrainingJob", "check_instances", "create_job"]
 
 # SageMaker v1 argument names, accepted with a deprecation warning.
 _V1_RENAMES = {
@@ -125,18 +125,20 @@ def create_job(base_name: str, job_name: str | None, create: Callable[[str], dic
     return name
 
 
-class TrainingJob:
-    """A training job in the control plane (SageMaker's ``_TrainingJob``)."""
+class Job:
+    """A job in the control plane (training, processing or transform): describe, stop, logs, wait."""
+
+    kind = "Training"
 
     def __init__(self, sagemaker_session: Session, job_name: str) -> None:
         self.sagemaker_session = sagemaker_session
         self.job_name = self.name = job_name
 
     def describe(self) -> dict[str, Any]:
-        return self.sagemaker_session.describe_training_job(self.job_name)
+        return _parse_times(self.sagemaker_session.client.describe_job(self.job_name))
 
     def stop(self) -> None:
-        self.sagemaker_session.stop_training_job(self.job_name)
+        self.sagemaker_session.client.stop_job(self.job_name)
 
     def logs(self, follow: bool = False, out: Any = None) -> None:
         stream = out or sys.stdout
@@ -149,19 +151,25 @@ class TrainingJob:
         ``UnexpectedStatusException`` if it failed."""
         if logs and logs != "None":
             self.logs(follow=True)
-        client = self.sagemaker_session.client
+        key = f"{self.kind}JobStatus"
         while True:
-            desc = client.wait_job(self.job_name, timeout=20)
-            if desc["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
+            desc = self.sagemaker_session.client.wait_job(self.job_name, timeout=20)
+            if desc[key] in ("Completed", "Failed", "Stopped"):
                 break
-        status = desc["TrainingJobStatus"]
+        status = desc[key]
         if status == "Failed":
             raise UnexpectedStatusException(
-                f"Error for Training job {self.job_name}: Failed. Reason: {desc.get('FailureReason')}",
+                f"Error for {self.kind} job {self.job_name}: Failed. Reason: {desc.get('FailureReason')}",
                 allowed_statuses=["Completed", "Stopped"], actual_status=status)
         if status == "Stopped" and desc.get("FailureReason"):
-            warnings.warn(f"Training job {self.job_name} stopped: {desc['FailureReason']}", stacklevel=2)
+            warnings.warn(f"{self.kind} job {self.job_name} stopped: {desc['FailureReason']}", stacklevel=2)
         return _parse_times(desc)
+
+
+class TrainingJob(Job):
+    """A training job (SageMaker's ``_TrainingJob``)."""
+
+    kind = "Training"
 
 
 class EstimatorBase:

@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlyard.errors import UnexpectedStatusException, ValidationError
-from mlyard.estimator import _file_uri, _parse_times, check_instances, create_job
+from mlyard.errors import ValidationError
+from mlyard.estimator import Job, _file_uri, check_instances, create_job
 from mlyard.session import Session
 
 __all__ = ["ProcessingInput", "ProcessingOutput", "ProcessingJob", "Processor", "ScriptProcessor",
@@ -62,37 +62,16 @@ class ProcessingOutput:
         return out
 
 
-class ProcessingJob:
+class ProcessingJob(Job):
     """A processing job in the control plane."""
+
+    kind = "Processing"
 
     def __init__(self, sagemaker_session: Session, job_name: str, inputs: list[ProcessingInput] | None = None,
                  outputs: list[ProcessingOutput] | None = None) -> None:
-        self.sagemaker_session = sagemaker_session
-        self.job_name = job_name
+        super().__init__(sagemaker_session, job_name)
         self.inputs = inputs or []
         self.outputs = outputs or []
-
-    def describe(self) -> dict[str, Any]:
-        return _parse_times(self.sagemaker_session.client.describe_job(self.job_name))
-
-    def stop(self) -> None:
-        self.sagemaker_session.client.stop_job(self.job_name)
-
-    def wait(self, logs: bool = True) -> dict[str, Any]:
-        from mlyard.estimator import TrainingJob
-
-        if logs:
-            TrainingJob(self.sagemaker_session, self.job_name).logs(follow=True)
-        client = self.sagemaker_session.client
-        while True:
-            desc = client.wait_job(self.job_name, timeout=20)
-            if desc["ProcessingJobStatus"] in ("Completed", "Failed", "Stopped"):
-                break
-        if desc["ProcessingJobStatus"] == "Failed":
-            raise UnexpectedStatusException(
-                f"Error for Processing job {self.job_name}: Failed. Reason: {desc.get('FailureReason')}",
-                allowed_statuses=["Completed", "Stopped"], actual_status="Failed")
-        return _parse_times(desc)
 
 
 class Processor:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mlyard.errors import UnexpectedStatusException
-from mlyard.estimator import _file_uri, _parse_times, check_instances, create_job
+from mlyard.estimator import Job, _file_uri, check_instances, create_job
 from mlyard.session import Session
 
-__all__ = ["Transformer"]
+__all__ = ["Transformer", "TransformJob"]
+
+
+class TransformJob(Job):
+    """A batch transform job in the control plane."""
+
+    kind = "Transform"
 
 
 class Transformer:
@@ -73,31 +78,18 @@ class Transformer:
         if wait:
             self.wait(logs=logs)
 
-    def wait(self, logs: bool = True) -> dict[str, Any]:
-        from mlyard.estimator import TrainingJob
-
-        name = self.latest_transform_job
-        if name is None:
+    def _job(self) -> TransformJob:
+        if self.latest_transform_job is None:
             raise ValueError("no transform job started yet: call transform() first")
-        if logs:
-            TrainingJob(self.sagemaker_session, name).logs(follow=True)
-        client = self.sagemaker_session.client
-        while True:
-            desc = client.wait_job(name, timeout=20)
-            if desc["TransformJobStatus"] in ("Completed", "Failed", "Stopped"):
-                break
-        if desc["TransformJobStatus"] == "Failed":
-            raise UnexpectedStatusException(
-                f"Error for Transform job {name}: Failed. Reason: {desc.get('FailureReason')}",
-                allowed_statuses=["Completed", "Stopped"], actual_status="Failed")
-        return _parse_times(desc)
+        return TransformJob(self.sagemaker_session, self.latest_transform_job)
+
+    def wait(self, logs: bool = True) -> dict[str, Any]:
+        return self._job().wait(logs=logs)
 
     def describe(self) -> dict[str, Any]:
-        assert self.latest_transform_job
-        return _parse_times(self.sagemaker_session.client.describe_job(self.latest_transform_job))
+        return self._job().describe()
 
     def stop_transform_job(self, wait: bool = True) -> None:
-        assert self.latest_transform_job
-        self.sagemaker_session.client.stop_job(self.latest_transform_job)
+        self._job().stop()
         if wait:
             self.wait(logs=False)

@@ -11,8 +11,7 @@ from mlyard.compute import sandbox
 from mlyard.runtime import contract
 from mlyard.runtime.channels import assign, resolve_objects
 from mlyard.runtime.hosts import HostProcess
-from mlyard.runtime.runner import JobFailure, JobRunner
-from mlyard.runtime.training import job_environment
+from mlyard.runtime.runner import JobFailure, JobRunner, job_environment
 
 __all__ = ["ProcessingRunner"]
 

@@ -22,12 +22,31 @@ from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
 from mlyard.runtime.metrics import MetricParser
 from mlyard.runtime.state import StateFile
 
-__all__ = ["JobRunner", "JobFailure", "main", "STOP_REQUESTED"]
+__all__ = ["JobRunner", "JobFailure", "main", "STOP_REQUESTED", "job_environment"]
 
 # Set by SIGTERM/SIGINT, whenever they come: while the runner still loads, or waits warm.
 STOP_REQUESTED = threading.Event()
 
 _FAILURE_LIMIT = 1024
+
+# Never handed to user code: the control plane's credentials and locations.
+_PRIVATE_ENV = ("MLYARD_TOKEN", "MLYARD_DATABASE_URL", "MLYARD_URL")
+
+
+# What a sandboxed job inherits from the machine's environment; everything else (cloud
+# credentials, tokens) stays out.
+_SANDBOX_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONPATH", "PYTHONHASHSEED", "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL", "CUDA_HOME", "LD_LIBRARY_PATH")
+
+
+def job_environment(extra: dict[str, str], sandboxed: bool = False) -> dict[str, str]:
+    if sandboxed:
+        env = {k: v for k, v in os.environ.items() if k in _SANDBOX_ENV or k.startswith("LC_")}
+    else:
+        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
 
 
 class JobFailure(Exception):

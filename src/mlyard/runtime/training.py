@@ -15,29 +15,9 @@ from mlyard.compute import sandbox
 from mlyard.runtime import contract
 from mlyard.runtime.channels import assign, resolve_objects
 from mlyard.runtime.hosts import HostProcess
-from mlyard.runtime.runner import JobFailure, JobRunner
+from mlyard.runtime.runner import JobFailure, JobRunner, job_environment
 
-__all__ = ["TrainingRunner", "job_environment"]
-
-# Never handed to user code: the control plane's credentials and locations.
-_PRIVATE_ENV = ("MLYARD_TOKEN", "MLYARD_DATABASE_URL", "MLYARD_URL")
-
-
-# What a sandboxed job inherits from the machine's environment; everything else (cloud
-# credentials, tokens) stays out.
-_SANDBOX_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONPATH", "PYTHONHASHSEED", "OMP_NUM_THREADS",
-                "MKL_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL", "CUDA_HOME", "LD_LIBRARY_PATH")
-
-
-def job_environment(extra: dict[str, str], sandboxed: bool = False) -> dict[str, str]:
-    if sandboxed:
-        env = {k: v for k, v in os.environ.items() if k in _SANDBOX_ENV or k.startswith("LC_")}
-    else:
-        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
-
+__all__ = ["TrainingRunner"]
 
 def _free_ports(n: int) -> list[int]:
     socks = []

@@ -15,8 +15,8 @@ from mlyard.runtime import records
 from mlyard.runtime.channels import assign, resolve_objects
 from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
 from mlyard.runtime.metrics import MetricParser
-from mlyard.runtime.runner import JobFailure, JobRunner
-from mlyard.runtime.training import job_environment
+from mlyard.runtime.runner import JobFailure, JobRunner, job_environment
+from mlyard.serving.artifacts import materialize_model
 
 __all__ = ["TransformRunner"]
 
@@ -42,24 +42,10 @@ class TransformRunner(JobRunner):
     # -- preparing ------------------------------------------------------------------------------
     def prepare(self) -> list[tuple[str, list[str], dict[str, str], str | None, bool]]:
         self.state.transition("InProgress", "Downloading", "Downloading the model")
-        (self.job_dir / "work").mkdir(parents=True, exist_ok=True)
         model = self.spec["model"]
         model_dir = self.job_dir / "model"
-        url = model.get("ModelDataUrl")
-        if url:
-            local = store.local_path(url)
-            if local is not None and local.is_dir():
-                import shutil
-
-                shutil.copytree(local, model_dir, dirs_exist_ok=True)
-            else:
-                store.extract_tar(store.download(url, self.job_dir / "work" / "model.tar.gz"), model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(model.get("Environment") or {})
-        if model.get("SourceUrl"):
-            store.extract_tar(store.download(model["SourceUrl"], self.job_dir / "work" / "code.tar.gz"),
-                              model_dir / "code")
-            env.setdefault("SAGEMAKER_SUBMIT_DIRECTORY", str(model_dir / "code"))
+        env = materialize_model(model.get("ModelDataUrl"), model.get("SourceUrl"), model_dir, self.job_dir / "work")
+        env.update(model.get("Environment") or {})
         env.update(self.request.get("Environment") or {})
         env.update({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(self.max_payload / 2**20),
                     "SAGEMAKER_BATCH_STRATEGY": "SINGLE_RECORD" if self.strategy == "SingleRecord"

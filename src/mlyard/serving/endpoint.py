@@ -30,8 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mlyard import store
 from mlyard.runtime.state import StateFile
+from mlyard.serving.artifacts import materialize_model
 from mlyard.serving.capture import DataCapture
 
 __all__ = ["main"]
@@ -124,25 +124,9 @@ class EndpointRunner:
         self.generation = 0
 
     # -- instances -------------------------------------------------------------------------------
-    def _model_dir(self, variant: dict[str, Any], generation: int) -> Path:
+    def _model_dir(self, variant: dict[str, Any], generation: int) -> tuple[Path, dict[str, str]]:
         target = self.dir / "models" / f"{variant['VariantName']}-{generation}"
-        if target.exists():
-            return target
-        url = variant["ModelDataUrl"]
-        local = store.local_path(url)
-        if local is not None and local.is_dir():
-            target.mkdir(parents=True)
-            import shutil
-
-            shutil.copytree(local, target, dirs_exist_ok=True)
-        elif url:
-            archive = store.download(url, self.work / f"{variant['VariantName']}-{generation}.tar.gz")
-            store.extract_tar(archive, target)
-        source = variant.get("SourceUrl")
-        if source:
-            archive = store.download(source, self.work / f"{variant['VariantName']}-{generation}-code.tar.gz")
-            store.extract_tar(archive, target / "code")
-        return target
+        return target, materialize_model(variant.get("ModelDataUrl"), variant.get("SourceUrl"), target, self.work)
 
     async def _start_variants(self, spec: dict[str, Any], generation: int) -> Routing:
         routing = Routing()
@@ -156,10 +140,8 @@ class EndpointRunner:
     async def _start_into(self, routing: Routing, spec: dict[str, Any], generation: int) -> Routing:
         batch = spec.get("Batching") or {}
         for variant in spec["ProductionVariants"]:
-            model_dir = await asyncio.to_thread(self._model_dir, variant, generation)
-            env = {k: str(v) for k, v in (variant.get("Environment") or {}).items()}
-            if variant.get("SourceUrl"):
-                env.setdefault("SAGEMAKER_SUBMIT_DIRECTORY", str(model_dir / "code"))
+            model_dir, code_env = await asyncio.to_thread(self._model_dir, variant, generation)
+            env = {**code_env, **{k: str(v) for k, v in (variant.get("Environment") or {}).items()}}
             insts = [Instance(variant["VariantName"], i, model_dir, env,
                               self.dir / "logs" / f"{variant['VariantName']}-{i + 1}.log")
                      for i in range(int(variant.get("InitialInstanceCount", 1)))]
