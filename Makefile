@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,tensorflow,sklearn,postgres]'
+	# torch 2.13.0 first: on this project's machines it is a local CPU build (see README).
+	$(PY) -m pip install --quiet 'torch==2.13.0'
+	$(PY) -m pip install --quiet -e '.[dev,tensorflow,sklearn,postgres,tuning]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -31,6 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/processing.py
 	$(PY) bench/serving.py
 	$(PY) bench/transform.py
+	$(PY) bench/tuning.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info examples/tf2_workflow/data

@@ -19,6 +19,8 @@ _LAZY = {
     "TrainingInput": "mlyard.inputs",
     "Estimator": "mlyard.estimator",
     "TrainingJobAnalytics": "mlyard.analytics",
+    "HyperparameterTuningJobAnalytics": "mlyard.analytics",
+    "HyperparameterTuner": "mlyard.tuner",
 }
 
 __all__ = ["__version__", *_LAZY]

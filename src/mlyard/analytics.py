@@ -1,4 +1,5 @@
-"""``TrainingJobAnalytics``: a training job's metric series as a pandas DataFrame."""
+"""Analytics as pandas DataFrames: a training job's metric series (``TrainingJobAnalytics``) and
+a tuning job's training jobs (``HyperparameterTuningJobAnalytics``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from mlyard.session import Session
 
-__all__ = ["TrainingJobAnalytics"]
+__all__ = ["HyperparameterTuningJobAnalytics", "TrainingJobAnalytics"]
 
 
 class TrainingJobAnalytics:
@@ -43,3 +44,59 @@ class TrainingJobAnalytics:
             df["host"] = [r["host"] for r in rows]
         self._df = df
         return df
+
+
+class HyperparameterTuningJobAnalytics:
+    """One row per training job of a tuning job: its tuned hyperparameters, ``TrainingJobName``,
+    ``TrainingJobStatus``, ``FinalObjectiveValue`` (the objective metric's last value; NaN when it
+    reported none), ``TrainingStartTime``, ``TrainingEndTime``, ``TrainingElapsedTimeSeconds``."""
+
+    def __init__(self, hyperparameter_tuning_job_name: str, sagemaker_session: Session | None = None) -> None:
+        self.name = hyperparameter_tuning_job_name
+        self._session = sagemaker_session or Session()
+        self._df: Any = None
+        self._summaries: list[dict[str, Any]] | None = None
+
+    def clear_cache(self) -> None:
+        self._df = None
+        self._summaries = None
+
+    def description(self, force_refresh: bool = False) -> dict[str, Any]:
+        from mlyard.tuner import _parse_tuning
+
+        return _parse_tuning(self._session.client.describe_tuning_job(self.name))
+
+    def training_job_summaries(self, force_refresh: bool = False) -> list[dict[str, Any]]:
+        if self._summaries is None or force_refresh:
+            self._summaries = self._session.client.tuning_training_jobs(self.name)
+        return list(self._summaries)
+
+    def dataframe(self, force_refresh: bool = False) -> Any:
+        import json
+
+        import pandas as pd
+
+        if self._df is not None and not force_refresh:
+            return self._df
+        rows = []
+        for s in self.training_job_summaries(force_refresh=True):
+            row: dict[str, Any] = {}
+            for key, value in s["TunedHyperParameters"].items():
+                try:
+                    row[key] = json.loads(value)
+                except ValueError:
+                    row[key] = value
+            metric = s.get("FinalHyperParameterTuningJobObjectiveMetric")
+            start, end = s.get("TrainingStartTime"), s.get("TrainingEndTime")
+            row.update({
+                "TrainingJobName": s["TrainingJobName"],
+                "TrainingJobStatus": s["TrainingJobStatus"],
+                "FinalObjectiveValue": metric["Value"] if metric else float("nan"),
+                "TrainingStartTime": datetime.fromisoformat(start) if start else None,
+                "TrainingEndTime": datetime.fromisoformat(end) if end else None,
+            })
+            row["TrainingElapsedTimeSeconds"] = ((row["TrainingEndTime"] - row["TrainingStartTime"]).total_seconds()
+                                                 if start and end else None)
+            rows.append(row)
+        self._df = pd.DataFrame(rows)
+        return self._df

@@ -107,12 +107,13 @@ def check_instances(instance_type: str | None, instance_count: int | None) -> in
     return instance_count
 
 
-def create_job(base_name: str, job_name: str | None, create: Callable[[str], dict[str, Any]]) -> str:
+def create_job(base_name: str, job_name: str | None, create: Callable[[str], dict[str, Any]],
+               make_name: Callable[[str], str] = name_from_base) -> str:
     """Create a job with ``create(name)``: under ``job_name``, or a unique name from
     ``base_name`` (a name taken meanwhile is replaced by a fresh one). Warnings the control plane
     returns are raised as ``MlyardWarning``. Returns the job's name."""
     for attempt in range(5):
-        name = job_name or name_from_base(base_name)
+        name = job_name or make_name(base_name)
         try:
             created = create(name)
             break

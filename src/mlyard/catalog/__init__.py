@@ -82,8 +82,11 @@ class Catalog:
         return dict(row)
 
     def list_jobs(self, kind: str | None = None, statuses: list[str] | None = None,
-                  limit: int | None = 100, name_contains: str | None = None) -> list[dict[str, Any]]:
+                  limit: int | None = 100, name_contains: str | None = None,
+                  parent: str | None = None) -> list[dict[str, Any]]:
         q = sa.select(jobs).order_by(jobs.c.created_at.desc())
+        if parent:
+            q = q.where(jobs.c.parent == parent)
         if kind:
             q = q.where(jobs.c.kind == kind)
         if statuses:
@@ -137,6 +140,17 @@ class Catalog:
         q = q.order_by(metrics.c.id)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
+
+    def final_values(self, names: list[str], metric_name: str) -> dict[str, float]:
+        """The last value of one metric for each of several jobs, in one query."""
+        if not names:
+            return {}
+        last = (sa.select(sa.func.max(metrics.c.id))
+                .where(metrics.c.job_name.in_(names), metrics.c.name == metric_name)
+                .group_by(metrics.c.job_name).scalar_subquery())
+        q = sa.select(metrics.c.job_name, metrics.c.value).where(metrics.c.id.in_(last))
+        with self.engine.connect() as conn:
+            return {r.job_name: r.value for r in conn.execute(q)}
 
     def final_metrics(self, name: str) -> list[dict[str, Any]]:
         """The last value of each metric (SageMaker's FinalMetricDataList)."""

@@ -11,6 +11,8 @@ jobs = sa.Table(
     metadata,
     sa.Column("name", sa.String(63), primary_key=True),
     sa.Column("kind", sa.String(32), nullable=False, index=True),
+    # The tuning job that started this training job, if one did.
+    sa.Column("parent", sa.String(63), nullable=True, index=True),
     sa.Column("status", sa.String(32), nullable=False, index=True),
     sa.Column("secondary_status", sa.String(64), nullable=False),
     sa.Column("failure_reason", sa.Text, nullable=True),

@@ -120,6 +120,28 @@ class Client:
     def job_logs(self, name: str, follow: bool = False) -> Iterator[bytes]:
         return self.stream(f"/v1/jobs/{name}/logs", {"follow": str(follow).lower()})
 
+    # -- tuning jobs -----------------------------------------------------------------------------
+    def create_tuning_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/tuning-jobs", json=request)
+
+    def describe_tuning_job(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/tuning-jobs/{name}")
+
+    def list_tuning_jobs(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        return self.request("GET", "/v1/tuning-jobs", params=params)
+
+    def tuning_training_jobs(self, name: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"/v1/tuning-jobs/{name}/training-jobs")
+
+    def stop_tuning_job(self, name: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/tuning-jobs/{name}/stop")
+
+    def wait_tuning_job(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
+        return self.request("GET", f"/v1/tuning-jobs/{name}/wait", params={"timeout": timeout})
+
     # -- models and endpoints --------------------------------------------------------------------
     def create_model(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/models", json=request)

@@ -27,6 +27,7 @@ from mlyard.server.schemas import (
     CreateProcessingJob,
     CreateTrainingJob,
     CreateTransformJob,
+    CreateTuningJob,
     UpdateEndpoint,
 )
 
@@ -117,6 +118,38 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         files, _ = await run_in_threadpool(control.log_files, name)
         return StreamingResponse(_stream_logs(control, name, files, follow), media_type="text/plain")
 
+    tunings = control.tunings
+
+    @app.post("/v1/tuning-jobs", status_code=201, tags=["tuning"])
+    def create_tuning_job(body: CreateTuningJob) -> dict[str, Any]:
+        return tunings.create(body.model_dump())
+
+    @app.get("/v1/tuning-jobs", tags=["tuning"])
+    def list_tuning_jobs(status: str | None = None, limit: int = Query(100, ge=1, le=10000)) -> list[dict[str, Any]]:
+        return tunings.list_jobs(status, limit)
+
+    @app.get("/v1/tuning-jobs/{name}", tags=["tuning"])
+    def describe_tuning_job(name: str) -> dict[str, Any]:
+        return tunings.describe(name)
+
+    @app.get("/v1/tuning-jobs/{name}/training-jobs", tags=["tuning"])
+    def tuning_training_jobs(name: str) -> list[dict[str, Any]]:
+        """The tuning job's training jobs (SageMaker's HyperParameterTrainingJobSummary), oldest first."""
+        return tunings.training_jobs(name)
+
+    @app.post("/v1/tuning-jobs/{name}/stop", tags=["tuning"])
+    def stop_tuning_job(name: str) -> dict[str, Any]:
+        return tunings.stop(name)
+
+    @app.get("/v1/tuning-jobs/{name}/wait", tags=["tuning"])
+    async def wait_tuning_job(name: str, timeout: float = Query(20.0, ge=0, le=60)) -> dict[str, Any]:
+        """The tuning job's description once it has ended, or once some job changed (at most
+        ``timeout`` seconds)."""
+        generation = control.generation
+        if not await run_in_threadpool(tunings.ended, name):
+            await control.changed_since(generation, timeout)
+        return await run_in_threadpool(tunings.describe, name)
+
     endpoints = control.endpoints
 
     @app.post("/v1/models", status_code=201, tags=["models"])
@@ -189,10 +222,13 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
     @app.put("/v1/store/{key:path}", tags=["store"])
     async def put_object(key: str, request: Request, unless_job: str | None = None) -> dict[str, str]:
-        """Write an object. With ``unless_job`` (a job name) it is refused (409) while a job of that
-        name exists, so a job's source is never replaced by another's."""
+        """Write an object. With ``unless_job`` (a job name) it is refused (409) while a job (or a
+        tuning job) of that name exists, so a job's source is never replaced by another's."""
         uri = store.join(control.store_root, _safe_key(key))
         if unless_job is not None:
+            if await run_in_threadpool(tunings.exists, unless_job):
+                raise ConflictError(f"a tuning job named {unless_job!r} already exists; choose another job_name "
+                                    "(or leave it out to get a unique one)")
             try:
                 await run_in_threadpool(control.catalog.get_job, unless_job)
                 raise ConflictError(f"a job named {unless_job!r} already exists; choose another job_name "

@@ -23,6 +23,7 @@ from mlyard.errors import ConflictError, ValidationError
 from mlyard.runtime.state import TERMINAL, read_state
 from mlyard.server import describe
 from mlyard.server.endpoints import Endpoints
+from mlyard.server.tuning import Tunings
 
 __all__ = ["ControlPlane"]
 
@@ -45,14 +46,17 @@ class ControlPlane:
         self._seen: dict[str, tuple[int, int]] = {}
         self._thread: threading.Thread | None = None
         self.stop_grace = float(os.environ.get("MLYARD_STOP_GRACE_SECONDS", "30"))
+        self.tunings = Tunings(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         self.reconcile()
         self._thread = threading.Thread(target=self._loop, name="mlyard-control", daemon=True)
         self._thread.start()
+        self.tunings.resume()
 
     def shutdown(self) -> None:
+        self.tunings.shutdown()
         self._stop.set()
         self._wake.set()
         if self._thread:
@@ -92,7 +96,14 @@ class ControlPlane:
         self._ingest(job)
 
     # -- jobs -----------------------------------------------------------------------------------
-    def create_training_job(self, req: dict[str, Any]) -> dict[str, Any]:
+    def create_training_job(self, req: dict[str, Any], parent: str | None = None) -> dict[str, Any]:
+        self.check_training_job(req)
+        rc = req["ResourceConfig"]
+        return self._create("training", req["TrainingJobName"], rc["InstanceType"], rc["InstanceCount"], req,
+                            parent=parent)
+
+    def check_training_job(self, req: dict[str, Any]) -> None:
+        """Raise ValidationError for a training job that cannot run (normalizing its URIs)."""
         self._check_metric_definitions(req["AlgorithmSpecification"].get("MetricDefinitions") or [])
         seen_channels: set[str] = set()
         for ch in req["InputDataConfig"]:
@@ -116,8 +127,11 @@ class ControlPlane:
             (req["OutputDataConfig"].get("S3OutputPath") or self.store_root).rstrip("/"))
         if req.get("CheckpointConfig"):
             store.check_uri(req["CheckpointConfig"]["S3Uri"])
-        rc = req["ResourceConfig"]
-        return self._create("training", req["TrainingJobName"], rc["InstanceType"], rc["InstanceCount"], req)
+        _check_keys(req.get("Environment") or {}, "environment variable")
+        lookup(req["ResourceConfig"]["InstanceType"])
+        problem = sandbox.sandbox_problem() if req["MlyardConfig"].get("Sandbox") else None
+        if problem:
+            raise ValidationError(problem)
 
     def create_processing_job(self, req: dict[str, Any]) -> dict[str, Any]:
         name = req["ProcessingJobName"]
@@ -180,7 +194,8 @@ class ControlPlane:
                 raise ValidationError(f"metric definition {d['Name']!r} has an invalid Regex {d['Regex']!r}: "
                                       f"{exc}") from exc
 
-    def _create(self, kind: str, name: str, instance_type: str, count: int, req: dict[str, Any]) -> dict[str, Any]:
+    def _create(self, kind: str, name: str, instance_type: str, count: int, req: dict[str, Any],
+                parent: str | None = None) -> dict[str, Any]:
         _check_keys(req.get("Environment") or {}, "environment variable")
         fitted = fit_request(lookup(instance_type), count, self.scheduler.capacity)
         problem = sandbox.sandbox_problem() if req["MlyardConfig"].get("Sandbox") else None
@@ -188,7 +203,8 @@ class ControlPlane:
             raise ValidationError(problem)
         warnings = [fitted.warning] if fitted.warning else []
         self.catalog.insert_job({
-            "name": name, "kind": kind, "status": "InProgress", "secondary_status": "Pending", "spec": req,
+            "name": name, "kind": kind, "parent": parent, "status": "InProgress", "secondary_status": "Pending",
+            "spec": req,
             "result": {"warnings": warnings, "per_host": _res_json(fitted.per_host), "hosts": count},
             "job_dir": str(self.home / "jobs" / name),
         }, "Waiting for resources" + (f" ({fitted.warning})" if fitted.warning else ""))
@@ -215,7 +231,7 @@ class ControlPlane:
         statuses = [status] if status else None
         return [describe.summary(j) for j in self.catalog.list_jobs(kind, statuses, limit, name_contains)]
 
-    def stop(self, name: str) -> dict[str, Any]:
+    def stop(self, name: str, message: str = "Stop requested") -> dict[str, Any]:
         job = self.catalog.get_job(name)
         if job["status"] in TERMINAL:
             raise ConflictError(f"job {name!r} already ended ({job['status']}); there is nothing to stop")
@@ -225,14 +241,14 @@ class ControlPlane:
                 name, event=("Stopped", "Stopped", "Stopped before it started"), only_if_status=["InProgress"],
                 only_if={"runner_pid": None, "secondary_status": "Pending"},
                 status="Stopped", secondary_status="Stopped", ended_at=time.time()):
-            self._notify()
+            self.notify()
             return self.describe(name)
-        self.catalog.update_job(name, event=("Stopping", "Stopping", "Stop requested"),
+        self.catalog.update_job(name, event=("Stopping", "Stopping", message),
                                 only_if_status=["InProgress"], status="Stopping", secondary_status="Stopping")
         job = self.catalog.get_job(name)
         if job["runner_pid"] is not None:  # else _launch delivers the stop once the runner exists
             self.executor.stop(RunnerHandle(job["runner_pid"], job["runner_started"] or 0.0))
-        self._notify()
+        self.notify()
         return self.describe(name)
 
     async def wait(self, name: str, timeout: float) -> dict[str, Any]:
@@ -268,12 +284,18 @@ class ControlPlane:
         return files, job["status"] in TERMINAL
 
     # -- the loop -------------------------------------------------------------------------------
-    def _notify(self) -> None:
+    def notify(self) -> None:
         with self.changed:
             self.generation += 1
             self.changed.notify_all()
             for loop, event in list(self._async_waiters):
                 loop.call_soon_threadsafe(event.set)
+
+    def wait_changed(self, since: int, timeout: float) -> int:
+        """Block until some job's state changed after generation ``since`` (or ``timeout``)."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.generation != since, timeout)
+            return self.generation
 
     async def changed_since(self, since: int, timeout: float) -> int:
         """Wait, without holding a thread, until some job's state changed after generation
@@ -371,7 +393,7 @@ class ControlPlane:
         self.catalog.update_job(name, runner_pid=handle.pid, runner_started=handle.started)
         if self.catalog.get_job(name)["status"] == "Stopping":  # stopped while it was launched
             self.executor.stop(handle)
-        self._notify()
+        self.notify()
 
     def _ingest(self, job: dict[str, Any], check_liveness: bool = True) -> None:
         name = job["name"]
@@ -463,7 +485,7 @@ class ControlPlane:
             self.scheduler.release(name)
             self._seen.pop(name, None)
             self._wake.set()
-        self._notify()
+        self.notify()
         return True
 
     def _finish(self, name: str, job: dict[str, Any], status: str, secondary: str, message: str,
@@ -472,7 +494,7 @@ class ControlPlane:
                                 status=status, secondary_status=secondary, ended_at=time.time(), **fields)
         self.scheduler.release(name)
         self._seen.pop(name, None)
-        self._notify()
+        self.notify()
         self._wake.set()
 
 

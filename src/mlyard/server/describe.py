@@ -125,6 +125,8 @@ def _training(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: 
     }
     if spec.get("CheckpointConfig"):
         out["CheckpointConfig"] = spec["CheckpointConfig"]
+    if row.get("parent"):
+        out["TuningJobArn"] = f"arn:mlyard:local:hyper-parameter-tuning-job/{row['parent']}"
     if row["started_at"]:
         out["TrainingStartTime"] = iso(row["started_at"])
     if row["ended_at"]:

@@ -68,11 +68,11 @@ class MlyardConfigShape(_Shape):
     Sandbox: bool = False
 
 
-class CreateTrainingJob(BaseModel):
+class _TrainingJobShape(BaseModel):
+    """What a training job and a tuning job's ``TrainingJobDefinition`` share."""
+
     model_config = ConfigDict(extra="ignore")
 
-    TrainingJobName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-    HyperParameters: dict[str, str] = {}
     AlgorithmSpecification: AlgorithmSpecificationShape = AlgorithmSpecificationShape()
     RoleArn: str | None = None
     InputDataConfig: list[ChannelShape] = []
@@ -83,6 +83,103 @@ class CreateTrainingJob(BaseModel):
     CheckpointConfig: CheckpointConfigShape | None = None
     Tags: list[dict[str, str]] = []
     MlyardConfig: MlyardConfigShape = MlyardConfigShape()
+
+
+class CreateTrainingJob(_TrainingJobShape):
+    TrainingJobName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    HyperParameters: dict[str, str] = {}
+
+
+class TrainingJobDefinitionShape(_TrainingJobShape):
+    StaticHyperParameters: dict[str, str] = {}
+
+
+class ContinuousRangeShape(_Shape):
+    Name: str = Field(min_length=1, max_length=256)
+    MinValue: str | float
+    MaxValue: str | float
+    ScalingType: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = "Auto"
+
+
+class CategoricalRangeShape(_Shape):
+    Name: str = Field(min_length=1, max_length=256)
+    Values: list[str]
+
+
+class ParameterRangesShape(_Shape):
+    ContinuousParameterRanges: list[ContinuousRangeShape] = []
+    IntegerParameterRanges: list[ContinuousRangeShape] = []
+    CategoricalParameterRanges: list[CategoricalRangeShape] = []
+    AutoParameters: list[dict[str, str]] = []
+
+
+class ObjectiveShape(_Shape):
+    Type: Literal["Minimize", "Maximize"]
+    MetricName: str = Field(min_length=1, max_length=255)
+
+
+class ResourceLimitsShape(_Shape):
+    MaxNumberOfTrainingJobs: int | None = Field(default=None, ge=1, le=10000)
+    MaxParallelTrainingJobs: int = Field(default=1, ge=1, le=100)
+    MaxRuntimeInSeconds: float | None = Field(default=None, gt=0)
+
+
+class HyperbandConfigShape(_Shape):
+    MinResource: int | None = Field(default=None, ge=1)
+    MaxResource: int | None = Field(default=None, ge=1, le=20000)
+
+
+class StrategyConfigShape(_Shape):
+    HyperbandStrategyConfig: HyperbandConfigShape | None = None
+
+
+class NotImprovingShape(_Shape):
+    MaxNumberOfTrainingJobsNotImproving: int = Field(ge=1)
+
+
+class ConvergenceShape(_Shape):
+    CompleteOnConvergence: Literal["Disabled", "Enabled"] = "Disabled"
+
+
+class CompletionCriteriaShape(_Shape):
+    TargetObjectiveMetricValue: float | None = None
+    BestObjectiveNotImproving: NotImprovingShape | None = None
+    ConvergenceDetected: ConvergenceShape | None = None
+
+
+class TuningJobConfigShape(_Shape):
+    Strategy: Literal["Bayesian", "Random", "Grid", "Hyperband", "TPE"] = "Bayesian"
+    StrategyConfig: StrategyConfigShape | None = None
+    HyperParameterTuningJobObjective: ObjectiveShape
+    ResourceLimits: ResourceLimitsShape = ResourceLimitsShape()
+    ParameterRanges: ParameterRangesShape
+    TrainingJobEarlyStoppingType: Literal["Off", "Auto"] = "Off"
+    TuningJobCompletionCriteria: CompletionCriteriaShape | None = None
+    RandomSeed: int | None = None
+
+
+class ParentTuningJobShape(_Shape):
+    HyperParameterTuningJobName: str = Field(min_length=1)
+
+
+class WarmStartShape(_Shape):
+    ParentHyperParameterTuningJobs: list[ParentTuningJobShape] = Field(min_length=1)
+    WarmStartType: Literal["IdenticalDataAndAlgorithm", "TransferLearning"]
+
+
+class TuningMlyardConfigShape(_Shape):
+    MaxFailedShare: float = Field(default=0.5, ge=0, le=1)
+
+
+class CreateTuningJob(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    HyperParameterTuningJobName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
+    HyperParameterTuningJobConfig: TuningJobConfigShape
+    TrainingJobDefinition: TrainingJobDefinitionShape
+    WarmStartConfig: WarmStartShape | None = None
+    Tags: list[dict[str, str]] = []
+    MlyardConfig: TuningMlyardConfigShape = TuningMlyardConfigShape()
 
 
 class S3InputShape(_Shape):

@@ -1,0 +1,530 @@
+"""Automatic model tuning with the SageMaker Python SDK v2 signatures (``sagemaker.tuner``).
+
+The tuning job runs in the control plane, so it outlives the notebook: ``fit(wait=False)``, then
+``HyperparameterTuner.attach(name)`` from anywhere. ``strategy`` is ``"Bayesian"`` (default; a
+Gaussian process, through Optuna), ``"Random"``, ``"Grid"`` (categorical ranges only),
+``"Hyperband"``, or mlyard's ``"TPE"``. ``ScalingType="Auto"`` searches a range on a log scale
+when its bounds are positive and two orders of magnitude or more apart, linearly otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import secrets
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from mlyard.errors import UnexpectedStatusException, ValidationError
+from mlyard.estimator import EstimatorBase, _parse_times, create_job
+from mlyard.session import Session
+
+__all__ = [
+    "CategoricalParameter", "ContinuousParameter", "HyperbandStrategyConfig", "HyperparameterTuner",
+    "IntegerParameter", "ParameterRange", "StrategyConfig", "TuningJobCompletionCriteriaConfig", "WarmStartConfig",
+    "WarmStartTypes",
+]
+
+_TERMINAL = ("Completed", "Failed", "Stopped")
+_TUNING_TIME_FIELDS = ("HyperParameterTuningEndTime", "ConvergenceDetectedTime")
+
+
+class ParameterRange:
+    """A range of a hyperparameter: ``min_value`` to ``max_value`` on a ``scaling_type`` scale
+    (``Auto``, ``Linear``, ``Logarithmic``, ``ReverseLogarithmic``)."""
+
+    __name__ = "Continuous"
+
+    def __init__(self, min_value: float, max_value: float, scaling_type: str = "Auto") -> None:
+        self.min_value = min_value
+        self.max_value = max_value
+        self.scaling_type = scaling_type
+
+    def is_valid(self, value: float) -> bool:
+        return self.min_value <= value <= self.max_value
+
+    def as_tuning_range(self, name: str) -> dict[str, Any]:
+        return {"Name": name, "MinValue": str(self.min_value), "MaxValue": str(self.max_value),
+                "ScalingType": self.scaling_type}
+
+
+class ContinuousParameter(ParameterRange):
+    __name__ = "Continuous"
+
+
+class IntegerParameter(ParameterRange):
+    __name__ = "Integer"
+
+
+class CategoricalParameter(ParameterRange):
+    """One of ``values``. The training script gets each value JSON-encoded, as every
+    hyperparameter is, so ``["adam", "sgd"]`` arrive as the strings ``adam`` and ``sgd``."""
+
+    __name__ = "Categorical"
+
+    def __init__(self, values: Any) -> None:
+        self.values = list(values) if isinstance(values, (list, tuple, set)) else [values]
+
+    def is_valid(self, value: Any) -> bool:
+        return value in self.values
+
+    def as_tuning_range(self, name: str) -> dict[str, Any]:
+        return {"Name": name, "Values": [str(v) for v in self.values]}
+
+    def as_json_range(self, name: str) -> dict[str, Any]:
+        return {"Name": name, "Values": [json.dumps(v) for v in self.values]}
+
+
+class WarmStartTypes(Enum):
+    IDENTICAL_DATA_AND_ALGORITHM = "IdenticalDataAndAlgorithm"
+    TRANSFER_LEARNING = "TransferLearning"
+
+
+class WarmStartConfig:
+    """Seed a tuning job with the finished training jobs of up to 5 ``parents`` (tuning job names)."""
+
+    def __init__(self, warm_start_type: WarmStartTypes | str, parents: set[str] | list[str]) -> None:
+        self.type = WarmStartTypes(warm_start_type)
+        self.parents = set(parents)
+
+    def to_input_req(self) -> dict[str, Any]:
+        return {"WarmStartType": self.type.value,
+                "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in sorted(self.parents)]}
+
+    @classmethod
+    def from_job_desc(cls, desc: dict[str, Any] | None) -> WarmStartConfig | None:
+        if not desc:
+            return None
+        return cls(desc["WarmStartType"], {p["HyperParameterTuningJobName"] for p in
+                                           desc["ParentHyperParameterTuningJobs"]})
+
+
+class HyperbandStrategyConfig:
+    """``max_resource``: the most epochs a job runs (default: the static ``epochs``-like
+    hyperparameter); ``min_resource``: the fewest before a job may be stopped."""
+
+    def __init__(self, max_resource: int | None = None, min_resource: int | None = None) -> None:
+        self.max_resource = max_resource
+        self.min_resource = min_resource
+
+    def to_input_req(self) -> dict[str, Any]:
+        return {"MinResource": self.min_resource, "MaxResource": self.max_resource}
+
+
+class StrategyConfig:
+    def __init__(self, hyperband_strategy_config: HyperbandStrategyConfig | None = None) -> None:
+        self.hyperband_strategy_config = hyperband_strategy_config
+
+    def to_input_req(self) -> dict[str, Any]:
+        cfg = self.hyperband_strategy_config
+        return {"HyperbandStrategyConfig": cfg.to_input_req() if cfg else None}
+
+
+class TuningJobCompletionCriteriaConfig:
+    """End the tuning job early: when the best objective reaches ``target_objective_metric_value``,
+    when ``max_number_training_jobs_not_improving`` jobs in a row did not improve it, or (with
+    ``complete_on_convergence``) when the search has converged."""
+
+    def __init__(self, max_number_training_jobs_not_improving: int | None = None,
+                 complete_on_convergence: bool | None = None,
+                 target_objective_metric_value: float | None = None) -> None:
+        self.max_number_training_jobs_not_improving = max_number_training_jobs_not_improving
+        self.complete_on_convergence = complete_on_convergence
+        self.target_objective_metric_value = target_objective_metric_value
+
+    def to_input_req(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.target_objective_metric_value is not None:
+            out["TargetObjectiveMetricValue"] = self.target_objective_metric_value
+        if self.max_number_training_jobs_not_improving is not None:
+            out["BestObjectiveNotImproving"] = {
+                "MaxNumberOfTrainingJobsNotImproving": self.max_number_training_jobs_not_improving}
+        if self.complete_on_convergence is not None:
+            out["ConvergenceDetected"] = {
+                "CompleteOnConvergence": "Enabled" if self.complete_on_convergence else "Disabled"}
+        return out
+
+
+class _TuningJob:
+    def __init__(self, sagemaker_session: Session, tuning_job_name: str) -> None:
+        self.sagemaker_session = sagemaker_session
+        self.name = tuning_job_name
+
+    def describe(self) -> dict[str, Any]:
+        return _parse_tuning(self.sagemaker_session.client.describe_tuning_job(self.name))
+
+    def stop(self) -> None:
+        self.sagemaker_session.client.stop_tuning_job(self.name)
+
+    def wait(self, progress: bool = True) -> dict[str, Any]:
+        client = self.sagemaker_session.client
+        shown: set[str] = set()
+        while True:
+            desc = client.wait_tuning_job(self.name, timeout=20)
+            if progress:
+                _print_progress(client.tuning_training_jobs(self.name), shown)
+            if desc["HyperParameterTuningJobStatus"] in _TERMINAL:
+                break
+        status = desc["HyperParameterTuningJobStatus"]
+        if status == "Failed":
+            raise UnexpectedStatusException(
+                f"Error for HyperParameterTuning job {self.name}: Failed. Reason: {desc.get('FailureReason')}",
+                allowed_statuses=["Completed", "Stopped"], actual_status=status)
+        return _parse_tuning(desc)
+
+
+def _print_progress(summaries: list[dict[str, Any]], shown: set[str]) -> None:
+    for s in summaries:
+        if s["TrainingJobStatus"] not in _TERMINAL or s["TrainingJobName"] in shown:
+            continue
+        shown.add(s["TrainingJobName"])
+        metric = s.get("FinalHyperParameterTuningJobObjectiveMetric")
+        value = f"{metric['MetricName']}={metric['Value']:.6g}" if metric else "no objective"
+        status = "Stopped early" if s.get("EarlyStopped") else s["TrainingJobStatus"]
+        params = " ".join(f"{k}={v}" for k, v in sorted(s["TunedHyperParameters"].items()))
+        print(f"{s['TrainingJobName']}  {status:<13} {value:<24} {params}", flush=True)
+
+
+def _parse_tuning(desc: dict[str, Any]) -> dict[str, Any]:
+    out = _parse_times(desc)
+
+    def convert(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: (datetime.fromisoformat(v) if k in _TUNING_TIME_FIELDS and isinstance(v, str) else convert(v))
+                    for k, v in obj.items()}
+        return obj
+
+    return convert(out)
+
+
+def _tuning_name(base: str) -> str:
+    """A unique tuning job name of at most 32 characters, SageMaker's limit."""
+    stamp = datetime.now(timezone.utc).strftime("%y%m%d%H%M%S")
+    return f"{base[:14].strip('-') or 'tuning'}-{stamp}-{secrets.token_hex(2)}"
+
+
+class HyperparameterTuner:
+    """Tune ``estimator``'s hyperparameters over ``hyperparameter_ranges`` by running training
+    jobs and reading ``objective_metric_name`` from their logs (``metric_definitions``, or the
+    estimator's)."""
+
+    TUNING_JOB_NAME_MAX_LENGTH = 32
+
+    def __init__(
+        self,
+        estimator: EstimatorBase,
+        objective_metric_name: str,
+        hyperparameter_ranges: dict[str, ParameterRange],
+        metric_definitions: list[dict[str, str]] | None = None,
+        strategy: str = "Bayesian",
+        objective_type: str = "Maximize",
+        max_jobs: int | None = None,
+        max_parallel_jobs: int = 1,
+        max_runtime_in_seconds: int | None = None,
+        tags: list[dict[str, str]] | None = None,
+        base_tuning_job_name: str | None = None,
+        warm_start_config: WarmStartConfig | None = None,
+        strategy_config: StrategyConfig | None = None,
+        completion_criteria_config: TuningJobCompletionCriteriaConfig | None = None,
+        early_stopping_type: str = "Off",
+        estimator_name: str | None = None,
+        random_seed: int | None = None,
+        autotune: bool = False,
+        hyperparameters_to_keep_static: list[str] | None = None,
+        max_failed_share: float = 0.5,
+    ) -> None:
+        if estimator_name is not None:
+            raise ValidationError("several estimators in one tuning job (estimator_name, create()) are not "
+                                  "supported: tune one estimator per tuning job")
+        if autotune:
+            raise ValidationError("autotune is not supported: give hyperparameter_ranges")
+        if objective_type not in ("Minimize", "Maximize"):
+            raise ValidationError(f"objective_type must be 'Minimize' or 'Maximize', not {objective_type!r}")
+        if early_stopping_type not in ("Off", "Auto"):
+            raise ValidationError(f"early_stopping_type must be 'Off' or 'Auto', not {early_stopping_type!r}")
+        if not hyperparameter_ranges:
+            raise ValidationError("hyperparameter_ranges is empty: give at least one range to tune")
+        for name, rng in hyperparameter_ranges.items():
+            if not isinstance(rng, ParameterRange):
+                raise ValidationError(f"hyperparameter range {name!r}: expected a ContinuousParameter, "
+                                      f"IntegerParameter or CategoricalParameter, got {type(rng).__name__}")
+        if max_jobs is not None and (not isinstance(max_jobs, int) or max_jobs < 1):
+            raise ValidationError(f"max_jobs must be a positive integer, not {max_jobs!r}")
+        if not isinstance(max_parallel_jobs, int) or max_parallel_jobs < 1:
+            raise ValidationError(f"max_parallel_jobs must be a positive integer, not {max_parallel_jobs!r}")
+        self.estimator = estimator
+        self.objective_metric_name = objective_metric_name
+        self._hyperparameter_ranges = dict(hyperparameter_ranges)
+        self.metric_definitions = metric_definitions
+        self.strategy = strategy
+        self.objective_type = objective_type
+        self.max_jobs = max_jobs
+        self.max_parallel_jobs = max_parallel_jobs
+        self.max_runtime_in_seconds = max_runtime_in_seconds
+        self.tags = tags or []
+        self.base_tuning_job_name = base_tuning_job_name
+        self.warm_start_config = warm_start_config
+        self.strategy_config = strategy_config
+        self.completion_criteria_config = completion_criteria_config
+        self.early_stopping_type = early_stopping_type
+        self.random_seed = random_seed
+        self.max_failed_share = max_failed_share
+        self.sagemaker_session = estimator.sagemaker_session if estimator is not None else Session()
+        self.latest_tuning_job: _TuningJob | None = None
+        self._current_job_name: str | None = None
+        self._attached_cls: type[EstimatorBase] | None = None
+        self._definition: dict[str, Any] | None = None
+        self._check()
+
+    def _check(self) -> None:
+        """The checks that need no server: what the tuning job would be refused for."""
+        from mlyard.tuning.ranges import Space
+        from mlyard.tuning.strategies import strategy_for
+
+        space = Space.from_request(self._ranges_request())
+        cfg = self._config_request()
+        static = {k: json.dumps(v) for k, v in self.estimator.hyperparameters().items()
+                  if k not in self._hyperparameter_ranges} if self.estimator is not None else {}
+        strategy = strategy_for(cfg, space, static)
+        max_jobs = strategy.max_jobs(self.max_jobs)
+        if self.max_parallel_jobs > max_jobs:
+            raise ValidationError(f"max_parallel_jobs ({self.max_parallel_jobs}) is more than max_jobs ({max_jobs}); "
+                                  "lower max_parallel_jobs or raise max_jobs")
+        names = [d["Name"] for d in self._metric_definitions()]
+        if self.objective_metric_name not in names:
+            raise ValidationError(
+                f"the objective metric {self.objective_metric_name!r} has no metric definition (there are: "
+                f"{', '.join(names) or 'none'}); pass metric_definitions=[{{'Name': "
+                f"{self.objective_metric_name!r}, 'Regex': '...'}}] (to the tuner or the estimator)")
+
+    def _metric_definitions(self) -> list[dict[str, str]]:
+        if self.metric_definitions is not None:
+            return list(self.metric_definitions)
+        return list(self.estimator.metric_definitions) if self.estimator is not None else []
+
+    def hyperparameter_ranges(self) -> dict[str, list[dict[str, Any]]]:
+        """The ranges as the tuning job gets them (categorical values JSON-encoded)."""
+        return self._ranges_request()
+
+    def _ranges_request(self) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {"ContinuousParameterRanges": [], "IntegerParameterRanges": [],
+                                                "CategoricalParameterRanges": []}
+        for name, rng in self._hyperparameter_ranges.items():
+            if isinstance(rng, CategoricalParameter):
+                out["CategoricalParameterRanges"].append(rng.as_json_range(name))
+            else:
+                out[f"{rng.__name__}ParameterRanges"].append(rng.as_tuning_range(name))
+        return out
+
+    def _config_request(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {
+            "Strategy": self.strategy,
+            "HyperParameterTuningJobObjective": {"Type": self.objective_type, "MetricName": self.objective_metric_name},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": self.max_jobs,
+                               "MaxParallelTrainingJobs": self.max_parallel_jobs,
+                               "MaxRuntimeInSeconds": self.max_runtime_in_seconds},
+            "ParameterRanges": self._ranges_request(),
+            "TrainingJobEarlyStoppingType": self.early_stopping_type,
+            "RandomSeed": self.random_seed,
+        }
+        if self.strategy_config is not None:
+            cfg["StrategyConfig"] = self.strategy_config.to_input_req()
+        if self.completion_criteria_config is not None:
+            cfg["TuningJobCompletionCriteria"] = self.completion_criteria_config.to_input_req()
+        return cfg
+
+    # -- running ---------------------------------------------------------------------------------
+    def fit(self, inputs: Any = None, job_name: str | None = None, include_cls_metadata: bool = False,
+            estimator_kwargs: dict[str, Any] | None = None, wait: bool = True, **kwargs: Any) -> None:
+        """Start the tuning job on ``inputs`` (as ``Estimator.fit`` takes them); with ``wait``,
+        print each training job as it ends and return when the tuning job ends."""
+        if estimator_kwargs:
+            raise ValidationError("estimator_kwargs is for several estimators, which are not supported")
+        if self.estimator is None:
+            raise ValidationError("this tuner has no estimator (it was attached): build a new tuner to fit")
+        client = self.sagemaker_session.client
+        base = self.base_tuning_job_name or self.estimator._base_name()
+
+        def create(name: str) -> dict[str, Any]:
+            return client.create_tuning_job(self._request(name, inputs, include_cls_metadata))
+
+        name = create_job(base, job_name, create, make_name=_tuning_name)
+        self._current_job_name = name
+        self.latest_tuning_job = _TuningJob(self.sagemaker_session, name)
+        if wait:
+            self.wait()
+
+    def _request(self, name: str, inputs: Any, include_cls_metadata: bool) -> dict[str, Any]:
+        training = self.estimator._request(name, inputs)
+        definition = {k: v for k, v in training.items() if k not in ("TrainingJobName", "HyperParameters", "Tags")}
+        static = {k: v for k, v in training["HyperParameters"].items() if k not in self._hyperparameter_ranges}
+        if include_cls_metadata:
+            static["sagemaker_estimator_class_name"] = json.dumps(type(self.estimator).__name__)
+            static["sagemaker_estimator_module"] = json.dumps(type(self.estimator).__module__)
+        definition["StaticHyperParameters"] = static
+        definition["AlgorithmSpecification"]["MetricDefinitions"] = self._metric_definitions()
+        request: dict[str, Any] = {
+            "HyperParameterTuningJobName": name,
+            "HyperParameterTuningJobConfig": self._config_request(),
+            "TrainingJobDefinition": definition,
+            "Tags": self.tags,
+            "MlyardConfig": {"MaxFailedShare": self.max_failed_share},
+        }
+        if self.warm_start_config is not None:
+            request["WarmStartConfig"] = self.warm_start_config.to_input_req()
+        return request
+
+    def _job(self) -> _TuningJob:
+        if self.latest_tuning_job is None:
+            raise ValidationError("this tuner has not started a tuning job yet: call fit() first")
+        return self.latest_tuning_job
+
+    def wait(self) -> None:
+        """Block until the tuning job ends; raise ``UnexpectedStatusException`` if it failed."""
+        self._job().wait()
+
+    def describe(self) -> dict[str, Any]:
+        return self._job().describe()
+
+    def stop_tuning_job(self) -> None:
+        self._job().stop()
+
+    def best_training_job(self) -> str:
+        """The name of the best training job so far (jobs stopped early do not count)."""
+        desc = self._job().describe()
+        best = desc.get("BestTrainingJob")
+        if not best:
+            raise ValidationError(f"tuning job {self._job().name} has no best training job yet: no job has "
+                                  f"completed with an objective value ({desc['HyperParameterTuningJobStatus']})")
+        return str(best["TrainingJobName"])
+
+    def best_estimator(self, best_training_job: str | None = None) -> EstimatorBase:
+        """An estimator attached to the best training job: deploy it, or fit it again."""
+        name = best_training_job or self.best_training_job()
+        return self._estimator_cls().attach(name, sagemaker_session=self.sagemaker_session)
+
+    def _estimator_cls(self) -> type[EstimatorBase]:
+        if self.estimator is not None:
+            return type(self.estimator)
+        return self._attached_cls or _estimator_cls_for(self._definition or {})
+
+    def deploy(self, initial_instance_count: int | None = None, instance_type: str | None = None,
+               serializer: Any = None, deserializer: Any = None, endpoint_name: str | None = None,
+               **kwargs: Any) -> Any:
+        """Deploy the best training job's model to a local endpoint; return its predictor."""
+        return self.best_estimator().deploy(initial_instance_count, instance_type, serializer=serializer,
+                                            deserializer=deserializer, endpoint_name=endpoint_name, **kwargs)
+
+    def analytics(self) -> Any:
+        from mlyard.analytics import HyperparameterTuningJobAnalytics
+
+        return HyperparameterTuningJobAnalytics(self._job().name, sagemaker_session=self.sagemaker_session)
+
+    # -- warm start ------------------------------------------------------------------------------
+    def transfer_learning_tuner(self, additional_parents: set[str] | None = None,
+                                estimator: EstimatorBase | None = None) -> HyperparameterTuner:
+        """A tuner like this one, seeded by this tuning job (and ``additional_parents``); data and
+        script may differ."""
+        return self._warm_tuner(WarmStartTypes.TRANSFER_LEARNING, additional_parents, estimator)
+
+    def identical_dataset_and_algorithm_tuner(self, additional_parents: set[str] | None = None
+                                              ) -> HyperparameterTuner:
+        """A tuner like this one, seeded by this tuning job (and ``additional_parents``), on the
+        same data and script."""
+        return self._warm_tuner(WarmStartTypes.IDENTICAL_DATA_AND_ALGORITHM, additional_parents, None)
+
+    def _warm_tuner(self, kind: WarmStartTypes, additional: set[str] | None,
+                    estimator: EstimatorBase | None) -> HyperparameterTuner:
+        parents = {self._job().name, *(additional or set())}
+        return HyperparameterTuner(
+            estimator or self.estimator, self.objective_metric_name, self._hyperparameter_ranges,
+            metric_definitions=self.metric_definitions, strategy=self.strategy, objective_type=self.objective_type,
+            max_jobs=self.max_jobs, max_parallel_jobs=self.max_parallel_jobs,
+            max_runtime_in_seconds=self.max_runtime_in_seconds, tags=self.tags,
+            base_tuning_job_name=self.base_tuning_job_name, warm_start_config=WarmStartConfig(kind, parents),
+            strategy_config=self.strategy_config, completion_criteria_config=self.completion_criteria_config,
+            early_stopping_type=self.early_stopping_type, random_seed=self.random_seed,
+            max_failed_share=self.max_failed_share)
+
+    @classmethod
+    def attach(cls, tuning_job_name: str, sagemaker_session: Session | None = None,
+               job_details: dict[str, Any] | None = None,
+               estimator_cls: type[EstimatorBase] | str | None = None) -> HyperparameterTuner:
+        """A tuner for an existing tuning job (one started with ``fit(wait=False)``, or by anyone)."""
+        session = sagemaker_session or Session()
+        desc = job_details or session.client.describe_tuning_job(tuning_job_name)
+        cfg = desc["HyperParameterTuningJobConfig"]
+        definition = desc["TrainingJobDefinition"]
+        if isinstance(estimator_cls, str):
+            estimator_cls = _import(estimator_cls)
+        tuner = cls.__new__(cls)
+        ranges: dict[str, ParameterRange] = {}
+        for item in cfg["ParameterRanges"].get("ContinuousParameterRanges") or []:
+            ranges[item["Name"]] = ContinuousParameter(float(item["MinValue"]), float(item["MaxValue"]),
+                                                       item.get("ScalingType") or "Auto")
+        for item in cfg["ParameterRanges"].get("IntegerParameterRanges") or []:
+            ranges[item["Name"]] = IntegerParameter(int(float(item["MinValue"])), int(float(item["MaxValue"])),
+                                                    item.get("ScalingType") or "Auto")
+        for item in cfg["ParameterRanges"].get("CategoricalParameterRanges") or []:
+            ranges[item["Name"]] = CategoricalParameter([_decode(v) for v in item["Values"]])
+        limits = cfg["ResourceLimits"]
+        criteria = cfg.get("TuningJobCompletionCriteria") or {}
+        hyperband = ((cfg.get("StrategyConfig") or {}).get("HyperbandStrategyConfig")) or None
+        tuner.estimator = None  # type: ignore[assignment]
+        tuner.objective_metric_name = cfg["HyperParameterTuningJobObjective"]["MetricName"]
+        tuner._hyperparameter_ranges = ranges
+        tuner.metric_definitions = definition["AlgorithmSpecification"].get("MetricDefinitions") or []
+        tuner.strategy = cfg["Strategy"]
+        tuner.objective_type = cfg["HyperParameterTuningJobObjective"]["Type"]
+        tuner.max_jobs = limits["MaxNumberOfTrainingJobs"]
+        tuner.max_parallel_jobs = limits["MaxParallelTrainingJobs"]
+        tuner.max_runtime_in_seconds = limits.get("MaxRuntimeInSeconds")
+        tuner.tags = desc.get("Tags") or []
+        tuner.base_tuning_job_name = None
+        tuner.warm_start_config = WarmStartConfig.from_job_desc(desc.get("WarmStartConfig"))
+        tuner.strategy_config = (StrategyConfig(HyperbandStrategyConfig(hyperband.get("MaxResource"),
+                                                                        hyperband.get("MinResource")))
+                                 if hyperband else None)
+        not_improving = (criteria.get("BestObjectiveNotImproving") or {}).get("MaxNumberOfTrainingJobsNotImproving")
+        convergence = (criteria.get("ConvergenceDetected") or {}).get("CompleteOnConvergence")
+        tuner.completion_criteria_config = TuningJobCompletionCriteriaConfig(
+            not_improving, None if convergence is None else convergence == "Enabled",
+            criteria.get("TargetObjectiveMetricValue")) if criteria else None
+        tuner.early_stopping_type = cfg.get("TrainingJobEarlyStoppingType") or "Off"
+        tuner.random_seed = cfg.get("RandomSeed")
+        tuner.max_failed_share = (desc.get("MlyardConfig") or {}).get("MaxFailedShare", 0.5)
+        tuner.sagemaker_session = session
+        tuner._attached_cls = estimator_cls
+        tuner._definition = definition
+        tuner._current_job_name = tuning_job_name
+        tuner.latest_tuning_job = _TuningJob(session, tuning_job_name)
+        return tuner
+
+
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _estimator_cls_for(definition: dict[str, Any]) -> type[EstimatorBase]:
+    """The estimator class a tuning job's training jobs were defined with."""
+    static = definition.get("StaticHyperParameters") or {}
+    if "sagemaker_estimator_class_name" in static and "sagemaker_estimator_module" in static:
+        return _import(f"{_decode(static['sagemaker_estimator_module'])}."
+                       f"{_decode(static['sagemaker_estimator_class_name'])}")
+    framework = (definition.get("MlyardConfig") or {}).get("Framework")
+    by_framework = {"tensorflow": "mlyard.tensorflow.TensorFlow", "pytorch": "mlyard.pytorch.PyTorch",
+                    "sklearn": "mlyard.sklearn.SKLearn"}
+    return _import(by_framework.get(framework or "", "mlyard.estimator.Estimator"))
+
+
+def _import(path: str) -> type[EstimatorBase]:
+    module, _, name = path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, EstimatorBase)):
+        raise ValidationError(f"{path} is not an estimator class")
+    return cls
+
