@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 
 import typer
 from rich.console import Console
@@ -17,6 +18,8 @@ jobs_app = typer.Typer(help="Processing and training jobs.", no_args_is_help=Tru
 app.add_typer(jobs_app, name="jobs")
 endpoints_app = typer.Typer(help="Real-time endpoints.", no_args_is_help=True)
 app.add_typer(endpoints_app, name="endpoints")
+tuning_app = typer.Typer(help="Hyperparameter tuning jobs.", no_args_is_help=True)
+app.add_typer(tuning_app, name="tuning")
 console = Console()
 
 
@@ -119,6 +122,84 @@ def endpoints_delete(name: str) -> None:
     """Stop an endpoint and delete it."""
     _client().delete_endpoint(name)
     console.print(f"{name}: deleted")
+
+
+_COLORS = {"Completed": "green", "Failed": "red", "InProgress": "cyan", "Stopped": "yellow", "Stopping": "yellow"}
+
+
+def _status(status: str) -> str:
+    return f"[{_COLORS.get(status, 'white')}]{status}[/]"
+
+
+@tuning_app.command("list")
+def tuning_list(status: str = typer.Option(None, help="InProgress, Completed, Failed, Stopping or Stopped"),
+                limit: int = typer.Option(50)) -> None:
+    """List tuning jobs, newest first."""
+    table = Table("name", "status", "strategy", "jobs done/max", "running", "failed", "best", "created")
+    for t in _client().list_tuning_jobs(status=status, limit=limit):
+        counters = t["TrainingJobStatusCounters"]
+        done = counters["Completed"] + counters["Stopped"] + counters["NonRetryableError"]
+        best = (t.get("BestTrainingJob") or {}).get("FinalHyperParameterTuningJobObjectiveMetric")
+        table.add_row(t["HyperParameterTuningJobName"], _status(t["HyperParameterTuningJobStatus"]), t["Strategy"],
+                      f"{done}/{t['ResourceLimits']['MaxNumberOfTrainingJobs']}", str(counters["InProgress"]),
+                      str(counters["NonRetryableError"]), f"{best['Value']:.6g}" if best else "",
+                      (t["CreationTime"] or "")[:19])
+    console.print(table)
+
+
+def _tuning_view(name: str) -> tuple[Table, bool]:
+    client = _client()
+    desc = client.describe_tuning_job(name)
+    objective = desc["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+    best = (desc.get("BestTrainingJob") or {}).get("TrainingJobName")
+    status = desc["HyperParameterTuningJobStatus"]
+    title = (f"{name}: {_status(status)}, {desc['Strategy']}, {objective['Type']} {objective['MetricName']}"
+             + (f" - {desc['FailureReason']}" if desc.get("FailureReason") else "")
+             + (f" - {desc['StatusMessage']}" if desc.get("StatusMessage") else ""))
+    table = Table("training job", "status", objective["MetricName"], "hyperparameters", "seconds", title=title,
+                  title_justify="left")
+    for s in client.tuning_training_jobs(name):
+        metric = s.get("FinalHyperParameterTuningJobObjectiveMetric")
+        job_status = "Stopped early" if s.get("EarlyStopped") else s["TrainingJobStatus"]
+        seconds = ""
+        if s.get("TrainingStartTime") and s.get("TrainingEndTime"):
+            elapsed = datetime.fromisoformat(s["TrainingEndTime"]) - datetime.fromisoformat(s["TrainingStartTime"])
+            seconds = f"{elapsed.total_seconds():.1f}"
+        mark = " *" if s["TrainingJobName"] == best else ""
+        table.add_row(s["TrainingJobName"] + mark, _status(job_status) if job_status in _COLORS else job_status,
+                      f"{metric['Value']:.6g}" if metric else "",
+                      " ".join(f"{k}={v}" for k, v in sorted(s["TunedHyperParameters"].items())), seconds)
+    return table, status in ("Completed", "Failed", "Stopped")
+
+
+@tuning_app.command("describe")
+def tuning_describe(name: str, watch: bool = typer.Option(False, "--watch", "-w",
+                                                          help="Keep the table live until the tuning job ends."),
+                    as_json: bool = typer.Option(False, "--json", help="The full description, as JSON.")) -> None:
+    """Show a tuning job and a table of its training jobs (* marks the best)."""
+    if as_json:
+        print(json.dumps(_client().describe_tuning_job(name), indent=2))
+        return
+    table, ended = _tuning_view(name)
+    if not watch or ended:
+        console.print(table)
+        return
+    import time
+
+    from rich.live import Live
+
+    with Live(table, console=console, refresh_per_second=4) as live:
+        while not ended:
+            time.sleep(1.0)
+            table, ended = _tuning_view(name)
+            live.update(table)
+
+
+@tuning_app.command("stop")
+def tuning_stop(name: str) -> None:
+    """Stop a tuning job and its running training jobs."""
+    desc = _client().stop_tuning_job(name)
+    console.print(f"{name}: {desc['HyperParameterTuningJobStatus']}")
 
 
 def main() -> None:

@@ -287,6 +287,7 @@ class HyperparameterTuner:
         static = {k: json.dumps(v) for k, v in self.estimator.hyperparameters().items()
                   if k not in self._hyperparameter_ranges} if self.estimator is not None else {}
         strategy = strategy_for(cfg, space, static)
+        strategy.check()
         max_jobs = strategy.max_jobs(self.max_jobs)
         if self.max_parallel_jobs > max_jobs:
             raise ValidationError(f"max_parallel_jobs ({self.max_parallel_jobs}) is more than max_jobs ({max_jobs}); "

@@ -63,6 +63,7 @@ class Tunings:
                                   f"_tuning_objective_metric); at most {MAX_HYPERPARAMETERS}")
         strategy = strategy_for(cfg, space, static)
         strategy.check()
+        strategy.check_runtime()
         limits = cfg["ResourceLimits"]
         max_jobs = strategy.max_jobs(limits.get("MaxNumberOfTrainingJobs"))
         if limits["MaxParallelTrainingJobs"] > max_jobs:
@@ -315,6 +316,7 @@ def _describe(row: dict[str, Any], trials: list[_Trial], overall: dict[str, Any]
     }
     if spec.get("WarmStartConfig"):
         out["WarmStartConfig"] = spec["WarmStartConfig"]
+        out["WarmStartSeedCount"] = state.get("seeded", 0)  # the parents' jobs that seeded the search
     best = _best(trials, cfg["HyperParameterTuningJobObjective"]["Type"])
     if best is not None:
         out["BestTrainingJob"] = best.summary()
@@ -387,13 +389,16 @@ class _Driver(threading.Thread):
         max_failed = (spec.get("MlyardConfig") or {}).get("MaxFailedShare", 0.5) * max_jobs
         early = strategy.early_stopping == "Auto" or strategy.name == "Hyperband"
 
-        # Warm start: the parents' finished jobs seed the study.
+        # Warm start: the parents' finished jobs that fit this search space seed the study.
+        seeded = 0
         for parent in (spec.get("WarmStartConfig") or {}).get("ParentHyperParameterTuningJobs") or []:
             parent_row = self.tunings.objects.get(KIND, parent["HyperParameterTuningJobName"])
             for t in self.tunings._trials(parent_row):
                 if t.ended:
-                    study.add_finished(t.job["spec"].get("HyperParameters") or {}, t.outcome, t.value,
-                                       self._series(t.name, metric))
+                    seeded += study.add_finished(t.job["spec"].get("HyperParameters") or {}, t.outcome, t.value,
+                                                 self._series(t.name, metric))
+        if spec.get("WarmStartConfig") and row["state"].get("seeded") != seeded:
+            self.tunings.update_state(self.tuning, seeded=seeded)
         # This tuning job's own jobs, from before a restart.
         known: set[str] = set()
         for t in self.tunings._trials(row):

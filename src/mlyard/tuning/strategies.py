@@ -42,6 +42,9 @@ class Strategy(ABC):
     def check(self) -> None:  # noqa: B027 - most strategies suit any settings
         """Raise ValidationError when the job's settings do not suit this strategy."""
 
+    def check_runtime(self) -> None:  # noqa: B027 - most strategies need nothing more
+        """Raise ValidationError when the server lacks what this strategy needs."""
+
     def max_jobs(self, given: int | None) -> int:
         return given or 1
 
@@ -59,7 +62,7 @@ class Strategy(ABC):
 class Bayesian(Strategy):
     name = "Bayesian"
 
-    def check(self) -> None:
+    def check_runtime(self) -> None:
         if importlib.util.find_spec("torch") is None:
             raise ValidationError("the Bayesian strategy uses Optuna's Gaussian-process sampler, which needs "
                                   "PyTorch on the server: pip install 'mlyard[tuning]' (or pip install torch), "
@@ -86,6 +89,13 @@ class Random(Strategy):
         return optuna.samplers.RandomSampler(seed=seed)
 
 
+class _GridSampler(optuna.samplers.GridSampler):
+    def after_trial(self, study: optuna.Study, trial: Any, state: Any, values: Any) -> None:
+        # Optuna's grid sampler stops the study once the grid is done, which only works inside
+        # Study.optimize; the tuning job stops itself at MaxNumberOfTrainingJobs (the grid's size).
+        return None
+
+
 class Grid(Strategy):
     name = "Grid"
 
@@ -103,7 +113,7 @@ class Grid(Strategy):
         return size
 
     def sampler(self, seed: int | None, max_jobs: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.GridSampler(self.space.grid(), seed=seed)
+        return _GridSampler(self.space.grid(), seed=seed)
 
 
 class Hyperband(Strategy):
