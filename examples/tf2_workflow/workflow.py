@@ -6,8 +6,9 @@
 2. Process: preprocessing.py standardizes them on 2 instances, the raw files sharded between them.
 3. Train in local mode: a script-mode Keras script, run as a SageMaker training job would run it,
    on the processing job's train and test outputs.
-4. Deploy the model to a local endpoint (2 instances) and predict 10 test rows.
-5. Batch transform the whole test set, then delete the endpoint.
+4. Tune learning rate, epochs and batch size: 6 training jobs, 2 at a time, Bayesian search.
+5. Deploy the best model to a local endpoint (2 instances) and predict 10 test rows.
+6. Batch transform the whole test set with the best model, then delete the endpoint.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from mlyard.processing import ProcessingInput, ProcessingOutput  # noqa: E402
 from mlyard.sklearn.processing import SKLearnProcessor  # noqa: E402
 from mlyard.store import read_bytes  # noqa: E402
 from mlyard.tensorflow import TensorFlow  # noqa: E402
+from mlyard.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter  # noqa: E402
 
 
 def step(title: str) -> None:
@@ -77,25 +79,43 @@ def main() -> None:
     series = df[df.metric_name == "val_loss"]["value"]
     print(f"val_loss went from {series.iloc[0]:.1f} to {series.iloc[-1]:.1f} over {len(series)} epochs")
 
-    step("4. Deploy to a local endpoint and predict")
+    step("4. Tune: 6 training jobs, 2 at a time, Bayesian search")
+    ranges = {"learning_rate": ContinuousParameter(0.001, 0.2, scaling_type="Logarithmic"),
+              "epochs": IntegerParameter(10, 50), "batch_size": IntegerParameter(64, 256)}
+    tuner = HyperparameterTuner(estimator, "val_loss", ranges, metric_definitions, max_jobs=6, max_parallel_jobs=2,
+                                objective_type="Minimize", random_seed=7)
+    started = time.monotonic()
+    tuner.fit({"train": outputs["train"], "test": outputs["test"]})
+    tuning = tuner.describe()
+    best = tuning["BestTrainingJob"]
+    print(f"\ntuning job {tuner.latest_tuning_job.name if tuner.latest_tuning_job else ''}: "
+          f"{tuning['HyperParameterTuningJobStatus']} in {time.monotonic() - started:.1f}s, "
+          f"{tuning['TrainingJobStatusCounters']['Completed']} jobs completed")
+    print(f"best job   {best['TrainingJobName']}: val_loss "
+          f"{best['FinalHyperParameterTuningJobObjectiveMetric']['Value']:.2f} with {best['TunedHyperParameters']}")
+    df = tuner.analytics().dataframe().sort_values("FinalObjectiveValue")
+    print(df[["learning_rate", "epochs", "batch_size", "FinalObjectiveValue", "TrainingElapsedTimeSeconds"]]
+          .to_string(index=False))
+
+    step("5. Deploy the best model to a local endpoint and predict")
     test_dir = HERE / "data" / "test-processed"
     test_dir.mkdir(parents=True, exist_ok=True)
     for name in ("x_test.npy", "y_test.npy"):
         (test_dir / name).write_bytes(read_bytes(f"{outputs['test']}/{name}"))
     x_test, y_test = np.load(test_dir / "x_test.npy"), np.load(test_dir / "y_test.npy")
-    predictor = estimator.deploy(initial_instance_count=2, instance_type="local")
+    predictor = tuner.deploy(initial_instance_count=2, instance_type="local")
     print(f"endpoint {predictor.endpoint_name} at {predictor.endpoint_url}")
     predictions = predictor.predict(x_test[:10])["predictions"]
     print(f"{'prediction':>12} {'label':>8}")
     for (p,), label in zip(predictions, y_test[:10], strict=True):
         print(f"{p:12.1f} {label:8.1f}")
 
-    step("5. Batch transform the test set, then delete the endpoint")
+    step("6. Batch transform the test set with the best model, then delete the endpoint")
     csv_dir = HERE / "data" / "transform-input"
     csv_dir.mkdir(parents=True, exist_ok=True)
     np.savetxt(csv_dir / "x_test.csv", x_test, delimiter=",", fmt="%.6f")
-    transformer = estimator.transformer(instance_count=2, instance_type="local", strategy="MultiRecord",
-                                        assemble_with="Line", accept="text/csv")
+    transformer = tuner.best_estimator().transformer(instance_count=2, instance_type="local",
+                                                     strategy="MultiRecord", assemble_with="Line", accept="text/csv")
     transformer.transform(data=str(csv_dir), content_type="text/csv", split_type="Line", logs=False)
     out = read_bytes(f"{transformer.output_path}/x_test.csv.out").decode().split()
     mse = float(np.mean((np.array(out, dtype=float) - y_test) ** 2))
