@@ -48,7 +48,8 @@ class Range:
         if self.kind == "Integer":
             return str(int(internal))
         value = 1.0 - float(internal) if self.scaling == "ReverseLogarithmic" else float(internal)
-        return json.dumps(value)
+        # 12 significant digits: exp(log(0.001)) is 0.0010000000000000002, which nobody wants to read.
+        return json.dumps(min(max(float(f"{value:.12g}"), self.low), self.high))
 
     def from_hyperparameter(self, text: str) -> Any | None:
         """Optuna's value for a hyperparameter string, or None if it lies outside this range."""
