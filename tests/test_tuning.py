@@ -345,6 +345,8 @@ def test_bad_input_is_refused_before_any_job_starts(session, source: Path) -> No
         (lambda: tuner({"value": IntegerParameter(1, 5)}, strategy="Grid"), "Grid strategy searches categorical"),
         (lambda: tuner({"value": CategoricalParameter([1, 2])}, strategy="Grid", max_jobs=3), "set it to 2"),
         (lambda: tuner({"value": IntegerParameter(1, 5)}, strategy="Hyperband"), "needs MaxResource"),
+        (lambda: tuner({f"p{i}": CategoricalParameter(list(range(10))) for i in range(5)}, strategy="Grid"),
+         "100000 combinations"),
         (lambda: tuner({"value": IntegerParameter(1, 5)}, strategy="Simulated"), "is not one of"),
         (lambda: HyperparameterTuner(_estimator(source, session), "accuracy", {"value": IntegerParameter(1, 5)}),
          "objective metric 'accuracy' has no metric definition"),

@@ -233,6 +233,7 @@ class HyperparameterTuner:
         autotune: bool = False,
         hyperparameters_to_keep_static: list[str] | None = None,
         max_failed_share: float = 0.5,
+        sagemaker_session: Session | None = None,
     ) -> None:
         if estimator_name is not None:
             raise ValidationError("several estimators in one tuning job (estimator_name, create()) are not "
@@ -270,12 +271,14 @@ class HyperparameterTuner:
         self.early_stopping_type = early_stopping_type
         self.random_seed = random_seed
         self.max_failed_share = max_failed_share
-        self.sagemaker_session = estimator.sagemaker_session if estimator is not None else Session()
+        self.sagemaker_session = (estimator.sagemaker_session if estimator is not None
+                                  else sagemaker_session or Session())
         self.latest_tuning_job: _TuningJob | None = None
         self._current_job_name: str | None = None
         self._attached_cls: type[EstimatorBase] | None = None
         self._definition: dict[str, Any] | None = None
-        self._check()
+        if estimator is not None:  # an attached tuner's job was checked when it was created
+            self._check()
 
     def _check(self) -> None:
         """The checks that need no server: what the tuning job would be refused for."""
@@ -459,7 +462,6 @@ class HyperparameterTuner:
         definition = desc["TrainingJobDefinition"]
         if isinstance(estimator_cls, str):
             estimator_cls = _import(estimator_cls)
-        tuner = cls.__new__(cls)
         ranges: dict[str, ParameterRange] = {}
         for item in cfg["ParameterRanges"].get("ContinuousParameterRanges") or []:
             ranges[item["Name"]] = ContinuousParameter(float(item["MinValue"]), float(item["MaxValue"]),
@@ -472,30 +474,24 @@ class HyperparameterTuner:
         limits = cfg["ResourceLimits"]
         criteria = cfg.get("TuningJobCompletionCriteria") or {}
         hyperband = ((cfg.get("StrategyConfig") or {}).get("HyperbandStrategyConfig")) or None
-        tuner.estimator = None  # type: ignore[assignment]
-        tuner.objective_metric_name = cfg["HyperParameterTuningJobObjective"]["MetricName"]
-        tuner._hyperparameter_ranges = ranges
-        tuner.metric_definitions = definition["AlgorithmSpecification"].get("MetricDefinitions") or []
-        tuner.strategy = cfg["Strategy"]
-        tuner.objective_type = cfg["HyperParameterTuningJobObjective"]["Type"]
-        tuner.max_jobs = limits["MaxNumberOfTrainingJobs"]
-        tuner.max_parallel_jobs = limits["MaxParallelTrainingJobs"]
-        tuner.max_runtime_in_seconds = limits.get("MaxRuntimeInSeconds")
-        tuner.tags = desc.get("Tags") or []
-        tuner.base_tuning_job_name = None
-        tuner.warm_start_config = WarmStartConfig.from_job_desc(desc.get("WarmStartConfig"))
-        tuner.strategy_config = (StrategyConfig(HyperbandStrategyConfig(hyperband.get("MaxResource"),
-                                                                        hyperband.get("MinResource")))
-                                 if hyperband else None)
         not_improving = (criteria.get("BestObjectiveNotImproving") or {}).get("MaxNumberOfTrainingJobsNotImproving")
         convergence = (criteria.get("ConvergenceDetected") or {}).get("CompleteOnConvergence")
-        tuner.completion_criteria_config = TuningJobCompletionCriteriaConfig(
-            not_improving, None if convergence is None else convergence == "Enabled",
-            criteria.get("TargetObjectiveMetricValue")) if criteria else None
-        tuner.early_stopping_type = cfg.get("TrainingJobEarlyStoppingType") or "Off"
-        tuner.random_seed = cfg.get("RandomSeed")
-        tuner.max_failed_share = (desc.get("MlyardConfig") or {}).get("MaxFailedShare", 0.5)
-        tuner.sagemaker_session = session
+        tuner = cls(
+            None, cfg["HyperParameterTuningJobObjective"]["MetricName"], ranges,  # type: ignore[arg-type]
+            metric_definitions=definition["AlgorithmSpecification"].get("MetricDefinitions") or [],
+            strategy=cfg["Strategy"], objective_type=cfg["HyperParameterTuningJobObjective"]["Type"],
+            max_jobs=limits["MaxNumberOfTrainingJobs"], max_parallel_jobs=limits["MaxParallelTrainingJobs"],
+            max_runtime_in_seconds=limits.get("MaxRuntimeInSeconds"), tags=desc.get("Tags") or [],
+            warm_start_config=WarmStartConfig.from_job_desc(desc.get("WarmStartConfig")),
+            strategy_config=(StrategyConfig(HyperbandStrategyConfig(hyperband.get("MaxResource"),
+                                                                    hyperband.get("MinResource")))
+                             if hyperband else None),
+            completion_criteria_config=TuningJobCompletionCriteriaConfig(
+                not_improving, None if convergence is None else convergence == "Enabled",
+                criteria.get("TargetObjectiveMetricValue")) if criteria else None,
+            early_stopping_type=cfg.get("TrainingJobEarlyStoppingType") or "Off", random_seed=cfg.get("RandomSeed"),
+            max_failed_share=(desc.get("MlyardConfig") or {}).get("MaxFailedShare", 0.5),
+            sagemaker_session=session)
         tuner._attached_cls = estimator_cls
         tuner._definition = definition
         tuner._current_job_name = tuning_job_name

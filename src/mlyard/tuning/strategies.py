@@ -23,6 +23,7 @@ from mlyard.tuning.ranges import Space
 
 __all__ = ["Strategy", "strategy_for", "STRATEGIES", "EPOCH_NAMES"]
 
+MAX_JOBS = 10000
 # Static hyperparameters that give Hyperband its MaxResource when the config does not.
 EPOCH_NAMES = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
 
@@ -107,6 +108,9 @@ class Grid(Strategy):
 
     def max_jobs(self, given: int | None) -> int:
         size = self.space.grid_size()
+        if size > MAX_JOBS:
+            raise ValidationError(f"the grid has {size} combinations; a tuning job runs at most {MAX_JOBS} "
+                                  "training jobs: use fewer values, or the Random or Bayesian strategy")
         if given is not None and given != size:
             raise ValidationError(f"with the Grid strategy max_jobs is the number of combinations ({size}); "
                                   f"leave it out, or set it to {size}, not {given}")
