@@ -302,6 +302,14 @@ def test_a_tuning_job_survives_a_server_restart_without_rerunning_jobs(session, 
     assert desc["TrainingJobStatusCounters"]["Completed"] == 5
     assert attached.objective_metric_name == "loss" and attached.max_jobs == 5
     assert isinstance(attached._hyperparameter_ranges["value"], IntegerParameter)
+    # An attached tuner warm-starts another, which runs its jobs as the attached one defined them.
+    child = attached.identical_dataset_and_algorithm_tuner()
+    child.max_jobs, child.max_parallel_jobs = 1, 1
+    child.fit()
+    desc = child.describe()
+    assert desc["HyperParameterTuningJobStatus"] == "Completed" and desc["WarmStartSeedCount"] == 5
+    assert json.loads(session.describe_training_job(desc["BestTrainingJob"]["TrainingJobName"])
+                      ["HyperParameters"]["pause"]) == 0.4
 
 
 def test_stop_and_the_cli(session, home: Path, source: Path) -> None:
@@ -345,6 +353,10 @@ def test_bad_input_is_refused_before_any_job_starts(session, source: Path) -> No
         (lambda: tuner({"value": IntegerParameter(1, 5)}, strategy="Grid"), "Grid strategy searches categorical"),
         (lambda: tuner({"value": CategoricalParameter([1, 2])}, strategy="Grid", max_jobs=3), "set it to 2"),
         (lambda: tuner({"value": IntegerParameter(1, 5)}, strategy="Hyperband"), "needs MaxResource"),
+        (lambda: _tuner(source, session, {"value": IntegerParameter(1, 5)}, {"epochs": float("inf")},
+                        strategy="Hyperband"), "needs MaxResource"),
+        (lambda: tuner({"value": ContinuousParameter(-1e308, 1e308)}), "too wide"),
+        (lambda: tuner({"value": IntegerParameter(1, 5)}, hyperparameters_to_keep_static=["fn"]), "autotune"),
         (lambda: tuner({f"p{i}": CategoricalParameter(list(range(10))) for i in range(5)}, strategy="Grid"),
          "100000 combinations"),
         (lambda: tuner({"value": IntegerParameter(1, 5)}, strategy="Simulated"), "is not one of"),
@@ -366,4 +378,17 @@ def test_bad_input_is_refused_before_any_job_starts(session, source: Path) -> No
     request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"] = []
     r = httpx.post(f"{client.url}/v1/tuning-jobs", json=request, headers={"Authorization": f"Bearer {client.token}"})
     assert r.status_code == 400 and "no metric definition" in r.json()["message"]
+    for change, message in [
+            (lambda r: r["HyperParameterTuningJobConfig"].update(RandomSeed=-1), "RandomSeed"),
+            (lambda r: r["HyperParameterTuningJobConfig"].update(
+                TuningJobCompletionCriteria={"TargetObjectiveMetricValue": float("nan")}), "finite"),
+            (lambda r: r.update(WarmStartConfig={
+                "WarmStartType": "TransferLearning",
+                "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "no-such-parent"}]}),
+             "'no-such-parent' does not exist")]:
+        request = good._request("badrequest3", None, False)
+        change(request)
+        r = httpx.post(f"{client.url}/v1/tuning-jobs", content=json.dumps(request),
+                       headers={"Authorization": f"Bearer {client.token}", "Content-Type": "application/json"})
+        assert r.status_code == 400 and message in r.json()["message"], r.text
     assert client.list_jobs() == [] and client.list_tuning_jobs() == []

@@ -62,9 +62,9 @@ class HyperparameterTuningJobAnalytics:
         self._summaries = None
 
     def description(self, force_refresh: bool = False) -> dict[str, Any]:
-        from mlyard.tuner import _parse_tuning
+        from mlyard.estimator import _parse_times
 
-        return _parse_tuning(self._session.client.describe_tuning_job(self.name))
+        return _parse_times(self._session.client.describe_tuning_job(self.name))
 
     def training_job_summaries(self, force_refresh: bool = False) -> list[dict[str, Any]]:
         if self._summaries is None or force_refresh:
@@ -83,9 +83,12 @@ class HyperparameterTuningJobAnalytics:
             row: dict[str, Any] = {}
             for key, value in s["TunedHyperParameters"].items():
                 try:
-                    row[key] = json.loads(value)
+                    row[key] = float(value)  # numbers as floats, as SageMaker's analytics give them
                 except ValueError:
-                    row[key] = value
+                    try:
+                        row[key] = json.loads(value)  # a JSON-encoded categorical value
+                    except ValueError:
+                        row[key] = value
             metric = s.get("FinalHyperParameterTuningJobObjectiveMetric")
             start, end = s.get("TrainingStartTime"), s.get("TrainingEndTime")
             row.update({

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mlyard.errors import MlyardError
@@ -21,6 +22,11 @@ app.add_typer(endpoints_app, name="endpoints")
 tuning_app = typer.Typer(help="Hyperparameter tuning jobs.", no_args_is_help=True)
 app.add_typer(tuning_app, name="tuning")
 console = Console()
+_COLORS = {"Completed": "green", "Failed": "red", "InProgress": "cyan", "Stopped": "yellow", "Stopping": "yellow"}
+
+
+def _status(status: str) -> str:
+    return f"[{_COLORS.get(status, 'white')}]{escape(status)}[/]"
 
 
 def _client():  # type: ignore[no-untyped-def]
@@ -60,10 +66,8 @@ def jobs_list(kind: str = typer.Option(None, help="training or processing"),
     """List jobs, newest first."""
     rows = _client().list_jobs(kind=kind, status=status, limit=limit)
     table = Table("name", "kind", "status", "detail", "instances", "created")
-    colors = {"Completed": "green", "Failed": "red", "InProgress": "cyan", "Stopped": "yellow"}
     for r in rows:
-        color = colors.get(r["Status"], "white")
-        table.add_row(r["JobName"], r["Kind"], f"[{color}]{r['Status']}[/]", r["SecondaryStatus"],
+        table.add_row(r["JobName"], r["Kind"], _status(r["Status"]), escape(r["SecondaryStatus"]),
                       f"{r['InstanceCount']} x {r['InstanceType']}", (r["CreationTime"] or "")[:19])
     console.print(table)
 
@@ -124,13 +128,6 @@ def endpoints_delete(name: str) -> None:
     console.print(f"{name}: deleted")
 
 
-_COLORS = {"Completed": "green", "Failed": "red", "InProgress": "cyan", "Stopped": "yellow", "Stopping": "yellow"}
-
-
-def _status(status: str) -> str:
-    return f"[{_COLORS.get(status, 'white')}]{status}[/]"
-
-
 @tuning_app.command("list")
 def tuning_list(status: str = typer.Option(None, help="InProgress, Completed, Failed, Stopping or Stopped"),
                 limit: int = typer.Option(50)) -> None:
@@ -153,11 +150,11 @@ def _tuning_view(name: str) -> tuple[Table, bool]:
     objective = desc["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
     best = (desc.get("BestTrainingJob") or {}).get("TrainingJobName")
     status = desc["HyperParameterTuningJobStatus"]
-    title = (f"{name}: {_status(status)}, {desc['Strategy']}, {objective['Type']} {objective['MetricName']}"
-             + (f" - {desc['FailureReason']}" if desc.get("FailureReason") else "")
-             + (f" - {desc['StatusMessage']}" if desc.get("StatusMessage") else ""))
-    table = Table("training job", "status", objective["MetricName"], "hyperparameters", "seconds", title=title,
-                  title_justify="left")
+    title = (f"{name}: {_status(status)}, {desc['Strategy']}, {objective['Type']} {escape(objective['MetricName'])}"
+             + (f" - {escape(desc['FailureReason'])}" if desc.get("FailureReason") else "")
+             + (f" - {escape(desc['StatusMessage'])}" if desc.get("StatusMessage") else ""))
+    table = Table("training job", "status", escape(objective["MetricName"]), "hyperparameters", "seconds",
+                  title=title, title_justify="left")
     for s in client.tuning_training_jobs(name):
         metric = s.get("FinalHyperParameterTuningJobObjectiveMetric")
         job_status = "Stopped early" if s.get("EarlyStopped") else s["TrainingJobStatus"]
@@ -166,9 +163,8 @@ def _tuning_view(name: str) -> tuple[Table, bool]:
             elapsed = datetime.fromisoformat(s["TrainingEndTime"]) - datetime.fromisoformat(s["TrainingStartTime"])
             seconds = f"{elapsed.total_seconds():.1f}"
         mark = " *" if s["TrainingJobName"] == best else ""
-        table.add_row(s["TrainingJobName"] + mark, _status(job_status) if job_status in _COLORS else job_status,
-                      f"{metric['Value']:.6g}" if metric else "",
-                      " ".join(f"{k}={v}" for k, v in sorted(s["TunedHyperParameters"].items())), seconds)
+        table.add_row(s["TrainingJobName"] + mark, _status(job_status), f"{metric['Value']:.6g}" if metric else "",
+                      escape(" ".join(f"{k}={v}" for k, v in sorted(s["TunedHyperParameters"].items()))), seconds)
     return table, status in ("Completed", "Failed", "Stopped")
 
 

@@ -42,7 +42,7 @@ _CLOUD_ONLY = {
 }
 _TIME_FIELDS = ("CreationTime", "LastModifiedTime", "TrainingStartTime", "TrainingEndTime", "StartTime",
                 "EndTime", "Timestamp", "ProcessingStartTime", "ProcessingEndTime", "TransformStartTime",
-                "TransformEndTime")
+                "TransformEndTime", "HyperParameterTuningEndTime", "ConvergenceDetectedTime")
 
 
 def _parse_times(obj: Any) -> Any:
@@ -361,11 +361,12 @@ class EstimatorBase:
                      sagemaker_session=self.sagemaker_session, **kwargs)
 
     def deploy(self, initial_instance_count: int | None = None, instance_type: str | None = None,
-               serializer: Any = None, deserializer: Any = None, endpoint_name: str | None = None,
-               **kwargs: Any) -> Any:
+               serializer: Any = None, deserializer: Any = None, accelerator_type: str | None = None,
+               endpoint_name: str | None = None, **kwargs: Any) -> Any:
         """Deploy the latest training job's model to a local endpoint; return its predictor."""
         return self.create_model().deploy(initial_instance_count, instance_type, serializer=serializer,
-                                          deserializer=deserializer, endpoint_name=endpoint_name, **kwargs)
+                                          deserializer=deserializer, accelerator_type=accelerator_type,
+                                          endpoint_name=endpoint_name, **kwargs)
 
     def transformer(self, instance_count: int, instance_type: str, **kwargs: Any) -> Any:
         """A batch transformer for the latest training job's model."""

@@ -84,11 +84,15 @@ class Model:
 
     def deploy(self, initial_instance_count: int | None = None, instance_type: str | None = None,
                serializer: BaseSerializer | None = None, deserializer: BaseDeserializer | None = None,
-               endpoint_name: str | None = None, data_capture_config: Any = None, wait: bool = True,
-               tags: list[dict[str, str]] | None = None, max_batch_size: int = 64, max_latency_ms: float = 2.0,
+               accelerator_type: str | None = None, endpoint_name: str | None = None,
+               tags: list[dict[str, str]] | None = None, kms_key: str | None = None, wait: bool = True,
+               data_capture_config: Any = None, max_batch_size: int = 64, max_latency_ms: float = 2.0,
                port: int | None = None, **_ignored: Any) -> Predictor:
         """Start an endpoint of ``initial_instance_count`` instances serving this model; return a
         predictor for it. ``port`` fixes the endpoint's port (default: a free one)."""
+        if accelerator_type is not None:
+            raise ValidationError(f"accelerator_type {accelerator_type!r}: Elastic Inference accelerators do not "
+                                  "exist locally; leave it out (use instance_type='local_gpu' for a GPU)")
         if instance_type is None:
             raise ValidationError("deploy needs instance_type ('local', 'local_gpu' or an ml.* type)")
         model_name = self.create()

@@ -17,7 +17,8 @@ from enum import Enum
 from typing import Any
 
 from mlyard.errors import UnexpectedStatusException, ValidationError
-from mlyard.estimator import EstimatorBase, _parse_times, create_job
+from mlyard.estimator import EstimatorBase, _channels, _parse_times, create_job
+from mlyard.runtime.state import TERMINAL
 from mlyard.session import Session
 
 __all__ = [
@@ -26,8 +27,6 @@ __all__ = [
     "WarmStartTypes",
 ]
 
-_TERMINAL = ("Completed", "Failed", "Stopped")
-_TUNING_TIME_FIELDS = ("HyperParameterTuningEndTime", "ConvergenceDetectedTime")
 
 
 class ParameterRange:
@@ -152,7 +151,7 @@ class _TuningJob:
         self.name = tuning_job_name
 
     def describe(self) -> dict[str, Any]:
-        return _parse_tuning(self.sagemaker_session.client.describe_tuning_job(self.name))
+        return _parse_times(self.sagemaker_session.client.describe_tuning_job(self.name))
 
     def stop(self) -> None:
         self.sagemaker_session.client.stop_tuning_job(self.name)
@@ -164,19 +163,19 @@ class _TuningJob:
             desc = client.wait_tuning_job(self.name, timeout=20)
             if progress:
                 _print_progress(client.tuning_training_jobs(self.name), shown)
-            if desc["HyperParameterTuningJobStatus"] in _TERMINAL:
+            if desc["HyperParameterTuningJobStatus"] in TERMINAL:
                 break
         status = desc["HyperParameterTuningJobStatus"]
         if status == "Failed":
             raise UnexpectedStatusException(
                 f"Error for HyperParameterTuning job {self.name}: Failed. Reason: {desc.get('FailureReason')}",
                 allowed_statuses=["Completed", "Stopped"], actual_status=status)
-        return _parse_tuning(desc)
+        return _parse_times(desc)
 
 
 def _print_progress(summaries: list[dict[str, Any]], shown: set[str]) -> None:
     for s in summaries:
-        if s["TrainingJobStatus"] not in _TERMINAL or s["TrainingJobName"] in shown:
+        if s["TrainingJobStatus"] not in TERMINAL or s["TrainingJobName"] in shown:
             continue
         shown.add(s["TrainingJobName"])
         metric = s.get("FinalHyperParameterTuningJobObjectiveMetric")
@@ -184,18 +183,6 @@ def _print_progress(summaries: list[dict[str, Any]], shown: set[str]) -> None:
         status = "Stopped early" if s.get("EarlyStopped") else s["TrainingJobStatus"]
         params = " ".join(f"{k}={v}" for k, v in sorted(s["TunedHyperParameters"].items()))
         print(f"{s['TrainingJobName']}  {status:<13} {value:<24} {params}", flush=True)
-
-
-def _parse_tuning(desc: dict[str, Any]) -> dict[str, Any]:
-    out = _parse_times(desc)
-
-    def convert(obj: Any) -> Any:
-        if isinstance(obj, dict):
-            return {k: (datetime.fromisoformat(v) if k in _TUNING_TIME_FIELDS and isinstance(v, str) else convert(v))
-                    for k, v in obj.items()}
-        return obj
-
-    return convert(out)
 
 
 def _tuning_name(base: str) -> str:
@@ -238,8 +225,9 @@ class HyperparameterTuner:
         if estimator_name is not None:
             raise ValidationError("several estimators in one tuning job (estimator_name, create()) are not "
                                   "supported: tune one estimator per tuning job")
-        if autotune:
-            raise ValidationError("autotune is not supported: give hyperparameter_ranges")
+        if autotune or hyperparameters_to_keep_static is not None:
+            raise ValidationError("autotune (and hyperparameters_to_keep_static, which goes with it) is not "
+                                  "supported: give hyperparameter_ranges")
         if objective_type not in ("Minimize", "Maximize"):
             raise ValidationError(f"objective_type must be 'Minimize' or 'Maximize', not {objective_type!r}")
         if early_stopping_type not in ("Off", "Auto"):
@@ -282,25 +270,11 @@ class HyperparameterTuner:
 
     def _check(self) -> None:
         """The checks that need no server: what the tuning job would be refused for."""
-        from mlyard.tuning.ranges import Space
-        from mlyard.tuning.strategies import strategy_for
+        from mlyard.tuning.config import check_config
 
-        space = Space.from_request(self._ranges_request())
-        cfg = self._config_request()
         static = {k: json.dumps(v) for k, v in self.estimator.hyperparameters().items()
-                  if k not in self._hyperparameter_ranges} if self.estimator is not None else {}
-        strategy = strategy_for(cfg, space, static)
-        strategy.check()
-        max_jobs = strategy.max_jobs(self.max_jobs)
-        if self.max_parallel_jobs > max_jobs:
-            raise ValidationError(f"max_parallel_jobs ({self.max_parallel_jobs}) is more than max_jobs ({max_jobs}); "
-                                  "lower max_parallel_jobs or raise max_jobs")
-        names = [d["Name"] for d in self._metric_definitions()]
-        if self.objective_metric_name not in names:
-            raise ValidationError(
-                f"the objective metric {self.objective_metric_name!r} has no metric definition (there are: "
-                f"{', '.join(names) or 'none'}); pass metric_definitions=[{{'Name': "
-                f"{self.objective_metric_name!r}, 'Regex': '...'}}] (to the tuner or the estimator)")
+                  if k not in self._hyperparameter_ranges}
+        check_config(self._config_request(), static, [d["Name"] for d in self._metric_definitions()])
 
     def _metric_definitions(self) -> list[dict[str, str]]:
         if self.metric_definitions is not None:
@@ -345,10 +319,10 @@ class HyperparameterTuner:
         print each training job as it ends and return when the tuning job ends."""
         if estimator_kwargs:
             raise ValidationError("estimator_kwargs is for several estimators, which are not supported")
-        if self.estimator is None:
-            raise ValidationError("this tuner has no estimator (it was attached): build a new tuner to fit")
+        if self.estimator is None and self._definition is None:
+            raise ValidationError("this tuner has no estimator: give it one to fit")
         client = self.sagemaker_session.client
-        base = self.base_tuning_job_name or self.estimator._base_name()
+        base = self.base_tuning_job_name or (self.estimator._base_name() if self.estimator else "tuning")
 
         def create(name: str) -> dict[str, Any]:
             return client.create_tuning_job(self._request(name, inputs, include_cls_metadata))
@@ -360,13 +334,22 @@ class HyperparameterTuner:
             self.wait()
 
     def _request(self, name: str, inputs: Any, include_cls_metadata: bool) -> dict[str, Any]:
-        training = self.estimator._request(name, inputs)
-        definition = {k: v for k, v in training.items() if k not in ("TrainingJobName", "HyperParameters", "Tags")}
-        static = {k: v for k, v in training["HyperParameters"].items() if k not in self._hyperparameter_ranges}
-        if include_cls_metadata:
-            static["sagemaker_estimator_class_name"] = json.dumps(type(self.estimator).__name__)
-            static["sagemaker_estimator_module"] = json.dumps(type(self.estimator).__module__)
-        definition["StaticHyperParameters"] = static
+        if self.estimator is None:
+            # An attached tuner: its training jobs are defined as the attached job's were (its
+            # source is already in the store), on new ``inputs`` if given.
+            assert self._definition is not None
+            definition = json.loads(json.dumps(self._definition))
+            if inputs is not None:
+                definition["InputDataConfig"] = _channels(inputs)
+        else:
+            training = self.estimator._request(name, inputs)
+            definition = {k: v for k, v in training.items()
+                          if k not in ("TrainingJobName", "HyperParameters", "Tags")}
+            static = {k: v for k, v in training["HyperParameters"].items() if k not in self._hyperparameter_ranges}
+            if include_cls_metadata:
+                static["sagemaker_estimator_class_name"] = json.dumps(type(self.estimator).__name__)
+                static["sagemaker_estimator_module"] = json.dumps(type(self.estimator).__module__)
+            definition["StaticHyperParameters"] = static
         definition["AlgorithmSpecification"]["MetricDefinitions"] = self._metric_definitions()
         request: dict[str, Any] = {
             "HyperParameterTuningJobName": name,
@@ -414,11 +397,12 @@ class HyperparameterTuner:
         return self._attached_cls or _estimator_cls_for(self._definition or {})
 
     def deploy(self, initial_instance_count: int | None = None, instance_type: str | None = None,
-               serializer: Any = None, deserializer: Any = None, endpoint_name: str | None = None,
-               **kwargs: Any) -> Any:
+               serializer: Any = None, deserializer: Any = None, accelerator_type: str | None = None,
+               endpoint_name: str | None = None, **kwargs: Any) -> Any:
         """Deploy the best training job's model to a local endpoint; return its predictor."""
         return self.best_estimator().deploy(initial_instance_count, instance_type, serializer=serializer,
-                                            deserializer=deserializer, endpoint_name=endpoint_name, **kwargs)
+                                            deserializer=deserializer, accelerator_type=accelerator_type,
+                                            endpoint_name=endpoint_name, **kwargs)
 
     def analytics(self) -> Any:
         from mlyard.analytics import HyperparameterTuningJobAnalytics
@@ -441,7 +425,7 @@ class HyperparameterTuner:
     def _warm_tuner(self, kind: WarmStartTypes, additional: set[str] | None,
                     estimator: EstimatorBase | None) -> HyperparameterTuner:
         parents = {self._job().name, *(additional or set())}
-        return HyperparameterTuner(
+        tuner = HyperparameterTuner(
             estimator or self.estimator, self.objective_metric_name, self._hyperparameter_ranges,
             metric_definitions=self.metric_definitions, strategy=self.strategy, objective_type=self.objective_type,
             max_jobs=self.max_jobs, max_parallel_jobs=self.max_parallel_jobs,
@@ -449,7 +433,10 @@ class HyperparameterTuner:
             base_tuning_job_name=self.base_tuning_job_name, warm_start_config=WarmStartConfig(kind, parents),
             strategy_config=self.strategy_config, completion_criteria_config=self.completion_criteria_config,
             early_stopping_type=self.early_stopping_type, random_seed=self.random_seed,
-            max_failed_share=self.max_failed_share)
+            max_failed_share=self.max_failed_share, sagemaker_session=self.sagemaker_session)
+        if tuner.estimator is None:  # from an attached tuner: its jobs are defined as this one's were
+            tuner._definition, tuner._attached_cls = self._definition, self._attached_cls
+        return tuner
 
     @classmethod
     def attach(cls, tuning_job_name: str, sagemaker_session: Session | None = None,

@@ -143,12 +143,9 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
     @app.get("/v1/tuning-jobs/{name}/wait", tags=["tuning"])
     async def wait_tuning_job(name: str, timeout: float = Query(20.0, ge=0, le=60)) -> dict[str, Any]:
-        """The tuning job's description once it has ended, or once some job changed (at most
-        ``timeout`` seconds)."""
-        generation = control.generation
-        if not await run_in_threadpool(tunings.ended, name):
-            await control.changed_since(generation, timeout)
-        return await run_in_threadpool(tunings.describe, name)
+        """The tuning job's description once it has ended or one of its training jobs changed
+        status (or after ``timeout`` seconds)."""
+        return await tunings.wait(name, timeout)
 
     endpoints = control.endpoints
 

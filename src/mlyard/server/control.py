@@ -17,7 +17,7 @@ from mlyard.compute import sandbox
 from mlyard.compute.executor import RunnerHandle
 from mlyard.compute.instance_types import Resources, lookup
 from mlyard.compute.local import LocalExecutor
-from mlyard.compute.resources import fit_request, machine
+from mlyard.compute.resources import Fitted, fit_request, machine
 from mlyard.compute.scheduler import Allocation, Scheduler
 from mlyard.errors import ConflictError, ValidationError
 from mlyard.runtime.state import TERMINAL, read_state
@@ -80,6 +80,9 @@ class ControlPlane:
         import psutil
 
         state = read_state(Path(job["job_dir"]) / "state.json")
+        if state is None and job["status"] == "Stopping":  # stopped while it was launched: it never ran
+            self._finish(job["name"], job, "Stopped", "Stopped", "Stopped before it started")
+            return
         if state is None:
             self.catalog.update_job(job["name"], event=("InProgress", "Pending", "Queued again after a restart"),
                                     only_if={"runner_pid": None}, secondary_status="Pending", allocation=None)
@@ -97,13 +100,13 @@ class ControlPlane:
 
     # -- jobs -----------------------------------------------------------------------------------
     def create_training_job(self, req: dict[str, Any], parent: str | None = None) -> dict[str, Any]:
-        self.check_training_job(req)
-        rc = req["ResourceConfig"]
-        return self._create("training", req["TrainingJobName"], rc["InstanceType"], rc["InstanceCount"], req,
+        fitted = self.check_training_job(req)
+        return self._create("training", req["TrainingJobName"], fitted, req["ResourceConfig"]["InstanceCount"], req,
                             parent=parent)
 
-    def check_training_job(self, req: dict[str, Any]) -> None:
-        """Raise ValidationError for a training job that cannot run (normalizing its URIs)."""
+    def check_training_job(self, req: dict[str, Any]) -> Fitted:
+        """Raise ValidationError for a training job that cannot run (normalizing its URIs); return
+        its resources as fitted to this machine."""
         self._check_metric_definitions(req["AlgorithmSpecification"].get("MetricDefinitions") or [])
         seen_channels: set[str] = set()
         for ch in req["InputDataConfig"]:
@@ -127,11 +130,8 @@ class ControlPlane:
             (req["OutputDataConfig"].get("S3OutputPath") or self.store_root).rstrip("/"))
         if req.get("CheckpointConfig"):
             store.check_uri(req["CheckpointConfig"]["S3Uri"])
-        _check_keys(req.get("Environment") or {}, "environment variable")
-        lookup(req["ResourceConfig"]["InstanceType"])
-        problem = sandbox.sandbox_problem() if req["MlyardConfig"].get("Sandbox") else None
-        if problem:
-            raise ValidationError(problem)
+        rc = req["ResourceConfig"]
+        return self._check_resources(req, rc["InstanceType"], rc["InstanceCount"])
 
     def create_processing_job(self, req: dict[str, Any]) -> dict[str, Any]:
         name = req["ProcessingJobName"]
@@ -162,7 +162,8 @@ class ControlPlane:
             if dup:
                 raise ValidationError(f"{kind} names must be unique; {sorted(dup)} appear more than once")
         cc = req["ProcessingResources"]["ClusterConfig"]
-        return self._create("processing", name, cc["InstanceType"], cc["InstanceCount"], req)
+        fitted = self._check_resources(req, cc["InstanceType"], cc["InstanceCount"])
+        return self._create("processing", name, fitted, cc["InstanceCount"], req)
 
     def create_transform_job(self, req: dict[str, Any]) -> dict[str, Any]:
         from mlyard.runtime.records import jsonpath
@@ -184,7 +185,8 @@ class ControlPlane:
         source = (model.get("MlyardConfig") or {}).get("SourceUrl")
         req["ModelSpec"] = {**model["PrimaryContainer"], "SourceUrl": source}
         res = req["TransformResources"]
-        return self._create("transform", name, res["InstanceType"], res["InstanceCount"], req)
+        fitted = self._check_resources(req, res["InstanceType"], res["InstanceCount"])
+        return self._create("transform", name, fitted, res["InstanceCount"], req)
 
     def _check_metric_definitions(self, defs: list[dict[str, Any]]) -> None:
         for d in defs:
@@ -194,13 +196,17 @@ class ControlPlane:
                 raise ValidationError(f"metric definition {d['Name']!r} has an invalid Regex {d['Regex']!r}: "
                                       f"{exc}") from exc
 
-    def _create(self, kind: str, name: str, instance_type: str, count: int, req: dict[str, Any],
-                parent: str | None = None) -> dict[str, Any]:
+    def _check_resources(self, req: dict[str, Any], instance_type: str, count: int) -> Fitted:
+        """What every job kind checks: its environment, instances and sandbox."""
         _check_keys(req.get("Environment") or {}, "environment variable")
         fitted = fit_request(lookup(instance_type), count, self.scheduler.capacity)
         problem = sandbox.sandbox_problem() if req["MlyardConfig"].get("Sandbox") else None
         if problem:
             raise ValidationError(problem)
+        return fitted
+
+    def _create(self, kind: str, name: str, fitted: Fitted, count: int, req: dict[str, Any],
+                parent: str | None = None) -> dict[str, Any]:
         warnings = [fitted.warning] if fitted.warning else []
         self.catalog.insert_job({
             "name": name, "kind": kind, "parent": parent, "status": "InProgress", "secondary_status": "Pending",
@@ -332,6 +338,7 @@ class ControlPlane:
                 now = time.monotonic()
                 if woken or now - last_refresh > 1.0:
                     queued = self._schedule()
+                    self.tunings.revive()
                     active = [j for j in self.catalog.list_jobs(statuses=ACTIVE, limit=None)
                               if j["runner_pid"] is not None]
                     last_refresh = now

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["job", "summary", "iso"]
+__all__ = ["arn", "job", "summary", "iso"]
+
+
+def arn(kind: str, name: str) -> str:
+    """An ARN-shaped identifier, as SageMaker's descriptions carry: ``arn:mlyard:local:KIND/NAME``."""
+    return f"arn:mlyard:local:{kind}/{name}"
 
 
 def iso(t: float | None) -> str | None:
@@ -63,7 +68,7 @@ def _transform(row: dict[str, Any], events: list[dict[str, Any]], final_metrics:
     name = row["name"]
     out: dict[str, Any] = {
         "TransformJobName": name,
-        "TransformJobArn": f"arn:mlyard:local:transform-job/{name}",
+        "TransformJobArn": arn("transform-job", name),
         "TransformJobStatus": row["status"],
         "ModelName": spec["ModelName"],
         **{k: spec.get(k) for k in ("MaxConcurrentTransforms", "MaxPayloadInMB", "BatchStrategy", "Environment",
@@ -83,7 +88,7 @@ def _processing(row: dict[str, Any], events: list[dict[str, Any]], final_metrics
     name = row["name"]
     out: dict[str, Any] = {
         "ProcessingJobName": name,
-        "ProcessingJobArn": f"arn:mlyard:local:processing-job/{name}",
+        "ProcessingJobArn": arn("processing-job", name),
         "ProcessingJobStatus": row["status"],
         "ProcessingInputs": spec.get("ProcessingInputs") or [],
         "ProcessingOutputConfig": spec.get("ProcessingOutputConfig") or {"Outputs": []},
@@ -111,7 +116,7 @@ def _training(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: 
     name = row["name"]
     out: dict[str, Any] = {
         "TrainingJobName": name,
-        "TrainingJobArn": f"arn:mlyard:local:training-job/{name}",
+        "TrainingJobArn": arn("training-job", name),
         "TrainingJobStatus": row["status"],
         "HyperParameters": spec.get("HyperParameters") or {},
         "AlgorithmSpecification": spec.get("AlgorithmSpecification") or {},
@@ -126,7 +131,7 @@ def _training(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: 
     if spec.get("CheckpointConfig"):
         out["CheckpointConfig"] = spec["CheckpointConfig"]
     if row.get("parent"):
-        out["TuningJobArn"] = f"arn:mlyard:local:hyper-parameter-tuning-job/{row['parent']}"
+        out["TuningJobArn"] = arn("hyper-parameter-tuning-job", row["parent"])
     if row["started_at"]:
         out["TrainingStartTime"] = iso(row["started_at"])
     if row["ended_at"]:

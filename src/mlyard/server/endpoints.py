@@ -23,7 +23,7 @@ from mlyard.catalog import Catalog, Objects
 from mlyard.compute.instance_types import lookup
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.runtime.state import read_state
-from mlyard.server.describe import iso
+from mlyard.server.describe import arn, iso
 
 __all__ = ["Endpoints"]
 
@@ -53,7 +53,7 @@ class Endpoints:
     def describe_model(self, name: str) -> dict[str, Any]:
         row = self.objects.get("model", name, "model")
         spec = row["spec"]
-        return {"ModelName": name, "ModelArn": f"arn:mlyard:local:model/{name}",
+        return {"ModelName": name, "ModelArn": arn("model", name),
                 "PrimaryContainer": spec["PrimaryContainer"], "ExecutionRoleArn": spec.get("ExecutionRoleArn"),
                 "CreationTime": iso(row["created_at"]), "MlyardConfig": spec.get("MlyardConfig") or {}}
 
@@ -78,7 +78,7 @@ class Endpoints:
 
     def describe_endpoint_config(self, name: str) -> dict[str, Any]:
         row = self.objects.get("endpoint-config", name, "endpoint configuration")
-        return {**row["spec"], "EndpointConfigArn": f"arn:mlyard:local:endpoint-config/{name}",
+        return {**row["spec"], "EndpointConfigArn": arn("endpoint-config", name),
                 "CreationTime": iso(row["created_at"])}
 
     def delete_endpoint_config(self, name: str) -> None:
@@ -155,7 +155,7 @@ class Endpoints:
                 status = "Updating"  # the runner has not taken up the new configuration yet
         instances = runner.get("instances") or []
         out: dict[str, Any] = {
-            "EndpointName": name, "EndpointArn": f"arn:mlyard:local:endpoint/{name}",
+            "EndpointName": name, "EndpointArn": arn("endpoint", name),
             "EndpointConfigName": config["EndpointConfigName"], "EndpointStatus": status,
             "CreationTime": iso(row["created_at"]), "LastModifiedTime": iso(row["modified_at"]),
             "ProductionVariants": [{

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class MetricDefinitionShape(_Shape):
@@ -155,7 +155,7 @@ class TuningJobConfigShape(_Shape):
     ParameterRanges: ParameterRangesShape
     TrainingJobEarlyStoppingType: Literal["Off", "Auto"] = "Off"
     TuningJobCompletionCriteria: CompletionCriteriaShape | None = None
-    RandomSeed: int | None = None
+    RandomSeed: int | None = Field(default=None, ge=0, le=2**32 - 1)
 
 
 class ParentTuningJobShape(_Shape):
@@ -172,7 +172,7 @@ class TuningMlyardConfigShape(_Shape):
 
 
 class CreateTuningJob(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     HyperParameterTuningJobName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
     HyperParameterTuningJobConfig: TuningJobConfigShape

@@ -16,12 +16,17 @@ import secrets
 import threading
 import time
 import traceback
+import warnings
 from typing import TYPE_CHECKING, Any
 
+import optuna
+
+from mlyard import store
 from mlyard.catalog import Objects
 from mlyard.errors import ConflictError, MlyardError, NotFoundError, ValidationError
 from mlyard.runtime.state import TERMINAL
-from mlyard.server.describe import iso
+from mlyard.server.describe import arn, iso
+from mlyard.tuning.config import check_config
 from mlyard.tuning.ranges import Space
 from mlyard.tuning.strategies import Strategy, strategy_for
 from mlyard.tuning.study import Outcome, TuningStudy
@@ -32,8 +37,11 @@ if TYPE_CHECKING:
 __all__ = ["Tunings"]
 
 KIND = "tuning-job"
-MAX_HYPERPARAMETERS = 100
 MAX_PARENTS = 5
+
+# The server's log is the operator's: Optuna's per-trial chatter and experimental-API notices are not.
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 class Tunings:
@@ -53,30 +61,11 @@ class Tunings:
         static = definition["StaticHyperParameters"]
         if cfg["ParameterRanges"].pop("AutoParameters", None):
             raise ValidationError("AutoParameters (autotune) is not supported: give the hyperparameter ranges")
-        space = Space.from_request(cfg["ParameterRanges"])
-        both = sorted(set(static) & set(space.by_name))
-        if both:
-            raise ValidationError(f"hyperparameters {both} are both static and tuned; remove them from the "
-                                  "estimator's hyperparameters (or from the ranges)")
-        if len(static) + len(space.ranges) + 1 > MAX_HYPERPARAMETERS:
-            raise ValidationError(f"{len(static) + len(space.ranges) + 1} hyperparameters (static, tuned and "
-                                  f"_tuning_objective_metric); at most {MAX_HYPERPARAMETERS}")
-        strategy = strategy_for(cfg, space, static)
-        strategy.check()
-        strategy.check_runtime()
-        limits = cfg["ResourceLimits"]
-        max_jobs = strategy.max_jobs(limits.get("MaxNumberOfTrainingJobs"))
-        if limits["MaxParallelTrainingJobs"] > max_jobs:
-            raise ValidationError(f"max_parallel_jobs ({limits['MaxParallelTrainingJobs']}) is more than max_jobs "
-                                  f"({max_jobs}); lower max_parallel_jobs or raise max_jobs")
-        limits["MaxNumberOfTrainingJobs"] = max_jobs
-        objective = cfg["HyperParameterTuningJobObjective"]
         metrics = [d["Name"] for d in definition["AlgorithmSpecification"].get("MetricDefinitions") or []]
-        if objective["MetricName"] not in metrics:
-            raise ValidationError(
-                f"the objective metric {objective['MetricName']!r} has no metric definition (there are: "
-                f"{', '.join(metrics) or 'none'}); add {{'Name': {objective['MetricName']!r}, 'Regex': ...}} to "
-                "metric_definitions so the tuner can read it from the training jobs' logs")
+        space, strategy, max_jobs = check_config(cfg, static, metrics)
+        strategy.check_runtime()
+        cfg["ResourceLimits"]["MaxNumberOfTrainingJobs"] = max_jobs
+        objective = cfg["HyperParameterTuningJobObjective"]
         if req.get("WarmStartConfig"):
             self._check_parents(name, req["WarmStartConfig"], objective)
         # Check the training job definition now, as its first job would be, so nothing starts
@@ -92,13 +81,18 @@ class Tunings:
         return desc
 
     def _check_parents(self, name: str, warm: dict[str, Any], objective: dict[str, Any]) -> None:
-        parents = [p["HyperParameterTuningJobName"] for p in warm["ParentHyperParameterTuningJobs"]]
+        parents = list(dict.fromkeys(p["HyperParameterTuningJobName"] for p in warm["ParentHyperParameterTuningJobs"]))
+        warm["ParentHyperParameterTuningJobs"] = [{"HyperParameterTuningJobName": p} for p in parents]
         if len(parents) > MAX_PARENTS:
             raise ValidationError(f"{len(parents)} parent tuning jobs; a warm start takes at most {MAX_PARENTS}")
         for parent in parents:
             if parent == name:
                 raise ValidationError("a tuning job cannot be its own warm-start parent")
-            row = self.objects.get(KIND, parent, "tuning job")
+            try:
+                row = self.objects.get(KIND, parent, "tuning job")
+            except NotFoundError:
+                raise ValidationError(f"warm-start parent {parent!r} does not exist; `mlyard tuning list` shows "
+                                      "the tuning jobs there are") from None
             status = row["state"]["status"]
             if status not in TERMINAL:
                 raise ValidationError(f"warm-start parent {parent!r} is {status}; a parent must have ended "
@@ -164,10 +158,19 @@ class Tunings:
         for driver in list(self._drivers.values()):
             driver.join(timeout=5)
 
+    def revive(self) -> None:
+        """Restart the driver of any tuning job still running whose driver has died."""
+        for name, driver in list(self._drivers.items()):
+            if not driver.is_alive() and not self.closing.is_set():
+                self._start_driver(name)
+
     def _start_driver(self, name: str) -> None:
         with self._lock:
             driver = self._drivers.get(name)
             if driver is not None and driver.is_alive():
+                return
+            if self.objects.get(KIND, name, "tuning job")["state"]["status"] in TERMINAL:
+                self._drivers.pop(name, None)
                 return
             driver = _Driver(self, name)
             self._drivers[name] = driver
@@ -180,6 +183,38 @@ class Tunings:
     def update_state(self, name: str, **changes: Any) -> dict[str, Any]:
         with self._lock:
             return self._set_state(name, **changes)
+
+    def end(self, name: str, status: str, **fields: Any) -> bool:
+        """Give the tuning job its final status, unless it already has one."""
+        with self._lock:
+            if self.objects.get(KIND, name, "tuning job")["state"]["status"] in TERMINAL:
+                return False
+            self._set_state(name, status=status, ended_at=time.time(), **fields)
+        self.control.notify()
+        return True
+
+    async def wait(self, name: str, timeout: float) -> dict[str, Any]:
+        """The description once the tuning job has ended or one of its training jobs changed
+        status (or after ``timeout`` seconds)."""
+        import asyncio
+
+        from starlette.concurrency import run_in_threadpool
+
+        def key(d: dict[str, Any]) -> tuple[str, str]:
+            return d["HyperParameterTuningJobStatus"], json.dumps(d["TrainingJobStatusCounters"], sort_keys=True)
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        generation = self.control.generation
+        desc = await run_in_threadpool(self.describe, name)
+        first = key(desc)
+        while desc["HyperParameterTuningJobStatus"] not in TERMINAL and key(desc) == first:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            generation = await self.control.changed_since(generation, min(left, 1.0))
+            desc = await run_in_threadpool(self.describe, name)
+        return desc
 
     def _set_state(self, name: str, **changes: Any) -> dict[str, Any]:
         state = dict(self.objects.get(KIND, name, "tuning job")["state"])
@@ -251,7 +286,7 @@ class _Trial:
         objective = _objective(self.spec)
         out: dict[str, Any] = {
             "TrainingJobName": self.name,
-            "TrainingJobArn": f"arn:mlyard:local:training-job/{self.name}",
+            "TrainingJobArn": arn("training-job", self.name),
             "TuningJobName": job["parent"],
             "CreationTime": iso(job["created_at"]),
             "TrainingJobStatus": self.status,
@@ -301,7 +336,7 @@ def _describe(row: dict[str, Any], trials: list[_Trial], overall: dict[str, Any]
         objective_counters[t.objective_status] += 1
     out: dict[str, Any] = {
         "HyperParameterTuningJobName": name,
-        "HyperParameterTuningJobArn": f"arn:mlyard:local:hyper-parameter-tuning-job/{name}",
+        "HyperParameterTuningJobArn": arn("hyper-parameter-tuning-job", name),
         "HyperParameterTuningJobConfig": cfg,
         "TrainingJobDefinition": spec["TrainingJobDefinition"],
         "HyperParameterTuningJobStatus": state["status"],
@@ -344,6 +379,8 @@ def _trial_request(spec: dict[str, Any], job_name: str, tuned: dict[str, str]) -
         hps["sagemaker_job_name"] = json.dumps(job_name)
     req["HyperParameters"] = hps
     req["TrainingJobName"] = job_name
+    if req.get("CheckpointConfig"):  # each job its own checkpoints, as SageMaker's tuning jobs have
+        req["CheckpointConfig"]["S3Uri"] = store.join(req["CheckpointConfig"]["S3Uri"], job_name)
     return req
 
 
@@ -358,23 +395,25 @@ class _Driver(threading.Thread):
         self.control = tunings.control
         self.catalog = tunings.catalog
         self.tuning = name
+        self._convergence_checked = 0
 
     def run(self) -> None:
         try:
             self._run()
-        except _Ended:
-            pass
         except Exception as exc:  # a defect of ours: the tuning job fails with it, the server goes on
             traceback.print_exc()
             try:
                 self._stop_active(self.tunings._trials(self.tunings.objects.get(KIND, self.tuning)),
                                   "Stopped: the tuning job failed")
-                self._end("Failed", failure_reason=f"InternalError: the tuning job's driver failed: {exc!r}")
+                self.tunings.end(self.tuning, "Failed",
+                                 failure_reason=f"InternalError: the tuning job's driver failed: {exc!r}")
             except Exception:
                 traceback.print_exc()
 
     def _run(self) -> None:
         row = self.tunings.objects.get(KIND, self.tuning)
+        if row["state"]["status"] in TERMINAL:
+            return
         spec = row["spec"]
         cfg = spec["HyperParameterTuningJobConfig"]
         definition = spec["TrainingJobDefinition"]
@@ -384,7 +423,12 @@ class _Driver(threading.Thread):
         max_jobs, max_parallel = limits["MaxNumberOfTrainingJobs"], limits["MaxParallelTrainingJobs"]
         objective = _objective(spec)
         metric, objective_type = objective["MetricName"], objective["Type"]
-        study = TuningStudy(space, strategy, objective_type, cfg.get("RandomSeed"), max_jobs)
+        own = self.tunings._trials(row)
+        # A study rebuilt after a restart draws on from where the first one was, not again from the
+        # seed's start: finished jobs are added to it without drawing anything.
+        seed = cfg.get("RandomSeed")
+        study = TuningStudy(space, strategy, objective_type,
+                            None if seed is None else (seed + len(own)) % 2**32, max_jobs)
         criteria = cfg.get("TuningJobCompletionCriteria") or {}
         max_failed = (spec.get("MlyardConfig") or {}).get("MaxFailedShare", 0.5) * max_jobs
         early = strategy.early_stopping == "Auto" or strategy.name == "Hyperband"
@@ -400,9 +444,7 @@ class _Driver(threading.Thread):
         if spec.get("WarmStartConfig") and row["state"].get("seeded") != seeded:
             self.tunings.update_state(self.tuning, seeded=seeded)
         # This tuning job's own jobs, from before a restart.
-        known: set[str] = set()
-        for t in self.tunings._trials(row):
-            known.add(t.name)
+        for t in own:
             if t.ended:
                 study.add_finished(t.job["spec"].get("HyperParameters") or {}, t.outcome, t.value,
                                    self._series(t.name, metric))
@@ -410,55 +452,73 @@ class _Driver(threading.Thread):
                 study.resume(t.name, t.job["spec"].get("HyperParameters") or {})
 
         finishing: tuple[str, dict[str, Any]] | None = None
+        finishing_since = 0.0
         last_poll = 0.0
         while not self.tunings.closing.is_set():
             generation = self.control.generation
             row = self.tunings.objects.get(KIND, self.tuning)
             state = row["state"]
+            if state["status"] in TERMINAL:
+                return
             trials = self.tunings._trials(row)
             for t in trials:
                 if t.ended and t.name in study.running:
                     study.finish(t.name, t.outcome, t.value)
             active = [t for t in trials if not t.ended]
 
-            if state["status"] == "Stopping" and finishing is None:
-                finishing = ("Stopped", {"message": "Stopped by request"})
-            runtime = limits.get("MaxRuntimeInSeconds")
-            if finishing is None and runtime and time.time() - row["created_at"] > runtime:
-                finishing = ("Stopped", {"failure_reason": f"the tuning job reached its MaxRuntimeInSeconds "
-                                                           f"({runtime:g} s)"})
-            failed = [t for t in trials if t.failed]
-            if finishing is None and len(failed) > max_failed:
-                last = failed[-1]
-                why = last.job["failure_reason"] or f"it reported no {metric!r} (check the metric definition's Regex)"
-                finishing = ("Failed", {"failure_reason": (
-                    f"{len(failed)} of the tuning job's training jobs failed, more than "
-                    f"{max_failed / max_jobs:.0%} of MaxNumberOfTrainingJobs ({max_jobs}); the last, "
-                    f"{last.name}: {why}")})
             if finishing is None:
-                finishing = self._completion(trials, criteria, objective_type, study)
-
-            if finishing is not None:
-                self._stop_active(active, f"Stopped: the tuning job is ending ({finishing[0]})")
-                if not active:
-                    status, fields = finishing
-                    if status == "Completed" and _best(trials, objective_type) is None and trials:
-                        status, fields = "Failed", {"failure_reason": self._no_result(trials, metric)}
-                    self._end(status, **fields)
-                    return
-            else:
+                finishing = self._should_end(state, row, trials, limits, max_failed, metric, criteria,
+                                             objective_type, study)
+                finishing_since = time.monotonic()
+            if finishing is None:
                 if early and time.monotonic() - last_poll >= self.POLL:
                     last_poll = time.monotonic()
                     self._early_stop(active, study, metric, state)
                 launched, running = len(trials), len(active)
                 while running < max_parallel and launched < max_jobs:
-                    self._launch(study, spec, launched + 1, known)
+                    # A stop may have come since the state was read; it wins over a new job.
+                    if self.tunings.state(self.tuning)["status"] != "InProgress":
+                        break
+                    problem = self._launch(study, spec, launched + 1)
+                    if problem:
+                        finishing, finishing_since = ("Failed", {"failure_reason": problem}), time.monotonic()
+                        break
                     launched += 1
                     running += 1
-                if launched >= max_jobs and not running:
-                    finishing = ("Completed", {})
-                    continue
+                if finishing is None and launched >= max_jobs and not running:
+                    finishing, finishing_since = ("Completed", {}), time.monotonic()
+            if finishing is not None:
+                self._stop_active(active, f"Stopped: the tuning job is ending ({finishing[0]})")
+                status, fields = finishing
+                stuck = time.monotonic() - finishing_since > self.control.stop_grace + 30
+                if not active or stuck:
+                    if stuck:
+                        fields = {**fields, "message": "ended while training jobs "
+                                  f"{', '.join(t.name for t in active)} were still stopping"}
+                    if status == "Completed" and _best(trials, objective_type) is None and trials:
+                        status, fields = "Failed", {"failure_reason": self._no_result(trials, metric)}
+                    self.tunings.end(self.tuning, status, **fields)
+                    return
             self.control.wait_changed(generation, self.POLL if early or finishing else 1.0)
+
+    def _should_end(self, state: dict[str, Any], row: dict[str, Any], trials: list[_Trial], limits: dict[str, Any],
+                    max_failed: float, metric: str, criteria: dict[str, Any], objective_type: str,
+                    study: TuningStudy) -> tuple[str, dict[str, Any]] | None:
+        """Why the tuning job ends now (its final status, and what to record), if it does."""
+        if state["status"] == "Stopping":
+            return "Stopped", {"message": "Stopped by request"}
+        runtime = limits.get("MaxRuntimeInSeconds")
+        if runtime and time.time() - row["created_at"] > runtime:
+            return "Stopped", {"failure_reason": f"the tuning job reached its MaxRuntimeInSeconds ({runtime:g} s)"}
+        failed = [t for t in trials if t.failed]
+        if len(failed) > max_failed:
+            last = failed[-1]
+            why = last.job["failure_reason"] or f"it reported no {metric!r} (check the metric definition's Regex)"
+            max_jobs = limits["MaxNumberOfTrainingJobs"]
+            return "Failed", {"failure_reason": (
+                f"{len(failed)} of the tuning job's training jobs failed, more than {max_failed / max_jobs:.0%} of "
+                f"MaxNumberOfTrainingJobs ({max_jobs}); the last, {last.name}: {why}")}
+        return self._completion(trials, criteria, objective_type, study)
 
     def _completion(self, trials: list[_Trial], criteria: dict[str, Any], objective_type: str,
                     study: TuningStudy) -> tuple[str, dict[str, Any]] | None:
@@ -482,7 +542,13 @@ class _Driver(threading.Thread):
         if limit is not None and not_improving >= limit:
             return ("Completed", {"completion": details,
                                   "message": f"the best objective did not improve in {not_improving} jobs"})
-        if (criteria.get("ConvergenceDetected") or {}).get("CompleteOnConvergence") == "Enabled" and study.converged():
+        converge = (criteria.get("ConvergenceDetected") or {}).get("CompleteOnConvergence") == "Enabled"
+        if converge and len(done) > self._convergence_checked:
+            self._convergence_checked = len(done)  # a Gaussian-process fit: only when a job has finished
+            converged = study.converged()
+        else:
+            converged = False
+        if converged:
             details["ConvergenceDetectedTime"] = iso(time.time())  # type: ignore[assignment]
             return ("Completed", {"completion": details, "message": "the search converged"})
         return None
@@ -512,17 +578,17 @@ class _Driver(threading.Thread):
                 except MlyardError:
                     pass  # it ended meanwhile
 
-    def _launch(self, study: TuningStudy, spec: dict[str, Any], number: int, known: set[str]) -> None:
+    def _launch(self, study: TuningStudy, spec: dict[str, Any], number: int) -> str | None:
+        """Start the next training job; the reason the tuning job must fail if it cannot."""
         trial, tuned = study.ask()
         name = f"{self.tuning}-{number:03d}-{secrets.token_hex(4)}"
         try:
             self.control.create_training_job(_trial_request(spec, name, tuned), parent=self.tuning)
         except MlyardError as exc:
             study.abandon(trial)
-            self._end("Failed", failure_reason=f"cannot start training job {name}: {exc.message}")
-            raise _Ended() from exc
+            return f"cannot start training job {name}: {exc.message}"
         study.bind(name, trial)
-        known.add(name)
+        return None
 
     def _stop_active(self, active: list[_Trial], message: str) -> None:
         for t in active:
@@ -531,11 +597,3 @@ class _Driver(threading.Thread):
                     self.control.stop(t.name, message=message)
                 except MlyardError:
                     pass
-
-    def _end(self, status: str, **fields: Any) -> None:
-        self.tunings.update_state(self.tuning, status=status, ended_at=time.time(), **fields)
-        self.control.notify()
-
-
-class _Ended(Exception):
-    """The tuning job ended while a job was being started."""

@@ -114,6 +114,9 @@ class Space:
                 name = item["Name"]
                 low = _number(name, "MinValue", item["MinValue"])
                 high = _number(name, "MaxValue", item["MaxValue"])
+                if not math.isfinite(high - low):
+                    raise ValidationError(f"hyperparameter range {name!r}: [{low:g}, {high:g}] is too wide to "
+                                          "search; narrow it")
                 if low >= high:
                     raise ValidationError(f"hyperparameter range {name!r}: MinValue ({low:g}) must be less than "
                                           f"MaxValue ({high:g}); to fix a value, make it a static hyperparameter")

@@ -24,6 +24,7 @@ from mlyard.tuning.ranges import Space
 __all__ = ["Strategy", "strategy_for", "STRATEGIES", "EPOCH_NAMES"]
 
 MAX_JOBS = 10000
+MAX_RESOURCE = 20000
 # Static hyperparameters that give Hyperband its MaxResource when the config does not.
 EPOCH_NAMES = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
 
@@ -64,9 +65,9 @@ class Bayesian(Strategy):
     name = "Bayesian"
 
     def check_runtime(self) -> None:
-        if importlib.util.find_spec("torch") is None:
+        if importlib.util.find_spec("torch") is None or importlib.util.find_spec("scipy") is None:
             raise ValidationError("the Bayesian strategy uses Optuna's Gaussian-process sampler, which needs "
-                                  "PyTorch on the server: pip install 'mlyard[tuning]' (or pip install torch), "
+                                  "PyTorch and SciPy on the server: pip install 'mlyard[tuning]', "
                                   "or choose strategy='TPE' or 'Random'")
 
     def sampler(self, seed: int | None, max_jobs: int) -> optuna.samplers.BaseSampler:
@@ -138,8 +139,12 @@ class Hyperband(Strategy):
                 if key in self.static:
                     try:
                         high = int(float(self.static[key]))
-                    except ValueError:
+                    except (ValueError, OverflowError):
                         continue
+                    if not 1 <= high <= MAX_RESOURCE:
+                        raise ValidationError(f"the Hyperband strategy takes MaxResource from the static "
+                                              f"hyperparameter {key!r} = {self.static[key]}, which must be from 1 "
+                                              f"to {MAX_RESOURCE}")
                     break
         if high is None:
             raise ValidationError("the Hyperband strategy needs MaxResource (the most epochs a job runs): set "

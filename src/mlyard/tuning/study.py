@@ -7,7 +7,6 @@ whenever the tuning job (re)starts, so a server restart re-runs no finished job.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import optuna
@@ -17,9 +16,6 @@ from mlyard.tuning.ranges import Space
 from mlyard.tuning.strategies import Strategy
 
 __all__ = ["TuningStudy", "Outcome"]
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 class Outcome:
