@@ -256,6 +256,18 @@ def test_completion_criteria_end_the_tuning_job_early(session, source: Path) -> 
     assert desc["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3
 
 
+def test_convergence_ends_a_bayesian_search_that_has_found_the_minimum(session, source: Path) -> None:
+    # Branin's minimum is 0.397887; the search stops once more jobs are unlikely to improve on it.
+    tuner = _tuner(source, session, BRANIN, {"fn": "branin"}, max_jobs=100,
+                   completion_criteria_config=TuningJobCompletionCriteriaConfig(complete_on_convergence=True))
+    tuner.fit()
+    desc = tuner.describe()
+    assert desc["HyperParameterTuningJobStatus"] == "Completed"
+    assert desc["TuningJobCompletionDetails"]["ConvergenceDetectedTime"] is not None
+    assert 20 <= desc["TrainingJobStatusCounters"]["Completed"] < 100
+    assert desc["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] < 0.45
+
+
 def test_failed_jobs_count_as_failures_not_as_the_best(session, source: Path) -> None:
     # The failing jobs print "loss: 0.0" before they fail: it must not make them the best.
     ranges = {"value": CategoricalParameter(["3", "5", "bad1", "bad2"])}
@@ -327,9 +339,12 @@ def test_stop_and_the_cli(session, home: Path, source: Path) -> None:
     assert name in listed and "InProgress" in listed
     shown = subprocess.run([*cli, "describe", name], capture_output=True, text=True, check=True, env=wide).stdout
     assert f"{name}-001-" in shown and f"{name}-002-" in shown
+    watch = subprocess.Popen([*cli, "describe", name, "--watch"], stdout=subprocess.PIPE, text=True, env=wide)
     stopped = subprocess.run([*cli, "stop", name], capture_output=True, text=True, check=True).stdout
     assert "Stopping" in stopped
     tuner.wait()
+    out, _ = watch.communicate(timeout=30)  # the live table ends when the tuning job does
+    assert watch.returncode == 0 and "Stopped" in out and f"{name}-001-" in out
     desc = tuner.describe()
     assert desc["HyperParameterTuningJobStatus"] == "Stopped"
     assert desc["TrainingJobStatusCounters"]["Stopped"] == 2
