@@ -333,3 +333,26 @@ def test_store_reads_stay_inside_the_store(session, home: Path) -> None:
         client.read_uri(f"file://{home / 'token'}")
     with pytest.raises(ValidationError, match="outside the store"):
         client.read_uri(uri.rsplit("/", 2)[0] + "/../token")
+
+
+def test_a_job_stopped_while_it_was_being_launched_ends_stopped_after_a_restart(session, tmp_path: Path,
+                                                                                home: Path) -> None:
+    from mlyard.catalog import Catalog
+
+    write_script(tmp_path, "t.py", "import time\ntime.sleep(600)\n")
+    running = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local", instance_count=2)
+    running.fit(wait=False)
+    queued = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local")
+    queued.fit(wait=False)
+    name = queued.latest_training_job.name
+    _wait_for(lambda: running.latest_training_job.describe()["SecondaryStatus"] == "Training")
+    stop_local_server(home, tree=False)
+    # As the catalog is when a stop lands while the job is claimed for launch, and the server dies
+    # before its runner starts.
+    catalog = Catalog(f"sqlite:///{home / 'catalog.db'}")
+    assert catalog.update_job(name, only_if={"runner_pid": None}, status="Stopping", secondary_status="Starting")
+    catalog.dispose()
+    desc = _wait_for(lambda: (d := queued.latest_training_job.describe())["TrainingJobStatus"] != "Stopping" and d)
+    assert desc["TrainingJobStatus"] == "Stopped" and desc["SecondaryStatus"] == "Stopped"
+    running.latest_training_job.stop()
+    assert running.latest_training_job.wait(logs=False)["TrainingJobStatus"] == "Stopped"
