@@ -407,3 +407,48 @@ def test_bad_input_is_refused_before_any_job_starts(session, source: Path) -> No
                        headers={"Authorization": f"Bearer {client.token}", "Content-Type": "application/json"})
         assert r.status_code == 400 and message in r.json()["message"], r.text
     assert client.list_jobs() == [] and client.list_tuning_jobs() == []
+
+
+def test_deploy_the_best_model_of_a_scikit_learn_tuning_job(session, tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    import numpy as np
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    from mlyard.sklearn import SKLearn
+
+    x, y = load_diabetes(return_X_y=True)
+    raw = tmp_path / "data"
+    raw.mkdir()
+    np.savetxt(raw / "train.csv", np.column_stack([y[:300], x[:300]]), delimiter=",")
+    np.savetxt(raw / "test.csv", np.column_stack([y[300:], x[300:]]), delimiter=",")
+    write_script(tmp_path / "src", "train.py", """
+        import argparse, os
+        import joblib, numpy as np
+        from sklearn.linear_model import Ridge
+        p = argparse.ArgumentParser()
+        p.add_argument("--alpha", type=float, default=1.0)
+        args, _ = p.parse_known_args()
+        train = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "train.csv"), delimiter=",")
+        test = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "test.csv"), delimiter=",")
+        model = Ridge(alpha=args.alpha).fit(train[:, 1:], train[:, 0])
+        print(f"val_mse: {np.mean((model.predict(test[:, 1:]) - test[:, 0]) ** 2):.4f}")
+        joblib.dump(model, os.path.join(os.environ["SM_MODEL_DIR"], "model.joblib"))
+    """)
+    est = SKLearn(entry_point="train.py", source_dir=str(tmp_path / "src"), framework_version="1.5",
+                  instance_type="local", role="r",
+                  metric_definitions=[{"Name": "val_mse", "Regex": r"val_mse: ([0-9.]+)"}])
+    tuner = HyperparameterTuner(est, "val_mse", {"alpha": ContinuousParameter(1e-4, 10.0, "Logarithmic")},
+                                objective_type="Minimize", max_jobs=4, max_parallel_jobs=2, random_seed=0)
+    tuner.fit({"train": str(raw)})
+    best = tuner.best_estimator()
+    assert best.latest_training_job is not None and best.latest_training_job.name == tuner.best_training_job()
+    alpha = float(tuner.describe()["BestTrainingJob"]["TunedHyperParameters"]["alpha"])
+    assert best.hyperparameters()["alpha"] == alpha
+    predictor = tuner.deploy(initial_instance_count=1, instance_type="local")
+    try:
+        got = np.asarray(predictor.predict(x[300:305])).ravel()
+    finally:
+        predictor.delete_endpoint()
+    expected = Ridge(alpha=alpha).fit(x[:300], y[:300]).predict(x[300:305])
+    assert np.allclose(got, expected, rtol=1e-4)
