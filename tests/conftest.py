@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "tf2_workflow"
 
 
-def _kill_tree(pid: int) -> None:
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and everything it started; wait for them to go."""
     try:
         proc = psutil.Process(pid)
         procs = [*proc.children(recursive=True), proc]
@@ -36,6 +38,18 @@ def _kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
+def procs_under(path: Path) -> list[psutil.Process]:
+    """Live processes whose command line names ``path`` (e.g. an endpoint's runner and instances)."""
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if any(str(path) in arg for arg in p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
 def stop_local_server(home: Path, tree: bool = True) -> None:
     """SIGKILL the home's server (and, with ``tree``, every process it started)."""
     try:
@@ -43,7 +57,7 @@ def stop_local_server(home: Path, tree: bool = True) -> None:
     except (OSError, ValueError):
         return
     if tree:
-        _kill_tree(int(info["pid"]))
+        kill_tree(int(info["pid"]))
     else:
         try:
             os.kill(int(info["pid"]), signal.SIGKILL)
@@ -67,9 +81,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     client_mod._clients.clear()
     yield h
     stop_local_server(h)
+    # Endpoint runners and their instances live in sessions of their own.
+    for p in procs_under(h / "endpoints"):
+        kill_tree(p.pid)
     for state in (h / "jobs").glob("*/state.json"):
         try:
-            _kill_tree(int(json.loads(state.read_text())["runner_pid"]))
+            kill_tree(int(json.loads(state.read_text())["runner_pid"]))
         except (OSError, ValueError, KeyError):
             pass
     for c in client_mod._clients.values():
@@ -82,6 +99,40 @@ def session(home: Path):  # type: ignore[no-untyped-def]
     import mlyard
 
     return mlyard.Session()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it returns something truthy, and return that; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in ``cwd`` with a throwaway identity; return its output."""
+    import subprocess
+
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def write_local_package(directory: Path, dist: str, module: str, code: str) -> Path:
+    """A pip-installable package (distribution ``dist``, module ``module``) in ``directory``."""
+    write_script(directory / module, "__init__.py", code)
+    write_script(directory, "pyproject.toml", f"""
+        [project]
+        name = "{dist}"
+        version = "0.1"
+        [build-system]
+        requires = ["setuptools"]
+        build-backend = "setuptools.build_meta"
+    """)
+    return directory
 
 
 def write_script(directory: Path, name: str, body: str) -> Path:

@@ -12,22 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import stop_local_server, write_script
+from conftest import stop_local_server, wait_for, write_script
 
 import mlyard
 import mlyard.store
 from mlyard.errors import ConflictError, MlyardWarning, NotFoundError, ValidationError
 from mlyard.estimator import Estimator
-
-
-def _wait_for(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_requests_need_the_token_and_the_schema_is_served(session, home: Path) -> None:
@@ -118,7 +108,7 @@ def test_stop_a_running_and_a_queued_job(session, tmp_path: Path) -> None:
     running.fit(wait=False)
     queued = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local")
     queued.fit(wait=False)
-    _wait_for(lambda: running.latest_training_job.describe()["SecondaryStatus"] == "Training")
+    wait_for(lambda: running.latest_training_job.describe()["SecondaryStatus"] == "Training")
     assert queued.latest_training_job.describe()["SecondaryStatus"] == "Pending"
     queued.latest_training_job.stop()
     assert queued.latest_training_job.describe()["TrainingJobStatus"] == "Stopped"
@@ -144,7 +134,7 @@ def test_server_restart_reattaches_running_jobs_and_fails_orphans(session, tmp_p
     orphan = Estimator(entry_point=str(tmp_path / "long.py"), role="r", instance_type="local")
     orphan.fit(wait=False)
     jobs = home / "jobs"
-    _wait_for(lambda: all(
+    wait_for(lambda: all(
         (jobs / e.latest_training_job.name / "state.json").exists()
         and json.loads((jobs / e.latest_training_job.name / "state.json").read_text())["secondary_status"]
         == "Training" for e in (survivor, orphan)))
@@ -157,7 +147,7 @@ def test_server_restart_reattaches_running_jobs_and_fails_orphans(session, tmp_p
     assert session.client.url != old_url
     assert desc["TrainingJobStatus"] == "Completed"
     assert len(survivor.training_job_analytics.dataframe()) == 30
-    gone = _wait_for(lambda: (d := orphan.latest_training_job.describe())["TrainingJobStatus"] != "InProgress" and d)
+    gone = wait_for(lambda: (d := orphan.latest_training_job.describe())["TrainingJobStatus"] != "InProgress" and d)
     assert gone["TrainingJobStatus"] == "Failed"
     assert "runner process" in gone["FailureReason"]
 
@@ -173,7 +163,7 @@ def test_cli_lists_describes_logs_and_stops(session, tmp_path: Path, home: Path)
         return subprocess.run([sys.executable, "-m", "mlyard", *args], env=env, capture_output=True, text=True,
                               timeout=120)
 
-    _wait_for(lambda: "hello from the cli test" in cli("jobs", "logs", name).stdout)
+    wait_for(lambda: "hello from the cli test" in cli("jobs", "logs", name).stdout)
     listed = cli("jobs", "list")
     assert name in listed.stdout and "training" in listed.stdout
     assert json.loads(cli("jobs", "describe", name).stdout)["TrainingJobName"] == name
@@ -259,7 +249,7 @@ def test_stopping_jobs_right_after_creating_them_frees_their_resources(session, 
     pair = [Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local") for _ in range(2)]
     for e in pair:
         e.fit(wait=False)
-    _wait_for(lambda: all(e.latest_training_job.describe()["SecondaryStatus"] == "Training" for e in pair))
+    wait_for(lambda: all(e.latest_training_job.describe()["SecondaryStatus"] == "Training" for e in pair))
     for e in pair:
         e.latest_training_job.stop()
 
@@ -345,14 +335,14 @@ def test_a_job_stopped_while_it_was_being_launched_ends_stopped_after_a_restart(
     queued = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local")
     queued.fit(wait=False)
     name = queued.latest_training_job.name
-    _wait_for(lambda: running.latest_training_job.describe()["SecondaryStatus"] == "Training")
+    wait_for(lambda: running.latest_training_job.describe()["SecondaryStatus"] == "Training")
     stop_local_server(home, tree=False)
     # As the catalog is when a stop lands while the job is claimed for launch, and the server dies
     # before its runner starts.
     catalog = Catalog(f"sqlite:///{home / 'catalog.db'}")
     assert catalog.update_job(name, only_if={"runner_pid": None}, status="Stopping", secondary_status="Starting")
     catalog.dispose()
-    desc = _wait_for(lambda: (d := queued.latest_training_job.describe())["TrainingJobStatus"] != "Stopping" and d)
+    desc = wait_for(lambda: (d := queued.latest_training_job.describe())["TrainingJobStatus"] != "Stopping" and d)
     assert desc["TrainingJobStatus"] == "Stopped" and desc["SecondaryStatus"] == "Stopped"
     running.latest_training_job.stop()
     assert running.latest_training_job.wait(logs=False)["TrainingJobStatus"] == "Stopped"

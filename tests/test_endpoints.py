@@ -16,7 +16,6 @@ import tarfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import httpx
 import numpy as np
 import psutil
 import pytest
-from conftest import stop_local_server
+from conftest import procs_under, stop_local_server, wait_for
 
 from mlyard.deserializers import CSVDeserializer, JSONDeserializer, NumpyDeserializer
 from mlyard.errors import ConflictError, MlyardError, NotFoundError, ValidationError
@@ -80,39 +79,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _procs_under(path: Path) -> list[psutil.Process]:
-    """Live processes whose command line names ``path`` (an endpoint's runner and instances)."""
-    out = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if any(str(path) in arg for arg in p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.Error:
-            pass
-    return out
-
-
-@pytest.fixture(autouse=True)
-def kill_endpoints(home: Path) -> Iterator[None]:
-    """Endpoint runners and their instances live in their own sessions: kill whatever is left."""
-    yield
-    procs = _procs_under(home / "endpoints")
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(procs, timeout=5)
-
-
-def _wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")
 
 
 def _wait_endpoint(session: Any, name: str) -> dict[str, Any]:
@@ -151,7 +117,7 @@ def _close(*predictors: Predictor) -> None:
 def _assert_gone(desc: dict[str, Any], timeout: float = 15.0) -> None:
     """Nothing of the endpoint is left running: not its runner, not one instance."""
     pids = [i["pid"] for i in desc["Instances"]]
-    _wait_for(lambda: not any(_alive(p) for p in pids) and not _procs_under(Path(desc["EndpointDirectory"])),
+    wait_for(lambda: not any(_alive(p) for p in pids) and not procs_under(Path(desc["EndpointDirectory"])),
               timeout=timeout)
 
 
@@ -320,7 +286,7 @@ class _Load:
 
     def __enter__(self) -> _Load:
         self._thread.start()
-        _wait_for(lambda: len(self.results) >= 5)
+        wait_for(lambda: len(self.results) >= 5)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -344,10 +310,10 @@ def test_instance_crash_is_restarted_without_failing_requests(session, models: I
             inst = pred.describe()["Instances"][0]
             return inst if inst["pid"] != victim["pid"] and inst["healthy"] else None
 
-        revived = _wait_for(back, timeout=30, interval=0.2)
+        revived = wait_for(back, timeout=30, interval=0.2)
         assert time.monotonic() - killed_at < 30
         n = len(load.results)
-        _wait_for(lambda: len(load.results) > n + 20)
+        wait_for(lambda: len(load.results) > n + 20)
     assert revived["restarts"] == 1 and revived["port"] != victim["port"] and _alive(revived["pid"])
     assert not _alive(victim["pid"])
     after = pred.describe()
@@ -373,11 +339,11 @@ def test_rolling_update_fails_no_request(session, models: IrisModels) -> None:
     with _Load(pred.endpoint_url, json.dumps(models.x.tolist())) as load:
         pred.update_endpoint(model_name=new_model)
         # (That update_endpoint returns only once the new model serves is tested on its own, below.)
-        _wait_for(lambda: (d := pred.describe())["EndpointStatus"] == "InService"
+        wait_for(lambda: (d := pred.describe())["EndpointStatus"] == "InService"
                   and not {i["pid"] for i in d["Instances"]} & old_pids, timeout=60, interval=0.1)
         updated_at = time.monotonic()
         n = len(load.results)
-        _wait_for(lambda: len(load.results) > n + 20)
+        wait_for(lambda: len(load.results) > n + 20)
     a, b = models.pred_a.tolist(), models.pred_b.tolist()
     assert load.failures([a, b]) == []
     assert a in [r for _, r in load.results] and b in [r for _, r in load.results]
@@ -393,7 +359,7 @@ def test_rolling_update_fails_no_request(session, models: IrisModels) -> None:
     assert config["ProductionVariants"][0]["ModelName"] == new_model
     assert {i["pid"] for i in after["Instances"]}.isdisjoint({i["pid"] for i in before["Instances"]})
     assert len(after["Instances"]) == 2 and all(i["healthy"] for i in after["Instances"])
-    _wait_for(lambda: not any(_alive(i["pid"]) for i in before["Instances"]), timeout=15)
+    wait_for(lambda: not any(_alive(i["pid"]) for i in before["Instances"]), timeout=15)
     assert "Updated to the new configuration" in after["Events"]
     pred.delete_endpoint()
     _assert_gone(after)
@@ -476,7 +442,7 @@ def test_failed_start_leaves_no_instance_running(session, models: IrisModels) ->
     desc = _wait_endpoint(session, "half")
     assert desc["EndpointStatus"] == "Failed" and "no loadable model" in desc["FailureReason"]
     time.sleep(1.0)
-    assert _procs_under(Path(desc["EndpointDirectory"])) == []
+    assert procs_under(Path(desc["EndpointDirectory"])) == []
 
 
 @pytest.mark.slow
@@ -540,7 +506,7 @@ def test_update_to_a_broken_model_keeps_the_old_one_serving(session, models: Iri
     assert pred.predict(models.x) == models.pred_a.tolist()
     # A good update afterwards goes through and clears the failure.
     pred.update_endpoint(model_name=SKLearnModel(model_data=str(models.dir_b), role="r").create())
-    _wait_for(lambda: pred.predict(models.x) == models.pred_b.tolist(), timeout=30)
+    wait_for(lambda: pred.predict(models.x) == models.pred_b.tolist(), timeout=30)
     assert "FailureReason" not in pred.describe()
     desc = pred.describe()
     pred.delete_endpoint()
@@ -553,8 +519,30 @@ def test_dead_runner_fails_the_endpoint_and_delete_stops_its_instances(session, 
     desc = pred.describe()
     runner = json.loads((Path(desc["EndpointDirectory"]) / "state.json").read_text())["runner_pid"]
     os.kill(runner, signal.SIGKILL)
-    failed = _wait_for(lambda: (d := pred.describe())["EndpointStatus"] == "Failed" and d, timeout=15)
+    failed = wait_for(lambda: (d := pred.describe())["EndpointStatus"] == "Failed" and d, timeout=15)
     assert "runner process ended" in failed["FailureReason"]
     pred.delete_endpoint()
     assert session.client.list_endpoints() == []
     _assert_gone(desc, timeout=5)
+
+
+def test_inference_code_does_not_see_the_control_planes_settings(home: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                models: IrisModels) -> None:
+    import mlyard
+
+    monkeypatch.setenv("MLYARD_DATABASE_URL", f"sqlite:///{home / 'catalog-elsewhere.db'}")
+    src = tmp_path / "code"
+    src.mkdir()
+    (src / "inference.py").write_text(
+        "import os\n"
+        "def predict_fn(data, model):\n"
+        "    return [[k in os.environ for k in ('MLYARD_DATABASE_URL', 'MLYARD_TOKEN', 'MLYARD_URL')]]\n")
+    model = SKLearnModel(model_data=str(models.tar_a), role="r", entry_point="inference.py", source_dir=str(src),
+                         sagemaker_session=mlyard.Session())
+    pred = model.deploy(initial_instance_count=1, instance_type="local", serializer=JSONSerializer(),
+                        deserializer=JSONDeserializer())
+    try:
+        assert pred.predict(models.x[:1].tolist()) == [[False, False, False]]
+    finally:
+        pred.delete_endpoint()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLE, bwrap_usable, write_script
+from conftest import EXAMPLE, bwrap_usable, git, wait_for, write_local_package, write_script
 
 from mlyard import store
 from mlyard.errors import MlyardWarning, UnexpectedStatusException, ValidationError
@@ -203,15 +203,7 @@ def test_the_example_preprocessing_script_with_hard_coded_paths(session, tmp_pat
 
 def test_framework_processor_with_source_dir_and_requirements(session, tmp_path: Path, home: Path) -> None:
     pkg = tmp_path / "helperpkg"
-    write_script(pkg / "mlyard_proc_helper", "__init__.py", "def scale(v):\n    return v * 10\n")
-    write_script(pkg, "pyproject.toml", """
-        [project]
-        name = "mlyard-proc-helper"
-        version = "0.1"
-        [build-system]
-        requires = ["setuptools"]
-        build-backend = "setuptools.build_meta"
-    """)
+    write_local_package(pkg, "mlyard-proc-helper", "mlyard_proc_helper", "def scale(v):\n    return v * 10\n")
     src = tmp_path / "src"
     write_script(src, "requirements.txt", f"{pkg}\n")
     write_script(src, "util.py", "NAME = 'util'\n")
@@ -254,10 +246,24 @@ def test_manifest_input_metrics_and_stop(session, tmp_path: Path) -> None:
     write_script(tmp_path, "long.py", "import time\nprint('up', flush=True)\ntime.sleep(600)\n")
     p.run(code=str(tmp_path / "long.py"), wait=False,
           inputs=[ProcessingInput(source=str(data), destination="/opt/ml/processing/input/data")])
-    for _ in range(200):
-        if p.latest_job.describe()["SecondaryStatus"] == "InProgress":
-            break
-        time.sleep(0.05)
+    running = p.latest_job.name
+    wait_for(lambda: "up" in b"".join(session.client.job_logs(running)).decode())
     p.latest_job.stop()
     assert p.latest_job.wait(logs=False)["ProcessingJobStatus"] == "Stopped"
     assert len(p.jobs) == 2
+
+
+def test_framework_processor_runs_code_from_a_git_repository(session, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write_script(repo / "scripts", "hello.py", """
+        open("/opt/ml/processing/out/r.txt", "w").write("from git")
+    """)
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "c")
+    p = FrameworkProcessor(SKLearn, "1.5", role="r", instance_type="local", instance_count=1)
+    # The entry point is packed by its file name: the job must run it under that name.
+    p.run(code="scripts/hello.py", git_config={"repo": str(repo)},
+          outputs=[ProcessingOutput(source="/opt/ml/processing/out", destination=str(tmp_path / "out"))],
+          logs=False)
+    assert (tmp_path / "out" / "r.txt").read_text() == "from git"

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -25,8 +24,8 @@ from typing import Any
 import httpx
 import joblib
 import numpy as np
-import psutil
 import pytest
+from conftest import kill_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import load_iris
@@ -59,17 +58,7 @@ class Server:
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL a server we started, and anything it started."""
-    try:
-        ps = psutil.Process(proc.pid)
-        procs = [*ps.children(recursive=True), ps]
-    except psutil.Error:
-        procs = []
-    for p in procs:
-        try:
-            p.send_signal(signal.SIGKILL)
-        except psutil.Error:
-            pass
-    psutil.wait_procs(procs, timeout=10)
+    kill_tree(proc.pid)
     proc.wait(timeout=10)
 
 
@@ -722,8 +711,11 @@ def test_batcher_does_not_merge_flat_sklearn_requests(sk_model: tuple[Path, Any]
 def test_batcher_respects_max_batch_size_with_multi_row_requests() -> None:
     model = Recorder()
     batcher = Batcher(model, max_batch_size=4, max_latency_ms=50)
-    asyncio.run(_submit_all(batcher, [np.ones((3, 2)), np.ones((3, 2))]))
+    results = asyncio.run(_submit_all(batcher, [np.ones((3, 2)), 2 * np.ones((3, 2))]))
+    np.testing.assert_array_equal(np.ravel(results[0]), [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(np.ravel(results[1]), [4.0, 4.0, 4.0])
     assert all(len(b) <= 4 for b in model.batches), [len(b) for b in model.batches]
+    assert sum(len(b) for b in model.batches) == 6
 
 
 # -- scikit-learn -----------------------------------------------------------------------------------

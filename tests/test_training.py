@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
-from conftest import write_script
+from conftest import git, wait_for, write_local_package, write_script
 
 from mlyard import store
 from mlyard.errors import UnexpectedStatusException
@@ -102,15 +101,7 @@ def test_max_run_stops_the_job(session, tmp_path: Path) -> None:
 def test_requirements_install_into_a_cached_environment(session, tmp_path: Path, home: Path) -> None:
     src = tmp_path / "src"
     pkg = tmp_path / "localpkg"
-    write_script(pkg / "mlyard_probe_pkg", "__init__.py", "VALUE = 42\n")
-    write_script(pkg, "pyproject.toml", """
-        [project]
-        name = "mlyard-probe-pkg"
-        version = "0.1"
-        [build-system]
-        requires = ["setuptools"]
-        build-backend = "setuptools.build_meta"
-    """)
+    write_local_package(pkg, "mlyard-probe-pkg", "mlyard_probe_pkg", "VALUE = 42\n")
     write_script(src, "requirements.txt", f"{pkg}\n")
     write_script(src, "train.py", """
         import sys, mlyard_probe_pkg
@@ -140,7 +131,6 @@ def test_shell_entry_point_and_dependencies(session, tmp_path: Path, home: Path)
     write_script(src, "run.sh", """
         echo "args: $@"
         echo "hp: $SM_HP_EPOCHS"
-        test -f "$SM_MODULE_DIR" || test -d /opt/ml/code || true
         cat shared_lib/VERSION
     """)
     write_script(tmp_path / "shared_lib", "VERSION", "lib-1.2\n")
@@ -168,26 +158,18 @@ def test_package_entry_point(session, tmp_path: Path, home: Path) -> None:
     assert "module run with ['--lr', '0.1']" in log
 
 
-def _git(cwd: Path, *args: str) -> str:
-    import subprocess
-
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
-
-
 def test_git_config_branch_and_commit(session, tmp_path: Path, home: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main")
     write_script(repo / "training", "train.py", "print('version one')\n")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "one")
-    first = _git(repo, "rev-parse", "HEAD").strip()
-    _git(repo, "checkout", "-qb", "feature")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "one")
+    first = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-qb", "feature")
     write_script(repo / "training", "train.py", "print('version two')\n")
-    _git(repo, "commit", "-qam", "two")
-    _git(repo, "checkout", "-q", "main")
+    git(repo, "commit", "-qam", "two")
+    git(repo, "checkout", "-q", "main")
 
     def run(git_config: dict) -> str:
         est = Estimator(entry_point="train.py", source_dir="training", git_config=git_config,
@@ -263,11 +245,7 @@ def test_a_stopped_script_gets_sigterm_and_its_model_is_kept(session, tmp_path: 
     est = Estimator(entry_point=str(tmp_path / "graceful.py"), instance_type="local", role="r")
     est.fit(wait=False)
     job = est.latest_training_job
-    for _ in range(200):
-        if job.describe()["SecondaryStatus"] == "Training":
-            break
-        time.sleep(0.05)
-    time.sleep(0.5)
+    wait_for(lambda: "ready" in b"".join(session.client.job_logs(job.name)).decode())  # its handler is set
     job.stop()
     assert job.wait(logs=False)["TrainingJobStatus"] == "Stopped"
     with tarfile.open(store.local_path(est.model_data)) as tar:

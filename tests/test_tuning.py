@@ -7,13 +7,12 @@ import math
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import stop_local_server, write_script
+from conftest import stop_local_server, wait_for, write_script
 
 from mlyard.errors import UnexpectedStatusException, ValidationError
 from mlyard.estimator import Estimator
@@ -295,10 +294,8 @@ def test_a_tuning_job_survives_a_server_restart_without_rerunning_jobs(session, 
     tuner.fit(wait=False)
     name = tuner._job().name
     client = session.client
-    deadline = time.monotonic() + 60
-    while sum(s["TrainingJobStatus"] == "Completed" for s in client.tuning_training_jobs(name)) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for(lambda: sum(s["TrainingJobStatus"] == "Completed" for s in client.tuning_training_jobs(name)) >= 2,
+             timeout=60)
     before = {s["TrainingJobName"]: s for s in client.tuning_training_jobs(name)}
     stop_local_server(home, tree=False)  # the server dies; the running job's runner lives on
     attached = HyperparameterTuner.attach(name, sagemaker_session=session)
@@ -330,10 +327,7 @@ def test_stop_and_the_cli(session, home: Path, source: Path) -> None:
     tuner.fit(wait=False)
     name = tuner._job().name
     cli = [sys.executable, "-m", "mlyard", "tuning"]
-    deadline = time.monotonic() + 60
-    while tuner.describe()["TrainingJobStatusCounters"]["InProgress"] < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for(lambda: tuner.describe()["TrainingJobStatusCounters"]["InProgress"] >= 2, timeout=60)
     wide = {**os.environ, "COLUMNS": "250"}
     listed = subprocess.run([*cli, "list"], capture_output=True, text=True, check=True, env=wide).stdout
     assert name in listed and "InProgress" in listed

@@ -72,23 +72,18 @@ class HyperparameterTuningJobAnalytics:
         return list(self._summaries)
 
     def dataframe(self, force_refresh: bool = False) -> Any:
-        import json
-
         import pandas as pd
+
+        from mlyard.runtime.contract import decode_hyperparameters
 
         if self._df is not None and not force_refresh:
             return self._df
         rows = []
-        for s in self.training_job_summaries(force_refresh=True):
-            row: dict[str, Any] = {}
-            for key, value in s["TunedHyperParameters"].items():
-                try:
-                    row[key] = float(value)  # numbers as floats, as SageMaker's analytics give them
-                except ValueError:
-                    try:
-                        row[key] = json.loads(value)  # a JSON-encoded categorical value
-                    except ValueError:
-                        row[key] = value
+        for s in self.training_job_summaries(force_refresh=force_refresh):
+            # Numbers as floats, as SageMaker's analytics give them; categorical values decoded.
+            row: dict[str, Any] = {
+                key: float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+                for key, value in decode_hyperparameters(s["TunedHyperParameters"]).items()}
             metric = s.get("FinalHyperParameterTuningJobObjectiveMetric")
             start, end = s.get("TrainingStartTime"), s.get("TrainingEndTime")
             row.update({

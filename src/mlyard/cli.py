@@ -60,7 +60,7 @@ def serve(model_dir: str = typer.Argument(..., help="A model directory (e.g. an 
 
 
 @jobs_app.command("list")
-def jobs_list(kind: str = typer.Option(None, help="training or processing"),
+def jobs_list(kind: str = typer.Option(None, help="training, processing or transform"),
               status: str = typer.Option(None, help="InProgress, Completed, Failed, Stopping or Stopped"),
               limit: int = typer.Option(50)) -> None:
     """List jobs, newest first."""
@@ -91,9 +91,9 @@ def jobs_logs(name: str, follow: bool = typer.Option(False, "--follow", "-f", he
 @jobs_app.command("stop")
 def jobs_stop(name: str) -> None:
     """Stop a running or queued job."""
-    desc = _client().stop_job(name)
-    status = desc.get("TrainingJobStatus") or desc.get("ProcessingJobStatus")
-    console.print(f"{name}: {status}")
+    from mlyard.server.describe import status
+
+    console.print(f"{name}: {status(_client().stop_job(name))}")
 
 
 @endpoints_app.command("list")

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from mlyard.errors import ConflictError, MlyardWarning, UnexpectedStatusException, ValidationError
 from mlyard.inputs import TrainingInput
+from mlyard.runtime.state import TERMINAL
 from mlyard.session import Session
 
 __all__ = ["EstimatorBase", "Estimator", "Framework", "Job", "TrainingJob", "check_instances", "create_job"]
@@ -152,10 +151,19 @@ class Job:
         ``UnexpectedStatusException`` if it failed."""
         if logs and logs != "None":
             self.logs(follow=True)
+        return self._wait_ended()
+
+    def _wait_once(self) -> dict[str, Any]:
+        """The description once the job has ended, or after the server's wait timed out."""
+        return self.sagemaker_session.client.wait_job(self.job_name, timeout=20)
+
+    def _wait_ended(self, progress: Callable[[], None] | None = None) -> dict[str, Any]:
         key = f"{self.kind}JobStatus"
         while True:
-            desc = self.sagemaker_session.client.wait_job(self.job_name, timeout=20)
-            if desc[key] in ("Completed", "Failed", "Stopped"):
+            desc = self._wait_once()
+            if progress is not None:
+                progress()
+            if desc[key] in TERMINAL:
                 break
         status = desc[key]
         if status == "Failed":
@@ -163,7 +171,7 @@ class Job:
                 f"Error for {self.kind} job {self.job_name}: Failed. Reason: {desc.get('FailureReason')}",
                 allowed_statuses=["Completed", "Stopped"], actual_status=status)
         if status == "Stopped" and desc.get("FailureReason"):
-            warnings.warn(f"{self.kind} job {self.job_name} stopped: {desc['FailureReason']}", stacklevel=2)
+            warnings.warn(f"{self.kind} job {self.job_name} stopped: {desc['FailureReason']}", stacklevel=3)
         return _parse_times(desc)
 
 
@@ -274,25 +282,25 @@ class EstimatorBase:
             return self.image_uri.rsplit("/", 1)[-1].split(":")[0] or self._default_base_name
         return self._default_base_name
 
-    def _request(self, job_name: str, inputs: Any) -> dict[str, Any]:
-        client = self.sagemaker_session.client
-        hps = dict(self._hyperparameters)
+    def _source(self) -> tuple[bytes, str]:
+        """The packed source (``sourcedir.tar.gz``) and the entry point's path in it."""
         if self.entry_point:
-            with tempfile.TemporaryDirectory(prefix="mlyard-") as tmp:
-                from mlyard.client.sources import pack_source
+            from mlyard.client.sources import pack_source
 
-                archive, program = pack_source(self.entry_point, self.source_dir, self.dependencies,
-                                               self.git_config, Path(tmp) / "sourcedir.tar.gz")
-                # Never replaces another job's source: a taken name fails here, before anything is written.
-                submit = client.upload(f"{job_name}/source/sourcedir.tar.gz", archive.read_bytes(),
-                                       unless_job=job_name)
-            hps.update(self._framework_hyperparameters(job_name, program, submit))
-        elif self.image_uri:
+            return pack_source(self.entry_point, self.source_dir, self.dependencies, self.git_config)
+        if self.image_uri:
             raise ValidationError(
                 f"mlyard runs no containers, so image_uri {self.image_uri!r} alone cannot be run: give the "
                 "estimator the entry_point (and source_dir) of the script the image would run.")
-        else:
-            raise ValidationError("the estimator needs an entry_point (a .py, .sh or executable in source_dir)")
+        raise ValidationError("the estimator needs an entry_point (a .py, .sh or executable in source_dir)")
+
+    def _request(self, job_name: str, inputs: Any, source: tuple[bytes, str]) -> dict[str, Any]:
+        """The CreateTrainingJob request; uploads ``source`` (from ``_source``) under ``job_name``."""
+        archive, program = source
+        # Never replaces another job's source: a taken name fails here, before anything is written.
+        submit = self.sagemaker_session.client.upload(f"{job_name}/source/sourcedir.tar.gz", archive,
+                                                      unless_job=job_name)
+        hps = {**self._hyperparameters, **self._framework_hyperparameters(job_name, program, submit)}
         request: dict[str, Any] = {
             "TrainingJobName": job_name,
             "HyperParameters": {str(k): json.dumps(v) for k, v in hps.items()},
@@ -326,8 +334,9 @@ class EstimatorBase:
         """Start a training job on ``inputs`` (a URI, a ``TrainingInput`` or a dict of channels);
         with ``wait``, stream its logs and return when it ends."""
         client = self.sagemaker_session.client
+        source = self._source()  # packed once, whatever name the job ends up with
         name = create_job(self._base_name(), job_name,
-                          lambda n: client.create_training_job(self._request(n, inputs)))
+                          lambda n: client.create_training_job(self._request(n, inputs, source)))
         self._current_job_name = name
         self.latest_training_job = TrainingJob(self.sagemaker_session, name)
         if wait:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from mlyard.deserializers import BaseDeserializer
@@ -64,11 +62,8 @@ class Model:
         if self.entry_point:
             from mlyard.client.sources import pack_source
 
-            with tempfile.TemporaryDirectory(prefix="mlyard-") as tmp:
-                archive, program = pack_source(self.entry_point, self.source_dir, self.dependencies,
-                                               self.git_config, Path(tmp) / "sourcedir.tar.gz")
-                cfg["SourceUrl"] = self.sagemaker_session.client.upload(f"models/{name}/sourcedir.tar.gz",
-                                                                        archive.read_bytes())
+            archive, program = pack_source(self.entry_point, self.source_dir, self.dependencies, self.git_config)
+            cfg["SourceUrl"] = self.sagemaker_session.client.upload(f"models/{name}/sourcedir.tar.gz", archive)
             env["SAGEMAKER_PROGRAM"] = program
         return {"ModelName": name, "ExecutionRoleArn": self.role,
                 "PrimaryContainer": {"Image": self.image_uri, "ModelDataUrl": self.model_data, "Environment": env},

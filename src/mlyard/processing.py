@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,20 +117,21 @@ class Processor:
         if not self.entrypoint:
             raise ValidationError("mlyard runs no containers: give the Processor an entrypoint (the command to run), "
                                   "or use ScriptProcessor / SKLearnProcessor with code=")
-        self._start(list(self.entrypoint), inputs, outputs, arguments, wait, logs, job_name, {})
+        self._start(list(self.entrypoint), inputs, outputs, arguments, wait, logs, job_name)
 
     def _start(self, entrypoint: list[str], inputs: list[ProcessingInput] | None,
                outputs: list[ProcessingOutput] | None, arguments: list[str] | None, wait: bool, logs: bool,
-               job_name: str | None, extra: dict[str, Any], code: Any = None) -> None:
+               job_name: str | None, code: _Code | None = None) -> None:
         client = self.sagemaker_session.client
 
         def create(name: str) -> dict[str, Any]:
             all_inputs = list(inputs or [])
-            mlyard_cfg = dict(extra)
             if code is not None:
-                all_inputs.append(code(name, mlyard_cfg))
-            return client.create_processing_job(
-                self._request(name, entrypoint, all_inputs, outputs or [], arguments or [], mlyard_cfg))
+                uri = code.uri or client.upload(f"{name}/{code.key}", code.data, unless_job=name)
+                all_inputs.append(ProcessingInput(source=uri, destination=_CODE_DIR, input_name="code"))
+            return client.create_processing_job(self._request(
+                name, entrypoint, all_inputs, outputs or [], arguments or [],
+                {"CodeArchive": True} if code is not None and code.archive else {}))
 
         name = create_job(self._base_name(), job_name, create)
         self._current_job_name = name
@@ -163,6 +164,17 @@ class Processor:
         }
 
 
+@dataclass(frozen=True)
+class _Code:
+    """The code input: an object already in the store (``uri``), or ``data`` to upload under the
+    job's ``key``; ``archive``: a sourcedir.tar.gz to unpack."""
+
+    uri: str | None = None
+    key: str = ""
+    data: bytes = b""
+    archive: bool = False
+
+
 class ScriptProcessor(Processor):
     """Runs ``command`` + the ``code`` file (delivered as the input ``code`` at
     /opt/ml/processing/input/code/)."""
@@ -178,16 +190,14 @@ class ScriptProcessor(Processor):
             logs: bool = True, job_name: str | None = None, experiment_config: dict[str, Any] | None = None,
             kms_key: str | None = None) -> None:
         path = Path(code)
-        if "://" not in code and not path.is_file():
+        if "://" in code:
+            source = _Code(uri=code)
+        elif path.is_file():
+            source = _Code(key=f"input/code/{path.name}", data=path.read_bytes())
+        else:
             raise ValidationError(f"code {code!r} does not exist (looked at {path.resolve()})")
-
-        def code_input(name: str, _cfg: dict[str, Any]) -> ProcessingInput:
-            uri = code if "://" in code else self.sagemaker_session.client.upload(
-                f"{name}/input/code/{path.name}", path.read_bytes(), unless_job=name)
-            return ProcessingInput(source=uri, destination=_CODE_DIR, input_name="code")
-
         entry = [*self.command, f"{_CODE_DIR}/{os.path.basename(code)}"]
-        self._start(entry, inputs, outputs, arguments, wait, logs, job_name, {}, code=code_input)
+        self._start(entry, inputs, outputs, arguments, wait, logs, job_name, code=source)
 
 
 class FrameworkProcessor(ScriptProcessor):
@@ -213,15 +223,7 @@ class FrameworkProcessor(ScriptProcessor):
             codeartifact_repo_arn: str | None = None) -> None:
         from mlyard.client.sources import pack_source
 
-        def code_input(name: str, cfg: dict[str, Any]) -> ProcessingInput:
-            with tempfile.TemporaryDirectory(prefix="mlyard-") as tmp:
-                archive, program = pack_source(code, source_dir, list(dependencies or []), git_config,
-                                               Path(tmp) / "sourcedir.tar.gz")
-                uri = self.sagemaker_session.client.upload(f"{name}/source/sourcedir.tar.gz", archive.read_bytes(),
-                                                           unless_job=name)
-            cfg["CodeArchive"] = True
-            cfg["Program"] = program
-            return ProcessingInput(source=uri, destination=_CODE_DIR, input_name="code")
-
-        entry = [*self.command, f"{_CODE_DIR}/{code if source_dir or git_config else os.path.basename(code)}"]
-        self._start(entry, inputs, outputs, arguments, wait, logs, job_name, {}, code=code_input)
+        archive, program = pack_source(code, source_dir, dependencies, git_config)  # once, whatever the name
+        entry = [*self.command, f"{_CODE_DIR}/{program}"]
+        self._start(entry, inputs, outputs, arguments, wait, logs, job_name,
+                    code=_Code(key="source/sourcedir.tar.gz", data=archive, archive=True))

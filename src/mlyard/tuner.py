@@ -16,8 +16,9 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from mlyard.errors import UnexpectedStatusException, ValidationError
-from mlyard.estimator import EstimatorBase, _channels, _parse_times, create_job
+from mlyard.errors import ValidationError
+from mlyard.estimator import EstimatorBase, Job, _channels, _parse_times, create_job
+from mlyard.runtime.contract import decode_hyperparameters
 from mlyard.runtime.state import TERMINAL
 from mlyard.session import Session
 
@@ -145,10 +146,8 @@ class TuningJobCompletionCriteriaConfig:
         return out
 
 
-class _TuningJob:
-    def __init__(self, sagemaker_session: Session, tuning_job_name: str) -> None:
-        self.sagemaker_session = sagemaker_session
-        self.name = tuning_job_name
+class _TuningJob(Job):
+    kind = "HyperParameterTuning"
 
     def describe(self) -> dict[str, Any]:
         return _parse_times(self.sagemaker_session.client.describe_tuning_job(self.name))
@@ -156,21 +155,19 @@ class _TuningJob:
     def stop(self) -> None:
         self.sagemaker_session.client.stop_tuning_job(self.name)
 
-    def wait(self, progress: bool = True) -> dict[str, Any]:
+    def logs(self, follow: bool = False, out: Any = None) -> None:
+        raise ValidationError("a tuning job has no logs of its own: read its training jobs' logs "
+                              "(analytics().dataframe() lists them)")
+
+    def wait(self, logs: bool | str = False) -> dict[str, Any]:
+        """Block until the tuning job ends, printing each training job as it ends; raise
+        ``UnexpectedStatusException`` if it failed."""
         client = self.sagemaker_session.client
         shown: set[str] = set()
-        while True:
-            desc = client.wait_tuning_job(self.name, timeout=20)
-            if progress:
-                _print_progress(client.tuning_training_jobs(self.name), shown)
-            if desc["HyperParameterTuningJobStatus"] in TERMINAL:
-                break
-        status = desc["HyperParameterTuningJobStatus"]
-        if status == "Failed":
-            raise UnexpectedStatusException(
-                f"Error for HyperParameterTuning job {self.name}: Failed. Reason: {desc.get('FailureReason')}",
-                allowed_statuses=["Completed", "Stopped"], actual_status=status)
-        return _parse_times(desc)
+        return self._wait_ended(lambda: _print_progress(client.tuning_training_jobs(self.name), shown))
+
+    def _wait_once(self) -> dict[str, Any]:
+        return self.sagemaker_session.client.wait_tuning_job(self.name, timeout=20)
 
 
 def _print_progress(summaries: list[dict[str, Any]], shown: set[str]) -> None:
@@ -324,8 +321,10 @@ class HyperparameterTuner:
         client = self.sagemaker_session.client
         base = self.base_tuning_job_name or (self.estimator._base_name() if self.estimator else "tuning")
 
+        source = self.estimator._source() if self.estimator is not None else None
+
         def create(name: str) -> dict[str, Any]:
-            return client.create_tuning_job(self._request(name, inputs, include_cls_metadata))
+            return client.create_tuning_job(self._request(name, inputs, include_cls_metadata, source))
 
         name = create_job(base, job_name, create, make_name=_tuning_name)
         self._current_job_name = name
@@ -333,7 +332,8 @@ class HyperparameterTuner:
         if wait:
             self.wait()
 
-    def _request(self, name: str, inputs: Any, include_cls_metadata: bool) -> dict[str, Any]:
+    def _request(self, name: str, inputs: Any, include_cls_metadata: bool,
+                 source: tuple[bytes, str] | None = None) -> dict[str, Any]:
         if self.estimator is None:
             # An attached tuner: its training jobs are defined as the attached job's were (its
             # source is already in the store), on new ``inputs`` if given.
@@ -342,7 +342,7 @@ class HyperparameterTuner:
             if inputs is not None:
                 definition["InputDataConfig"] = _channels(inputs)
         else:
-            training = self.estimator._request(name, inputs)
+            training = self.estimator._request(name, inputs, source or self.estimator._source())
             definition = {k: v for k, v in training.items()
                           if k not in ("TrainingJobName", "HyperParameters", "Tags")}
             static = {k: v for k, v in training["HyperParameters"].items() if k not in self._hyperparameter_ranges}
@@ -457,7 +457,8 @@ class HyperparameterTuner:
             ranges[item["Name"]] = IntegerParameter(int(float(item["MinValue"])), int(float(item["MaxValue"])),
                                                     item.get("ScalingType") or "Auto")
         for item in cfg["ParameterRanges"].get("CategoricalParameterRanges") or []:
-            ranges[item["Name"]] = CategoricalParameter([_decode(v) for v in item["Values"]])
+            ranges[item["Name"]] = CategoricalParameter(list(decode_hyperparameters(
+                {str(i): v for i, v in enumerate(item["Values"])}).values()))
         limits = cfg["ResourceLimits"]
         criteria = cfg.get("TuningJobCompletionCriteria") or {}
         hyperband = ((cfg.get("StrategyConfig") or {}).get("HyperbandStrategyConfig")) or None
@@ -486,19 +487,11 @@ class HyperparameterTuner:
         return tuner
 
 
-def _decode(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def _estimator_cls_for(definition: dict[str, Any]) -> type[EstimatorBase]:
     """The estimator class a tuning job's training jobs were defined with."""
-    static = definition.get("StaticHyperParameters") or {}
+    static = decode_hyperparameters(definition.get("StaticHyperParameters") or {})
     if "sagemaker_estimator_class_name" in static and "sagemaker_estimator_module" in static:
-        return _import(f"{_decode(static['sagemaker_estimator_module'])}."
-                       f"{_decode(static['sagemaker_estimator_class_name'])}")
+        return _import(f"{static['sagemaker_estimator_module']}.{static['sagemaker_estimator_class_name']}")
     framework = (definition.get("MlyardConfig") or {}).get("Framework")
     by_framework = {"tensorflow": "mlyard.tensorflow.TensorFlow", "pytorch": "mlyard.pytorch.PyTorch",
                     "sklearn": "mlyard.sklearn.SKLearn"}

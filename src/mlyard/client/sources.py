@@ -50,9 +50,9 @@ def _git(tree: Path, args: list[str], env: dict[str, str], cfg: dict[str, Any]) 
                               f"{proc.stderr.strip()[-500:]}")
 
 
-def pack_source(entry_point: str, source_dir: str | None, dependencies: list[str], git_config: dict[str, Any] | None,
-                dest: Path) -> tuple[Path, str]:
-    """Write ``sourcedir.tar.gz`` to ``dest``; return it and the entry point's name inside it."""
+def pack_source(entry_point: str, source_dir: str | None, dependencies: list[str] | None,
+                git_config: dict[str, Any] | None) -> tuple[bytes, str]:
+    """``sourcedir.tar.gz``'s bytes, and the entry point's path inside it."""
     with tempfile.TemporaryDirectory(prefix="mlyard-src-") as tmp:
         base = checkout_git(git_config, Path(tmp)) if git_config else Path.cwd()
         entries: list[tuple[Path, str]] = []
@@ -72,10 +72,10 @@ def pack_source(entry_point: str, source_dir: str | None, dependencies: list[str
                                       + (" in the git repository" if git_config else f" (looked at {entry})"))
             entries.append((entry, entry.name))
             name = entry.name
-        for dep in dependencies:
+        for dep in dependencies or []:
             path = (base / dep).resolve()
             if not path.exists():
                 raise ValidationError(f"dependency {dep!r} does not exist")
             entries.append((path, path.name))
-        make_tar(dest, entries)
-    return dest, name
+        dest = make_tar(Path(tmp) / "sourcedir.tar.gz", entries)
+        return dest.read_bytes(), name

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlyard.store import write_atomic
+
 __all__ = [
     "RESERVED_HYPERPARAMETERS",
     "decode_hyperparameters",
@@ -242,6 +244,4 @@ def sm_env(
 
 
 def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True).encode())

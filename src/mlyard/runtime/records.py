@@ -92,16 +92,24 @@ _TOKEN = re.compile(r"\.([A-Za-z_][\w-]*)|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\
                     r"|\[\s*(-?\d+(?:\s*,\s*-?\d+)*)\s*\]")
 
 
-def jsonpath(value: Any, path: str) -> Any:
+def parse_jsonpath(path: str) -> list[re.Match[str]]:
+    """The steps of a JSONPath (``.name``, ``['name']``, ``[i]``, ``[a:b]``, ``[i,j]``); ValueError
+    when it is not one mlyard reads."""
     if not path.startswith("$"):
         raise ValueError(f"JSONPath {path!r} must start with '$'")
-    rest = path[1:]
-    pos = 0
+    rest, pos, steps = path[1:], 0, []
     while pos < len(rest):
         m = _TOKEN.match(rest, pos)
         if not m:
             raise ValueError(f"JSONPath {path!r}: cannot read {rest[pos:]!r} (supported: .name, ['name'], [i], "
                              "[a:b], [i,j])")
+        steps.append(m)
+        pos = m.end()
+    return steps
+
+
+def jsonpath(value: Any, path: str) -> Any:
+    for m in parse_jsonpath(path):
         name = m.group(1) or m.group(2) or m.group(3)
         if name is not None:
             if not isinstance(value, dict) or name not in value:
@@ -122,7 +130,6 @@ def jsonpath(value: Any, path: str) -> Any:
             if not isinstance(value, list):
                 raise ValueError(f"JSONPath {path!r}: slicing a {type(value).__name__}")
             value = value[start:end]
-        pos = m.end()
     return value
 
 

@@ -22,7 +22,7 @@ from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
 from mlyard.runtime.metrics import MetricParser
 from mlyard.runtime.state import StateFile
 
-__all__ = ["JobRunner", "JobFailure", "main", "STOP_REQUESTED", "job_environment"]
+__all__ = ["JobRunner", "JobFailure", "main", "STOP_REQUESTED", "job_environment", "public_environment"]
 
 # Set by SIGTERM/SIGINT, whenever they come: while the runner still loads, or waits warm.
 STOP_REQUESTED = threading.Event()
@@ -39,11 +39,19 @@ _SANDBOX_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONPATH", "PYTHONH
                 "MKL_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL", "CUDA_HOME", "LD_LIBRARY_PATH")
 
 
+def public_environment() -> dict[str, str]:
+    """This process's environment without the control plane's credentials and locations: what any
+    process the server starts (runners, endpoint instances) may inherit."""
+    return {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
+
+
 def job_environment(extra: dict[str, str], sandboxed: bool = False) -> dict[str, str]:
+    """The environment of user code: the public one (only a neutral part of it when sandboxed),
+    with ``extra`` on top."""
     if sandboxed:
         env = {k: v for k, v in os.environ.items() if k in _SANDBOX_ENV or k.startswith("LC_")}
     else:
-        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
+        env = public_environment()
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

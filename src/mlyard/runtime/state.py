@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlyard.store import write_atomic
+
 __all__ = ["StateFile", "read_state", "TERMINAL"]
 
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
@@ -30,12 +32,7 @@ class StateFile:
         self.write()
 
     def write(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w") as fh:
-            json.dump(self.data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self.data).encode(), fsync=True)
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

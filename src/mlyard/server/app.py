@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -190,12 +188,9 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     @app.get("/v1/endpoints/{name}/wait", tags=["endpoints"])
     async def wait_endpoint(name: str, timeout: float = Query(20.0, ge=0, le=60)) -> dict[str, Any]:
         """The endpoint's description once it is no longer Creating or Updating (or after ``timeout``)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            desc = await run_in_threadpool(endpoints.describe_endpoint, name)
-            if desc["EndpointStatus"] not in ("Creating", "Updating") or time.monotonic() > deadline:
-                return desc
-            await asyncio.sleep(0.05)
+        # Endpoint runners report by files the control loop does not watch: poll them.
+        return await control.wait_until(lambda: endpoints.describe_endpoint(name),
+                                        lambda d: d["EndpointStatus"] not in ("Creating", "Updating"), timeout, 0.05)
 
     @app.put("/v1/endpoints/{name}", tags=["endpoints"])
     def update_endpoint(name: str, body: UpdateEndpoint) -> dict[str, Any]:

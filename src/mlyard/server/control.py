@@ -8,6 +8,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from mlyard.compute.local import LocalExecutor
 from mlyard.compute.resources import Fitted, fit_request, machine
 from mlyard.compute.scheduler import Allocation, Scheduler
 from mlyard.errors import ConflictError, ValidationError
+from mlyard.runtime.runner import public_environment
 from mlyard.runtime.state import TERMINAL, read_state
 from mlyard.server import describe
 from mlyard.server.endpoints import Endpoints
@@ -166,7 +168,7 @@ class ControlPlane:
         return self._create("processing", name, fitted, cc["InstanceCount"], req)
 
     def create_transform_job(self, req: dict[str, Any]) -> dict[str, Any]:
-        from mlyard.runtime.records import jsonpath
+        from mlyard.runtime.records import parse_jsonpath
 
         name = req["TransformJobName"]
         model = self.endpoints.objects.get("model", req["ModelName"], "model")["spec"]
@@ -178,10 +180,9 @@ class ControlPlane:
             path = (req.get("DataProcessing") or {}).get(key)
             if path:
                 try:
-                    jsonpath([0, 1, 2], path)
+                    parse_jsonpath(path)
                 except ValueError as exc:
-                    if "must start" in str(exc) or "cannot read" in str(exc):
-                        raise ValidationError(f"{key}: {exc}") from exc
+                    raise ValidationError(f"{key}: {exc}") from exc
         source = (model.get("MlyardConfig") or {}).get("SourceUrl")
         req["ModelSpec"] = {**model["PrimaryContainer"], "SourceUrl": source}
         res = req["TransformResources"]
@@ -230,7 +231,7 @@ class ControlPlane:
                                   "with data (file:///abs/path or a store URI).")
 
     def describe(self, name: str) -> dict[str, Any]:
-        return self._describe_ended(name)[0]
+        return describe.job(self.catalog.get_job(name), self.catalog.events(name), self.catalog.final_metrics(name))
 
     def list_jobs(self, kind: str | None, status: str | None, limit: int,
                   name_contains: str | None = None) -> list[dict[str, Any]]:
@@ -259,23 +260,26 @@ class ControlPlane:
 
     async def wait(self, name: str, timeout: float) -> dict[str, Any]:
         """The job's description once it has ended, or after ``timeout`` seconds."""
+        return await self.wait_until(lambda: self.describe(name), lambda d: describe.status(d) in TERMINAL, timeout)
+
+    async def wait_until(self, describe_fn: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool],
+                         timeout: float, poll: float = 0.5) -> dict[str, Any]:
+        """``describe_fn()`` once ``done`` says so of it, or after ``timeout`` seconds. It is
+        described again when some job's state changes, or every ``poll`` seconds (for what does
+        not announce its changes); no thread is held meanwhile."""
         import asyncio
 
         from starlette.concurrency import run_in_threadpool
 
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while True:
             generation = self.generation
-            desc, ended = await run_in_threadpool(self._describe_ended, name)
-            left = deadline - asyncio.get_running_loop().time()
-            if ended or left <= 0:
+            desc = await run_in_threadpool(describe_fn)
+            left = deadline - loop.time()
+            if done(desc) or left <= 0:
                 return desc
-            await self.changed_since(generation, min(left, 0.5))
-
-    def _describe_ended(self, name: str) -> tuple[dict[str, Any], bool]:
-        job = self.catalog.get_job(name)
-        desc = describe.job(job, self.catalog.events(name), self.catalog.final_metrics(name))
-        return desc, job["status"] in TERMINAL
+            await self.changed_since(generation, min(left, poll))
 
     def metrics(self, name: str, metric_name: str | None) -> list[dict[str, Any]]:
         self.catalog.get_job(name)
@@ -389,8 +393,8 @@ class ControlPlane:
             "stop_grace_seconds": self.stop_grace,
             "model": req.get("ModelSpec"),
         }
-        (job_dir / "spec.json").write_text(json.dumps(spec))
-        env = {k: v for k, v in os.environ.items() if k not in ("MLYARD_TOKEN",)}
+        store.write_atomic(job_dir / "spec.json", json.dumps(spec).encode())
+        env = public_environment()
         try:
             handle = self.executor.start(job_dir, env)
         except OSError as exc:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["arn", "job", "summary", "iso"]
+__all__ = ["arn", "job", "status", "summary", "iso"]
+
+
+def status(desc: dict[str, Any]) -> str:
+    """The status in any description: ``TrainingJobStatus``, ``HyperParameterTuningJobStatus``..."""
+    return next(v for k, v in desc.items() if k.endswith("JobStatus"))
 
 
 def arn(kind: str, name: str) -> str:
@@ -62,6 +67,14 @@ def _common(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: li
     return out
 
 
+def _times(out: dict[str, Any], kind: str, row: dict[str, Any]) -> None:
+    """``<Kind>StartTime`` and ``<Kind>EndTime``, once the job has them."""
+    if row["started_at"]:
+        out[f"{kind}StartTime"] = iso(row["started_at"])
+    if row["ended_at"]:
+        out[f"{kind}EndTime"] = iso(row["ended_at"])
+
+
 def _transform(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: list[dict[str, Any]]
                ) -> dict[str, Any]:
     spec = row["spec"]
@@ -75,10 +88,7 @@ def _transform(row: dict[str, Any], events: list[dict[str, Any]], final_metrics:
                                     "TransformInput", "TransformOutput", "TransformResources", "DataProcessing")},
         **_common(row, events, final_metrics),
     }
-    if row["started_at"]:
-        out["TransformStartTime"] = iso(row["started_at"])
-    if row["ended_at"]:
-        out["TransformEndTime"] = iso(row["ended_at"])
+    _times(out, "Transform", row)
     return out
 
 
@@ -103,10 +113,7 @@ def _processing(row: dict[str, Any], events: list[dict[str, Any]], final_metrics
         out["ExitMessage"] = result["exit_message"]
     if result.get("events"):
         out["Events"] = result["events"]
-    if row["started_at"]:
-        out["ProcessingStartTime"] = iso(row["started_at"])
-    if row["ended_at"]:
-        out["ProcessingEndTime"] = iso(row["ended_at"])
+    _times(out, "Processing", row)
     return out
 
 
@@ -132,14 +139,10 @@ def _training(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: 
         out["CheckpointConfig"] = spec["CheckpointConfig"]
     if row.get("parent"):
         out["TuningJobArn"] = arn("hyper-parameter-tuning-job", row["parent"])
-    if row["started_at"]:
-        out["TrainingStartTime"] = iso(row["started_at"])
-    if row["ended_at"]:
-        out["TrainingEndTime"] = iso(row["ended_at"])
-        if row["started_at"]:
-            seconds = max(0, int(round(row["ended_at"] - row["started_at"])))
-            out["TrainingTimeInSeconds"] = seconds
-            out["BillableTimeInSeconds"] = seconds
+    _times(out, "Training", row)
+    if row["ended_at"] and row["started_at"]:
+        seconds = max(0, int(round(row["ended_at"] - row["started_at"])))
+        out["TrainingTimeInSeconds"] = out["BillableTimeInSeconds"] = seconds
     if result.get("model_artifacts"):
         out["ModelArtifacts"] = {"S3ModelArtifacts": result["model_artifacts"]}
     if result.get("output_artifacts"):

@@ -22,6 +22,7 @@ from mlyard import store
 from mlyard.catalog import Catalog, Objects
 from mlyard.compute.instance_types import lookup
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
+from mlyard.runtime.runner import public_environment
 from mlyard.runtime.state import read_state
 from mlyard.server.describe import arn, iso
 
@@ -117,12 +118,12 @@ class Endpoints:
 
             shutil.rmtree(endpoint_dir)
         endpoint_dir.mkdir(parents=True)
-        (endpoint_dir / "spec.json").write_text(json.dumps(spec))
+        store.write_atomic(endpoint_dir / "spec.json", json.dumps(spec).encode())
         self.objects.insert("endpoint", name, req, {"dir": str(endpoint_dir)}, what="endpoint")
         with (endpoint_dir / "runner.log").open("ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "mlyard.serving.endpoint", str(endpoint_dir)],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                                    env={k: v for k, v in os.environ.items() if k != "MLYARD_TOKEN"})
+                                    env=public_environment())
         self._children.append(proc)
         started = psutil.Process(proc.pid).create_time()
         self.objects.update("endpoint", name, state={"dir": str(endpoint_dir), "pid": proc.pid, "started": started})
@@ -188,10 +189,7 @@ class Endpoints:
             raise ConflictError(f"endpoint {name!r} is {desc['EndpointStatus']}; it can be updated when InService")
         old = json.loads((Path(state["dir"]) / "spec.json").read_text())
         spec = self._runner_spec(name, config_name, int(old.get("Port") or 0))
-        spec_path = Path(state["dir"]) / "spec.json"
-        tmp = spec_path.with_name("spec.json.tmp")
-        tmp.write_text(json.dumps(spec))
-        os.replace(tmp, spec_path)
+        store.write_atomic(Path(state["dir"]) / "spec.json", json.dumps(spec).encode())
         self.objects.update("endpoint", name, spec={**row["spec"], "EndpointConfigName": config_name})
         os.kill(int(state["pid"]), signal.SIGHUP)
         return self.describe_endpoint(name)

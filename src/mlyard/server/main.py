@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mlyard import config
 from mlyard.errors import MlyardError
+from mlyard.store import write_atomic
 
 __all__ = ["serve", "ensure_token"]
 
@@ -67,11 +68,7 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     bound = sock.getsockname()[1]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{bound}"
     info = home / "server.json"
-    tmp = info.with_name("server.json.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"url": url, "pid": os.getpid()}, fh)
-    os.replace(tmp, info)
+    write_atomic(info, json.dumps({"url": url, "pid": os.getpid()}).encode(), mode=0o600)
     print(f"mlyard server listening on {url} (token in {home / 'token'})", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                            timeout_graceful_shutdown=3))

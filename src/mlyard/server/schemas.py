@@ -236,7 +236,6 @@ class ProcessingMlyardConfigShape(_Shape):
     Sandbox: bool = False
     MetricDefinitions: list[MetricDefinitionShape] = []
     CodeArchive: bool = False
-    Program: str | None = None
 
 
 class CreateProcessingJob(BaseModel):

@@ -72,13 +72,10 @@ class Tunings:
         # with a definition that cannot run.
         probe = _trial_request(req, f"{name}-000-check", {r.name: "0" for r in space.ranges})
         self.control.check_training_job(probe)
-        now = time.time()
         self.objects.insert(KIND, name, req, {"status": "InProgress", "early_stopped": []}, what="tuning job")
         self._start_driver(name)
         self.control.notify()
-        desc = self.describe(name)
-        desc["CreationTime"] = desc.get("CreationTime") or iso(now)
-        return desc
+        return self.describe(name)
 
     def _check_parents(self, name: str, warm: dict[str, Any], objective: dict[str, Any]) -> None:
         parents = list(dict.fromkeys(p["HyperParameterTuningJobName"] for p in warm["ParentHyperParameterTuningJobs"]))
@@ -105,7 +102,8 @@ class Tunings:
 
     def describe(self, name: str) -> dict[str, Any]:
         row = self.objects.get(KIND, name, "tuning job")
-        return _describe(row, self._trials(row), self._overall_best(row))
+        trials = self._trials(row)
+        return _describe(row, trials, self._overall_best(row, trials))
 
     def list_jobs(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         out = []
@@ -142,9 +140,6 @@ class Tunings:
             return True
         except NotFoundError:
             return False
-
-    def ended(self, name: str) -> bool:
-        return self.objects.get(KIND, name, "tuning job")["state"]["status"] in TERMINAL
 
     # -- lifecycle ------------------------------------------------------------------------------
     def resume(self) -> None:
@@ -196,25 +191,17 @@ class Tunings:
     async def wait(self, name: str, timeout: float) -> dict[str, Any]:
         """The description once the tuning job has ended or one of its training jobs changed
         status (or after ``timeout`` seconds)."""
-        import asyncio
-
         from starlette.concurrency import run_in_threadpool
 
-        def key(d: dict[str, Any]) -> tuple[str, str]:
+        def progress(d: dict[str, Any]) -> tuple[str, str]:
             return d["HyperParameterTuningJobStatus"], json.dumps(d["TrainingJobStatusCounters"], sort_keys=True)
 
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        generation = self.control.generation
-        desc = await run_in_threadpool(self.describe, name)
-        first = key(desc)
-        while desc["HyperParameterTuningJobStatus"] not in TERMINAL and key(desc) == first:
-            left = deadline - loop.time()
-            if left <= 0:
-                break
-            generation = await self.control.changed_since(generation, min(left, 1.0))
-            desc = await run_in_threadpool(self.describe, name)
-        return desc
+        first = progress(await run_in_threadpool(self.describe, name))
+
+        def done(d: dict[str, Any]) -> bool:
+            return d["HyperParameterTuningJobStatus"] in TERMINAL or progress(d) != first
+
+        return await self.control.wait_until(lambda: self.describe(name), done, timeout)
 
     def _set_state(self, name: str, **changes: Any) -> dict[str, Any]:
         state = dict(self.objects.get(KIND, name, "tuning job")["state"])
@@ -230,11 +217,12 @@ class Tunings:
         early = set(row["state"].get("early_stopped") or [])
         return [_Trial(j, spec, values.get(j["name"]), j["name"] in early) for j in jobs]
 
-    def _overall_best(self, row: dict[str, Any]) -> dict[str, Any] | None:
+    def _overall_best(self, row: dict[str, Any], trials: list[_Trial]) -> dict[str, Any] | None:
+        """The best of this tuning job's and its parents' jobs (identical-data warm starts only)."""
         warm = row["spec"].get("WarmStartConfig")
         if not warm or warm["WarmStartType"] != "IdenticalDataAndAlgorithm":
             return None
-        trials = self._trials(row)
+        trials = list(trials)
         for parent in warm["ParentHyperParameterTuningJobs"]:
             try:
                 trials += self._trials(self.objects.get(KIND, parent["HyperParameterTuningJobName"]))

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mlyard.runtime.runner import job_environment
 from mlyard.runtime.state import StateFile
 from mlyard.serving.artifacts import materialize_model
 from mlyard.serving.capture import DataCapture
@@ -63,7 +64,7 @@ class Instance:
                 "--max-latency-ms", str(batch.get("max_latency_ms", 2.0)), "--ready-file", str(self.ready_file)]
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh,
-                                         env={**os.environ, **self.env}, start_new_session=True)
+                                         env=job_environment(self.env), start_new_session=True)
         self.port, self.healthy = None, False
 
     def alive(self) -> bool:

@@ -31,6 +31,19 @@ __all__ = [
 ]
 
 
+
+def write_atomic(path: Path, data: bytes, mode: int | None = None, fsync: bool = False) -> None:
+    """Write ``path`` so that readers see the old file or the whole new one, never a part:
+    through a temporary file beside it (created with ``mode``, if given), then a rename."""
+    tmp = path.with_name(path.name + ".partial")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if mode is None else mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        if fsync:
+            fh.flush()
+            os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
 def local_path(uri: str) -> Path | None:
     """The local path a ``file://`` URI or absolute path names, else None."""
     if uri.startswith("file://"):
@@ -121,9 +134,7 @@ def upload_bytes(data: bytes, uri: str) -> str:
     path = local_path(uri)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
         return uri
     fs, p = _fs(uri)
     with fs.open(p, "wb") as fh:

@@ -121,7 +121,7 @@ class Grid(Strategy):
         return _GridSampler(self.space.grid(), seed=seed)
 
 
-class Hyperband(Strategy):
+class Hyperband(TPE):
     name = "Hyperband"
 
     def check(self) -> None:
@@ -151,10 +151,6 @@ class Hyperband(Strategy):
                                   "HyperbandStrategyConfig(max_resource=...), or a static hyperparameter "
                                   f"named one of {', '.join(EPOCH_NAMES)}")
         return int(cfg.get("MinResource") or 1), int(high)
-
-    def sampler(self, seed: int | None, max_jobs: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, max_jobs // 5)),
-                                          warn_independent_sampling=False)
 
     def pruner(self) -> optuna.pruners.BasePruner:
         lo, hi = self.resources()

@@ -19,9 +19,11 @@ __all__ = ["TuningStudy", "Outcome"]
 
 
 class Outcome:
-    COMPLETE = "complete"  # ended with an objective value
+    COMPLETE = "complete"  # ended with an objective value (the only outcome that has one)
     PRUNED = "pruned"  # stopped early by the strategy
     FAILED = "failed"  # failed, or reported no objective
+
+    STATES = {COMPLETE: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
 
 
 class TuningStudy:
@@ -44,15 +46,9 @@ class TuningStudy:
         if params is None:
             return False
         steps = {i + 1: v for i, v in enumerate(intermediate) if math.isfinite(v)}
-        if outcome == Outcome.COMPLETE and value is not None and math.isfinite(value):
-            trial = create_trial(value=value, params=params, distributions=self.distributions,
-                                 intermediate_values=steps)
-        elif outcome == Outcome.PRUNED:
-            trial = create_trial(state=TrialState.PRUNED, params=params, distributions=self.distributions,
-                                 intermediate_values=steps)
-        else:
-            trial = create_trial(state=TrialState.FAIL, params=params, distributions=self.distributions)
-        self.study.add_trial(trial)
+        self.study.add_trial(create_trial(
+            state=Outcome.STATES[outcome], value=value if outcome == Outcome.COMPLETE else None, params=params,
+            distributions=self.distributions, intermediate_values=steps if outcome != Outcome.FAILED else None))
         return True
 
     def resume(self, job_name: str, hyperparameters: dict[str, str]) -> None:
@@ -91,14 +87,8 @@ class TuningStudy:
     def finish(self, job_name: str, outcome: str, value: float | None) -> None:
         trial = self.running.pop(job_name, None)
         self._reported.pop(job_name, None)
-        if trial is None:
-            return
-        if outcome == Outcome.COMPLETE and value is not None and math.isfinite(value):
-            self.study.tell(trial, value)
-        elif outcome == Outcome.PRUNED:
-            self.study.tell(trial, state=TrialState.PRUNED)
-        else:
-            self.study.tell(trial, state=TrialState.FAIL)
+        if trial is not None:
+            self.study.tell(trial, value if outcome == Outcome.COMPLETE else None, state=Outcome.STATES[outcome])
 
     def converged(self) -> bool:
         """Whether Optuna's terminator judges that more jobs are unlikely to improve the best: the
@@ -115,6 +105,3 @@ class TuningStudy:
             return bool(self._terminator.should_terminate(self.study))
         except Exception:  # no torch, or too few distinct points: no verdict
             return False
-
-    def params(self, trial: optuna.trial.Trial) -> dict[str, Any]:
-        return dict(trial.params)
