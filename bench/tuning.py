@@ -93,7 +93,7 @@ def main() -> None:
 
         def values(tuner: HyperparameterTuner) -> list[float]:
             """Objective values in the order the jobs were created (NaN for none)."""
-            summaries = tuner.sagemaker_session.client.tuning_training_jobs(tuner._job().name)
+            summaries = tuner.sagemaker_session.client.tuning_training_jobs(tuner.latest_tuning_job.name)
             return [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
                     if s.get("FinalHyperParameterTuningJobObjectiveMetric") else float("nan") for s in summaries]
 
@@ -137,7 +137,7 @@ def main() -> None:
         tuner, fit_wall = tune("burn", burn, "Random", args.parallel_jobs, 2, 0, burn=args.burn)
         desc = tuner.describe()
         wall = (desc["HyperParameterTuningEndTime"] - desc["CreationTime"]).total_seconds()
-        summaries = tuner.sagemaker_session.client.tuning_training_jobs(tuner._job().name)
+        summaries = tuner.sagemaker_session.client.tuning_training_jobs(tuner.latest_tuning_job.name)
         starts = sorted(_seconds(s["TrainingStartTime"]) for s in summaries)
         ends = sorted(_seconds(s["TrainingEndTime"]) for s in summaries)
         busy = sum(e - s for s, e in zip(starts, ends, strict=True))

@@ -73,7 +73,7 @@ def _tuner(source: Path, session: Any, ranges: dict[str, Any], hps: dict[str, An
 
 
 def _summaries(tuner: HyperparameterTuner) -> list[dict[str, Any]]:
-    return tuner.sagemaker_session.client.tuning_training_jobs(tuner._job().name)
+    return tuner.sagemaker_session.client.tuning_training_jobs(tuner.latest_tuning_job.name)
 
 
 def _params(session: Any, job: str) -> dict[str, Any]:
@@ -108,11 +108,11 @@ def test_bayesian_tuning_runs_training_jobs_and_reports_like_sagemaker(session, 
         assert s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == pytest.approx(expected, abs=1e-5)
     # Trials are training jobs of their own, tagged with their tuning job and the objective.
     job = session.describe_training_job(best["TrainingJobName"])
-    assert job["TuningJobArn"].endswith(f"hyper-parameter-tuning-job/{tuner._job().name}")
+    assert job["TuningJobArn"].endswith(f"hyper-parameter-tuning-job/{tuner.latest_tuning_job.name}")
     assert job["HyperParameters"]["_tuning_objective_metric"] == "loss"  # as SageMaker injects it
     assert json.loads(job["HyperParameters"]["epochs"]) == 2
-    assert best["TrainingJobName"].startswith(tuner._job().name + "-")
-    assert len(tuner._job().name) <= 32 and tuner._job().name.startswith("branin-")
+    assert best["TrainingJobName"].startswith(tuner.latest_tuning_job.name + "-")
+    assert len(tuner.latest_tuning_job.name) <= 32 and tuner.latest_tuning_job.name.startswith("branin-")
     df = tuner.analytics().dataframe()
     assert len(df) == 8
     assert {"x1", "x2", "TrainingJobName", "TrainingJobStatus", "FinalObjectiveValue", "TrainingStartTime",
@@ -212,7 +212,7 @@ def test_warm_start_seeds_the_search_with_the_parents_jobs(session, source: Path
     desc = child.describe()
     assert desc["WarmStartConfig"] == {"WarmStartType": "IdenticalDataAndAlgorithm",
                                        "ParentHyperParameterTuningJobs": [
-                                           {"HyperParameterTuningJobName": parent._job().name}]}
+                                           {"HyperParameterTuningJobName": parent.latest_tuning_job.name}]}
     assert desc["WarmStartSeedCount"] == 5
     assert desc["TrainingJobStatusCounters"]["Completed"] == 2
     value = desc["OverallBestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
@@ -223,7 +223,7 @@ def test_warm_start_seeds_the_search_with_the_parents_jobs(session, source: Path
     transfer = HyperparameterTuner(_estimator(source, session, fn="branin"), "loss", narrow, strategy="Random",
                                    objective_type="Minimize", max_jobs=1,
                                    warm_start_config=WarmStartConfig(WarmStartTypes.TRANSFER_LEARNING,
-                                                                     {parent._job().name}))
+                                                                     {parent.latest_tuning_job.name}))
     transfer.fit()
     inside = sum(float(s["TunedHyperParameters"]["x1"]) <= 2.5 for s in _summaries(parent))
     desc = transfer.describe()
@@ -231,7 +231,7 @@ def test_warm_start_seeds_the_search_with_the_parents_jobs(session, source: Path
     # A parent must use the same objective.
     other = HyperparameterTuner(_estimator(source, session, fn="branin"), "loss", BRANIN, strategy="Random",
                                 objective_type="Maximize", max_jobs=1,
-                                warm_start_config=WarmStartConfig("TransferLearning", {parent._job().name}))
+                                warm_start_config=WarmStartConfig("TransferLearning", {parent.latest_tuning_job.name}))
     with pytest.raises(ValidationError, match="same objective"):
         other.fit()
 
@@ -292,7 +292,7 @@ def test_a_tuning_job_survives_a_server_restart_without_rerunning_jobs(session, 
     tuner = _tuner(source, session, {"value": IntegerParameter(1, 9)}, {"fn": "value", "epochs": 2, "pause": 0.4},
                    strategy="Random", max_jobs=5, max_parallel_jobs=1)
     tuner.fit(wait=False)
-    name = tuner._job().name
+    name = tuner.latest_tuning_job.name
     client = session.client
     wait_for(lambda: sum(s["TrainingJobStatus"] == "Completed" for s in client.tuning_training_jobs(name)) >= 2,
              timeout=60)
@@ -325,7 +325,7 @@ def test_stop_and_the_cli(session, home: Path, source: Path) -> None:
     tuner = _tuner(source, session, {"value": IntegerParameter(1, 9)}, {"fn": "value", "epochs": 40, "pause": 0.5},
                    strategy="Random", max_jobs=4, max_parallel_jobs=2, base_tuning_job_name="stopme")
     tuner.fit(wait=False)
-    name = tuner._job().name
+    name = tuner.latest_tuning_job.name
     cli = [sys.executable, "-m", "mlyard", "tuning"]
     wait_for(lambda: tuner.describe()["TrainingJobStatusCounters"]["InProgress"] >= 2, timeout=60)
     wide = {**os.environ, "COLUMNS": "250"}

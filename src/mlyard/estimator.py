@@ -90,6 +90,16 @@ def _timestamp() -> str:
     return now.strftime("%Y-%m-%d-%H-%M-%S-") + f"{now.microsecond // 1000:03d}"
 
 
+def base_name(base_job_name: str | None, image_uri: str | None, default: str) -> str:
+    """A job's base name, as SageMaker picks it: ``base_job_name``, else the image's repository
+    name, else ``default``."""
+    if base_job_name:
+        return base_job_name
+    if image_uri:
+        return image_uri.rsplit("/", 1)[-1].split(":")[0] or default
+    return default
+
+
 def name_from_base(base: str) -> str:
     base = base[: 63 - 24].strip("-")
     return f"{base}-{_timestamp()}"
@@ -276,11 +286,7 @@ class EstimatorBase:
 
     # -- training -----------------------------------------------------------------------------
     def _base_name(self) -> str:
-        if self.base_job_name:
-            return self.base_job_name
-        if self.image_uri:
-            return self.image_uri.rsplit("/", 1)[-1].split(":")[0] or self._default_base_name
-        return self._default_base_name
+        return base_name(self.base_job_name, self.image_uri, self._default_base_name)
 
     def _source(self) -> tuple[bytes, str]:
         """The packed source (``sourcedir.tar.gz``) and the entry point's path in it."""
@@ -431,6 +437,7 @@ class Framework(EstimatorBase):
     """A framework's script-mode estimator (TensorFlow, PyTorch, SKLearn)."""
 
     _framework = "python"
+    _model_cls = ""  # "module.Class" of the framework's Model (imported when a model is made)
 
     def __init__(self, entry_point: str, source_dir: str | None = None, hyperparameters: dict[str, Any] | None = None,
                  framework_version: str | None = None, py_version: str | None = None, image_uri: str | None = None,
@@ -441,3 +448,14 @@ class Framework(EstimatorBase):
         self.py_version = py_version
         super().__init__(entry_point=entry_point, source_dir=source_dir, hyperparameters=hyperparameters,
                          image_uri=image_uri, **kwargs)
+
+    def create_model(self, role: str | None = None, **kwargs: Any) -> Any:
+        """The framework's model of what the latest training job produced."""
+        if not self._model_cls:
+            return super().create_model(role, **kwargs)
+        import importlib
+
+        module, _, name = self._model_cls.rpartition(".")
+        model_cls = getattr(importlib.import_module(module), name)
+        return model_cls(model_data=self.model_data, role=role or self.role, framework_version=self.framework_version,
+                         sagemaker_session=self.sagemaker_session, **kwargs)

@@ -17,15 +17,19 @@ __all__ = ["Predictor"]
 
 class Predictor:
     """Sends ``predict`` requests straight to the endpoint's URL; everything else (describe,
-    update, delete) goes through the control plane."""
+    update, delete) goes through the control plane. Framework predictors only change the default
+    serializer and deserializer."""
+
+    _serializer: type[BaseSerializer] = IdentitySerializer
+    _deserializer: type[BaseDeserializer] = BytesDeserializer
 
     def __init__(self, endpoint_name: str, sagemaker_session: Session | None = None,
                  serializer: BaseSerializer | None = None, deserializer: BaseDeserializer | None = None,
                  **_ignored: Any) -> None:
         self.endpoint_name = endpoint_name
         self.sagemaker_session = sagemaker_session or Session()
-        self.serializer = serializer or IdentitySerializer()
-        self.deserializer = deserializer or BytesDeserializer()
+        self.serializer = serializer or self._serializer()
+        self.deserializer = deserializer or self._deserializer()
         self._http: httpx.Client | None = None
         self._url: str | None = None
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlyard.errors import ValidationError
-from mlyard.estimator import Job, _file_uri, check_instances, create_job
+from mlyard.estimator import Job, _file_uri, base_name, check_instances, create_job
 from mlyard.session import Session
 
 __all__ = ["ProcessingInput", "ProcessingOutput", "ProcessingJob", "Processor", "ScriptProcessor",
@@ -105,11 +105,8 @@ class Processor:
         self._current_job_name: str | None = None
 
     def _base_name(self) -> str:
-        if self.base_job_name:
-            return self.base_job_name
-        if self.image_uri:
-            return self.image_uri.rsplit("/", 1)[-1].split(":")[0] or "processing"
-        return f"{self._framework}-processing" if self._framework else "processing"
+        default = f"{self._framework}-processing" if self._framework else "processing"
+        return base_name(self.base_job_name, self.image_uri, "processing" if self.image_uri else default)
 
     def run(self, inputs: list[ProcessingInput] | None = None, outputs: list[ProcessingOutput] | None = None,
             arguments: list[str] | None = None, wait: bool = True, logs: bool = True, job_name: str | None = None,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mlyard.estimator import Framework
 
 __all__ = ["PyTorch"]
@@ -11,10 +9,5 @@ __all__ = ["PyTorch"]
 
 class PyTorch(Framework):
     _framework = "pytorch"
+    _model_cls = "mlyard.pytorch.model.PyTorchModel"
     _default_base_name = "pytorch-training"
-
-    def create_model(self, role: str | None = None, **kwargs: Any) -> Any:
-        from mlyard.pytorch.model import PyTorchModel
-
-        return PyTorchModel(model_data=self.model_data, role=role or self.role,
-                     framework_version=self.framework_version, sagemaker_session=self.sagemaker_session, **kwargs)

@@ -493,16 +493,19 @@ class ControlPlane:
         if not self.catalog.update_job(name, events=events, only_if_status=[current["status"]], **fields):
             return False
         if status in TERMINAL:
-            self.scheduler.release(name)
-            self._seen.pop(name, None)
-            self._wake.set()
-        self.notify()
+            self._ended(name)
+        else:
+            self.notify()
         return True
 
     def _finish(self, name: str, job: dict[str, Any], status: str, secondary: str, message: str,
                 **fields: Any) -> None:
         self.catalog.update_job(name, event=(status, secondary, message), only_if_status=ACTIVE,
                                 status=status, secondary_status=secondary, ended_at=time.time(), **fields)
+        self._ended(name)
+
+    def _ended(self, name: str) -> None:
+        """A job has ended: free its resources, forget its files, tell waiters and the scheduler."""
         self.scheduler.release(name)
         self._seen.pop(name, None)
         self.notify()

@@ -11,15 +11,10 @@ __all__ = ["SKLearn"]
 
 class SKLearn(Framework):
     _framework = "sklearn"
+    _model_cls = "mlyard.sklearn.model.SKLearnModel"
     _default_base_name = "sagemaker-scikit-learn"
 
     def __init__(self, entry_point: str, framework_version: str | None = None, py_version: str = "py3",
                  **kwargs: Any) -> None:
         super().__init__(entry_point=entry_point, framework_version=framework_version, py_version=py_version,
                          **kwargs)
-
-    def create_model(self, role: str | None = None, **kwargs: Any) -> Any:
-        from mlyard.sklearn.model import SKLearnModel
-
-        return SKLearnModel(model_data=self.model_data, role=role or self.role,
-                     framework_version=self.framework_version, sagemaker_session=self.sagemaker_session, **kwargs)

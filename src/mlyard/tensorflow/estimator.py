@@ -14,6 +14,7 @@ class TensorFlow(Framework):
     ``model.save(dir)`` still writes a SavedModel."""
 
     _framework = "tensorflow"
+    _model_cls = "mlyard.tensorflow.model.TensorFlowModel"
     _default_base_name = "tensorflow-training"
 
     def __init__(self, py_version: str | None = None, framework_version: str | None = None,
@@ -28,12 +29,6 @@ class TensorFlow(Framework):
             hps["model_dir"] = self.model_dir or "/opt/ml/model"
         return hps
 
-    def create_model(self, role: str | None = None, **kwargs: Any) -> Any:
-        from mlyard.tensorflow.model import TensorFlowModel
-
-        return TensorFlowModel(model_data=self.model_data, role=role or self.role,
-                               framework_version=self.framework_version, sagemaker_session=self.sagemaker_session,
-                               **kwargs)
 
     @classmethod
     def _init_params_from_job(cls, desc: dict[str, Any]) -> dict[str, Any]:
