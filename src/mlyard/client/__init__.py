@@ -69,6 +69,9 @@ class Client:
                 raise ServerUnavailableError(f"cannot reach the mlyard server at {self.url}: {exc}") from exc
             self._http.close()
             self._connect(*self._reconnect())
+            content = kwargs.get("content")
+            if content is not None and hasattr(content, "seek"):  # a file being sent: from its start again
+                content.seek(0)
             try:
                 resp = self._http.request(method, path, **kwargs)
             except httpx.TransportError as exc2:
@@ -177,13 +180,41 @@ class Client:
         return self.stream(f"/v1/endpoints/{name}/logs", {})
 
     # -- store -----------------------------------------------------------------------------------
-    def upload(self, key: str, data: bytes, unless_job: str | None = None) -> str:
-        """Store ``data`` under ``key``; with ``unless_job``, refused while that job exists."""
+    def upload(self, key: str, data: bytes | Path, unless_job: str | None = None) -> str:
+        """Store ``data`` (bytes, or a file's contents, streamed from disk) under ``key``; with
+        ``unless_job``, refused while that job exists. Returns the object's URI."""
         params = {"unless_job": unless_job} if unless_job else {}
+        if isinstance(data, Path):
+            with data.open("rb") as fh:
+                return str(self.request("PUT", f"/v1/store/{key}", content=fh, params=params)["uri"])
         return str(self.request("PUT", f"/v1/store/{key}", content=data, params=params)["uri"])
 
     def read_uri(self, uri: str) -> bytes:
+        """A (small) object's bytes; ``download`` writes one of any size to a file."""
         return bytes(self.request("POST", "/v1/store-read", json={"uri": uri}))
+
+    def download(self, uri: str, dest: Path) -> Path:
+        """Copy the store's object ``uri`` to the file ``dest``, streamed: the file appears, whole,
+        once every byte has arrived."""
+        from mlyard import store
+
+        for attempt in (1, 2):
+            try:
+                with self._http.stream("POST", "/v1/store-read", json={"uri": uri}) as resp:
+                    if resp.status_code >= 400:
+                        resp.read()
+                        _raise_for(resp)
+                    with store.ObjectWriter(f"file://{dest.absolute()}") as out:
+                        for chunk in resp.iter_bytes(store.CHUNK_SIZE):
+                            out.write(chunk)
+                return dest
+            except httpx.TransportError as exc:
+                if self._reconnect is None or attempt == 2:
+                    raise ServerUnavailableError(f"lost the mlyard server at {self.url} while reading {uri}: "
+                                                 f"{exc}") from exc
+                self._http.close()
+                self._connect(*self._reconnect())
+        raise AssertionError("unreachable")
 
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/v1/health")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 import mlyard
-from mlyard import store
-from mlyard.errors import ConflictError, MlyardError, NotFoundError, ValidationError
+from mlyard import config, store
+from mlyard.errors import ConflictError, MlyardError, NotFoundError, PayloadTooLargeError, ValidationError
 from mlyard.server.control import ControlPlane
 from mlyard.server.schemas import (
     CreateEndpoint,
@@ -34,6 +36,8 @@ __all__ = ["create_app"]
 
 def create_app(control: ControlPlane, token: str) -> FastAPI:
     build = mlyard.build_id()
+    max_upload = config.max_upload_bytes()
+    uploads = control.home / "uploads"  # uploads in progress; emptied when the server starts
     app = FastAPI(title="mlyard control plane", version=mlyard.__version__,
                   description="Jobs, artifacts and logs of an mlyard installation. Every request needs "
                               "`Authorization: Bearer <token>` (the token is in $MLYARD_HOME/token).")
@@ -227,17 +231,38 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
                                     "(or leave it out to get a unique one)")
             except NotFoundError:
                 pass
-        data = await request.body()
-        await run_in_threadpool(_store_call, store.upload_bytes, data, uri)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_upload:
+            raise PayloadTooLargeError(_too_large(int(declared), max_upload))
+        # Streamed to a temporary file, renamed into place once whole: memory stays flat whatever
+        # the size, and an interrupted or refused upload leaves nothing in the store.
+        writer = await run_in_threadpool(_store_call, functools.partial(store.ObjectWriter, tmp_dir=uploads), uri)
+        try:
+            pending, size = bytearray(), 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_upload:
+                    raise PayloadTooLargeError(_too_large(size, max_upload))
+                pending += chunk
+                if len(pending) >= store.CHUNK_SIZE:
+                    await run_in_threadpool(writer.write, bytes(pending))
+                    pending.clear()
+            await run_in_threadpool(writer.write, bytes(pending))
+            await run_in_threadpool(_store_call, lambda _uri: writer.commit(), uri)
+        except ClientDisconnect:
+            await run_in_threadpool(writer.abort)
+            raise ValidationError(f"the upload to {uri!r} was interrupted; nothing was stored") from None
+        except BaseException:
+            await run_in_threadpool(writer.abort)
+            raise
         return {"uri": uri}
 
-    @app.get("/v1/store/{key:path}", tags=["store"])
-    def get_object(key: str) -> Response:
-        return Response(_store_call(store.read_bytes, store.join(control.store_root, _safe_key(key))),
-                        media_type="application/octet-stream")
+    @app.get("/v1/store/{key:path}", tags=["store"], response_class=StreamingResponse)
+    def get_object(key: str) -> StreamingResponse:
+        return _object_response(store.join(control.store_root, _safe_key(key)))
 
-    @app.post("/v1/store-read", tags=["store"])
-    def read_uri(uri: str = Body(embed=True)) -> Response:
+    @app.post("/v1/store-read", tags=["store"], response_class=StreamingResponse)
+    def read_uri(uri: str = Body(embed=True)) -> StreamingResponse:
         """Read an object by its full URI; only URIs inside the store are served (a token holder
         must not read the server's other files through this)."""
         root = control.store_root.rstrip("/") + "/"
@@ -247,9 +272,27 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
             normalized = f"file://{os.path.normpath(local)}"
         if not normalized.startswith(root):
             raise ValidationError(f"{uri!r} is outside the store ({control.store_root}); read it where it lies")
-        return Response(_store_call(store.read_bytes, normalized), media_type="application/octet-stream")
+        return _object_response(normalized)
 
     return app
+
+
+def _too_large(size: int, limit: int) -> str:
+    return (f"the upload is over the server's limit of {limit} bytes (it sent {size}); store large "
+            "objects where jobs can read them directly, or raise MLYARD_MAX_UPLOAD_BYTES on the server")
+
+
+def _object_response(uri: str) -> StreamingResponse:
+    """One object, streamed in pieces (never read whole into memory)."""
+    fh, size = _store_call(store.open_object, uri)
+
+    def pieces() -> Iterator[bytes]:
+        with fh:
+            while chunk := fh.read(store.CHUNK_SIZE):
+                yield chunk
+
+    return StreamingResponse(pieces(), media_type="application/octet-stream",
+                             headers={"Content-Length": str(size)})
 
 
 def _safe_key(key: str) -> str:
