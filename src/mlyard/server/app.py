@@ -116,9 +116,18 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         return control.metrics(name, metric_name)
 
     @app.get("/v1/jobs/{name}/logs", tags=["jobs"], response_class=StreamingResponse)
-    async def job_logs(name: str, follow: bool = False) -> StreamingResponse:
+    async def job_logs(name: str, follow: bool = False,
+                       since: str | None = Query(None, description="Where to resume: `host:offset` pairs, comma "
+                                                 "separated (bytes of each host's log already read)")
+                       ) -> StreamingResponse:
+        """The job's logs (with several hosts, each line prefixed with its host's name; the hosts
+        are named in the ``Mlyard-Log-Hosts`` header). A client that lost a stream resumes it with
+        ``since``: with one host, the bytes it got; with several, each host's prefixed lines'
+        bytes, the prefix left out and the newline counted."""
         files, _ = await run_in_threadpool(control.log_files, name)
-        return StreamingResponse(_stream_logs(control, name, files, follow), media_type="text/plain")
+        offsets = _log_offsets([p.stem for p in files], since)
+        return StreamingResponse(_stream_logs(control, name, files, follow, offsets), media_type="text/plain",
+                                 headers={"Mlyard-Log-Hosts": ",".join(p.stem for p in files)})
 
     tunings = control.tunings
 
@@ -316,10 +325,25 @@ def _store_call(fn: Callable[..., Any], *args: Any) -> Any:
         raise ValidationError(f"cannot use {args[-1]!r}: {exc}") from exc
 
 
-async def _stream_logs(control: ControlPlane, name: str, files: list[Path], follow: bool) -> AsyncIterator[bytes]:
-    """The hosts' logs; with several hosts each line is prefixed with its host's name. Following
-    ends once the job has ended and every log is drained."""
-    offsets = [0] * len(files)
+def _log_offsets(hosts: list[str], since: str | None) -> list[int]:
+    """Each host's offset to start from, read from ``since`` (``host:offset,...``)."""
+    offsets = dict.fromkeys(hosts, 0)
+    for part in (since or "").split(","):
+        if not part:
+            continue
+        host, _, offset = part.rpartition(":")
+        if host not in offsets or not offset.isdigit():
+            raise ValidationError(f"since={since!r}: each part must be host:offset with a host of the job "
+                                  f"({', '.join(hosts)}) and a byte offset")
+        offsets[host] = int(offset)
+    return list(offsets.values())
+
+
+async def _stream_logs(control: ControlPlane, name: str, files: list[Path], follow: bool,
+                       offsets: list[int]) -> AsyncIterator[bytes]:
+    """The hosts' logs from ``offsets``; with several hosts each line is prefixed with its host's
+    name (lines are cut at newlines only, so that a prefixed line's bytes are its log's bytes).
+    Following ends once the job has ended and every log is drained."""
     rests = [b""] * len(files)
     prefix = len(files) > 1
     generation, checked = control.generation, -1
@@ -328,15 +352,17 @@ async def _stream_logs(control: ControlPlane, name: str, files: list[Path], foll
         if generation != checked:  # the job can only have ended if some job's state changed
             checked = generation
             _, ended = await run_in_threadpool(control.log_files, name)
+        more = False  # a read was cut at the chunk size: read on before waiting or ending
         for i, path in enumerate(files):
             try:
                 with path.open("rb") as fh:
                     fh.seek(offsets[i])
-                    data = fh.read()
+                    data = fh.read(store.CHUNK_SIZE)
             except FileNotFoundError:
                 continue
             if not data:
                 continue
+            more = more or len(data) == store.CHUNK_SIZE
             offsets[i] += len(data)
             if not prefix:
                 yield data
@@ -346,7 +372,9 @@ async def _stream_logs(control: ControlPlane, name: str, files: list[Path], foll
             rests[i] = data[cut:]
             if cut:
                 host = path.stem.encode()
-                yield b"".join(host + b" | " + line + b"\n" for line in data[:cut].splitlines())
+                yield b"".join(host + b" | " + line + b"\n" for line in data[:cut - 1].split(b"\n"))
+        if more:
+            continue
         if not follow or ended:
             for i, rest in enumerate(rests):
                 if rest:
