@@ -9,12 +9,15 @@ import time
 import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlyard.errors import ConflictError, MlyardWarning, UnexpectedStatusException, ValidationError
 from mlyard.inputs import TrainingInput
 from mlyard.runtime.state import TERMINAL
 from mlyard.session import Session
+
+if TYPE_CHECKING:
+    from mlyard.client.sources import PackedSource
 
 __all__ = ["EstimatorBase", "Estimator", "Framework", "Job", "TrainingJob", "check_instances", "create_job"]
 
@@ -288,7 +291,7 @@ class EstimatorBase:
     def _base_name(self) -> str:
         return base_name(self.base_job_name, self.image_uri, self._default_base_name)
 
-    def _source(self) -> tuple[bytes, str]:
+    def _source(self) -> PackedSource:
         """The packed source (``sourcedir.tar.gz``) and the entry point's path in it."""
         if self.entry_point:
             from mlyard.client.sources import pack_source
@@ -300,11 +303,11 @@ class EstimatorBase:
                 "estimator the entry_point (and source_dir) of the script the image would run.")
         raise ValidationError("the estimator needs an entry_point (a .py, .sh or executable in source_dir)")
 
-    def _request(self, job_name: str, inputs: Any, source: tuple[bytes, str]) -> dict[str, Any]:
+    def _request(self, job_name: str, inputs: Any, source: PackedSource) -> dict[str, Any]:
         """The CreateTrainingJob request; uploads ``source`` (from ``_source``) under ``job_name``."""
-        archive, program = source
+        program = source.program
         # Never replaces another job's source: a taken name fails here, before anything is written.
-        submit = self.sagemaker_session.client.upload(f"{job_name}/source/sourcedir.tar.gz", archive,
+        submit = self.sagemaker_session.client.upload(f"{job_name}/source/sourcedir.tar.gz", source.archive,
                                                       unless_job=job_name)
         hps = {**self._hyperparameters, **self._framework_hyperparameters(job_name, program, submit)}
         request: dict[str, Any] = {

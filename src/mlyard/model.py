@@ -62,9 +62,9 @@ class Model:
         if self.entry_point:
             from mlyard.client.sources import pack_source
 
-            archive, program = pack_source(self.entry_point, self.source_dir, self.dependencies, self.git_config)
-            cfg["SourceUrl"] = self.sagemaker_session.client.upload(f"models/{name}/sourcedir.tar.gz", archive)
-            env["SAGEMAKER_PROGRAM"] = program
+            packed = pack_source(self.entry_point, self.source_dir, self.dependencies, self.git_config)
+            cfg["SourceUrl"] = self.sagemaker_session.client.upload(f"models/{name}/sourcedir.tar.gz", packed.archive)
+            env["SAGEMAKER_PROGRAM"] = packed.program
         return {"ModelName": name, "ExecutionRoleArn": self.role,
                 "PrimaryContainer": {"Image": self.image_uri, "ModelDataUrl": self.model_data, "Environment": env},
                 "MlyardConfig": cfg}

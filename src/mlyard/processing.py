@@ -124,7 +124,7 @@ class Processor:
         def create(name: str) -> dict[str, Any]:
             all_inputs = list(inputs or [])
             if code is not None:
-                uri = code.uri or client.upload(f"{name}/{code.key}", code.data, unless_job=name)
+                uri = code.uri or client.upload(f"{name}/{code.key}", code.path, unless_job=name)
                 all_inputs.append(ProcessingInput(source=uri, destination=_CODE_DIR, input_name="code"))
             return client.create_processing_job(self._request(
                 name, entrypoint, all_inputs, outputs or [], arguments or [],
@@ -163,12 +163,12 @@ class Processor:
 
 @dataclass(frozen=True)
 class _Code:
-    """The code input: an object already in the store (``uri``), or ``data`` to upload under the
-    job's ``key``; ``archive``: a sourcedir.tar.gz to unpack."""
+    """The code input: an object already in the store (``uri``), or the file at ``path`` to upload
+    under the job's ``key``; ``archive``: a sourcedir.tar.gz to unpack."""
 
     uri: str | None = None
     key: str = ""
-    data: bytes = b""
+    path: Path = Path()
     archive: bool = False
 
 
@@ -190,7 +190,7 @@ class ScriptProcessor(Processor):
         if "://" in code:
             source = _Code(uri=code)
         elif path.is_file():
-            source = _Code(key=f"input/code/{path.name}", data=path.read_bytes())
+            source = _Code(key=f"input/code/{path.name}", path=path)
         else:
             raise ValidationError(f"code {code!r} does not exist (looked at {path.resolve()})")
         entry = [*self.command, f"{_CODE_DIR}/{os.path.basename(code)}"]
@@ -220,7 +220,7 @@ class FrameworkProcessor(ScriptProcessor):
             codeartifact_repo_arn: str | None = None) -> None:
         from mlyard.client.sources import pack_source
 
-        archive, program = pack_source(code, source_dir, dependencies, git_config)  # once, whatever the name
-        entry = [*self.command, f"{_CODE_DIR}/{program}"]
+        packed = pack_source(code, source_dir, dependencies, git_config)  # once, whatever the name
+        entry = [*self.command, f"{_CODE_DIR}/{packed.program}"]
         self._start(entry, inputs, outputs, arguments, wait, logs, job_name,
-                    code=_Code(key="source/sourcedir.tar.gz", data=archive, archive=True))
+                    code=_Code(key="source/sourcedir.tar.gz", path=packed.archive, archive=True))

@@ -7,13 +7,14 @@ import os
 import shutil
 import subprocess
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
 from mlyard.errors import ValidationError
 from mlyard.store.archive import make_tar
 
-__all__ = ["checkout_git", "pack_source"]
+__all__ = ["checkout_git", "pack_source", "PackedSource"]
 
 
 def checkout_git(git_config: dict[str, Any], into: Path) -> Path:
@@ -50,9 +51,29 @@ def _git(tree: Path, args: list[str], env: dict[str, str], cfg: dict[str, Any]) 
                               f"{proc.stderr.strip()[-500:]}")
 
 
+class PackedSource:
+    """A packed ``sourcedir.tar.gz`` on disk (``archive``, sent to the store from there, never read
+    whole into memory; removed once this object is gone) and the entry point's path in it."""
+
+    def __init__(self, archive: Path, program: str) -> None:
+        self.archive = archive
+        self.program = program
+        weakref.finalize(self, shutil.rmtree, archive.parent, ignore_errors=True)
+
+
 def pack_source(entry_point: str, source_dir: str | None, dependencies: list[str] | None,
-                git_config: dict[str, Any] | None) -> tuple[bytes, str]:
-    """``sourcedir.tar.gz``'s bytes, and the entry point's path inside it."""
+                git_config: dict[str, Any] | None) -> PackedSource:
+    """``sourcedir.tar.gz``, packed into a temporary folder, and the entry point's path inside it."""
+    into = Path(tempfile.mkdtemp(prefix="mlyard-src-"))
+    try:
+        return PackedSource(*_pack(into, entry_point, source_dir, dependencies, git_config))
+    except BaseException:
+        shutil.rmtree(into, ignore_errors=True)
+        raise
+
+
+def _pack(into: Path, entry_point: str, source_dir: str | None, dependencies: list[str] | None,
+          git_config: dict[str, Any] | None) -> tuple[Path, str]:
     with tempfile.TemporaryDirectory(prefix="mlyard-src-") as tmp:
         base = checkout_git(git_config, Path(tmp)) if git_config else Path.cwd()
         entries: list[tuple[Path, str]] = []
@@ -77,5 +98,4 @@ def pack_source(entry_point: str, source_dir: str | None, dependencies: list[str
             if not path.exists():
                 raise ValidationError(f"dependency {dep!r} does not exist")
             entries.append((path, path.name))
-        dest = make_tar(Path(tmp) / "sourcedir.tar.gz", entries)
-        return dest.read_bytes(), name
+        return make_tar(into / "sourcedir.tar.gz", entries), name
