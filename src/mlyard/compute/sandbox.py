@@ -94,7 +94,12 @@ def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir:
             args += ["--ro-bind", "/dev/null", secret]
     # Python itself may live under a directory the sandbox empties (a venv under /tmp, say).
     emptied = [Path(p) for p in ("/tmp", "/var/tmp", "/run", *map(str, mounts.hide), *map(str, _private_dirs()))]
-    for path in sorted(set(mounts.readable) | {p for p in runtime_dirs() if any(e in p.parents for e in emptied)}):
+    shown = sorted(set(mounts.readable) | {p for p in runtime_dirs() if any(e in p.parents for e in emptied)})
+    # The directories leading to them inside an emptied one must let the sandbox user through.
+    leading = {a for path in shown for a in path.parents if any(e in a.parents for e in emptied)}
+    for directory in sorted(leading, key=lambda a: len(a.parts)):
+        args += ["--perms", "0755", "--dir", str(directory)]
+    for path in shown:
         args += ["--ro-bind", str(path), str(path)]
     args += ["--bind", str(mounts.host_dir), "/opt/ml"]
     for src, dest in mounts.binds:
