@@ -293,3 +293,26 @@ def test_sandbox_user_reads_its_requirements_environment_and_writes_processing_o
           inputs=[ProcessingInput(source=str(tmp_path / "raw"), destination="/opt/ml/processing/input")],
           outputs=[ProcessingOutput(source="/opt/ml/processing/out", destination=f"file://{out}")], logs=False)
     assert (out / "nested" / "count.txt").read_text() == "2"
+
+
+@needs_bwrap
+def test_without_cgroups_a_warning_names_the_per_process_limits(tmp_path: Path, home: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlyard
+
+    monkeypatch.setenv("MLYARD_CGROUPS", "off")  # as on a machine where no cgroup is writable
+    write_script(tmp_path, "big.py", """
+        try:
+            block = bytearray(3 * 1024 ** 3)
+            print("memory ALLOWED")
+        except MemoryError:
+            print("memory DENIED MemoryError")
+    """)
+    est = Estimator(entry_point=str(tmp_path / "big.py"), instance_type="local", role="r",
+                    sagemaker_session=mlyard.Session(sandbox=True))
+    est.fit(logs=False)
+    desc = est.latest_training_job.describe()
+    assert any("No control group holds this sandboxed job's limits (MLYARD_CGROUPS=off)" in w and
+               "applies to each process's address space" in w for w in desc["Warnings"]), desc["Warnings"]
+    log = (home / "jobs" / est.latest_training_job.name / "logs" / "algo-1.log").read_text()
+    assert "memory DENIED MemoryError" in log

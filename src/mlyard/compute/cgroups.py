@@ -83,6 +83,8 @@ class HostCgroup:
     @classmethod
     def create(cls, name: str, limits: Limits) -> tuple[HostCgroup | None, str | None]:
         """A new group for ``name`` with ``limits``; or None and why not (to warn the user)."""
+        if os.environ.get("MLYARD_CGROUPS") == "off":
+            return None, "MLYARD_CGROUPS=off"
         leaf = f"{name}-{uuid.uuid4().hex[:8]}"
         v2_mount, v1_mounts = _mounts()
         v2_own, v1_own = _own_groups()
