@@ -14,13 +14,16 @@ import json
 import secrets
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlyard.errors import ValidationError
 from mlyard.estimator import EstimatorBase, Job, _channels, _parse_times, create_job
 from mlyard.runtime.contract import decode_hyperparameters
 from mlyard.runtime.state import TERMINAL
 from mlyard.session import Session
+
+if TYPE_CHECKING:
+    from mlyard.client.sources import PackedSource
 
 __all__ = [
     "CategoricalParameter", "ContinuousParameter", "HyperbandStrategyConfig", "HyperparameterTuner",
@@ -326,14 +329,14 @@ class HyperparameterTuner:
         def create(name: str) -> dict[str, Any]:
             return client.create_tuning_job(self._request(name, inputs, include_cls_metadata, source))
 
-        name = create_job(base, job_name, create, make_name=_tuning_name)
+        name = create_job(base, job_name, create, make_name=_tuning_name, max_length=32)
         self._current_job_name = name
         self.latest_tuning_job = _TuningJob(self.sagemaker_session, name)
         if wait:
             self.wait()
 
     def _request(self, name: str, inputs: Any, include_cls_metadata: bool,
-                 source: tuple[bytes, str] | None = None) -> dict[str, Any]:
+                 source: PackedSource | None = None) -> dict[str, Any]:
         if self.estimator is None:
             # An attached tuner: its training jobs are defined as the attached job's were (its
             # source is already in the store), on new ``inputs`` if given.

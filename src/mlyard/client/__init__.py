@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -99,7 +100,7 @@ class Client:
         return self.request("POST", "/v1/transform-jobs", json=request)
 
     def describe_job(self, name: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/jobs/{name}")
+        return self.request("GET", f"/v1/jobs/{_q(name)}")
 
     def list_jobs(self, kind: str | None = None, status: str | None = None, limit: int = 100,
                   name_contains: str | None = None) -> list[dict[str, Any]]:
@@ -108,24 +109,24 @@ class Client:
         return self.request("GET", "/v1/jobs", params=params)
 
     def stop_job(self, name: str) -> dict[str, Any]:
-        return self.request("POST", f"/v1/jobs/{name}/stop")
+        return self.request("POST", f"/v1/jobs/{_q(name)}/stop")
 
     def wait_job(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
-        return self.request("GET", f"/v1/jobs/{name}/wait", params={"timeout": timeout})
+        return self.request("GET", f"/v1/jobs/{_q(name)}/wait", params={"timeout": timeout})
 
     def job_metrics(self, name: str, metric_name: str | None = None) -> list[dict[str, Any]]:
         params = {"metric_name": metric_name} if metric_name else {}
-        return self.request("GET", f"/v1/jobs/{name}/metrics", params=params)
+        return self.request("GET", f"/v1/jobs/{_q(name)}/metrics", params=params)
 
     def job_logs(self, name: str, follow: bool = False) -> Iterator[bytes]:
-        return self.stream(f"/v1/jobs/{name}/logs", {"follow": str(follow).lower()})
+        return self.stream(f"/v1/jobs/{_q(name)}/logs", {"follow": str(follow).lower()})
 
     # -- tuning jobs -----------------------------------------------------------------------------
     def create_tuning_job(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/tuning-jobs", json=request)
 
     def describe_tuning_job(self, name: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/tuning-jobs/{name}")
+        return self.request("GET", f"/v1/tuning-jobs/{_q(name)}")
 
     def list_tuning_jobs(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit}
@@ -134,59 +135,69 @@ class Client:
         return self.request("GET", "/v1/tuning-jobs", params=params)
 
     def tuning_training_jobs(self, name: str) -> list[dict[str, Any]]:
-        return self.request("GET", f"/v1/tuning-jobs/{name}/training-jobs")
+        return self.request("GET", f"/v1/tuning-jobs/{_q(name)}/training-jobs")
 
     def stop_tuning_job(self, name: str) -> dict[str, Any]:
-        return self.request("POST", f"/v1/tuning-jobs/{name}/stop")
+        return self.request("POST", f"/v1/tuning-jobs/{_q(name)}/stop")
 
     def wait_tuning_job(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
-        return self.request("GET", f"/v1/tuning-jobs/{name}/wait", params={"timeout": timeout})
+        return self.request("GET", f"/v1/tuning-jobs/{_q(name)}/wait", params={"timeout": timeout})
 
     # -- models and endpoints --------------------------------------------------------------------
     def create_model(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/models", json=request)
 
     def delete_model(self, name: str) -> None:
-        self.request("DELETE", f"/v1/models/{name}")
+        self.request("DELETE", f"/v1/models/{_q(name)}")
 
     def create_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/endpoint-configs", json=request)
 
     def delete_endpoint_config(self, name: str) -> None:
-        self.request("DELETE", f"/v1/endpoint-configs/{name}")
+        self.request("DELETE", f"/v1/endpoint-configs/{_q(name)}")
 
     def create_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/endpoints", json=request)
 
     def describe_endpoint(self, name: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/endpoints/{name}")
+        return self.request("GET", f"/v1/endpoints/{_q(name)}")
 
     def wait_endpoint(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
-        return self.request("GET", f"/v1/endpoints/{name}/wait", params={"timeout": timeout})
+        return self.request("GET", f"/v1/endpoints/{_q(name)}/wait", params={"timeout": timeout})
 
     def list_endpoints(self) -> list[dict[str, Any]]:
         return self.request("GET", "/v1/endpoints")
 
     def update_endpoint(self, name: str, config_name: str) -> dict[str, Any]:
-        return self.request("PUT", f"/v1/endpoints/{name}", json={"EndpointConfigName": config_name})
+        return self.request("PUT", f"/v1/endpoints/{_q(name)}", json={"EndpointConfigName": config_name})
 
     def delete_endpoint(self, name: str) -> None:
-        self.request("DELETE", f"/v1/endpoints/{name}")
+        self.request("DELETE", f"/v1/endpoints/{_q(name)}")
 
     def endpoint_logs(self, name: str) -> Iterator[bytes]:
-        return self.stream(f"/v1/endpoints/{name}/logs", {})
+        return self.stream(f"/v1/endpoints/{_q(name)}/logs", {})
 
     # -- store -----------------------------------------------------------------------------------
     def upload(self, key: str, data: bytes, unless_job: str | None = None) -> str:
         """Store ``data`` under ``key``; with ``unless_job``, refused while that job exists."""
         params = {"unless_job": unless_job} if unless_job else {}
-        return str(self.request("PUT", f"/v1/store/{key}", content=data, params=params)["uri"])
+        return str(self.request("PUT", f"/v1/store/{quote(key, safe='/')}", content=data, params=params)["uri"])
+
+    def upload_source(self, data: bytes, filename: str) -> str:
+        """Store a job's code by its content (``sources/<sha256>/<filename>``, never replaced);
+        return its URI, which the job's create request then names."""
+        return str(self.request("PUT", f"/v1/sources/{_q(filename)}", content=data)["uri"])
 
     def read_uri(self, uri: str) -> bytes:
         return bytes(self.request("POST", "/v1/store-read", json={"uri": uri}))
 
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/v1/health")
+
+
+def _q(segment: str) -> str:
+    """A path parameter as one URL path segment, whatever characters it holds."""
+    return quote(str(segment), safe="")
 
 
 def _raise_for(resp: httpx.Response) -> None:

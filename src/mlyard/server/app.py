@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -216,6 +218,9 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     async def put_object(key: str, request: Request, unless_job: str | None = None) -> dict[str, str]:
         """Write an object. With ``unless_job`` (a job name) it is refused (409) while a job (or a
         tuning job) of that name exists, so a job's source is never replaced by another's."""
+        if key.split("/", 1)[0] == "sources":
+            raise ValidationError(f"store key {key!r}: objects under 'sources/' are immutable and named by their "
+                                  "content; store a job's code with PUT /v1/sources/{filename}")
         uri = store.join(control.store_root, _safe_key(key))
         if unless_job is not None:
             if await run_in_threadpool(tunings.exists, unless_job):
@@ -230,6 +235,20 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         data = await request.body()
         await run_in_threadpool(_store_call, store.upload_bytes, data, uri)
         return {"uri": uri}
+
+    @app.put("/v1/sources/{filename}", tags=["store"])
+    async def put_source(filename: str, request: Request) -> dict[str, str]:
+        """Store a job's code by its content, at ``sources/<sha256>/<filename>``: written once,
+        atomically, never replaced; a job's create request names the URI returned, so what a job
+        runs is what its creator sent, whoever else creates jobs meanwhile."""
+        if not _SOURCE_NAME.match(filename):
+            raise ValidationError(f"source file name {filename!r} must be one file name (no '/', control "
+                                  "characters, '.' or '..'; at most 255 characters)")
+        data = await request.body()
+        digest = hashlib.sha256(data).hexdigest()
+        uri = store.join(control.store_root, "sources", digest, filename)
+        await run_in_threadpool(_store_call, store.put_if_absent, data, uri)
+        return {"uri": uri, "sha256": digest}
 
     @app.get("/v1/store/{key:path}", tags=["store"])
     def get_object(key: str) -> Response:
@@ -250,6 +269,9 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         return Response(_store_call(store.read_bytes, normalized), media_type="application/octet-stream")
 
     return app
+
+
+_SOURCE_NAME = re.compile(r"^(?!\.\.?$)[^/\x00-\x1f\x7f]{1,255}$")
 
 
 def _safe_key(key: str) -> str:

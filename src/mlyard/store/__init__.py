@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = [
     "list_objects",
     "upload_file",
     "upload_bytes",
+    "put_if_absent",
     "read_bytes",
     "download",
     "sync_dir_to",
@@ -140,6 +142,35 @@ def upload_bytes(data: bytes, uri: str) -> str:
     with fs.open(p, "wb") as fh:
         fh.write(data)
     return uri
+
+
+def put_if_absent(data: bytes, uri: str) -> bool:
+    """Write ``data`` at ``uri`` unless an object is there already; True if this call wrote it.
+    For immutable, content-addressed objects: a reader sees no object or the whole one, and
+    writers racing on the same URI (with the same content) never see each other's parts."""
+    path = local_path(uri)
+    if path is None:
+        fs, p = _fs(uri)
+        if fs.exists(p):
+            return False
+        with fs.open(p, "wb") as fh:
+            fh.write(data)
+        return True
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        try:
+            os.link(tmp, path)  # fails if another writer got there first: its object stays
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(tmp)
 
 
 def read_bytes(uri: str) -> bytes:
