@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -150,6 +151,72 @@ def test_server_restart_reattaches_running_jobs_and_fails_orphans(session, tmp_p
     gone = wait_for(lambda: (d := orphan.latest_training_job.describe())["TrainingJobStatus"] != "InProgress" and d)
     assert gone["TrainingJobStatus"] == "Failed"
     assert "runner process" in gone["FailureReason"]
+
+
+@pytest.mark.parametrize(("follower", "hosts"), [("fit", 1), ("fit", 2), ("cli", 1)])
+def test_following_logs_rides_through_a_server_restart(session, tmp_path: Path, home: Path,
+                                                       capsys: pytest.CaptureFixture[str], follower: str,
+                                                       hosts: int) -> None:
+    write_script(tmp_path, "t.py", """
+        import time
+        for i in range(40):
+            print(f"line {i}", flush=True)
+            time.sleep(0.1)
+    """)
+    est = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local", instance_count=hosts)
+    old_url = session.client.url
+    killed: list[str] = []
+
+    def kill_mid_job() -> None:  # SIGKILL the server alone once the job is well under way
+        log = wait_for(lambda: next(home.glob("jobs/*/logs/algo-1.log"), None))
+        wait_for(lambda: "line 10\n" in log.read_text())
+        stop_local_server(home, tree=False)
+        killed.append(log.read_text())
+
+    killer = threading.Thread(target=kill_mid_job)
+    killer.start()
+    if follower == "fit":
+        est.fit()  # follows the logs; the stream is lost mid-job and picked up on the new server
+        out = capsys.readouterr().out
+    else:
+        est.fit(wait=False)
+        cli = subprocess.run([sys.executable, "-m", "mlyard", "jobs", "logs", est.latest_training_job.name,
+                              "--follow"], env={**os.environ, "MLYARD_HOME": str(home)}, capture_output=True,
+                             text=True, timeout=120)
+        assert cli.returncode == 0, cli.stderr
+        out = cli.stdout
+    killer.join()
+    assert killed and "line 39" not in killed[0]  # the server died while the job still ran
+    assert est.latest_training_job.describe()["TrainingJobStatus"] == "Completed"
+    assert session.client.url != old_url
+    names = [f"algo-{h + 1}" for h in range(hosts)]
+    for host in names:
+        prefix = f"{host} | " if hosts > 1 else ""
+        seen = [line[len(prefix):] for line in out.splitlines()
+                if line.startswith(prefix) and line[len(prefix):].startswith("line ")]
+        assert seen == [f"line {i}" for i in range(40)], out
+
+
+def test_logs_resume_from_a_cursor_of_each_hosts_bytes(session, tmp_path: Path) -> None:
+    write_script(tmp_path, "t.py", """
+        import os
+        for i in range(3):
+            print(f"{os.environ['SM_CURRENT_HOST']} line {i}\\r", flush=True)
+    """)
+    est = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local", instance_count=2)
+    est.fit(logs=False)
+    url, h = session.client.url, {"Authorization": f"Bearer {session.client.token}"}
+    path = f"{url}/v1/jobs/{est.latest_training_job.name}/logs"
+    whole = httpx.get(path, headers=h)
+    assert whole.headers["mlyard-log-hosts"] == "algo-1,algo-2"
+    first = len("algo-1 line 0\r\n")  # a prefixed line stands for its log's bytes, newline included
+    rest = httpx.get(path, headers=h, params={"since": f"algo-1:{first},algo-2:{2 * first}"}).text
+    assert rest.split("\n") == ["algo-1 | algo-1 line 1\r", "algo-1 | algo-1 line 2\r", "algo-2 | algo-2 line 2\r", ""]
+    assert sorted(whole.text.split("\n")[:-1]) == sorted(
+        f"algo-{n} | algo-{n} line {i}\r" for n in (1, 2) for i in range(3))
+    for bad in ("algo-3:1", "algo-1:-1", "algo-1"):
+        resp = httpx.get(path, headers=h, params={"since": bad})
+        assert resp.status_code == 400 and resp.json()["error"] == "ValidationException"
 
 
 def test_cli_lists_describes_logs_and_stops(session, tmp_path: Path, home: Path) -> None:

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
+import socket
 import tarfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
+import httpx
+import psutil
 import pytest
+from conftest import wait_for
 
+import mlyard
 from mlyard import store
-from mlyard.errors import ValidationError
+from mlyard.errors import PayloadTooLargeError, ValidationError
 from mlyard.store import extract_tar, make_tar
 
 
@@ -243,3 +254,167 @@ def test_extract_tar_never_follows_chained_links_out(sandbox: Path) -> None:
 
 def test_extract_tar_refuses_chained_links_before_writing(sandbox: Path) -> None:
     assert_refused(chained_link_archive(sandbox), sandbox / "target", sandbox, "outside the destination")
+
+
+# -- through the control plane: streamed, bounded, atomic ------------------------------------------
+
+MIB = 1 << 20
+
+
+def _server(home: Path) -> psutil.Process:
+    return psutil.Process(int(json.loads((home / "server.json").read_text())["pid"]))
+
+
+def _peak_rss(proc: psutil.Process) -> int:
+    """The process's peak resident memory since it started (the kernel's high-water mark)."""
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+def _sparse_object(path: Path, size: int) -> str:
+    """A ``size``-byte file that takes almost no disk (holes, with a distinct marker every
+    64 MiB so that lost, repeated or reordered pieces change its hash); its SHA-256."""
+    with path.open("wb") as fh:
+        fh.truncate(size)
+        for offset in range(0, size, 64 * MIB):
+            fh.seek(offset)
+            fh.write(f"piece at {offset}\n".encode() * 100)
+    return _sha256(path.open("rb"))
+
+
+def _sha256(chunks: Iterable[bytes] | BinaryIO) -> str:
+    h = hashlib.sha256()
+    if hasattr(chunks, "read"):
+        with chunks:
+            while piece := chunks.read(MIB):
+                h.update(piece)
+    else:
+        for piece in chunks:
+            h.update(piece)
+    return h.hexdigest()
+
+
+def _store_files(home: Path) -> list[str]:
+    """Every file in the store and among the server's uploads in progress."""
+    return sorted(p.relative_to(home).as_posix() for d in ("store", "uploads") if (home / d).exists()
+                  for p in (home / d).rglob("*") if p.is_file())
+
+
+@pytest.mark.slow
+def test_a_1_gib_object_goes_up_and_down_in_bounded_server_memory(session, home: Path, tmp_path: Path) -> None:
+    client = session.client
+    server = _server(home)
+    src = tmp_path / "big.bin"
+    expected = _sparse_object(src, 1 << 30)
+    # Warm the paths the transfers take, so the idle figure holds what they import.
+    small = client.upload("warm/small.bin", b"x" * MIB)
+    client.download(small, tmp_path / "small.bin")
+    time.sleep(0.2)
+    idle, hwm_before = server.memory_info().rss, _peak_rss(server)
+    peak, done = idle, threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, server.memory_info().rss)
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        uri = client.upload("big/object.bin", src)
+        headers = {"Authorization": f"Bearer {client.token}"}
+        with httpx.stream("GET", f"{client.url}/v1/store/big/object.bin", headers=headers, timeout=60) as resp:
+            assert resp.status_code == 200 and resp.headers["content-length"] == str(1 << 30)
+            got = _sha256(resp.iter_raw())
+        down = client.download(uri, tmp_path / "down" / "object.bin")
+    finally:
+        done.set()
+        sampler.join()
+    print(f"server RSS: idle {idle / MIB:.0f} MiB, peak during transfers {peak / MIB:.0f} MiB, "
+          f"high-water mark {hwm_before / MIB:.0f} -> {_peak_rss(server) / MIB:.0f} MiB")
+    assert got == expected
+    assert down.stat().st_size == 1 << 30 and _sha256(down.open("rb")) == expected
+    assert peak <= idle + 64 * MIB
+    assert _peak_rss(server) <= max(hwm_before, idle + 64 * MIB)  # no spike between samples either
+    assert _store_files(home) == ["store/big/object.bin", "store/warm/small.bin"]
+    assert sorted(p.name for p in (tmp_path / "down").iterdir()) == ["object.bin"]
+
+
+def test_uploads_over_the_limit_get_413_and_leave_nothing(home: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLYARD_MAX_UPLOAD_BYTES", str(4 * MIB))
+    client = mlyard.Session().client
+    headers = {"Authorization": f"Bearer {client.token}"}
+    at_limit = tmp_path / "at-limit.bin"
+    at_limit.write_bytes(b"a" * (4 * MIB))
+    assert client.read_uri(client.upload("ok.bin", at_limit)) == at_limit.read_bytes()
+    over = tmp_path / "over.bin"
+    over.write_bytes(b"b" * (64 * MIB))
+    with pytest.raises(PayloadTooLargeError, match="limit of 4194304 bytes"):
+        client.upload("over.bin", over)  # declared too large: refused before the body is read
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: refused once the limit is crossed
+        for _ in range(16):
+            yield b"c" * MIB
+
+    resp = httpx.put(f"{client.url}/v1/store/chunked.bin", headers=headers, content=chunked())
+    assert resp.status_code == 413
+    assert resp.json()["error"] == "PayloadTooLarge" and "MLYARD_MAX_UPLOAD_BYTES" in resp.json()["message"]
+    # A replaced object stays whole: a refused upload under its key does not touch it.
+    resp = httpx.put(f"{client.url}/v1/store/ok.bin", headers=headers, content=chunked())
+    assert resp.status_code == 413
+    assert client.read_uri(f"{client.health()['store']}/ok.bin") == at_limit.read_bytes()
+    assert _store_files(home) == ["store/ok.bin"]
+
+
+def test_sources_stream_under_the_same_limit_and_are_named_by_their_hash(home: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLYARD_MAX_UPLOAD_BYTES", str(4 * MIB))
+    client = mlyard.Session().client
+    code = tmp_path / "sourcedir.tar.gz"
+    code.write_bytes(os.urandom(3 * MIB))
+    digest = hashlib.sha256(code.read_bytes()).hexdigest()
+    uri = client.upload_source(code, code.name)  # sent from disk
+    assert uri == f"{client.health()['store']}/sources/{digest}/sourcedir.tar.gz"
+    assert client.upload_source(code.read_bytes(), code.name) == uri  # the same content: the same object
+    over = tmp_path / "over.tar.gz"
+    over.write_bytes(b"b" * (8 * MIB))
+    with pytest.raises(PayloadTooLargeError, match="limit of 4194304 bytes"):
+        client.upload_source(over, over.name)
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: refused once the limit is crossed
+        for _ in range(16):
+            yield b"c" * MIB
+
+    resp = httpx.put(f"{client.url}/v1/sources/sourcedir.tar.gz", content=chunked(),
+                     headers={"Authorization": f"Bearer {client.token}"})
+    assert resp.status_code == 413 and resp.json()["error"] == "PayloadTooLarge"
+    assert _store_files(home) == [f"store/sources/{digest}/sourcedir.tar.gz"]
+
+
+def test_an_object_written_by_content_is_named_by_its_hash_and_never_replaced(tmp_path: Path) -> None:
+    root = f"file://{tmp_path}/store"
+    first, second = (store.ObjectWriter(f"{root}/sources/code.py", by_content=True) for _ in range(2))
+    for writer in (first, second):
+        writer.write(b"print(1)\n")
+    digest = hashlib.sha256(b"print(1)\n").hexdigest()
+    uri = first.commit()
+    assert uri == f"{root}/sources/{digest}/code.py" and first.sha256 == digest
+    inode = os.stat(uri[len("file://"):]).st_ino
+    assert second.commit() == uri and os.stat(uri[len("file://"):]).st_ino == inode  # the first one stays
+    assert everything(tmp_path / "store") == ["sources", f"sources/{digest}", f"sources/{digest}/code.py"]
+
+
+def test_an_interrupted_upload_leaves_nothing(session, home: Path) -> None:
+    client = session.client
+    host, port = client.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(f"PUT /v1/store/cut/short.bin HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer "
+                     f"{client.token}\r\nContent-Length: {64 * MIB}\r\n\r\n".encode() + b"x" * (8 * MIB))
+        wait_for(lambda: any((home / "uploads").glob("*.partial")) or None, timeout=10)
+    # The server sees the connection go, drops what it had, and stores nothing.
+    wait_for(lambda: _store_files(home) == [], timeout=10)
+    assert client.upload("cut/short.bin", b"whole") and _store_files(home) == ["store/cut/short.bin"]

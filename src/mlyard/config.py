@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["home", "database_url", "store_root", "HOME_ENV"]
+__all__ = ["home", "database_url", "store_root", "max_upload_bytes", "HOME_ENV"]
 
 HOME_ENV = "MLYARD_HOME"
 
@@ -33,3 +33,21 @@ def store_root(base: Path | None = None) -> str:
     root = (base or home()) / "store"
     root.mkdir(parents=True, exist_ok=True)
     return f"file://{root}"
+
+
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024**3
+
+
+def max_upload_bytes() -> int:
+    """``$MLYARD_MAX_UPLOAD_BYTES``: the largest object the control plane accepts in one upload
+    (default 50 GiB; larger uploads are refused with 413)."""
+    raw = os.environ.get("MLYARD_MAX_UPLOAD_BYTES")
+    if not raw:
+        return DEFAULT_MAX_UPLOAD_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"MLYARD_MAX_UPLOAD_BYTES={raw!r} must be a whole number of bytes")
+    return value

@@ -196,10 +196,10 @@ class ScriptProcessor(Processor):
             source = _Code(uri=code)
         elif path.is_file():
             try:
-                data = path.read_bytes()
+                path.open("rb").close()  # sent from disk when the job is created: readable now
             except OSError as exc:
                 raise ValidationError(f"code {code!r} cannot be read: {exc.strerror}; fix its permissions") from None
-            source = _Code(source=PackedSource(data, path.name, filename=path.name))
+            source = _Code(source=PackedSource(path.absolute(), path.name))
         else:
             raise ValidationError(f"code {code!r} does not exist (looked at {path.resolve()})")
         entry = [*self.command, f"{_CODE_DIR}/{os.path.basename(code)}"]

@@ -46,12 +46,12 @@ class Session:
             raise ValidationError(f"upload_data: {path!r} does not exist")
         prefix = key_prefix.strip("/")
         if src.is_file():
-            return self.client.upload(f"{prefix}/{src.name}", src.read_bytes())
+            return self.client.upload(f"{prefix}/{src.name}", src)
         files = sorted(p for p in src.rglob("*") if p.is_file())
         if not files:
             raise ValidationError(f"upload_data: directory {path!r} is empty")
         for f in files:
-            self.client.upload(f"{prefix}/{f.relative_to(src).as_posix()}", f.read_bytes())
+            self.client.upload(f"{prefix}/{f.relative_to(src).as_posix()}", f)
         return f"{self.client.health()['store']}/{prefix}"
 
     def describe_training_job(self, job_name: str) -> dict[str, Any]:

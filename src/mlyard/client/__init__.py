@@ -70,6 +70,9 @@ class Client:
                 raise ServerUnavailableError(f"cannot reach the mlyard server at {self.url}: {exc}") from exc
             self._http.close()
             self._connect(*self._reconnect())
+            content = kwargs.get("content")
+            if content is not None and hasattr(content, "seek"):  # a file being sent: from its start again
+                content.seek(0)
             try:
                 resp = self._http.request(method, path, **kwargs)
             except httpx.TransportError as exc2:
@@ -119,7 +122,46 @@ class Client:
         return self.request("GET", f"/v1/jobs/{_q(name)}/metrics", params=params)
 
     def job_logs(self, name: str, follow: bool = False) -> Iterator[bytes]:
-        return self.stream(f"/v1/jobs/{_q(name)}/logs", {"follow": str(follow).lower()})
+        """The job's logs, as the server sends them. A stream lost to a server restart (or a
+        dropped connection) is picked up again where it stopped, on the server found again: no
+        line is missed or repeated."""
+        cursor = _LogCursor()
+        lost_since: float | None = None
+        while True:
+            params = {"follow": str(follow).lower()}
+            if cursor.since():
+                params["since"] = cursor.since()
+            try:
+                with self._http.stream("GET", f"/v1/jobs/{_q(name)}/logs", params=params,
+                                       timeout=httpx.Timeout(None, connect=10.0)) as resp:
+                    if resp.status_code >= 400:
+                        resp.read()
+                        _raise_for(resp)
+                    cursor.start(resp.headers.get("mlyard-log-hosts", ""))
+                    lost_since = None
+                    for chunk in resp.iter_raw():
+                        out = cursor.feed(chunk)
+                        if out:
+                            yield out
+                rest = cursor.rest()
+                if rest:
+                    yield rest
+                return
+            except httpx.TransportError as exc:
+                lost_since = lost_since or time.monotonic()
+                if not cursor.resumable() or time.monotonic() - lost_since > _START_TIMEOUT:
+                    raise ServerUnavailableError(f"lost the mlyard server at {self.url}: {exc}") from exc
+                self._find_again()
+
+    def _find_again(self) -> None:
+        """After a lost connection: the server found again (the local one restarted if it must),
+        or a pause before the same server is tried again."""
+        if self._reconnect is None:
+            time.sleep(0.5)
+            return
+        url, token = self._reconnect()
+        self._http.close()
+        self._connect(url, token)
 
     # -- tuning jobs -----------------------------------------------------------------------------
     def create_tuning_job(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -178,18 +220,51 @@ class Client:
         return self.stream(f"/v1/endpoints/{_q(name)}/logs", {})
 
     # -- store -----------------------------------------------------------------------------------
-    def upload(self, key: str, data: bytes, unless_job: str | None = None) -> str:
-        """Store ``data`` under ``key``; with ``unless_job``, refused while that job exists."""
+    def upload(self, key: str, data: bytes | Path, unless_job: str | None = None) -> str:
+        """Store ``data`` (bytes, or a file's contents, streamed from disk) under ``key``; with
+        ``unless_job``, refused while that job exists. Returns the object's URI."""
         params = {"unless_job": unless_job} if unless_job else {}
-        return str(self.request("PUT", f"/v1/store/{quote(key, safe='/')}", content=data, params=params)["uri"])
+        return self._put(f"/v1/store/{quote(key, safe='/')}", data, params)
 
-    def upload_source(self, data: bytes, filename: str) -> str:
-        """Store a job's code by its content (``sources/<sha256>/<filename>``, never replaced);
-        return its URI, which the job's create request then names."""
-        return str(self.request("PUT", f"/v1/sources/{_q(filename)}", content=data)["uri"])
+    def upload_source(self, data: bytes | Path, filename: str) -> str:
+        """Store a job's code (bytes, or a file's contents, streamed from disk) by its content
+        (``sources/<sha256>/<filename>``, never replaced); return its URI, which the job's create
+        request then names."""
+        return self._put(f"/v1/sources/{_q(filename)}", data, {})
+
+    def _put(self, path: str, data: bytes | Path, params: dict[str, Any]) -> str:
+        """PUT ``data`` (a file is sent from disk, never read whole) and return the stored URI."""
+        if isinstance(data, Path):
+            with data.open("rb") as fh:
+                return str(self.request("PUT", path, content=fh, params=params)["uri"])
+        return str(self.request("PUT", path, content=data, params=params)["uri"])
 
     def read_uri(self, uri: str) -> bytes:
+        """A (small) object's bytes; ``download`` writes one of any size to a file."""
         return bytes(self.request("POST", "/v1/store-read", json={"uri": uri}))
+
+    def download(self, uri: str, dest: Path) -> Path:
+        """Copy the store's object ``uri`` to the file ``dest``, streamed: the file appears, whole,
+        once every byte has arrived."""
+        from mlyard import store
+
+        for attempt in (1, 2):
+            try:
+                with self._http.stream("POST", "/v1/store-read", json={"uri": uri}) as resp:
+                    if resp.status_code >= 400:
+                        resp.read()
+                        _raise_for(resp)
+                    with store.ObjectWriter(f"file://{dest.absolute()}") as out:
+                        for chunk in resp.iter_bytes(store.CHUNK_SIZE):
+                            out.write(chunk)
+                return dest
+            except httpx.TransportError as exc:
+                if self._reconnect is None or attempt == 2:
+                    raise ServerUnavailableError(f"lost the mlyard server at {self.url} while reading {uri}: "
+                                                 f"{exc}") from exc
+                self._http.close()
+                self._connect(*self._reconnect())
+        raise AssertionError("unreachable")
 
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/v1/health")
@@ -198,6 +273,49 @@ class Client:
 def _q(segment: str) -> str:
     """A path parameter as one URL path segment, whatever characters it holds."""
     return quote(str(segment), safe="")
+
+
+class _LogCursor:
+    """Where a log stream got to: the bytes of each host's log passed on. With one host the
+    stream is the log itself; with several, each line is ``host | line``, and only whole lines
+    are passed on (the server resumes each host's log at a line's start)."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+        self.offsets: dict[str, int] = {}
+        self._partial = b""
+        self._blind = False  # bytes passed on from a server that did not name its hosts
+
+    def start(self, hosts: str) -> None:
+        self.hosts = [h for h in hosts.split(",") if h]
+        self._partial = b""
+
+    def resumable(self) -> bool:
+        return not self._blind
+
+    def since(self) -> str:
+        return ",".join(f"{h}:{n}" for h, n in self.offsets.items() if n)
+
+    def feed(self, chunk: bytes) -> bytes:
+        if len(self.hosts) <= 1:
+            if self.hosts:
+                self.offsets[self.hosts[0]] = self.offsets.get(self.hosts[0], 0) + len(chunk)
+            else:
+                self._blind = True
+            return chunk
+        data = self._partial + chunk
+        cut = data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        for line in data[:cut - 1].split(b"\n") if cut else []:
+            host, sep, rest = line.partition(b" | ")
+            name = host.decode(errors="replace")
+            if sep and name in self.hosts:
+                self.offsets[name] = self.offsets.get(name, 0) + len(rest) + 1
+        return data[:cut]
+
+    def rest(self) -> bytes:
+        rest, self._partial = self._partial, b""
+        return rest
 
 
 def _raise_for(resp: httpx.Response) -> None:

@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,21 +20,24 @@ if TYPE_CHECKING:
 __all__ = ["PackedSource", "checkout_git", "pack_source"]
 
 
-@dataclass
 class PackedSource:
-    """A job's code, packed once: ``data`` (stored as ``filename``) and the entry point's path in
-    it. ``uri`` stores it by its content the first time a create request needs it, after the
-    request's checks: nothing is stored under a job's name, so jobs created at once under one name
-    can never swap code."""
+    """A job's code, packed once: the file ``path`` (sent to the store from disk, never read whole
+    into memory; stored under its own file name) and the entry point's path in it. ``uri`` stores
+    it by its content the first time a create request needs it, after the request's checks:
+    nothing is stored under a job's name, so jobs created at once under one name can never swap
+    code. A ``temporary`` file (an archive ``pack_source`` made) is removed, with its folder, once
+    this object is gone."""
 
-    data: bytes
-    program: str
-    filename: str = "sourcedir.tar.gz"
-    _uris: dict[int, str] = field(default_factory=dict, repr=False)
+    def __init__(self, path: Path, program: str, temporary: bool = False) -> None:
+        self.path = path
+        self.program = program
+        self._uris: dict[int, str] = {}
+        if temporary:
+            weakref.finalize(self, shutil.rmtree, path.parent, ignore_errors=True)
 
     def uri(self, client: Client) -> str:
         if id(client) not in self._uris:
-            self._uris[id(client)] = client.upload_source(self.data, self.filename)
+            self._uris[id(client)] = client.upload_source(self.path, self.path.name)
         return self._uris[id(client)]
 
 
@@ -100,7 +103,17 @@ def _check_readable(path: Path, what: str) -> None:
 
 def pack_source(entry_point: str, source_dir: str | None, dependencies: list[str] | None,
                 git_config: dict[str, Any] | None) -> PackedSource:
-    """The packed ``sourcedir.tar.gz``, and the entry point's path inside it."""
+    """``sourcedir.tar.gz``, packed into a temporary folder, and the entry point's path inside it."""
+    into = Path(tempfile.mkdtemp(prefix="mlyard-src-"))
+    try:
+        return PackedSource(*_pack(into, entry_point, source_dir, dependencies, git_config), temporary=True)
+    except BaseException:
+        shutil.rmtree(into, ignore_errors=True)
+        raise
+
+
+def _pack(into: Path, entry_point: str, source_dir: str | None, dependencies: list[str] | None,
+          git_config: dict[str, Any] | None) -> tuple[Path, str]:
     with tempfile.TemporaryDirectory(prefix="mlyard-src-") as tmp:
         base = checkout_git(git_config, Path(tmp)) if git_config else Path.cwd()
         entries: list[tuple[Path, str]] = []
@@ -128,5 +141,4 @@ def pack_source(entry_point: str, source_dir: str | None, dependencies: list[str
                 raise ValidationError(f"dependency {dep!r} does not exist")
             _check_readable(path, f"dependency {dep!r}")
             entries.append((path, path.name))
-        dest = make_tar(Path(tmp) / "sourcedir.tar.gz", entries)
-        return PackedSource(dest.read_bytes(), name)
+        return make_tar(into / "sourcedir.tar.gz", entries), name

@@ -29,3 +29,8 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def stop(self, handle: RunnerHandle) -> None:
         """Ask the runner to stop its job (it stops the hosts and reports Stopped)."""
+
+    @abc.abstractmethod
+    def kill(self, handle: RunnerHandle) -> None:
+        """End the runner and everything it started at once: what a stop escalates to when the
+        runner has not ended its job within the grace period."""

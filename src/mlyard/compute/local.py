@@ -121,3 +121,17 @@ class LocalExecutor(Executor):
                 proc.send_signal(signal.SIGTERM)
             except psutil.Error:
                 pass
+
+    def kill(self, handle: RunnerHandle) -> None:
+        proc = self._process(handle)
+        if proc is None:
+            return
+        try:
+            tree = [proc, *proc.children(recursive=True)]
+        except psutil.Error:
+            tree = [proc]
+        for p in tree:  # the runner first: it would start nothing new, and its hosts die with it
+            try:
+                p.kill()
+            except psutil.Error:
+                pass

@@ -2,7 +2,9 @@
 
 Without sandboxing a job sees the whole machine, with its own directory mounted at ``/opt/ml``
 (so scripts that hard-code SageMaker's paths run unchanged). A sandboxed job also gets no network,
-a read-only system, a private ``/tmp``, no view of mlyard's home, and resource limits.
+a read-only system, a private ``/tmp``, no view of mlyard's home, its own PID, IPC and UTS
+namespaces, a seccomp filter (``seccomp.py``), and runs as an unprivileged user with no
+capabilities; its memory, process and CPU limits are held by a control group (``cgroups.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["bwrap_available", "Mounts", "wrap", "INSTALL_HINT"]
+__all__ = ["bwrap_available", "Mounts", "wrap", "INSTALL_HINT", "sandbox_uid", "sandbox_problem", "unreadable",
+           "runtime_dirs"]
 
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
                 "bubblewrap) so mlyard can mount the job's directory at /opt/ml")
@@ -57,9 +60,21 @@ def _opt_binds() -> list[str]:
     return args + ["--dir", "/opt/ml"]
 
 
+def sandbox_uid() -> int | None:
+    """The unprivileged user sandboxed jobs run as when mlyard runs as root (``MLYARD_SANDBOX_UID``,
+    default 65534, "nobody"); None when mlyard is not root (the job then runs as mlyard's user, in
+    a user namespace with no capabilities)."""
+    if os.geteuid() != 0:
+        return None
+    return int(os.environ.get("MLYARD_SANDBOX_UID", "65534"))
+
+
 def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir: str,
-         memory_mib: int | None = None) -> list[str]:
-    """The command line that runs ``cmd`` under bubblewrap."""
+         seccomp_fd: int | None = None, memory_mib: int | None = None, processes: int | None = None) -> list[str]:
+    """The command line that runs ``cmd`` under bubblewrap. A sandboxed command also gets the
+    seccomp filter read from ``seccomp_fd`` (which the caller passes on to the child), and, where
+    no control group holds the job's limits, per-process limits: ``memory_mib`` of address space
+    and ``processes`` for the sandbox user."""
     exe = shutil.which("bwrap") or "bwrap"
     if not sandbox:
         args = [exe, "--dev-bind", "/", "/", *_opt_binds(), "--bind", str(mounts.host_dir), "/opt/ml"]
@@ -68,8 +83,8 @@ def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir:
         if mounts.hosts_file:
             args += ["--ro-bind", str(mounts.hosts_file), "/etc/hosts"]
         return [*args, "--die-with-parent", "--chdir", chdir, "--", *cmd]
-    args = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--tmpfs", "/var/tmp", "--tmpfs", "/run", *_opt_binds()]
+    args = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--perms", "01777", "--tmpfs", "/tmp",
+            "--perms", "01777", "--tmpfs", "/var/tmp", "--tmpfs", "/run", *_opt_binds()]
     for gpu in sorted(Path("/dev").glob("nvidia*")):
         args += ["--dev-bind", str(gpu), str(gpu)]
     for hidden in sorted({*mounts.hide, *_private_dirs()}, key=lambda p: len(str(p))):
@@ -79,8 +94,7 @@ def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir:
             args += ["--ro-bind", "/dev/null", secret]
     # Python itself may live under a directory the sandbox empties (a venv under /tmp, say).
     emptied = [Path(p) for p in ("/tmp", "/var/tmp", "/run", *map(str, mounts.hide), *map(str, _private_dirs()))]
-    runtime = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent}
-    for path in sorted(set(mounts.readable) | {p for p in runtime if any(e in p.parents for e in emptied)}):
+    for path in sorted(set(mounts.readable) | {p for p in runtime_dirs() if any(e in p.parents for e in emptied)}):
         args += ["--ro-bind", str(path), str(path)]
     args += ["--bind", str(mounts.host_dir), "/opt/ml"]
     for src, dest in mounts.binds:
@@ -88,11 +102,47 @@ def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir:
     if mounts.hosts_file:
         args += ["--ro-bind", str(mounts.hosts_file), "/etc/hosts"]
     args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", hostname,
-             "--new-session", "--die-with-parent", "--setenv", "HOME", "/tmp", "--chdir", chdir, "--", *cmd]
-    limits = ["prlimit", "--nofile=4096", "--core=0", "--nproc=4096"]
+             "--new-session", "--die-with-parent", "--setenv", "HOME", "/tmp", "--chdir", chdir]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
+    uid = sandbox_uid()
+    if uid is None:
+        # Not root: bubblewrap makes a user namespace; the job keeps no capability in it and can
+        # make no further one.
+        args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL", "--", *cmd]
+    else:
+        # Root: bubblewrap sets up the mounts and namespaces, then setpriv becomes the sandbox user
+        # for good (no capabilities, an empty bounding set, no_new_privs) before the job's command.
+        args += ["--", shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *cmd]
+    limits = ["prlimit", "--nofile=4096", "--core=0"]
+    if processes:
+        limits.append(f"--nproc={processes}")
     if memory_mib:
         limits.append(f"--as={memory_mib * 1024 * 1024}")
     return [*limits, "--", *args]
+
+
+def runtime_dirs() -> set[Path]:
+    """Where this Python lives: what every sandboxed job must be able to read."""
+    return {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent}
+
+
+def unreadable(paths: list[Path]) -> list[Path]:
+    """Those of ``paths`` the sandbox user cannot read (and enter), judged by their "other" bits,
+    when the sandbox runs as a user of its own."""
+    if sandbox_uid() is None:
+        return []
+    bad = []
+    for path in paths:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        need = 0o005 if path.is_dir() else 0o004
+        if mode & need != need:
+            bad.append(path)
+    return bad
 
 
 # What a sandboxed job must not read: people's homes (keys, cloud credentials) and password hashes.
@@ -110,4 +160,8 @@ def sandbox_problem() -> str | None:
         return f"sandbox=True needs bubblewrap, which is not available here: {INSTALL_HINT}"
     if shutil.which("prlimit") is None:
         return "sandbox=True needs prlimit (util-linux) to set the job's resource limits; install util-linux"
-    return None
+    if sandbox_uid() is not None and shutil.which("setpriv") is None:
+        return "sandbox=True needs setpriv (util-linux) to run jobs as an unprivileged user; install util-linux"
+    from mlyard.compute.seccomp import seccomp_problem
+
+    return seccomp_problem()

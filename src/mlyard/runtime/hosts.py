@@ -5,12 +5,14 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import select
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mlyard.runtime.metrics import LineSplitter, MetricParser
 
@@ -38,20 +40,29 @@ class MetricSink:
 
 class HostProcess:
     """One host: a process whose stdout and stderr go to ``log_path`` and through the metric
-    regexes; the tail of stderr is kept for the failure reason."""
+    regexes; the tail of stderr is kept for the failure reason.
+
+    The host runs in its own process group (and, sandboxed, its own control group): when its entry
+    point exits, whatever it started is killed with it, as a container's processes end with the
+    container, and its output is read until then, never waited for on pipes a leftover holds."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], cwd: str | None, log_path: Path,
-                 parser: MetricParser, sink: MetricSink, wrapped: bool) -> None:
+                 parser: MetricParser, sink: MetricSink, wrapped: bool, pass_fds: tuple[int, ...] = (),
+                 cgroup: Any = None) -> None:
         self.name = name
         self.cmd = cmd
         self.wrapped = wrapped  # under bubblewrap: signal the children, not bwrap itself
+        self.cgroup = cgroup    # a compute.cgroups.HostCgroup, or None
         self.stderr_tail = bytearray()
         self._log = log_path.open("ab")
         self._log_lock = threading.Lock()
         self._parser = parser
         self._sink = sink
+        self._closing = threading.Event()
+        self._cleaned = False
         self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+                                     stderr=subprocess.PIPE, start_new_session=True, pass_fds=pass_fds,
+                                     preexec_fn=cgroup.enter if cgroup is not None else None)
         self._threads = [
             threading.Thread(target=self._pump, args=(self.proc.stdout, False), daemon=True),
             threading.Thread(target=self._pump, args=(self.proc.stderr, True), daemon=True),
@@ -64,6 +75,12 @@ class HostProcess:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         splitter = LineSplitter()
         while True:
+            # Once the host has ended, what is already in the pipe is read, then no more is waited for.
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                if self._closing.is_set():
+                    break
+                continue
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
@@ -85,12 +102,38 @@ class HostProcess:
             self._sink.emit(self.name, name, value)
 
     def poll(self) -> int | None:
-        return self.proc.poll()
+        code = self.proc.poll()
+        if code is not None and not self._cleaned:
+            self.kill_leftovers()
+        return code
+
+    def kill_leftovers(self) -> None:
+        """The entry point has ended: SIGKILL what it left running (its process group, its control
+        group), so that nothing of the host outlives it."""
+        self._cleaned = True
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.cgroup is not None:
+            self.cgroup.kill()
+
+    def end(self) -> None:
+        """Make sure the host and everything it started are gone."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGKILL)
+            self.proc.wait()
+        if not self._cleaned:
+            self.kill_leftovers()
 
     def finish(self) -> None:
-        """Wait for the output pumps to drain after the process ended."""
+        """Read the host's output to the end (after ``end``)."""
+        deadline = time.monotonic() + 2.0
         for t in self._threads:
-            t.join(timeout=10)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._closing.set()  # a process outside our reach holds the pipes: stop reading them
+        for t in self._threads:
+            t.join(timeout=1.0)
         with self._log_lock:
             self._log.close()
 

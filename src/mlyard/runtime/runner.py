@@ -23,7 +23,8 @@ from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
 from mlyard.runtime.metrics import MetricParser
 from mlyard.runtime.state import StateFile
 
-__all__ = ["JobRunner", "JobFailure", "main", "STOP_REQUESTED", "job_environment", "public_environment"]
+__all__ = ["JobRunner", "JobFailure", "main", "STOP_REQUESTED", "job_environment", "public_environment",
+           "kill_descendants"]
 
 # Set by SIGTERM/SIGINT, whenever they come: while the runner still loads, or waits warm.
 STOP_REQUESTED = threading.Event()
@@ -79,6 +80,9 @@ class JobRunner:
         self.procs: list[HostProcess] = []
         self.grace = float(spec.get("stop_grace_seconds", 30))
         self.sandboxed = bool(spec.get("sandbox"))
+        self.cgroups: dict[str, Any] = {}       # host -> HostCgroup (sandboxed hosts)
+        self.pass_fds: dict[str, int] = {}     # host -> the seccomp filter's file descriptor
+        self.t0 = time.monotonic()             # max_run counts from here: download and setup too
         (job_dir / "logs").mkdir(exist_ok=True)
 
     # -- hooks ------------------------------------------------------------------------------
@@ -126,7 +130,9 @@ class JobRunner:
     def contain(self, host: str, cmd: list[str], host_dir: Path, chdir: str, python: str,
                 binds: list[tuple[Path, str]] | None = None) -> tuple[list[str], str | None, bool]:
         """Wrap a host's command in bubblewrap (``host_dir`` at /opt/ml, ``binds`` at their paths);
-        return (command, cwd, wrapped). Without bubblewrap the command runs as it is, in ``chdir``."""
+        return (command, cwd, wrapped). Without bubblewrap the command runs as it is, in ``chdir``.
+        A sandboxed host also gets its seccomp filter, its control group and files the sandbox user
+        owns (see ``_sandbox_host``)."""
         from mlyard.compute import sandbox
 
         problem = sandbox.sandbox_problem() if self.sandboxed else None
@@ -138,17 +144,59 @@ class JobRunner:
                                  f"bubblewrap: {sandbox.INSTALL_HINT}.")
             return cmd, chdir, False
         mounts = sandbox.Mounts(host_dir, self.hosts_file(), binds=list(binds or []))
-        if self.sandboxed:
-            home = Path(self.spec["mlyard_home"])
-            mounts.hide.append(home)
-            store_root = self.spec.get("store_root", "")
-            if store_root.startswith("file://"):
-                mounts.hide.append(Path(store_root[len("file://"):]))
-            if home in Path(python).parents:
-                mounts.readable.append(Path(python).parent.parent)
-        memory = int(self.spec["per_host"]["memory_mib"]) if self.sandboxed else None
-        return sandbox.wrap(cmd, mounts, sandbox=self.sandboxed, hostname=host, chdir=chdir,
-                            memory_mib=memory), None, True
+        if not self.sandboxed:
+            return sandbox.wrap(cmd, mounts, sandbox=False, hostname=host, chdir=chdir), None, True
+        home = Path(self.spec["mlyard_home"])
+        mounts.hide.append(home)
+        store_root = self.spec.get("store_root", "")
+        if store_root.startswith("file://"):
+            mounts.hide.append(Path(store_root[len("file://"):]))
+        env_dir = Path(python).parent.parent
+        if home in Path(python).parents:
+            mounts.readable.append(env_dir)
+        fd, per_process_memory, processes = self._sandbox_host(host, [host_dir, *(src for src, _ in binds or [])],
+                                                               python)
+        return sandbox.wrap(cmd, mounts, sandbox=True, hostname=host, chdir=chdir, seccomp_fd=fd,
+                            memory_mib=per_process_memory, processes=processes), None, True
+
+    def _sandbox_host(self, host: str, writable: list[Path], python: str) -> tuple[int, int | None, int | None]:
+        """What a sandboxed host needs besides its mounts: the seccomp filter (an open file descriptor
+        the host process inherits), a control group holding the job's limits for all its processes
+        (or, where there is none, per-process limits and a warning), and its writable directories
+        owned by the sandbox user. Returns (filter fd, per-process memory MiB, process limit)."""
+        from mlyard.compute import sandbox
+        from mlyard.compute.cgroups import HostCgroup, Limits
+        from mlyard.compute.seccomp import write_filter
+
+        uid = sandbox.sandbox_uid()
+        if uid is not None:
+            bad = sandbox.unreadable([*sorted(sandbox.runtime_dirs()), Path(python).resolve(),
+                                      Path(python).parent.parent])
+            if bad:
+                raise JobFailure(f"ClientError: sandboxed jobs run as uid {uid}, which cannot read "
+                                 f"{', '.join(map(str, bad))}; make them world-readable (chmod -R o+rX) or "
+                                 "install Python where every user can read it.")
+            for top in writable:
+                _chown_tree(top, uid)
+        bpf = self.job_dir / "work" / "seccomp.bpf"
+        if not bpf.exists():
+            write_filter(bpf)
+        fd = os.open(bpf, os.O_RDONLY)
+        self.pass_fds[host] = fd
+        per_host = self.spec["per_host"]
+        memory_mib = int(per_host["memory_mib"])
+        processes = int(os.environ.get("MLYARD_SANDBOX_PIDS", "1024"))
+        group, why = HostCgroup.create(f"{self.name}-{host}", Limits(
+            memory_bytes=memory_mib * 1024 * 1024, pids=processes, cpus=max(float(per_host["cpus"]), 0.1)))
+        if group is not None:
+            self.cgroups[host] = group
+            return fd, None, None
+        warning = (f"No control group holds this sandboxed job's limits ({why}): its {memory_mib} MiB memory "
+                   f"limit applies to each process's address space, and its limit of {processes} processes "
+                   "to all processes of the sandbox user; CPU use is not limited.")
+        if warning not in self.state.data["warnings"]:
+            self.state.data["warnings"].append(warning)
+        return fd, memory_mib, processes
 
     def script_failure(self, host: HostProcess, code: int, layout: HostLayout, command: str) -> str:
         """FailureReason of a host whose process exited with ``code``: the failure file if the script
@@ -179,9 +227,15 @@ class JobRunner:
         self.state.transition("InProgress", "Starting", "Preparing the instances for the job",
                               started_at=time.time())
         try:
-            commands = self.prepare()
-            if self.stop_requested.is_set():
-                return self._end("Stopped", "Stopped", "The job was stopped before it started")
+            commands = self._prepare_interruptibly()
+            if commands is None or self.stop_requested.is_set():
+                if self.stop_requested.is_set():
+                    return self._end("Stopped", "Stopped", "The job was stopped before it started")
+                return self._end("Stopped", "MaxRuntimeExceeded",
+                                 "The job was stopped because it reached its maximum runtime",
+                                 failure_reason=(f"MaxRuntimeExceeded: downloading the job's inputs and setting it "
+                                                 f"up took longer than its max_run of {self.max_runtime():g} "
+                                                 "seconds. Raise max_run or make the inputs smaller."))
             outcome, reason = self._run_hosts(commands)
         except JobFailure as exc:
             return self._end("Failed", "Failed", "The job failed to start", failure_reason=_clip(str(exc)))
@@ -212,6 +266,31 @@ class JobRunner:
             return self._end("Stopped", "Stopped", "The job was stopped", **fields)
         return self._end("Failed", "Failed", "The job failed", failure_reason=reason, **fields)
 
+    def _prepare_interruptibly(self) -> list[tuple[str, list[str], dict[str, str], str | None, bool]] | None:
+        """``prepare`` in a thread, so that a stop or max_run ends the job even while a download or
+        an install blocks; None when it was interrupted (what it started is killed)."""
+        result: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                result["commands"] = self.prepare()
+            except BaseException as exc:  # handed to the main thread
+                result["error"] = exc
+
+        thread = threading.Thread(target=target, name="prepare", daemon=True)
+        thread.start()
+        limit = self.max_runtime()
+        while thread.is_alive():
+            thread.join(0.02)
+            interrupted = self.stop_requested.is_set() or (limit is not None and time.monotonic() - self.t0 > limit)
+            if interrupted and thread.is_alive():
+                kill_descendants()
+                return None
+        if "error" in result:
+            raise result["error"]
+        commands: list[tuple[str, list[str], dict[str, str], str | None, bool]] = result["commands"]
+        return commands
+
     def _end(self, status: str, secondary: str, message: str, **fields: Any) -> int:
         self.state.transition(status, secondary, message, ended_at=time.time(), **fields)
         return 0 if status == "Completed" else 1
@@ -222,18 +301,29 @@ class JobRunner:
         sink = MetricSink(self.job_dir / "metrics.jsonl")
         try:
             for host, cmd, env, cwd, wrapped in commands:
-                self.procs.append(HostProcess(host, cmd, env, cwd, self.job_dir / "logs" / f"{host}.log",
-                                              parser, sink, wrapped))
+                fd = self.pass_fds.pop(host, None)
+                try:
+                    self.procs.append(HostProcess(host, cmd, env, cwd, self.job_dir / "logs" / f"{host}.log",
+                                                  parser, sink, wrapped, pass_fds=() if fd is None else (fd,),
+                                                  cgroup=self.cgroups.get(host)))
+                finally:
+                    if fd is not None:
+                        os.close(fd)
             self.state.transition("InProgress", "Training" if self.kind == "training" else "InProgress",
                                   "Running the entry point on " + ", ".join(self.hosts))
             return self._supervise()
         finally:
             for p in self.procs:
+                p.end()
+            kill_descendants()  # daemons that left their host's process group (the runner is their subreaper)
+            for p in self.procs:
                 p.finish()
+            for group in self.cgroups.values():
+                group.remove()
             sink.close()
 
     def _supervise(self) -> tuple[str, str | None]:
-        started = time.monotonic()
+        started = self.t0
         limit = self.max_runtime()
         next_tick = started + 1.0
         while True:
@@ -247,6 +337,11 @@ class JobRunner:
                 if self.stop_requested.is_set():
                     return "Stopped", None
                 reason = self.failure_reason(failed, code)
+                group = self.cgroups.get(failed.name)
+                if group is not None and group.oom_killed():
+                    reason = (f"OutOfMemory: the job went over its memory limit of "
+                              f"{self.spec['per_host']['memory_mib']} MiB on {failed.name} and the kernel killed "
+                              f"it. Use a larger instance type or less memory. {reason}")
                 if len(self.procs) > 1:
                     reason = f"{failed.name}: {reason}"
                 return "Failed", _clip(reason)
@@ -267,6 +362,41 @@ class JobRunner:
                 self.on_tick()
                 next_tick = now + 1.0
             time.sleep(0.005 if now - started < 1.0 else 0.05)
+
+
+def _chown_tree(top: Path, uid: int) -> None:
+    """Give ``top`` and everything under it (links themselves, never their targets) to ``uid``."""
+    os.lchown(top, uid, uid)
+    for root, dirs, files in os.walk(top):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, uid)
+
+
+def become_subreaper() -> None:
+    """Processes a job orphans (double-forked daemons) become the runner's children, so that
+    ``kill_descendants`` finds them."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def kill_descendants() -> None:
+    """SIGKILL every process below the runner (what hosts and set-up left behind)."""
+    import psutil
+
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(children, timeout=2)
 
 
 def _clip(text: str) -> str:
@@ -298,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: module.STOP_REQUESTED.set())
     signal.signal(signal.SIGINT, lambda *_: module.STOP_REQUESTED.set())
+    become_subreaper()
     args = sys.argv[1:] if argv is None else argv
     if args[0] == "--wait":
         waited = _wait_for_job()

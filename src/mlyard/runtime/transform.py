@@ -74,6 +74,8 @@ class TransformRunner(JobRunner):
         finally:
             terminate_all(self.procs, self.grace)
             for p in self.procs:
+                p.end()
+            for p in self.procs:
                 p.finish()
             sink.close()
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import hmac
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 import mlyard
-from mlyard import store
-from mlyard.errors import ConflictError, MlyardError, NotFoundError, ValidationError
+from mlyard import config, store
+from mlyard.errors import ConflictError, MlyardError, NotFoundError, PayloadTooLargeError, ValidationError
 from mlyard.server.control import ControlPlane
 from mlyard.server.schemas import (
     CreateEndpoint,
@@ -36,6 +37,8 @@ __all__ = ["create_app"]
 
 def create_app(control: ControlPlane, token: str) -> FastAPI:
     build = mlyard.build_id()
+    max_upload = config.max_upload_bytes()
+    uploads = control.home / "uploads"  # uploads in progress; emptied when the server starts
     app = FastAPI(title="mlyard control plane", version=mlyard.__version__,
                   description="Jobs, artifacts and logs of an mlyard installation. Every request needs "
                               "`Authorization: Bearer <token>` (the token is in $MLYARD_HOME/token).")
@@ -114,9 +117,18 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         return control.metrics(name, metric_name)
 
     @app.get("/v1/jobs/{name}/logs", tags=["jobs"], response_class=StreamingResponse)
-    async def job_logs(name: str, follow: bool = False) -> StreamingResponse:
+    async def job_logs(name: str, follow: bool = False,
+                       since: str | None = Query(None, description="Where to resume: `host:offset` pairs, comma "
+                                                 "separated (bytes of each host's log already read)")
+                       ) -> StreamingResponse:
+        """The job's logs (with several hosts, each line prefixed with its host's name; the hosts
+        are named in the ``Mlyard-Log-Hosts`` header). A client that lost a stream resumes it with
+        ``since``: with one host, the bytes it got; with several, each host's prefixed lines'
+        bytes, the prefix left out and the newline counted."""
         files, _ = await run_in_threadpool(control.log_files, name)
-        return StreamingResponse(_stream_logs(control, name, files, follow), media_type="text/plain")
+        offsets = _log_offsets([p.stem for p in files], since)
+        return StreamingResponse(_stream_logs(control, name, files, follow, offsets), media_type="text/plain",
+                                 headers={"Mlyard-Log-Hosts": ",".join(p.stem for p in files)})
 
     tunings = control.tunings
 
@@ -214,6 +226,36 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
         return StreamingResponse(chunks(), media_type="text/plain")
 
+    async def receive(request: Request, uri: str, by_content: bool = False) -> store.ObjectWriter:
+        """Store the request's body as the object ``uri`` (see ``store.ObjectWriter``, which also
+        says where a ``by_content`` object goes); returns the committed writer. Streamed to a
+        temporary file, put in place once whole: memory stays flat whatever the size, and an
+        interrupted or refused upload (over ``MLYARD_MAX_UPLOAD_BYTES``: 413) leaves nothing."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_upload:
+            raise PayloadTooLargeError(_too_large(int(declared), max_upload))
+        writer = await run_in_threadpool(
+            _store_call, functools.partial(store.ObjectWriter, tmp_dir=uploads, by_content=by_content), uri)
+        try:
+            pending, size = bytearray(), 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_upload:
+                    raise PayloadTooLargeError(_too_large(size, max_upload))
+                pending += chunk
+                if len(pending) >= store.CHUNK_SIZE:
+                    await run_in_threadpool(writer.write, bytes(pending))
+                    pending.clear()
+            await run_in_threadpool(writer.write, bytes(pending))
+            await run_in_threadpool(_store_call, lambda _uri: writer.commit(), uri)
+        except ClientDisconnect:
+            await run_in_threadpool(writer.abort)
+            raise ValidationError(f"the upload to {uri!r} was interrupted; nothing was stored") from None
+        except BaseException:
+            await run_in_threadpool(writer.abort)
+            raise
+        return writer
+
     @app.put("/v1/store/{key:path}", tags=["store"])
     async def put_object(key: str, request: Request, unless_job: str | None = None) -> dict[str, str]:
         """Write an object. With ``unless_job`` (a job name) it is refused (409) while a job (or a
@@ -232,9 +274,8 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
                                     "(or leave it out to get a unique one)")
             except NotFoundError:
                 pass
-        data = await request.body()
-        await run_in_threadpool(_store_call, store.upload_bytes, data, uri)
-        return {"uri": uri}
+        writer = await receive(request, uri)
+        return {"uri": writer.uri}
 
     @app.put("/v1/sources/{filename}", tags=["store"])
     async def put_source(filename: str, request: Request) -> dict[str, str]:
@@ -244,19 +285,15 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         if not _SOURCE_NAME.match(filename):
             raise ValidationError(f"source file name {filename!r} must be one file name (no '/', control "
                                   "characters, '.' or '..'; at most 255 characters)")
-        data = await request.body()
-        digest = hashlib.sha256(data).hexdigest()
-        uri = store.join(control.store_root, "sources", digest, filename)
-        await run_in_threadpool(_store_call, store.put_if_absent, data, uri)
-        return {"uri": uri, "sha256": digest}
+        writer = await receive(request, store.join(control.store_root, "sources", filename), by_content=True)
+        return {"uri": writer.uri, "sha256": str(writer.sha256)}
 
-    @app.get("/v1/store/{key:path}", tags=["store"])
-    def get_object(key: str) -> Response:
-        return Response(_store_call(store.read_bytes, store.join(control.store_root, _safe_key(key))),
-                        media_type="application/octet-stream")
+    @app.get("/v1/store/{key:path}", tags=["store"], response_class=StreamingResponse)
+    def get_object(key: str) -> StreamingResponse:
+        return _object_response(store.join(control.store_root, _safe_key(key)))
 
-    @app.post("/v1/store-read", tags=["store"])
-    def read_uri(uri: str = Body(embed=True)) -> Response:
+    @app.post("/v1/store-read", tags=["store"], response_class=StreamingResponse)
+    def read_uri(uri: str = Body(embed=True)) -> StreamingResponse:
         """Read an object by its full URI; only URIs inside the store are served (a token holder
         must not read the server's other files through this)."""
         root = control.store_root.rstrip("/") + "/"
@@ -266,12 +303,30 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
             normalized = f"file://{os.path.normpath(local)}"
         if not normalized.startswith(root):
             raise ValidationError(f"{uri!r} is outside the store ({control.store_root}); read it where it lies")
-        return Response(_store_call(store.read_bytes, normalized), media_type="application/octet-stream")
+        return _object_response(normalized)
 
     return app
 
 
 _SOURCE_NAME = re.compile(r"^(?!\.\.?$)[^/\x00-\x1f\x7f]{1,255}$")
+
+
+def _too_large(size: int, limit: int) -> str:
+    return (f"the upload is over the server's limit of {limit} bytes (it sent {size}); store large "
+            "objects where jobs can read them directly, or raise MLYARD_MAX_UPLOAD_BYTES on the server")
+
+
+def _object_response(uri: str) -> StreamingResponse:
+    """One object, streamed in pieces (never read whole into memory)."""
+    fh, size = _store_call(store.open_object, uri)
+
+    def pieces() -> Iterator[bytes]:
+        with fh:
+            while chunk := fh.read(store.CHUNK_SIZE):
+                yield chunk
+
+    return StreamingResponse(pieces(), media_type="application/octet-stream",
+                             headers={"Content-Length": str(size)})
 
 
 def _safe_key(key: str) -> str:
@@ -295,10 +350,25 @@ def _store_call(fn: Callable[..., Any], *args: Any) -> Any:
         raise ValidationError(f"cannot use {args[-1]!r}: {exc}") from exc
 
 
-async def _stream_logs(control: ControlPlane, name: str, files: list[Path], follow: bool) -> AsyncIterator[bytes]:
-    """The hosts' logs; with several hosts each line is prefixed with its host's name. Following
-    ends once the job has ended and every log is drained."""
-    offsets = [0] * len(files)
+def _log_offsets(hosts: list[str], since: str | None) -> list[int]:
+    """Each host's offset to start from, read from ``since`` (``host:offset,...``)."""
+    offsets = dict.fromkeys(hosts, 0)
+    for part in (since or "").split(","):
+        if not part:
+            continue
+        host, _, offset = part.rpartition(":")
+        if host not in offsets or not offset.isdigit():
+            raise ValidationError(f"since={since!r}: each part must be host:offset with a host of the job "
+                                  f"({', '.join(hosts)}) and a byte offset")
+        offsets[host] = int(offset)
+    return list(offsets.values())
+
+
+async def _stream_logs(control: ControlPlane, name: str, files: list[Path], follow: bool,
+                       offsets: list[int]) -> AsyncIterator[bytes]:
+    """The hosts' logs from ``offsets``; with several hosts each line is prefixed with its host's
+    name (lines are cut at newlines only, so that a prefixed line's bytes are its log's bytes).
+    Following ends once the job has ended and every log is drained."""
     rests = [b""] * len(files)
     prefix = len(files) > 1
     generation, checked = control.generation, -1
@@ -307,15 +377,17 @@ async def _stream_logs(control: ControlPlane, name: str, files: list[Path], foll
         if generation != checked:  # the job can only have ended if some job's state changed
             checked = generation
             _, ended = await run_in_threadpool(control.log_files, name)
+        more = False  # a read was cut at the chunk size: read on before waiting or ending
         for i, path in enumerate(files):
             try:
                 with path.open("rb") as fh:
                     fh.seek(offsets[i])
-                    data = fh.read()
+                    data = fh.read(store.CHUNK_SIZE)
             except FileNotFoundError:
                 continue
             if not data:
                 continue
+            more = more or len(data) == store.CHUNK_SIZE
             offsets[i] += len(data)
             if not prefix:
                 yield data
@@ -325,7 +397,9 @@ async def _stream_logs(control: ControlPlane, name: str, files: list[Path], foll
             rests[i] = data[cut:]
             if cut:
                 host = path.stem.encode()
-                yield b"".join(host + b" | " + line + b"\n" for line in data[:cut].splitlines())
+                yield b"".join(host + b" | " + line + b"\n" for line in data[:cut - 1].split(b"\n"))
+        if more:
+            continue
         if not follow or ended:
             for i, rest in enumerate(rests):
                 if rest:

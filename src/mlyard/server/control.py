@@ -40,6 +40,9 @@ from mlyard.validation import (
 __all__ = ["ControlPlane"]
 
 ACTIVE = ["InProgress", "Stopping"]
+# A stopping runner has its grace period twice over, plus this, to end its hosts and upload what they
+# wrote, before it is killed.
+_STOP_SLACK_SECONDS = 5.0
 
 
 class ControlPlane:
@@ -58,6 +61,8 @@ class ControlPlane:
         self._seen: dict[str, tuple[int, int]] = {}
         self._thread: threading.Thread | None = None
         self.stop_grace = float(os.environ.get("MLYARD_STOP_GRACE_SECONDS", "30"))
+        self._stopping_since: dict[str, float] = {}  # job -> when its stop was asked for (monotonic)
+        self._killed: set[str] = set()
         self.tunings = Tunings(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -267,6 +272,7 @@ class ControlPlane:
             return self.describe(name)
         self.catalog.update_job(name, event=("Stopping", "Stopping", message),
                                 only_if_status=["InProgress"], status="Stopping", secondary_status="Stopping")
+        self._stopping_since.setdefault(name, time.monotonic())
         job = self.catalog.get_job(name)
         if job["runner_pid"] is not None:  # else _launch delivers the stop once the runner exists
             self.executor.stop(RunnerHandle(job["runner_pid"], job["runner_started"] or 0.0))
@@ -440,17 +446,29 @@ class ControlPlane:
                     return
         if check_liveness:
             handle = RunnerHandle(job["runner_pid"], job["runner_started"] or 0.0)
+            if job["status"] == "Stopping":
+                self._escalate(name, handle)
             if not self.executor.alive(handle):
                 state = read_state(state_path)
                 if state is not None and self._apply_state(job, state) and state["status"] in TERMINAL:
                     return
                 if self.catalog.get_job(name)["status"] == "Stopping":
-                    self._finish(name, job, "Stopped", "Stopped", "The job's runner ended while it was stopping")
+                    message = ("The job did not stop within its grace period and was killed"
+                               if name in self._killed else "The job's runner ended while it was stopping")
+                    self._finish(name, job, "Stopped", "Stopped", message)
                     return
                 self._finish(name, job, "Failed", "Failed", "The job's runner ended without a result",
                              failure_reason=(f"InternalServerError: the job's runner process (pid {handle.pid}) "
                                              "ended without reporting a result: it was killed, or the machine "
                                              "restarted. Run the job again."))
+
+    def _escalate(self, name: str, handle: RunnerHandle) -> None:
+        """A stop that the runner has not carried out within the grace period (plus time to upload
+        what the job wrote) ends in SIGKILL for the runner and everything it started."""
+        since = self._stopping_since.setdefault(name, time.monotonic())  # after a restart: from now
+        if name not in self._killed and time.monotonic() - since > 2 * self.stop_grace + _STOP_SLACK_SECONDS:
+            self._killed.add(name)
+            self.executor.kill(handle)
 
     def _ingest_metrics(self, job: dict[str, Any]) -> None:
         path = Path(job["job_dir"]) / "metrics.jsonl"
@@ -523,6 +541,8 @@ class ControlPlane:
         """A job has ended: free its resources, forget its files, tell waiters and the scheduler."""
         self.scheduler.release(name)
         self._seen.pop(name, None)
+        self._stopping_since.pop(name, None)
+        self._killed.discard(name)
         self.notify()
         self._wake.set()
 

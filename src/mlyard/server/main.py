@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import sys
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
         raise SystemExit(f"mlyard server: another server already runs for {home} "
                          f"(see {home / 'server.json'}); use it, or stop it first.") from None
     token = ensure_token(home)
+    # Store uploads a killed server left half-written (the store itself never sees them).
+    shutil.rmtree(home / "uploads", ignore_errors=True)
     catalog = Catalog(config.database_url(home))
     catalog.migrate()
     control = ControlPlane(home, catalog, config.store_root(home))

@@ -7,11 +7,14 @@ scheme goes through fsspec (``s3://`` needs the ``s3`` extra).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import IO, Any
 
 from mlyard.errors import ValidationError
 from mlyard.store.archive import extract_tar, make_tar
@@ -24,14 +27,19 @@ __all__ = [
     "list_objects",
     "upload_file",
     "upload_bytes",
-    "put_if_absent",
     "read_bytes",
+    "ObjectWriter",
+    "open_object",
+    "CHUNK_SIZE",
     "download",
     "sync_dir_to",
     "make_tar",
     "extract_tar",
 ]
 
+# What streamed reads and writes move at a time: large enough to keep per-chunk costs small,
+# small enough that a transfer's memory does not grow with the object.
+CHUNK_SIZE = 1 << 20
 
 
 def write_atomic(path: Path, data: bytes, mode: int | None = None, fsync: bool = False) -> None:
@@ -120,12 +128,9 @@ def list_objects(uri: str) -> list[tuple[str, str]]:
 
 
 def upload_file(src: Path, uri: str) -> str:
-    path = local_path(uri)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, path)
+    if local_path(uri) is not None:
+        with ObjectWriter(uri) as out, src.open("rb") as fh:
+            shutil.copyfileobj(fh, out, CHUNK_SIZE)
         return uri
     fs, p = _fs(uri)
     fs.put_file(str(src), p)
@@ -144,33 +149,106 @@ def upload_bytes(data: bytes, uri: str) -> str:
     return uri
 
 
-def put_if_absent(data: bytes, uri: str) -> bool:
-    """Write ``data`` at ``uri`` unless an object is there already; True if this call wrote it.
-    For immutable, content-addressed objects: a reader sees no object or the whole one, and
-    writers racing on the same URI (with the same content) never see each other's parts."""
-    path = local_path(uri)
-    if path is None:
-        fs, p = _fs(uri)
-        if fs.exists(p):
-            return False
-        with fs.open(p, "wb") as fh:
-            fh.write(data)
-        return True
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
+class ObjectWriter:
+    """Writes one object in pieces: it appears whole on ``commit()``, never in part, and
+    ``abort()`` (or leaving a ``with`` block by an exception) leaves nothing behind.
+
+    A local object is written to a temporary file, then renamed into place: in ``tmp_dir`` when
+    given and on the object's file system (so a process killed mid-write litters nothing inside
+    the store), else beside the object under a hidden name. Other stores get the object in one
+    upload of a local temporary file (in ``tmp_dir`` or the system's), which is atomic there.
+
+    ``by_content``: the object is named by its content and immutable. ``uri`` (``<folder>/<name>``)
+    says where: the object goes to ``<folder>/<sha256>/<name>``, the SHA-256 of the bytes taken as
+    they are written, unless an object is there already (it stays: writers racing on one content
+    never replace one another's object nor see its parts). ``commit`` returns the URI written."""
+
+    def __init__(self, uri: str, tmp_dir: Path | None = None, *, by_content: bool = False) -> None:
+        self.uri = uri
+        self.size = 0
+        self._sha256 = hashlib.sha256() if by_content else None
+        path = local_path(uri)
+        if path is not None:
+            if not by_content and path.is_dir():  # refused before any byte is taken, not after the last
+                raise IsADirectoryError(21, "Is a directory", str(path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            where = path.parent
+            if tmp_dir is not None:
+                tmp_dir.mkdir(parents=True, exist_ok=True)
+                if os.stat(tmp_dir).st_dev == os.stat(where).st_dev:
+                    where = tmp_dir
+            fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{path.name}.", suffix=".partial")
+        else:
+            _fs(uri)  # an unusable URI fails before any byte is taken
+            if tmp_dir is not None:
+                tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="upload-", suffix=".partial")
+        self._tmp = Path(tmp)
+        self._fh: IO[bytes] = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        self._fh.write(data)
+        if self._sha256 is not None:
+            self._sha256.update(data)
+        self.size += len(data)
+
+    @property
+    def sha256(self) -> str | None:
+        """With ``by_content``, the hex SHA-256 of the bytes written so far."""
+        return None if self._sha256 is None else self._sha256.hexdigest()
+
+    def commit(self) -> str:
         try:
-            os.link(tmp, path)  # fails if another writer got there first: its object stays
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        os.unlink(tmp)
+            self._fh.close()
+            if self._sha256 is not None:
+                folder, _, name = self.uri.rpartition("/")
+                self.uri = join(folder, self._sha256.hexdigest(), name)
+            path = local_path(self.uri)
+            if path is not None:
+                os.chmod(self._tmp, 0o644)
+                if self._sha256 is None:
+                    os.replace(self._tmp, path)
+                else:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with contextlib.suppress(FileExistsError):  # there already (the same bytes): it stays
+                        os.link(self._tmp, path)
+            else:
+                fs, p = _fs(self.uri)
+                if self._sha256 is None or not fs.exists(p):
+                    fs.put_file(str(self._tmp), p)
+        finally:
+            self._tmp.unlink(missing_ok=True)
+        return self.uri
+
+    def abort(self) -> None:
+        self._fh.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> ObjectWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def open_object(uri: str) -> tuple[IO[bytes], int]:
+    """One object opened for reading, and its size in bytes (to read it in pieces)."""
+    path = local_path(uri)
+    if path is not None:
+        fh: IO[bytes] = path.open("rb")
+        try:
+            size = os.fstat(fh.fileno()).st_size
+        except OSError:
+            fh.close()
+            raise
+        return fh, size
+    fs, p = _fs(uri)
+    size = int(fs.size(p))
+    return fs.open(p, "rb"), size
 
 
 def read_bytes(uri: str) -> bytes:

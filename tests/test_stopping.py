@@ -1,0 +1,150 @@
+"""Every job can be stopped, and a job's processes end with it: children and daemons a script
+starts, set-up that blocks, and a runner that does not answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+from conftest import wait_for, write_script
+
+from mlyard.estimator import Estimator
+
+# A script that leaves a child and a double-forked daemon (its own session, holding the log pipes)
+# behind, then works for WORK seconds; MARK names the leftovers.
+LEAVES_CHILDREN = """
+    import os, subprocess, sys, time
+    mark, work = sys.argv[sys.argv.index("--mark") + 1], float(sys.argv[sys.argv.index("--work") + 1])
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", mark + "-child"])
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(300)", mark + "-daemon"])
+        os._exit(0)
+    print("started", flush=True)
+    time.sleep(work)
+    print("done", flush=True)
+"""
+
+
+def _leftovers(mark: str) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if any(mark in arg for arg in p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
+def _estimator(tmp_path: Path, work: float, **kwargs: object) -> tuple[Estimator, str]:
+    mark = f"leftover-{uuid.uuid4().hex[:8]}"
+    write_script(tmp_path, "leaves.py", LEAVES_CHILDREN)
+    est = Estimator(entry_point=str(tmp_path / "leaves.py"), instance_type="local", role="r",
+                    hyperparameters={"mark": mark, "work": work}, **kwargs)  # type: ignore[arg-type]
+    return est, mark
+
+
+def test_children_and_daemons_end_with_the_job_without_a_tail(session, tmp_path: Path) -> None:
+    est, mark = _estimator(tmp_path, 1.0, sagemaker_session=session)
+    t0 = time.monotonic()
+    est.fit(logs=False)
+    took = time.monotonic() - t0
+    assert est.latest_training_job.describe()["TrainingJobStatus"] == "Completed"
+    assert took < 8, f"a 1 s job took {took:.1f} s"
+    assert not _leftovers(mark), "a process the script started outlived the job"
+
+
+def test_a_stop_ends_the_job_and_its_children_within_the_grace_period(session, tmp_path: Path) -> None:
+    est, mark = _estimator(tmp_path, 300, sagemaker_session=session)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: len(_leftovers(mark)) == 2, timeout=60)
+    t0 = time.monotonic()
+    job.stop()
+    wait_for(lambda: job.describe()["TrainingJobStatus"] == "Stopped", timeout=30)
+    assert time.monotonic() - t0 < 3 + 4  # the grace period (3 s in tests), and little more
+    assert not _leftovers(mark)
+
+
+def test_a_killed_host_fails_the_job_at_once(session, tmp_path: Path, home: Path) -> None:
+    est, mark = _estimator(tmp_path, 300, sagemaker_session=session)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: len(_leftovers(mark)) == 2, timeout=60)
+    runner_pid = int(json.loads((home / "jobs" / job.name / "state.json").read_text())["runner_pid"])
+    host = psutil.Process(runner_pid).children()[0]  # the host's top process (bwrap, or the script itself)
+    t0 = time.monotonic()
+    host.kill()
+    wait_for(lambda: job.describe()["TrainingJobStatus"] == "Failed", timeout=30)
+    assert time.monotonic() - t0 < 5
+    assert "killed by signal 9" in job.describe()["FailureReason"] or "ExitCode 137" in job.describe()["FailureReason"]
+    assert not _leftovers(mark)
+
+
+SLOW_PACKAGE_SETUP = """
+    import time
+    from setuptools import setup
+    print("building", flush=True)
+    time.sleep(600)
+    setup(name="slowpkg", version="0.1", py_modules=["train"])
+"""
+
+
+def _slow_setup(tmp_path: Path) -> Path:
+    src = tmp_path / "pkg"
+    write_script(src, "train.py", "print('never runs')\n")
+    write_script(src, "setup.py", SLOW_PACKAGE_SETUP)
+    return src
+
+
+def test_a_stop_interrupts_set_up(session, tmp_path: Path) -> None:
+    est = Estimator(entry_point="train.py", source_dir=str(_slow_setup(tmp_path)), instance_type="local", role="r",
+                    sagemaker_session=session)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: job.describe()["SecondaryStatus"] == "Downloading", timeout=60)
+    wait_for(lambda: _leftovers("pip"), timeout=60)  # pip is building the package, and will for 600 s
+    t0 = time.monotonic()
+    job.stop()
+    wait_for(lambda: job.describe()["TrainingJobStatus"] == "Stopped", timeout=30)
+    assert time.monotonic() - t0 < 5
+    assert not [p for p in _leftovers("pip") if "slowpkg" in " ".join(p.cmdline()) or str(tmp_path) in
+                " ".join(p.cmdline())]
+
+
+def test_max_run_covers_download_and_set_up(session, tmp_path: Path) -> None:
+    est = Estimator(entry_point="train.py", source_dir=str(_slow_setup(tmp_path)), instance_type="local", role="r",
+                    sagemaker_session=session, max_run=4)
+    t0 = time.monotonic()
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: job.describe()["TrainingJobStatus"] == "Stopped", timeout=60)
+    assert time.monotonic() - t0 < 4 + 10
+    desc = job.describe()
+    assert desc["SecondaryStatus"] == "MaxRuntimeExceeded"
+    assert desc["FailureReason"].startswith("MaxRuntimeExceeded: downloading the job's inputs and setting it up")
+
+
+def test_the_server_kills_a_runner_that_does_not_stop(session, tmp_path: Path, home: Path) -> None:
+    est, mark = _estimator(tmp_path, 300, sagemaker_session=session)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: len(_leftovers(mark)) == 2, timeout=60)
+    runner_pid = int(json.loads((home / "jobs" / job.name / "state.json").read_text())["runner_pid"])
+    os.kill(runner_pid, signal.SIGSTOP)  # a runner that hangs: it will never act on the stop
+    t0 = time.monotonic()
+    job.stop()
+    wait_for(lambda: job.describe()["TrainingJobStatus"] == "Stopped", timeout=40)
+    took = time.monotonic() - t0
+    assert 2 * 3 < took < 2 * 3 + 5 + 5  # twice the grace period plus the slack, then the kill
+    events = [e["StatusMessage"] for e in job.describe()["SecondaryStatusTransitions"]]
+    assert "The job did not stop within its grace period and was killed" in events, events
+    assert not psutil.pid_exists(runner_pid) or psutil.Process(runner_pid).status() == psutil.STATUS_ZOMBIE
+    assert not _leftovers(mark)
