@@ -370,6 +370,44 @@ def test_uploads_over_the_limit_get_413_and_leave_nothing(home: Path, tmp_path: 
     assert _store_files(home) == ["store/ok.bin"]
 
 
+def test_sources_stream_under_the_same_limit_and_are_named_by_their_hash(home: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLYARD_MAX_UPLOAD_BYTES", str(4 * MIB))
+    client = mlyard.Session().client
+    code = tmp_path / "sourcedir.tar.gz"
+    code.write_bytes(os.urandom(3 * MIB))
+    digest = hashlib.sha256(code.read_bytes()).hexdigest()
+    uri = client.upload_source(code, code.name)  # sent from disk
+    assert uri == f"{client.health()['store']}/sources/{digest}/sourcedir.tar.gz"
+    assert client.upload_source(code.read_bytes(), code.name) == uri  # the same content: the same object
+    over = tmp_path / "over.tar.gz"
+    over.write_bytes(b"b" * (8 * MIB))
+    with pytest.raises(PayloadTooLargeError, match="limit of 4194304 bytes"):
+        client.upload_source(over, over.name)
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: refused once the limit is crossed
+        for _ in range(16):
+            yield b"c" * MIB
+
+    resp = httpx.put(f"{client.url}/v1/sources/sourcedir.tar.gz", content=chunked(),
+                     headers={"Authorization": f"Bearer {client.token}"})
+    assert resp.status_code == 413 and resp.json()["error"] == "PayloadTooLarge"
+    assert _store_files(home) == [f"store/sources/{digest}/sourcedir.tar.gz"]
+
+
+def test_an_object_written_by_content_is_named_by_its_hash_and_never_replaced(tmp_path: Path) -> None:
+    root = f"file://{tmp_path}/store"
+    first, second = (store.ObjectWriter(f"{root}/sources/code.py", by_content=True) for _ in range(2))
+    for writer in (first, second):
+        writer.write(b"print(1)\n")
+    digest = hashlib.sha256(b"print(1)\n").hexdigest()
+    uri = first.commit()
+    assert uri == f"{root}/sources/{digest}/code.py" and first.sha256 == digest
+    inode = os.stat(uri[len("file://"):]).st_ino
+    assert second.commit() == uri and os.stat(uri[len("file://"):]).st_ino == inode  # the first one stays
+    assert everything(tmp_path / "store") == ["sources", f"sources/{digest}", f"sources/{digest}/code.py"]
+
+
 def test_an_interrupted_upload_leaves_nothing(session, home: Path) -> None:
     client = session.client
     host, port = client.url.removeprefix("http://").split(":")

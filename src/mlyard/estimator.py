@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 import time
 import warnings
@@ -15,6 +16,7 @@ from mlyard.errors import ConflictError, MlyardWarning, UnexpectedStatusExceptio
 from mlyard.inputs import TrainingInput
 from mlyard.runtime.state import TERMINAL
 from mlyard.session import Session
+from mlyard.validation import TRAINING_ENVIRONMENT, check_count, check_hyperparameters, check_map, check_name
 
 if TYPE_CHECKING:
     from mlyard.client.sources import PackedSource
@@ -103,9 +105,12 @@ def base_name(base_job_name: str | None, image_uri: str | None, default: str) ->
     return default
 
 
-def name_from_base(base: str) -> str:
-    base = base[: 63 - 24].strip("-")
-    return f"{base}-{_timestamp()}"
+def name_from_base(base: str, max_length: int = 63) -> str:
+    """``base``, SageMaker's timestamp (to the millisecond) and a random suffix, so that processes
+    naming jobs at the same moment get different names."""
+    stamp = f"{_timestamp()}-{secrets.token_hex(2)}"
+    base = base[: max_length - len(stamp) - 1].strip("-")
+    return f"{base}-{stamp}"
 
 
 def check_instances(instance_type: str | None, instance_count: int | None) -> int:
@@ -114,18 +119,19 @@ def check_instances(instance_type: str | None, instance_count: int | None) -> in
         raise ValidationError("instance_type is required: 'local', 'local_gpu' or an ml.* type")
     if instance_count is None:
         return 1
-    if not isinstance(instance_count, int) or instance_count < 1:
-        raise ValidationError(f"instance_count must be a positive integer, not {instance_count!r}")
-    return instance_count
+    return check_count("instance_count", instance_count)
 
 
 def create_job(base_name: str, job_name: str | None, create: Callable[[str], dict[str, Any]],
-               make_name: Callable[[str], str] = name_from_base) -> str:
+               make_name: Callable[[str], str] = name_from_base, what: str = "job_name",
+               max_length: int = 63) -> str:
     """Create a job with ``create(name)``: under ``job_name``, or a unique name from
-    ``base_name`` (a name taken meanwhile is replaced by a fresh one). Warnings the control plane
-    returns are raised as ``MlyardWarning``. Returns the job's name."""
+    ``base_name`` (a name taken meanwhile is replaced by a fresh one). The name is checked before
+    ``create`` runs, so nothing is uploaded for a name the control plane would refuse. Warnings
+    the control plane returns are raised as ``MlyardWarning``. Returns the job's name."""
     for attempt in range(5):
         name = job_name or make_name(base_name)
+        check_name(what if job_name else f"{what} made from the base name {base_name!r}", name, max_length)
         try:
             created = create(name)
             break
@@ -304,15 +310,19 @@ class EstimatorBase:
         raise ValidationError("the estimator needs an entry_point (a .py, .sh or executable in source_dir)")
 
     def _request(self, job_name: str, inputs: Any, source: PackedSource) -> dict[str, Any]:
-        """The CreateTrainingJob request; uploads ``source`` (from ``_source``) under ``job_name``."""
-        program = source.program
-        # Never replaces another job's source: a taken name fails here, before anything is written.
-        submit = self.sagemaker_session.client.upload(f"{job_name}/source/sourcedir.tar.gz", source.archive,
-                                                      unless_job=job_name)
-        hps = {**self._hyperparameters, **self._framework_hyperparameters(job_name, program, submit)}
+        """The CreateTrainingJob request, naming ``source`` (from ``_source``) by its content
+        address; the source is stored once the request's own checks have passed."""
+        environment = {str(k): str(v) for k, v in self.environment.items()}
+        check_map("environment variable", environment, TRAINING_ENVIRONMENT)
+
+        def encoded(submit: str) -> dict[str, str]:
+            hps = {**self._hyperparameters, **self._framework_hyperparameters(job_name, source.program, submit)}
+            return {str(k): json.dumps(v) for k, v in hps.items()}
+
+        check_hyperparameters(encoded(""))
         request: dict[str, Any] = {
             "TrainingJobName": job_name,
-            "HyperParameters": {str(k): json.dumps(v) for k, v in hps.items()},
+            "HyperParameters": encoded(source.uri(self.sagemaker_session.client)),
             "AlgorithmSpecification": {"TrainingImage": self.image_uri or self._image_name(),
                                        "TrainingInputMode": self.input_mode,
                                        "MetricDefinitions": self.metric_definitions},
@@ -321,7 +331,7 @@ class EstimatorBase:
             "OutputDataConfig": {"S3OutputPath": self.output_path},
             "ResourceConfig": {"InstanceType": self.instance_type, "InstanceCount": self.instance_count},
             "StoppingCondition": {"MaxRuntimeInSeconds": self.max_run},
-            "Environment": {str(k): str(v) for k, v in self.environment.items()},
+            "Environment": environment,
             "Tags": self.tags,
             "MlyardConfig": {
                 "Framework": self._framework,

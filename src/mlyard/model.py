@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlyard.deserializers import BaseDeserializer
 from mlyard.errors import ValidationError
@@ -10,6 +10,10 @@ from mlyard.estimator import _file_uri, create_job, name_from_base
 from mlyard.predictor import Predictor
 from mlyard.serializers import BaseSerializer
 from mlyard.session import Session
+from mlyard.validation import MODEL_ENVIRONMENT, check_count, check_map, check_name
+
+if TYPE_CHECKING:
+    from mlyard.client.sources import PackedSource
 
 __all__ = ["Model", "FrameworkModel"]
 
@@ -55,16 +59,15 @@ class Model:
     def _base_name(self) -> str:
         return f"{self._framework}-model" if self._framework else "model"
 
-    def _request(self, name: str) -> dict[str, Any]:
-        env = dict(self.env)
+    def _request(self, name: str, source: PackedSource | None) -> dict[str, Any]:
+        env = {str(k): str(v) for k, v in self.env.items()}
         cfg: dict[str, Any] = {"Framework": self._framework,
                                "FrameworkVersion": getattr(self, "framework_version", None)}
-        if self.entry_point:
-            from mlyard.client.sources import pack_source
-
-            packed = pack_source(self.entry_point, self.source_dir, self.dependencies, self.git_config)
-            cfg["SourceUrl"] = self.sagemaker_session.client.upload(f"models/{name}/sourcedir.tar.gz", packed.archive)
-            env["SAGEMAKER_PROGRAM"] = packed.program
+        if source is not None:
+            env["SAGEMAKER_PROGRAM"] = source.program
+        check_map("environment variable", env, MODEL_ENVIRONMENT)
+        if source is not None:  # stored by its content, once the name and the checks have passed
+            cfg["SourceUrl"] = source.uri(self.sagemaker_session.client)
         return {"ModelName": name, "ExecutionRoleArn": self.role,
                 "PrimaryContainer": {"Image": self.image_uri, "ModelDataUrl": self.model_data, "Environment": env},
                 "MlyardConfig": cfg}
@@ -73,7 +76,13 @@ class Model:
         """Record the model in the catalog (once); return its name."""
         if self.name is None or not getattr(self, "_created", False):
             client = self.sagemaker_session.client
-            self.name = create_job(self._base_name(), self.name, lambda n: client.create_model(self._request(n)))
+            source = None
+            if self.entry_point:
+                from mlyard.client.sources import pack_source
+
+                source = pack_source(self.entry_point, self.source_dir, self.dependencies, self.git_config)
+            self.name = create_job(self._base_name(), self.name,
+                                   lambda n: client.create_model(self._request(n, source)), what="model name")
             self._created = True
         return self.name
 
@@ -90,11 +99,15 @@ class Model:
                                   "exist locally; leave it out (use instance_type='local_gpu' for a GPU)")
         if instance_type is None:
             raise ValidationError("deploy needs instance_type ('local', 'local_gpu' or an ml.* type)")
+        count = 1 if initial_instance_count is None else check_count("initial_instance_count",
+                                                                     initial_instance_count)
+        if endpoint_name is not None:
+            check_name("endpoint_name", endpoint_name)
         model_name = self.create()
         client = self.sagemaker_session.client
         endpoint_name = endpoint_name or model_name
         variant = {"VariantName": "AllTraffic", "ModelName": model_name,
-                   "InitialInstanceCount": initial_instance_count or 1, "InstanceType": instance_type,
+                   "InitialInstanceCount": count, "InstanceType": instance_type,
                    "InitialVariantWeight": 1.0}
         capture = None
         if data_capture_config is not None:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlyard.client.sources import PackedSource
 from mlyard.errors import ValidationError
 from mlyard.estimator import Job, _file_uri, base_name, check_instances, create_job
 from mlyard.session import Session
+from mlyard.validation import PROCESSING_ENVIRONMENT, check_map, check_strings
 
 __all__ = ["ProcessingInput", "ProcessingOutput", "ProcessingJob", "Processor", "ScriptProcessor",
            "FrameworkProcessor"]
@@ -120,11 +122,14 @@ class Processor:
                outputs: list[ProcessingOutput] | None, arguments: list[str] | None, wait: bool, logs: bool,
                job_name: str | None, code: _Code | None = None) -> None:
         client = self.sagemaker_session.client
+        check_map("environment variable", {str(k): str(v) for k, v in self.env.items()}, PROCESSING_ENVIRONMENT)
+        check_strings("entrypoint", entrypoint, 100, 256)
+        check_strings("arguments", arguments or [], 256, 256)
 
         def create(name: str) -> dict[str, Any]:
             all_inputs = list(inputs or [])
-            if code is not None:
-                uri = code.uri or client.upload(f"{name}/{code.key}", code.path, unless_job=name)
+            if code is not None:  # stored by its content once the name and the checks have passed
+                uri = code.source.uri(client) if code.source is not None else code.uri
                 all_inputs.append(ProcessingInput(source=uri, destination=_CODE_DIR, input_name="code"))
             return client.create_processing_job(self._request(
                 name, entrypoint, all_inputs, outputs or [], arguments or [],
@@ -140,6 +145,7 @@ class Processor:
     def _request(self, name: str, entrypoint: list[str], inputs: list[ProcessingInput],
                  outputs: list[ProcessingOutput], arguments: list[str], mlyard_cfg: dict[str, Any]) -> dict[str, Any]:
         sandbox = self.sandbox if self.sandbox is not None else self.sagemaker_session.sandbox
+        env = {str(k): str(v) for k, v in self.env.items()}
         return {
             "ProcessingJobName": name,
             "ProcessingInputs": [inp._to_request(i) for i, inp in enumerate(inputs)],
@@ -152,7 +158,7 @@ class Processor:
             "AppSpecification": {"ImageUri": self.image_uri or f"mlyard/{self._framework or 'processing'}",
                                  "ContainerEntrypoint": entrypoint,
                                  "ContainerArguments": [str(a) for a in arguments]},
-            "Environment": {str(k): str(v) for k, v in self.env.items()},
+            "Environment": env,
             "RoleArn": self.role,
             "Tags": self.tags,
             "MlyardConfig": {"Sandbox": bool(sandbox), "Framework": self._framework,
@@ -163,12 +169,11 @@ class Processor:
 
 @dataclass(frozen=True)
 class _Code:
-    """The code input: an object already in the store (``uri``), or the file at ``path`` to upload
-    under the job's ``key``; ``archive``: a sourcedir.tar.gz to unpack."""
+    """The code input: an object already in the store (``uri``), or a ``source`` to store by its
+    content; ``archive``: a sourcedir.tar.gz to unpack."""
 
     uri: str | None = None
-    key: str = ""
-    path: Path = Path()
+    source: PackedSource | None = None
     archive: bool = False
 
 
@@ -190,7 +195,11 @@ class ScriptProcessor(Processor):
         if "://" in code:
             source = _Code(uri=code)
         elif path.is_file():
-            source = _Code(key=f"input/code/{path.name}", path=path)
+            try:
+                path.open("rb").close()  # sent from disk when the job is created: readable now
+            except OSError as exc:
+                raise ValidationError(f"code {code!r} cannot be read: {exc.strerror}; fix its permissions") from None
+            source = _Code(source=PackedSource(path.absolute(), path.name))
         else:
             raise ValidationError(f"code {code!r} does not exist (looked at {path.resolve()})")
         entry = [*self.command, f"{_CODE_DIR}/{os.path.basename(code)}"]
@@ -223,4 +232,4 @@ class FrameworkProcessor(ScriptProcessor):
         packed = pack_source(code, source_dir, dependencies, git_config)  # once, whatever the name
         entry = [*self.command, f"{_CODE_DIR}/{packed.program}"]
         self._start(entry, inputs, outputs, arguments, wait, logs, job_name,
-                    code=_Code(key="source/sourcedir.tar.gz", path=packed.archive, archive=True))
+                    code=_Code(source=packed, archive=True))

@@ -7,6 +7,7 @@ from typing import Any
 
 from mlyard.estimator import Job, _file_uri, check_instances, create_job
 from mlyard.session import Session
+from mlyard.validation import TRANSFORM_ENVIRONMENT, check_map
 
 __all__ = ["Transformer", "TransformJob"]
 
@@ -48,11 +49,13 @@ class Transformer:
         """Run the model over every object under ``data``; each ``<key>`` gets ``<key>.out``
         under ``output_path``."""
         client = self.sagemaker_session.client
+        env = {str(k): str(v) for k, v in self.env.items()}
+        check_map("environment variable", env, TRANSFORM_ENVIRONMENT)
 
         def request(name: str) -> dict[str, Any]:
             req: dict[str, Any] = {
                 "TransformJobName": name, "ModelName": self.model_name, "BatchStrategy": self.strategy or "MultiRecord",
-                "Environment": self.env, "Tags": self.tags,
+                "Environment": env, "Tags": self.tags,
                 "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": data_type,
                                                                    "S3Uri": _file_uri(data)}},
                                    "ContentType": content_type, "SplitType": split_type or "None"},
@@ -69,7 +72,7 @@ class Transformer:
                                          "JoinSource": join_source}
             return client.create_transform_job(req)
 
-        model_base = re.sub(r"-\d{4}(-\d{2}){5}-\d{3}$", "", self.model_name)  # drop the name's timestamp
+        model_base = re.sub(r"-\d{4}(-\d{2}){5}-\d{3}(-[0-9a-f]{4})?$", "", self.model_name)  # drop its timestamp
         base = self.base_transform_job_name or f"{model_base[:28]}-transform"
         self._current_job_name = self.latest_transform_job = create_job(base, job_name, request)
         if self.output_path is None:

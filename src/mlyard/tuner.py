@@ -329,7 +329,7 @@ class HyperparameterTuner:
         def create(name: str) -> dict[str, Any]:
             return client.create_tuning_job(self._request(name, inputs, include_cls_metadata, source))
 
-        name = create_job(base, job_name, create, make_name=_tuning_name)
+        name = create_job(base, job_name, create, make_name=_tuning_name, max_length=32)
         self._current_job_name = name
         self.latest_tuning_job = _TuningJob(self.sagemaker_session, name)
         if wait:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -102,7 +103,7 @@ class Client:
         return self.request("POST", "/v1/transform-jobs", json=request)
 
     def describe_job(self, name: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/jobs/{name}")
+        return self.request("GET", f"/v1/jobs/{_q(name)}")
 
     def list_jobs(self, kind: str | None = None, status: str | None = None, limit: int = 100,
                   name_contains: str | None = None) -> list[dict[str, Any]]:
@@ -111,14 +112,14 @@ class Client:
         return self.request("GET", "/v1/jobs", params=params)
 
     def stop_job(self, name: str) -> dict[str, Any]:
-        return self.request("POST", f"/v1/jobs/{name}/stop")
+        return self.request("POST", f"/v1/jobs/{_q(name)}/stop")
 
     def wait_job(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
-        return self.request("GET", f"/v1/jobs/{name}/wait", params={"timeout": timeout})
+        return self.request("GET", f"/v1/jobs/{_q(name)}/wait", params={"timeout": timeout})
 
     def job_metrics(self, name: str, metric_name: str | None = None) -> list[dict[str, Any]]:
         params = {"metric_name": metric_name} if metric_name else {}
-        return self.request("GET", f"/v1/jobs/{name}/metrics", params=params)
+        return self.request("GET", f"/v1/jobs/{_q(name)}/metrics", params=params)
 
     def job_logs(self, name: str, follow: bool = False) -> Iterator[bytes]:
         """The job's logs, as the server sends them. A stream lost to a server restart (or a
@@ -131,7 +132,7 @@ class Client:
             if cursor.since():
                 params["since"] = cursor.since()
             try:
-                with self._http.stream("GET", f"/v1/jobs/{name}/logs", params=params,
+                with self._http.stream("GET", f"/v1/jobs/{_q(name)}/logs", params=params,
                                        timeout=httpx.Timeout(None, connect=10.0)) as resp:
                     if resp.status_code >= 400:
                         resp.read()
@@ -167,7 +168,7 @@ class Client:
         return self.request("POST", "/v1/tuning-jobs", json=request)
 
     def describe_tuning_job(self, name: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/tuning-jobs/{name}")
+        return self.request("GET", f"/v1/tuning-jobs/{_q(name)}")
 
     def list_tuning_jobs(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit}
@@ -176,57 +177,67 @@ class Client:
         return self.request("GET", "/v1/tuning-jobs", params=params)
 
     def tuning_training_jobs(self, name: str) -> list[dict[str, Any]]:
-        return self.request("GET", f"/v1/tuning-jobs/{name}/training-jobs")
+        return self.request("GET", f"/v1/tuning-jobs/{_q(name)}/training-jobs")
 
     def stop_tuning_job(self, name: str) -> dict[str, Any]:
-        return self.request("POST", f"/v1/tuning-jobs/{name}/stop")
+        return self.request("POST", f"/v1/tuning-jobs/{_q(name)}/stop")
 
     def wait_tuning_job(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
-        return self.request("GET", f"/v1/tuning-jobs/{name}/wait", params={"timeout": timeout})
+        return self.request("GET", f"/v1/tuning-jobs/{_q(name)}/wait", params={"timeout": timeout})
 
     # -- models and endpoints --------------------------------------------------------------------
     def create_model(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/models", json=request)
 
     def delete_model(self, name: str) -> None:
-        self.request("DELETE", f"/v1/models/{name}")
+        self.request("DELETE", f"/v1/models/{_q(name)}")
 
     def create_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/endpoint-configs", json=request)
 
     def delete_endpoint_config(self, name: str) -> None:
-        self.request("DELETE", f"/v1/endpoint-configs/{name}")
+        self.request("DELETE", f"/v1/endpoint-configs/{_q(name)}")
 
     def create_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/endpoints", json=request)
 
     def describe_endpoint(self, name: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/endpoints/{name}")
+        return self.request("GET", f"/v1/endpoints/{_q(name)}")
 
     def wait_endpoint(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
-        return self.request("GET", f"/v1/endpoints/{name}/wait", params={"timeout": timeout})
+        return self.request("GET", f"/v1/endpoints/{_q(name)}/wait", params={"timeout": timeout})
 
     def list_endpoints(self) -> list[dict[str, Any]]:
         return self.request("GET", "/v1/endpoints")
 
     def update_endpoint(self, name: str, config_name: str) -> dict[str, Any]:
-        return self.request("PUT", f"/v1/endpoints/{name}", json={"EndpointConfigName": config_name})
+        return self.request("PUT", f"/v1/endpoints/{_q(name)}", json={"EndpointConfigName": config_name})
 
     def delete_endpoint(self, name: str) -> None:
-        self.request("DELETE", f"/v1/endpoints/{name}")
+        self.request("DELETE", f"/v1/endpoints/{_q(name)}")
 
     def endpoint_logs(self, name: str) -> Iterator[bytes]:
-        return self.stream(f"/v1/endpoints/{name}/logs", {})
+        return self.stream(f"/v1/endpoints/{_q(name)}/logs", {})
 
     # -- store -----------------------------------------------------------------------------------
     def upload(self, key: str, data: bytes | Path, unless_job: str | None = None) -> str:
         """Store ``data`` (bytes, or a file's contents, streamed from disk) under ``key``; with
         ``unless_job``, refused while that job exists. Returns the object's URI."""
         params = {"unless_job": unless_job} if unless_job else {}
+        return self._put(f"/v1/store/{quote(key, safe='/')}", data, params)
+
+    def upload_source(self, data: bytes | Path, filename: str) -> str:
+        """Store a job's code (bytes, or a file's contents, streamed from disk) by its content
+        (``sources/<sha256>/<filename>``, never replaced); return its URI, which the job's create
+        request then names."""
+        return self._put(f"/v1/sources/{_q(filename)}", data, {})
+
+    def _put(self, path: str, data: bytes | Path, params: dict[str, Any]) -> str:
+        """PUT ``data`` (a file is sent from disk, never read whole) and return the stored URI."""
         if isinstance(data, Path):
             with data.open("rb") as fh:
-                return str(self.request("PUT", f"/v1/store/{key}", content=fh, params=params)["uri"])
-        return str(self.request("PUT", f"/v1/store/{key}", content=data, params=params)["uri"])
+                return str(self.request("PUT", path, content=fh, params=params)["uri"])
+        return str(self.request("PUT", path, content=data, params=params)["uri"])
 
     def read_uri(self, uri: str) -> bytes:
         """A (small) object's bytes; ``download`` writes one of any size to a file."""
@@ -257,6 +268,11 @@ class Client:
 
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/v1/health")
+
+
+def _q(segment: str) -> str:
+    """A path parameter as one URL path segment, whatever characters it holds."""
+    return quote(str(segment), safe="")
 
 
 class _LogCursor:

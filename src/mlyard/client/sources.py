@@ -9,12 +9,36 @@ import subprocess
 import tempfile
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlyard.errors import ValidationError
 from mlyard.store.archive import make_tar
 
-__all__ = ["checkout_git", "pack_source", "PackedSource"]
+if TYPE_CHECKING:
+    from mlyard.client import Client
+
+__all__ = ["PackedSource", "checkout_git", "pack_source"]
+
+
+class PackedSource:
+    """A job's code, packed once: the file ``path`` (sent to the store from disk, never read whole
+    into memory; stored under its own file name) and the entry point's path in it. ``uri`` stores
+    it by its content the first time a create request needs it, after the request's checks:
+    nothing is stored under a job's name, so jobs created at once under one name can never swap
+    code. A ``temporary`` file (an archive ``pack_source`` made) is removed, with its folder, once
+    this object is gone."""
+
+    def __init__(self, path: Path, program: str, temporary: bool = False) -> None:
+        self.path = path
+        self.program = program
+        self._uris: dict[int, str] = {}
+        if temporary:
+            weakref.finalize(self, shutil.rmtree, path.parent, ignore_errors=True)
+
+    def uri(self, client: Client) -> str:
+        if id(client) not in self._uris:
+            self._uris[id(client)] = client.upload_source(self.path, self.path.name)
+        return self._uris[id(client)]
 
 
 def checkout_git(git_config: dict[str, Any], into: Path) -> Path:
@@ -51,14 +75,30 @@ def _git(tree: Path, args: list[str], env: dict[str, str], cfg: dict[str, Any]) 
                               f"{proc.stderr.strip()[-500:]}")
 
 
-class PackedSource:
-    """A packed ``sourcedir.tar.gz`` on disk (``archive``, sent to the store from there, never read
-    whole into memory; removed once this object is gone) and the entry point's path in it."""
-
-    def __init__(self, archive: Path, program: str) -> None:
-        self.archive = archive
-        self.program = program
-        weakref.finalize(self, shutil.rmtree, archive.parent, ignore_errors=True)
+def _check_readable(path: Path, what: str) -> None:
+    """Every file under ``path`` can be read, and no link leads out of it (the job could not
+    follow it: its code is unpacked where the link's target does not exist)."""
+    root = path.resolve()
+    paths = [path] if not path.is_dir() else [path, *sorted(path.rglob("*"))]
+    for p in paths:
+        if p.is_symlink():
+            target = p.resolve()
+            if target != root and root not in target.parents:
+                raise ValidationError(f"{what}: {str(p)!r} is a symbolic link to {str(target)!r}, outside the "
+                                      "packed source; copy the file in instead of linking it")
+            if os.path.isabs(os.readlink(p)):
+                raise ValidationError(f"{what}: {str(p)!r} is a symbolic link with an absolute target, which "
+                                      "does not exist where the job unpacks its code; make the link relative")
+            continue
+        if p.is_dir():
+            if not os.access(p, os.R_OK | os.X_OK):
+                raise ValidationError(f"{what}: folder {str(p)!r} cannot be read; fix its permissions")
+        elif p.is_file():
+            if not os.access(p, os.R_OK):
+                raise ValidationError(f"{what}: file {str(p)!r} cannot be read; fix its permissions")
+        else:
+            raise ValidationError(f"{what}: {str(p)!r} is not a regular file or folder (a socket, fifo or "
+                                  "device cannot be packed); remove it from the source")
 
 
 def pack_source(entry_point: str, source_dir: str | None, dependencies: list[str] | None,
@@ -66,7 +106,7 @@ def pack_source(entry_point: str, source_dir: str | None, dependencies: list[str
     """``sourcedir.tar.gz``, packed into a temporary folder, and the entry point's path inside it."""
     into = Path(tempfile.mkdtemp(prefix="mlyard-src-"))
     try:
-        return PackedSource(*_pack(into, entry_point, source_dir, dependencies, git_config))
+        return PackedSource(*_pack(into, entry_point, source_dir, dependencies, git_config), temporary=True)
     except BaseException:
         shutil.rmtree(into, ignore_errors=True)
         raise
@@ -84,6 +124,7 @@ def _pack(into: Path, entry_point: str, source_dir: str | None, dependencies: li
                                       + (" in the git repository" if git_config else ""))
             if not (src / entry_point).is_file():
                 raise ValidationError(f"entry_point {entry_point!r} is not a file in source_dir {str(src)!r}")
+            _check_readable(src, "source_dir")
             entries.append((src, ""))
             name = entry_point
         else:
@@ -91,11 +132,13 @@ def _pack(into: Path, entry_point: str, source_dir: str | None, dependencies: li
             if not entry.is_file():
                 raise ValidationError(f"entry_point {entry_point!r} does not exist"
                                       + (" in the git repository" if git_config else f" (looked at {entry})"))
+            _check_readable(entry, "entry_point")
             entries.append((entry, entry.name))
             name = entry.name
         for dep in dependencies or []:
             path = (base / dep).resolve()
             if not path.exists():
                 raise ValidationError(f"dependency {dep!r} does not exist")
+            _check_readable(path, f"dependency {dep!r}")
             entries.append((path, path.name))
         return make_tar(into / "sourcedir.tar.gz", entries), name

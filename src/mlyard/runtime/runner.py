@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from mlyard.errors import ValidationError
 from mlyard.runtime.contract import HostLayout
 from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
 from mlyard.runtime.metrics import MetricParser
@@ -238,6 +239,9 @@ class JobRunner:
             outcome, reason = self._run_hosts(commands)
         except JobFailure as exc:
             return self._end("Failed", "Failed", "The job failed to start", failure_reason=_clip(str(exc)))
+        except ValidationError as exc:  # the user's input (a broken archive, an unreadable object)
+            return self._end("Failed", "Failed", "The job failed to start",
+                             failure_reason=_clip(f"ClientError: {exc.message}"))
         except Exception as exc:  # a defect of mlyard's, not of the user's script
             traceback.print_exc()
             return self._end("Failed", "Failed", "mlyard's job runner failed",

@@ -97,7 +97,11 @@ class TrainingRunner(JobRunner):
         if src is not None and src.is_dir():
             shutil.copytree(src, code_root, dirs_exist_ok=True)
         else:
-            archive = store.download(submit, self.job_dir / "work" / "sourcedir.tar.gz")
+            try:
+                archive = store.download(submit, self.job_dir / "work" / "sourcedir.tar.gz")
+            except OSError as exc:
+                raise JobFailure(f"ClientError: the job's source {submit!r} cannot be read: "
+                                 f"{exc.strerror or exc}") from exc
             store.extract_tar(archive, code_root)
         if not (code_root / self.entry_point).exists():
             found = sorted(p.name for p in code_root.iterdir())[:20]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hmac
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -225,27 +226,16 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
         return StreamingResponse(chunks(), media_type="text/plain")
 
-    @app.put("/v1/store/{key:path}", tags=["store"])
-    async def put_object(key: str, request: Request, unless_job: str | None = None) -> dict[str, str]:
-        """Write an object. With ``unless_job`` (a job name) it is refused (409) while a job (or a
-        tuning job) of that name exists, so a job's source is never replaced by another's."""
-        uri = store.join(control.store_root, _safe_key(key))
-        if unless_job is not None:
-            if await run_in_threadpool(tunings.exists, unless_job):
-                raise ConflictError(f"a tuning job named {unless_job!r} already exists; choose another job_name "
-                                    "(or leave it out to get a unique one)")
-            try:
-                await run_in_threadpool(control.catalog.get_job, unless_job)
-                raise ConflictError(f"a job named {unless_job!r} already exists; choose another job_name "
-                                    "(or leave it out to get a unique one)")
-            except NotFoundError:
-                pass
+    async def receive(request: Request, uri: str, by_content: bool = False) -> store.ObjectWriter:
+        """Store the request's body as the object ``uri`` (see ``store.ObjectWriter``, which also
+        says where a ``by_content`` object goes); returns the committed writer. Streamed to a
+        temporary file, put in place once whole: memory stays flat whatever the size, and an
+        interrupted or refused upload (over ``MLYARD_MAX_UPLOAD_BYTES``: 413) leaves nothing."""
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_upload:
             raise PayloadTooLargeError(_too_large(int(declared), max_upload))
-        # Streamed to a temporary file, renamed into place once whole: memory stays flat whatever
-        # the size, and an interrupted or refused upload leaves nothing in the store.
-        writer = await run_in_threadpool(_store_call, functools.partial(store.ObjectWriter, tmp_dir=uploads), uri)
+        writer = await run_in_threadpool(
+            _store_call, functools.partial(store.ObjectWriter, tmp_dir=uploads, by_content=by_content), uri)
         try:
             pending, size = bytearray(), 0
             async for chunk in request.stream():
@@ -264,7 +254,39 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         except BaseException:
             await run_in_threadpool(writer.abort)
             raise
-        return {"uri": uri}
+        return writer
+
+    @app.put("/v1/store/{key:path}", tags=["store"])
+    async def put_object(key: str, request: Request, unless_job: str | None = None) -> dict[str, str]:
+        """Write an object. With ``unless_job`` (a job name) it is refused (409) while a job (or a
+        tuning job) of that name exists, so a job's source is never replaced by another's."""
+        if key.split("/", 1)[0] == "sources":
+            raise ValidationError(f"store key {key!r}: objects under 'sources/' are immutable and named by their "
+                                  "content; store a job's code with PUT /v1/sources/{filename}")
+        uri = store.join(control.store_root, _safe_key(key))
+        if unless_job is not None:
+            if await run_in_threadpool(tunings.exists, unless_job):
+                raise ConflictError(f"a tuning job named {unless_job!r} already exists; choose another job_name "
+                                    "(or leave it out to get a unique one)")
+            try:
+                await run_in_threadpool(control.catalog.get_job, unless_job)
+                raise ConflictError(f"a job named {unless_job!r} already exists; choose another job_name "
+                                    "(or leave it out to get a unique one)")
+            except NotFoundError:
+                pass
+        writer = await receive(request, uri)
+        return {"uri": writer.uri}
+
+    @app.put("/v1/sources/{filename}", tags=["store"])
+    async def put_source(filename: str, request: Request) -> dict[str, str]:
+        """Store a job's code by its content, at ``sources/<sha256>/<filename>``: written once,
+        atomically, never replaced; a job's create request names the URI returned, so what a job
+        runs is what its creator sent, whoever else creates jobs meanwhile."""
+        if not _SOURCE_NAME.match(filename):
+            raise ValidationError(f"source file name {filename!r} must be one file name (no '/', control "
+                                  "characters, '.' or '..'; at most 255 characters)")
+        writer = await receive(request, store.join(control.store_root, "sources", filename), by_content=True)
+        return {"uri": writer.uri, "sha256": str(writer.sha256)}
 
     @app.get("/v1/store/{key:path}", tags=["store"], response_class=StreamingResponse)
     def get_object(key: str) -> StreamingResponse:
@@ -284,6 +306,9 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         return _object_response(normalized)
 
     return app
+
+
+_SOURCE_NAME = re.compile(r"^(?!\.\.?$)[^/\x00-\x1f\x7f]{1,255}$")
 
 
 def _too_large(size: int, limit: int) -> str:

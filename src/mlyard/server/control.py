@@ -26,6 +26,16 @@ from mlyard.runtime.state import TERMINAL, read_state
 from mlyard.server import describe
 from mlyard.server.endpoints import Endpoints
 from mlyard.server.tuning import Tunings
+from mlyard.validation import (
+    PROCESSING_ENVIRONMENT,
+    TRAINING_ENVIRONMENT,
+    TRANSFORM_ENVIRONMENT,
+    MapLimits,
+    check_count,
+    check_hyperparameters,
+    check_map,
+    check_strings,
+)
 
 __all__ = ["ControlPlane"]
 
@@ -124,7 +134,7 @@ class ControlPlane:
             seen_channels.add(ch["ChannelName"])
             self._check_input(f"channel {ch['ChannelName']!r}", ch["DataSource"]["S3DataSource"]["S3Uri"])
         hps = req["HyperParameters"]
-        _check_keys(hps, "hyperparameter")
+        check_hyperparameters(hps)
         submit = hps.get("sagemaker_submit_directory")
         if submit is not None:
             try:
@@ -168,8 +178,11 @@ class ControlPlane:
             dup = {n for n in items if items.count(n) > 1}
             if dup:
                 raise ValidationError(f"{kind} names must be unique; {sorted(dup)} appear more than once")
+        app = req["AppSpecification"]
+        check_strings("ContainerEntrypoint", app["ContainerEntrypoint"], 100, 256)
+        check_strings("ContainerArguments", app["ContainerArguments"], 256, 256)
         cc = req["ProcessingResources"]["ClusterConfig"]
-        fitted = self._check_resources(req, cc["InstanceType"], cc["InstanceCount"])
+        fitted = self._check_resources(req, cc["InstanceType"], cc["InstanceCount"], PROCESSING_ENVIRONMENT)
         return self._create("processing", name, fitted, cc["InstanceCount"], req)
 
     def create_transform_job(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -191,7 +204,7 @@ class ControlPlane:
         source = (model.get("MlyardConfig") or {}).get("SourceUrl")
         req["ModelSpec"] = {**model["PrimaryContainer"], "SourceUrl": source}
         res = req["TransformResources"]
-        fitted = self._check_resources(req, res["InstanceType"], res["InstanceCount"])
+        fitted = self._check_resources(req, res["InstanceType"], res["InstanceCount"], TRANSFORM_ENVIRONMENT)
         return self._create("transform", name, fitted, res["InstanceCount"], req)
 
     def _check_metric_definitions(self, defs: list[dict[str, Any]]) -> None:
@@ -202,9 +215,11 @@ class ControlPlane:
                 raise ValidationError(f"metric definition {d['Name']!r} has an invalid Regex {d['Regex']!r}: "
                                       f"{exc}") from exc
 
-    def _check_resources(self, req: dict[str, Any], instance_type: str, count: int) -> Fitted:
+    def _check_resources(self, req: dict[str, Any], instance_type: str, count: int,
+                         env_limits: MapLimits = TRAINING_ENVIRONMENT) -> Fitted:
         """What every job kind checks: its environment, instances and sandbox."""
-        _check_keys(req.get("Environment") or {}, "environment variable")
+        check_map("environment variable", req.get("Environment") or {}, env_limits)
+        check_count("instance count", count)
         fitted = fit_request(lookup(instance_type), count, self.scheduler.capacity)
         problem = sandbox.sandbox_problem() if req["MlyardConfig"].get("Sandbox") else None
         if problem:
@@ -557,9 +572,3 @@ def _check_disjoint(paths: list[tuple[str, str]], kind: str) -> None:
                 raise ValidationError(f"{what} and {other} both use {p!r}; give each of the {kind} a folder "
                                       "of its own")
 
-
-def _check_keys(mapping: dict[str, str], what: str) -> None:
-    for key in mapping:
-        if not key or "=" in key or any(ord(c) < 32 for c in key):
-            raise ValidationError(f"{what} name {key!r} is not valid: it must be non-empty, without '=' or "
-                                  "control characters")

@@ -6,8 +6,17 @@ import shutil
 from pathlib import Path
 
 from mlyard import store
+from mlyard.errors import ValidationError
 
 __all__ = ["materialize_model"]
+
+
+def _download(what: str, uri: str, dest: Path) -> Path:
+    """``store.download``; an object that is not there or cannot be read is the user's input."""
+    try:
+        return store.download(uri, dest)
+    except OSError as exc:
+        raise ValidationError(f"{what} {uri!r} cannot be read: {exc.strerror or exc}") from exc
 
 
 def materialize_model(model_data: str | None, source: str | None, target: Path, work: Path) -> dict[str, str]:
@@ -21,8 +30,9 @@ def materialize_model(model_data: str | None, source: str | None, target: Path, 
         if local is not None and local.is_dir():
             shutil.copytree(local, target, dirs_exist_ok=True)
         else:
-            store.extract_tar(store.download(model_data, work / f"{target.name}-model.tar.gz"), target)
+            store.extract_tar(_download("model_data", model_data, work / f"{target.name}-model.tar.gz"), target)
     if not source:
         return {}
-    store.extract_tar(store.download(source, work / f"{target.name}-code.tar.gz"), target / "code")
+    store.extract_tar(_download("the model's inference code", source, work / f"{target.name}-code.tar.gz"),
+                      target / "code")
     return {"SAGEMAKER_SUBMIT_DIRECTORY": str(target / "code")}

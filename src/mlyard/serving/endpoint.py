@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mlyard.errors import ValidationError
 from mlyard.runtime.runner import job_environment
 from mlyard.runtime.state import StateFile
 from mlyard.serving.artifacts import materialize_model
@@ -295,7 +296,8 @@ class EndpointRunner:
         except Exception as exc:
             for inst in self.routing.all():
                 inst.stop(signal.SIGKILL)
-            self._write_state("Failed", "The endpoint failed to start", failure_reason=str(exc)[:2000])
+            reason = f"ClientError: {exc.message}" if isinstance(exc, ValidationError) else str(exc)
+            self._write_state("Failed", "The endpoint failed to start", failure_reason=reason[:2000])
             return
         self._configure_capture()
         port = sock.getsockname()[1]

@@ -7,6 +7,8 @@ scheme goes through fsspec (``s3://`` needs the ``s3`` extra).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -154,22 +156,28 @@ class ObjectWriter:
     A local object is written to a temporary file, then renamed into place: in ``tmp_dir`` when
     given and on the object's file system (so a process killed mid-write litters nothing inside
     the store), else beside the object under a hidden name. Other stores get the object in one
-    upload of a local temporary file (in ``tmp_dir`` or the system's), which is atomic there."""
+    upload of a local temporary file (in ``tmp_dir`` or the system's), which is atomic there.
 
-    def __init__(self, uri: str, tmp_dir: Path | None = None) -> None:
+    ``by_content``: the object is named by its content and immutable. ``uri`` (``<folder>/<name>``)
+    says where: the object goes to ``<folder>/<sha256>/<name>``, the SHA-256 of the bytes taken as
+    they are written, unless an object is there already (it stays: writers racing on one content
+    never replace one another's object nor see its parts). ``commit`` returns the URI written."""
+
+    def __init__(self, uri: str, tmp_dir: Path | None = None, *, by_content: bool = False) -> None:
         self.uri = uri
         self.size = 0
-        self._path = local_path(uri)
-        if self._path is not None:
-            if self._path.is_dir():  # refused before any byte is taken, not after the last
-                raise IsADirectoryError(21, "Is a directory", str(self._path))
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            where = self._path.parent
+        self._sha256 = hashlib.sha256() if by_content else None
+        path = local_path(uri)
+        if path is not None:
+            if not by_content and path.is_dir():  # refused before any byte is taken, not after the last
+                raise IsADirectoryError(21, "Is a directory", str(path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            where = path.parent
             if tmp_dir is not None:
                 tmp_dir.mkdir(parents=True, exist_ok=True)
                 if os.stat(tmp_dir).st_dev == os.stat(where).st_dev:
                     where = tmp_dir
-            fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{self._path.name}.", suffix=".partial")
+            fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{path.name}.", suffix=".partial")
         else:
             _fs(uri)  # an unusable URI fails before any byte is taken
             if tmp_dir is not None:
@@ -180,17 +188,34 @@ class ObjectWriter:
 
     def write(self, data: bytes) -> None:
         self._fh.write(data)
+        if self._sha256 is not None:
+            self._sha256.update(data)
         self.size += len(data)
+
+    @property
+    def sha256(self) -> str | None:
+        """With ``by_content``, the hex SHA-256 of the bytes written so far."""
+        return None if self._sha256 is None else self._sha256.hexdigest()
 
     def commit(self) -> str:
         try:
             self._fh.close()
-            if self._path is not None:
+            if self._sha256 is not None:
+                folder, _, name = self.uri.rpartition("/")
+                self.uri = join(folder, self._sha256.hexdigest(), name)
+            path = local_path(self.uri)
+            if path is not None:
                 os.chmod(self._tmp, 0o644)
-                os.replace(self._tmp, self._path)
+                if self._sha256 is None:
+                    os.replace(self._tmp, path)
+                else:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with contextlib.suppress(FileExistsError):  # there already (the same bytes): it stays
+                        os.link(self._tmp, path)
             else:
                 fs, p = _fs(self.uri)
-                fs.put_file(str(self._tmp), p)
+                if self._sha256 is None or not fs.exists(p):
+                    fs.put_file(str(self._tmp), p)
         finally:
             self._tmp.unlink(missing_ok=True)
         return self.uri

@@ -6,6 +6,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
 from mlyard.errors import ValidationError
@@ -34,8 +35,12 @@ def extract_tar(archive: Path, target: Path) -> None:
     ``..``, links pointing out, devices) are refused before anything is written."""
     target = target.resolve()
     target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "r:*") as tar:
-        members = tar.getmembers()
+    tar = _open(archive)
+    with tar:
+        try:
+            members = tar.getmembers()  # reads the whole archive: a truncated one fails here
+        except _BROKEN as exc:
+            raise _broken(archive, exc) from exc
         for m in members:
             dest = (target / m.name).resolve()
             if dest != target and target not in dest.parents:
@@ -52,7 +57,7 @@ def extract_tar(archive: Path, target: Path) -> None:
         try:
             try:
                 tar.extractall(scratch, members=members, filter="data")
-            except (tarfile.TarError, OSError) as exc:
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
                 raise ValidationError(f"archive {archive.name} cannot be extracted safely: {exc}") from exc
             for entry in scratch.iterdir():
                 dest = target / entry.name
@@ -62,3 +67,21 @@ def extract_tar(archive: Path, target: Path) -> None:
                     os.replace(entry, dest)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+# What reading a corrupted, truncated or non-tar file raises: the user's input, not our defect.
+_BROKEN = (tarfile.TarError, OSError, EOFError, zlib.error)
+
+
+def _broken(archive: Path, exc: BaseException) -> ValidationError:
+    if isinstance(exc, PermissionError):
+        return ValidationError(f"archive {archive.name} cannot be read: {exc.strerror}; fix its permissions")
+    return ValidationError(f"{archive.name} is not a readable tar.gz archive (corrupted, truncated or another "
+                           f"format: {exc}); pack it again with 'tar czf'")
+
+
+def _open(archive: Path) -> tarfile.TarFile:
+    try:
+        return tarfile.open(archive, "r:*")
+    except _BROKEN as exc:
+        raise _broken(archive, exc) from exc
