@@ -250,7 +250,8 @@ def test_sandbox_limits_hold_for_the_whole_job(tmp_path: Path, home: Path, monke
     desc = est.latest_training_job.describe()
     assert desc["FailureReason"].startswith("OutOfMemory: the job went over its memory limit of 1024 MiB")
     log = (home / "jobs" / est.latest_training_job.name / "logs" / "algo-1.log").read_text()
-    assert log.count("holds") <= 4  # 1 GiB at most, over all the processes
+    killed = int(log.split(" workers were killed")[0].rsplit("\n", 1)[-1])
+    assert killed >= 4  # 8 x 256 MiB do not fit in 1 GiB together: half of them at least were killed
     assert not procs_under(Path("spread.py"))
 
 

@@ -43,6 +43,10 @@ def _leftovers(mark: str) -> list[psutil.Process]:
     return found
 
 
+def _both_started(mark: str) -> bool:
+    return bool(_leftovers(f"{mark}-child")) and bool(_leftovers(f"{mark}-daemon"))
+
+
 def _estimator(tmp_path: Path, work: float, **kwargs: object) -> tuple[Estimator, str]:
     mark = f"leftover-{uuid.uuid4().hex[:8]}"
     write_script(tmp_path, "leaves.py", LEAVES_CHILDREN)
@@ -65,7 +69,7 @@ def test_a_stop_ends_the_job_and_its_children_within_the_grace_period(session, t
     est, mark = _estimator(tmp_path, 300, sagemaker_session=session)
     est.fit(wait=False)
     job = est.latest_training_job
-    wait_for(lambda: len(_leftovers(mark)) == 2, timeout=60)
+    wait_for(lambda: _both_started(mark), timeout=60)
     t0 = time.monotonic()
     job.stop()
     wait_for(lambda: job.describe()["TrainingJobStatus"] == "Stopped", timeout=30)
@@ -77,7 +81,7 @@ def test_a_killed_host_fails_the_job_at_once(session, tmp_path: Path, home: Path
     est, mark = _estimator(tmp_path, 300, sagemaker_session=session)
     est.fit(wait=False)
     job = est.latest_training_job
-    wait_for(lambda: len(_leftovers(mark)) == 2, timeout=60)
+    wait_for(lambda: _both_started(mark), timeout=60)
     runner_pid = int(json.loads((home / "jobs" / job.name / "state.json").read_text())["runner_pid"])
     host = psutil.Process(runner_pid).children()[0]  # the host's top process (bwrap, or the script itself)
     t0 = time.monotonic()
@@ -136,7 +140,7 @@ def test_the_server_kills_a_runner_that_does_not_stop(session, tmp_path: Path, h
     est, mark = _estimator(tmp_path, 300, sagemaker_session=session)
     est.fit(wait=False)
     job = est.latest_training_job
-    wait_for(lambda: len(_leftovers(mark)) == 2, timeout=60)
+    wait_for(lambda: _both_started(mark), timeout=60)
     runner_pid = int(json.loads((home / "jobs" / job.name / "state.json").read_text())["runner_pid"])
     os.kill(runner_pid, signal.SIGSTOP)  # a runner that hangs: it will never act on the stop
     t0 = time.monotonic()
