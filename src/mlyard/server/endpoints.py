@@ -25,6 +25,7 @@ from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.runtime.runner import public_environment
 from mlyard.runtime.state import read_state
 from mlyard.server.describe import arn, iso
+from mlyard.store.paths import SourcePolicy
 from mlyard.validation import MODEL_ENVIRONMENT, check_map
 
 __all__ = ["Endpoints"]
@@ -49,8 +50,9 @@ def _tar_problem(path: Path) -> str | None:
 
 
 class Endpoints:
-    def __init__(self, home: Path, catalog: Catalog) -> None:
+    def __init__(self, home: Path, catalog: Catalog, sources: SourcePolicy) -> None:
         self.home = home
+        self.sources = sources
         self.objects = Objects(catalog)
         self._children: list[subprocess.Popen[bytes]] = []
 
@@ -61,6 +63,8 @@ class Endpoints:
         check_map("environment variable", container.get("Environment") or {}, MODEL_ENVIRONMENT)
         if url and not store.exists(store.check_uri(url)):
             raise ValidationError(f"ModelDataUrl {url!r} does not exist")
+        if url:
+            self.sources.check("ModelDataUrl", url)
         local = store.local_path(url) if url else None
         problem = _tar_problem(local) if local is not None and not local.is_dir() else None
         if problem:
@@ -68,6 +72,8 @@ class Endpoints:
         source = req["MlyardConfig"].get("SourceUrl")
         if source and not store.exists(store.check_uri(source)):
             raise ValidationError(f"the model's inference code {source!r} does not exist")
+        if source:
+            self.sources.check("the model's inference code (SourceUrl)", source)
         if not url and not source:
             raise ValidationError("the model needs model_data (a model.tar.gz or a model folder) or inference code")
         self.objects.insert("model", req["ModelName"], req, what="model")
@@ -120,6 +126,7 @@ class Endpoints:
         batching = config.get("MlyardConfig") or {}
         return {"EndpointName": name, "EndpointConfigName": config_name, "Port": port,
                 "ProductionVariants": variants, "DataCaptureConfig": config.get("DataCaptureConfig"),
+                "Sources": self.sources.to_json(),
                 "Batching": {"max_batch_size": batching.get("MaxBatchSize", 64),
                              "max_latency_ms": batching.get("MaxLatencyMs", 2.0)}}
 

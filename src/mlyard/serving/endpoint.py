@@ -35,6 +35,7 @@ from mlyard.runtime.runner import job_environment
 from mlyard.runtime.state import StateFile
 from mlyard.serving.artifacts import materialize_model
 from mlyard.serving.capture import DataCapture
+from mlyard.store.paths import SourcePolicy
 
 __all__ = ["main"]
 
@@ -128,7 +129,12 @@ class EndpointRunner:
     # -- instances -------------------------------------------------------------------------------
     def _model_dir(self, variant: dict[str, Any], generation: int) -> tuple[Path, dict[str, str]]:
         target = self.dir / "models" / f"{variant['VariantName']}-{generation}"
-        return target, materialize_model(variant.get("ModelDataUrl"), variant.get("SourceUrl"), target, self.work)
+        sources = self.spec.get("Sources")
+        try:
+            return target, materialize_model(variant.get("ModelDataUrl"), variant.get("SourceUrl"), target, self.work,
+                                             SourcePolicy.from_json(sources) if sources else None)
+        except ValidationError as exc:  # model files the endpoint may not read
+            raise RuntimeError(f"variant {variant['VariantName']!r}: {exc}") from exc
 
     async def _start_variants(self, spec: dict[str, Any], generation: int) -> Routing:
         routing = Routing()
