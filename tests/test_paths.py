@@ -194,3 +194,10 @@ def test_a_model_tarball_that_is_a_fifo_is_refused(session, tmp_path: Path) -> N
     os.mkfifo(tmp_path / "fifo.tar.gz")
     with pytest.raises(ValidationError, match=r"not a regular file"):
         Model(model_data=str(tmp_path / "fifo.tar.gz"), role="r").create()
+
+
+@pytest.mark.parametrize("source_dir", ["/", "/proc/self"])
+def test_the_sdk_does_not_pack_the_machine(session, source_dir: str) -> None:
+    entry = "etc/hostname" if source_dir == "/" else "status"
+    with pytest.raises(ValidationError, match=r"source_dir .* is not a project folder"):
+        Estimator(entry_point=entry, source_dir=source_dir, instance_type="local", role="r").fit(logs=False)
