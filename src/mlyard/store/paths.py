@@ -225,7 +225,7 @@ def copy_file(root: Path, key: str, dest: Path, policy: SourcePolicy | None = No
         with open(tmp, "wb") as out:
             while chunk := src.read(1 << 20):
                 out.write(chunk)
-            os.fchmod(out.fileno(), os.fstat(src.fileno()).st_mode & 0o777)  # scripts stay executable
+            os.fchmod(out.fileno(), 0o644 | (os.fstat(src.fileno()).st_mode & 0o111))  # scripts stay executable
         os.replace(tmp, dest)
     return dest
 
