@@ -546,3 +546,83 @@ def test_inference_code_does_not_see_the_control_planes_settings(home: Path, tmp
         assert pred.predict(models.x[:1].tolist()) == [[False, False, False]]
     finally:
         pred.delete_endpoint()
+
+
+def _deploy_with(monkeypatch: pytest.MonkeyPatch, models: IrisModels, **env: str) -> SKLearnPredictor:
+    import mlyard
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    session = mlyard.Session()  # the local server starts now, with these settings
+    pred = SKLearnModel(model_data=str(models.tar_a), role="r", framework_version="1.5",
+                        sagemaker_session=session).deploy(initial_instance_count=1, instance_type="local")
+    assert isinstance(pred, SKLearnPredictor)
+    return pred
+
+
+def test_endpoint_token_is_required_when_asked_for(home: Path, models: IrisModels,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    pred = _deploy_with(monkeypatch, models, MLYARD_ENDPOINT_AUTH="token")
+    np.testing.assert_array_equal(pred.predict(models.x), models.pred_a)  # the Predictor sends the token
+    desc = pred.describe()
+    token, url = desc["EndpointToken"], desc["EndpointUrl"]
+    body, headers = _csv(models.x), {"Content-Type": "text/csv", "Accept": "application/json"}
+    for auth in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+        for method, path in (("POST", "/invocations"), ("GET", "/v1/models/model"), ("GET", "/v2/models/model"),
+                             ("GET", "/execution-parameters")):
+            r = httpx.request(method, url + path, content=body if method == "POST" else None,
+                              headers={**headers, **auth})
+            assert r.status_code == 401, (auth, path, r.text)
+            assert r.json()["error"] == "Unauthorized" and "Bearer" in r.json()["message"]
+            assert r.headers["www-authenticate"].startswith("Bearer")
+    assert httpx.get(url + "/ping").status_code == 200  # health stays open
+    ok = httpx.post(url + "/invocations", content=body, headers={**headers, "Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and json.loads(ok.text) == models.pred_a.tolist()
+    # The instance behind it wants a token of its own, which only the endpoint's router knows.
+    port = desc["Instances"][0]["port"]
+    for auth in ({}, {"Authorization": f"Bearer {token}"}):
+        r = httpx.post(f"http://127.0.0.1:{port}/invocations", content=body, headers={**headers, **auth})
+        assert r.status_code == 401 and r.json()["error"] == "Unauthorized"
+    # Listing endpoints does not show tokens; a new predictor finds it through the control plane.
+    listed = pred.sagemaker_session.client.request("GET", "/v1/endpoints")
+    assert listed and all("EndpointToken" not in e for e in listed)
+    other = SKLearnPredictor(pred.endpoint_name, sagemaker_session=pred.sagemaker_session)
+    np.testing.assert_array_equal(other.predict(models.x), models.pred_a)
+    _close(pred, other)
+    pred.delete_endpoint()
+
+
+def test_endpoints_stay_open_on_loopback_without_the_setting(home: Path, models: IrisModels,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLYARD_ENDPOINT_AUTH", raising=False)
+    monkeypatch.delenv("MLYARD_ENDPOINT_HOST", raising=False)
+    pred = _deploy_with(monkeypatch, models)
+    desc = pred.describe()
+    assert "EndpointToken" not in desc and desc["EndpointUrl"].startswith("http://127.0.0.1:")
+    r = httpx.post(desc["EndpointUrl"] + "/invocations", content=_csv(models.x), headers={"Content-Type": "text/csv"})
+    assert r.status_code == 200
+    _close(pred)
+    pred.delete_endpoint()
+
+
+def test_an_endpoint_off_loopback_requires_a_token_by_default(home: Path, models: IrisModels,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="MLYARD_ENDPOINT_AUTH"):
+        _deploy_with(monkeypatch, models, MLYARD_ENDPOINT_AUTH="maybe")
+    stop_local_server(home)
+    monkeypatch.delenv("MLYARD_ENDPOINT_AUTH")
+    import mlyard.client as client_mod
+
+    for c in client_mod._clients.values():
+        c.close()
+    client_mod._clients.clear()
+    pred = _deploy_with(monkeypatch, models, MLYARD_ENDPOINT_HOST="0.0.0.0")
+    desc = pred.describe()
+    assert desc["EndpointToken"]
+    port = desc["EndpointUrl"].rsplit(":", 1)[1]
+    r = httpx.post(f"http://127.0.0.1:{port}/invocations", content=_csv(models.x),
+                   headers={"Content-Type": "text/csv"})
+    assert r.status_code == 401 and r.json()["error"] == "Unauthorized"
+    np.testing.assert_array_equal(pred.predict(models.x), models.pred_a)
+    _close(pred)
+    pred.delete_endpoint()

@@ -32,6 +32,7 @@ class Predictor:
         self.deserializer = deserializer or self._deserializer()
         self._http: httpx.Client | None = None
         self._url: str | None = None
+        self._token: str | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -41,6 +42,7 @@ class Predictor:
                 raise MlyardError(f"endpoint {self.endpoint_name!r} is {desc['EndpointStatus']}"
                                   + (f": {desc['FailureReason']}" if desc.get("FailureReason") else ""))
             self._url = str(desc["EndpointUrl"])
+            self._token = desc.get("EndpointToken")
         return self._url
 
     @property
@@ -57,7 +59,10 @@ class Predictor:
     def _client(self) -> httpx.Client:
         if self._http is None:
             transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-            self._http = httpx.Client(base_url=self.endpoint_url, transport=transport,
+            url = self.endpoint_url
+            # An endpoint with a token (MLYARD_ENDPOINT_AUTH=token) gets it from its description.
+            headers = {"Authorization": f"Bearer {self._token}"} if self._token else None
+            self._http = httpx.Client(base_url=url, transport=transport, headers=headers,
                                       timeout=httpx.Timeout(60.0, connect=5.0))
         return self._http
 
@@ -119,6 +124,7 @@ class Predictor:
             raise MlyardError(f"endpoint {self.endpoint_name!r} is {desc['EndpointStatus']}: "
                               f"{desc.get('FailureReason')}")
         self._url = desc.get("EndpointUrl")
+        self._token = desc.get("EndpointToken")
         return desc
 
     def close(self) -> None:

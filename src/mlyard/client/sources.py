@@ -124,6 +124,7 @@ def _pack(into: Path, entry_point: str, source_dir: str | None, dependencies: li
                                       + (" in the git repository" if git_config else ""))
             if not (src / entry_point).is_file():
                 raise ValidationError(f"entry_point {entry_point!r} is not a file in source_dir {str(src)!r}")
+            _check_packable("source_dir", src)
             _check_readable(src, "source_dir")
             entries.append((src, ""))
             name = entry_point
@@ -139,6 +140,15 @@ def _pack(into: Path, entry_point: str, source_dir: str | None, dependencies: li
             path = (base / dep).resolve()
             if not path.exists():
                 raise ValidationError(f"dependency {dep!r} does not exist")
+            _check_packable("dependency", path)
             _check_readable(path, f"dependency {dep!r}")
             entries.append((path, path.name))
         return make_tar(into / "sourcedir.tar.gz", entries), name
+
+
+def _check_packable(what: str, path: Path) -> None:
+    """Refuse to pack the whole machine, or kernel and device files (reading some never ends)."""
+    text = str(path)
+    if text == "/" or any(text == d or text.startswith(d + "/") for d in ("/proc", "/sys", "/dev")):
+        raise ValidationError(f"{what} {text!r} is not a project folder: it is the root or a system folder "
+                              "(/proc, /sys, /dev). Point it at the folder holding your code.")

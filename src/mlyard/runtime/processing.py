@@ -8,8 +8,9 @@ from typing import Any
 
 from mlyard import store
 from mlyard.compute import sandbox
+from mlyard.errors import ValidationError
 from mlyard.runtime import contract
-from mlyard.runtime.channels import assign, resolve_objects
+from mlyard.runtime.channels import assign, fetch, resolve_objects, source_policy
 from mlyard.runtime.hosts import HostProcess
 from mlyard.runtime.runner import JobFailure, JobRunner, job_environment
 
@@ -31,6 +32,7 @@ class ProcessingRunner(JobRunner):
         self.cfg: dict[str, Any] = self.request.get("MlyardConfig") or {}
         self.events: list[str] = []
         self._uploaded: dict[str, tuple[float, int]] = {}  # continuous uploads: dest URI -> (mtime, size)
+        self.sources = source_policy(spec)
 
     def metric_definitions(self) -> list[dict[str, str]]:
         return list(self.cfg.get("MetricDefinitions") or [])
@@ -69,8 +71,11 @@ class ProcessingRunner(JobRunner):
                 self.layouts[host].path(rel).mkdir(parents=True, exist_ok=True)
             for out in self.outputs:
                 self._real(host, out["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
-        for inp in self.inputs:
-            self._download(inp)
+        try:
+            for inp in self.inputs:
+                self._download(inp)
+        except ValidationError as exc:  # an input the job may not read, or a link leading out of one
+            raise JobFailure(f"ClientError: {exc}") from exc
         python = sys.executable
         code = next((i for i in self.inputs if i["InputName"] == "code"), None)
         if code is not None and self.cfg.get("CodeArchive"):
@@ -95,7 +100,8 @@ class ProcessingRunner(JobRunner):
 
     def _download(self, inp: dict[str, Any]) -> None:
         s3 = inp["S3Input"]
-        objects = resolve_objects(s3["S3Uri"], s3.get("S3DataType") or "S3Prefix")
+        objects = resolve_objects(s3["S3Uri"], s3.get("S3DataType") or "S3Prefix", self.sources,
+                                  f"input {inp['InputName']!r}")
         if not objects:
             raise JobFailure(f"ClientError: input {inp['InputName']!r} ({s3['S3Uri']}) holds no objects.")
         archive = inp["InputName"] == "code" and self.cfg.get("CodeArchive")
@@ -105,13 +111,13 @@ class ProcessingRunner(JobRunner):
             target.mkdir(parents=True, exist_ok=True)
             for uri, key in assigned:
                 if archive:
-                    tmp = store.download(uri, self.job_dir / "work" / f"{host}-code.tar.gz")
+                    tmp = fetch(uri, key, self.job_dir / "work" / f"{host}-code.tar.gz", self.sources)
                     store.extract_tar(tmp, target)
                     continue
                 dest = (target / key).resolve()
                 if target.resolve() not in dest.parents:
                     raise JobFailure(f"ClientError: object key {key!r} escapes input {inp['InputName']!r}")
-                store.download(uri, dest)
+                fetch(uri, key, dest, self.sources)
 
     # -- while running: Continuous outputs --------------------------------------------------------
     def on_tick(self) -> None:

@@ -12,10 +12,12 @@ from typing import Any
 
 from mlyard import store
 from mlyard.compute import sandbox
+from mlyard.errors import ValidationError
 from mlyard.runtime import contract
-from mlyard.runtime.channels import assign, resolve_objects
+from mlyard.runtime.channels import assign, fetch, resolve_objects, source_policy
 from mlyard.runtime.hosts import HostProcess
 from mlyard.runtime.runner import JobFailure, JobRunner, job_environment
+from mlyard.store.paths import copy_tree
 
 __all__ = ["TrainingRunner"]
 
@@ -58,6 +60,7 @@ class TrainingRunner(JobRunner):
         self.checkpoint_uri: str | None = ckpt.get("S3Uri")
         self.checkpoint_local = ckpt.get("LocalPath") or "/opt/ml/checkpoints"
         self.command_lines: dict[str, str] = {}
+        self.sources = source_policy(spec)
 
     def metric_definitions(self) -> list[dict[str, str]]:
         return list((self.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or [])
@@ -76,12 +79,15 @@ class TrainingRunner(JobRunner):
         self.state.transition("InProgress", "Downloading", "Downloading input data and code")
         for layout in self.layouts.values():
             layout.create()
-        self._install_code()
-        python = self._python()
-        self._download_channels()
-        if self.checkpoint_uri:
-            for h in self.hosts:
-                self._restore_checkpoints(h)
+        try:
+            self._install_code()
+            python = self._python()
+            self._download_channels()
+            if self.checkpoint_uri:
+                for h in self.hosts:
+                    self._restore_checkpoints(h)
+        except ValidationError as exc:  # a source the job may not read, or a link leading out of one
+            raise JobFailure(f"ClientError: {exc}") from exc
         return [self._host_command(i, h, python) for i, h in enumerate(self.hosts)]
 
     def _install_code(self) -> None:
@@ -93,12 +99,14 @@ class TrainingRunner(JobRunner):
             raise JobFailure("ClientError: the job has no entry point. mlyard runs no containers: give the "
                              "estimator an entry_point (and source_dir) to run.")
         code_root = self.job_dir / "code"
-        src = store.local_path(submit)
+        src = self.sources.check("the job's source (sagemaker_submit_directory)", submit)
         if src is not None and src.is_dir():
-            shutil.copytree(src, code_root, dirs_exist_ok=True)
+            copy_tree(src, code_root, self.sources)
         else:
+            tarball = self.job_dir / "work" / "sourcedir.tar.gz"
             try:
-                archive = store.download(submit, self.job_dir / "work" / "sourcedir.tar.gz")
+                archive = (fetch(f"file://{src}", src.name, tarball, self.sources) if src
+                           else store.download(submit, tarball))
             except OSError as exc:
                 raise JobFailure(f"ClientError: the job's source {submit!r} cannot be read: "
                                  f"{exc.strerror or exc}") from exc
@@ -145,7 +153,8 @@ class TrainingRunner(JobRunner):
             name = channel["ChannelName"]
             source = channel["DataSource"]["S3DataSource"]
             distribution = source.get("S3DataDistributionType") or "FullyReplicated"
-            objects = resolve_objects(source["S3Uri"], source.get("S3DataType") or "S3Prefix")
+            objects = resolve_objects(source["S3Uri"], source.get("S3DataType") or "S3Prefix", self.sources,
+                                      f"channel {name!r}")
             if not objects:
                 raise JobFailure(f"ClientError: channel {name!r} ({source['S3Uri']}) holds no objects.")
             for host, assigned in assign(objects, self.hosts, distribution).items():
@@ -154,7 +163,7 @@ class TrainingRunner(JobRunner):
                     dest = (target / key).resolve()
                     if target.resolve() not in dest.parents:
                         raise JobFailure(f"ClientError: object key {key!r} escapes channel {name!r}")
-                    store.download(uri, dest)
+                    fetch(uri, key, dest, self.sources)
             entry = {"TrainingInputMode": channel.get("InputMode") or "File", "S3DistributionType": distribution,
                      "RecordWrapperType": channel.get("RecordWrapperType") or "None"}
             if channel.get("ContentType"):
@@ -166,8 +175,8 @@ class TrainingRunner(JobRunner):
         assert self.checkpoint_uri
         target = self._checkpoint_dir(host)
         target.mkdir(parents=True, exist_ok=True)
-        for uri, key in store.list_objects(self.checkpoint_uri):
-            store.download(uri, target / key)
+        for uri, key in resolve_objects(self.checkpoint_uri, "S3Prefix", self.sources, "the checkpoints"):
+            fetch(uri, key, target / key, self.sources)
 
     def _host_command(self, index: int, host: str, python: str
                       ) -> tuple[str, list[str], dict[str, str], str | None, bool]:

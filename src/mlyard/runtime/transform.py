@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 
 from mlyard import store
+from mlyard.errors import ValidationError
 from mlyard.runtime import records
-from mlyard.runtime.channels import assign, resolve_objects
+from mlyard.runtime.channels import assign, read, resolve_objects, source_policy
 from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
 from mlyard.runtime.metrics import MetricParser
 from mlyard.runtime.runner import JobFailure, JobRunner, job_environment
@@ -38,13 +39,18 @@ class TransformRunner(JobRunner):
         self.content_type = self.input.get("ContentType") or "application/json"
         self.accept = self.output.get("Accept") or self.content_type
         self.ports: dict[str, int] = {}
+        self.sources = source_policy(spec)
 
     # -- preparing ------------------------------------------------------------------------------
     def prepare(self) -> list[tuple[str, list[str], dict[str, str], str | None, bool]]:
         self.state.transition("InProgress", "Downloading", "Downloading the model")
         model = self.spec["model"]
         model_dir = self.job_dir / "model"
-        env = materialize_model(model.get("ModelDataUrl"), model.get("SourceUrl"), model_dir, self.job_dir / "work")
+        try:
+            env = materialize_model(model.get("ModelDataUrl"), model.get("SourceUrl"), model_dir, self.job_dir / "work",
+                                    self.sources)
+        except ValidationError as exc:  # model data the job may not read, or a link leading out of it
+            raise JobFailure(f"ClientError: {exc}") from exc
         env.update(model.get("Environment") or {})
         env.update(self.request.get("Environment") or {})
         env.update({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(self.max_payload / 2**20),
@@ -94,7 +100,11 @@ class TransformRunner(JobRunner):
 
     def _transform(self) -> tuple[str, str | None]:
         src = self.input["DataSource"]["S3DataSource"]
-        objects = resolve_objects(src["S3Uri"], src.get("S3DataType") or "S3Prefix")
+        try:
+            objects = resolve_objects(src["S3Uri"], src.get("S3DataType") or "S3Prefix", self.sources,
+                                      "the transform input")
+        except ValidationError as bad:
+            raise JobFailure(f"ClientError: {bad}") from bad
         if not objects:
             raise JobFailure(f"ClientError: the input {src['S3Uri']!r} holds no objects")
         work = [(host, obj) for host, objs in assign(objects, self.hosts, "ShardedByS3Key").items() for obj in objs]
@@ -119,7 +129,7 @@ class TransformRunner(JobRunner):
             return
         split = self.input.get("SplitType") or "None"
         try:
-            recs = records.split_records(store.read_bytes(uri), split)
+            recs = records.split_records(read(uri, key, self.sources), split)
         except ValueError as exc:
             raise JobFailure(str(exc)) from exc
         filtering = any(self.processing.get(k) not in (None, "$", "None")

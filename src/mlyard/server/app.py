@@ -80,7 +80,7 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         cap = control.scheduler.capacity
         return {"status": "ok", "version": mlyard.__version__, "build": build,
                 "machine": {"cpus": cap.cpus, "memory_mib": cap.memory_mib, "gpus": cap.gpus},
-                "store": control.store_root}
+                "store": control.store_root, "sources": control.sources.to_json()}
 
     @app.post("/v1/training-jobs", status_code=201, tags=["jobs"])
     def create_training_job(body: CreateTrainingJob) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from mlyard.runtime.state import TERMINAL, read_state
 from mlyard.server import describe
 from mlyard.server.endpoints import Endpoints
 from mlyard.server.tuning import Tunings
+from mlyard.store.paths import SourcePolicy
 from mlyard.validation import (
     PROCESSING_ENVIRONMENT,
     TRAINING_ENVIRONMENT,
@@ -51,7 +52,8 @@ class ControlPlane:
         self.catalog = catalog
         self.store_root = store_root
         self.executor = LocalExecutor()
-        self.endpoints = Endpoints(home, catalog)
+        self.sources = SourcePolicy.from_environment(home, store_root)  # where local inputs may be read
+        self.endpoints = Endpoints(home, catalog, self.sources)
         self.scheduler = Scheduler(machine())
         self.changed = threading.Condition()
         self.generation = 0
@@ -143,10 +145,12 @@ class ControlPlane:
                 uri = submit
             if not isinstance(uri, str) or not store.exists(store.check_uri(uri)):
                 raise ValidationError(f"the job's source {uri!r} does not exist; upload it before creating the job")
+            self.sources.check("the job's source (sagemaker_submit_directory)", uri)
         req["OutputDataConfig"]["S3OutputPath"] = store.check_uri(
             (req["OutputDataConfig"].get("S3OutputPath") or self.store_root).rstrip("/"))
         if req.get("CheckpointConfig"):
-            store.check_uri(req["CheckpointConfig"]["S3Uri"])
+            self.sources.check("the checkpoints (CheckpointConfig.S3Uri)",
+                               store.check_uri(req["CheckpointConfig"]["S3Uri"]))
         rc = req["ResourceConfig"]
         return self._check_resources(req, rc["InstanceType"], rc["InstanceCount"])
 
@@ -239,6 +243,7 @@ class ControlPlane:
         return self.describe(name)
 
     def _check_input(self, what: str, uri: str) -> None:
+        self.sources.check(what, uri)
         try:
             objects = store.list_objects(uri)
         except ValidationError:
@@ -411,7 +416,7 @@ class ControlPlane:
             "output_artifacts_uri": store.join(output, name, "output", "output.tar.gz"),
             "sandbox": bool(req.get("MlyardConfig", {}).get("Sandbox")),
             "env_cache": str(self.home / "envs"), "mlyard_home": str(self.home), "store_root": self.store_root,
-            "stop_grace_seconds": self.stop_grace,
+            "stop_grace_seconds": self.stop_grace, "sources": self.sources.to_json(),
             "model": req.get("ModelSpec"),
         }
         store.write_atomic(job_dir / "spec.json", json.dumps(spec).encode())

@@ -25,6 +25,8 @@ from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.runtime.runner import public_environment
 from mlyard.runtime.state import read_state
 from mlyard.server.describe import arn, iso
+from mlyard.serving.auth import endpoint_network, new_token
+from mlyard.store.paths import SourcePolicy
 from mlyard.validation import MODEL_ENVIRONMENT, check_map
 
 __all__ = ["Endpoints"]
@@ -49,8 +51,9 @@ def _tar_problem(path: Path) -> str | None:
 
 
 class Endpoints:
-    def __init__(self, home: Path, catalog: Catalog) -> None:
+    def __init__(self, home: Path, catalog: Catalog, sources: SourcePolicy) -> None:
         self.home = home
+        self.sources = sources
         self.objects = Objects(catalog)
         self._children: list[subprocess.Popen[bytes]] = []
 
@@ -61,6 +64,8 @@ class Endpoints:
         check_map("environment variable", container.get("Environment") or {}, MODEL_ENVIRONMENT)
         if url and not store.exists(store.check_uri(url)):
             raise ValidationError(f"ModelDataUrl {url!r} does not exist")
+        if url:
+            self.sources.check("ModelDataUrl", url)
         local = store.local_path(url) if url else None
         problem = _tar_problem(local) if local is not None and not local.is_dir() else None
         if problem:
@@ -68,6 +73,8 @@ class Endpoints:
         source = req["MlyardConfig"].get("SourceUrl")
         if source and not store.exists(store.check_uri(source)):
             raise ValidationError(f"the model's inference code {source!r} does not exist")
+        if source:
+            self.sources.check("the model's inference code (SourceUrl)", source)
         if not url and not source:
             raise ValidationError("the model needs model_data (a model.tar.gz or a model folder) or inference code")
         self.objects.insert("model", req["ModelName"], req, what="model")
@@ -109,7 +116,8 @@ class Endpoints:
         self.objects.delete("endpoint-config", name)
 
     # -- endpoints --------------------------------------------------------------------------------
-    def _runner_spec(self, name: str, config_name: str, port: int) -> dict[str, Any]:
+    def _runner_spec(self, name: str, config_name: str, port: int, host: str = "127.0.0.1",
+                     token: str | None = None) -> dict[str, Any]:
         config = self.objects.get("endpoint-config", config_name, "endpoint configuration")["spec"]
         variants = []
         for v in config["ProductionVariants"]:
@@ -118,8 +126,9 @@ class Endpoints:
                              "Environment": model["PrimaryContainer"].get("Environment") or {},
                              "SourceUrl": (model.get("MlyardConfig") or {}).get("SourceUrl")})
         batching = config.get("MlyardConfig") or {}
-        return {"EndpointName": name, "EndpointConfigName": config_name, "Port": port,
+        return {"EndpointName": name, "EndpointConfigName": config_name, "Port": port, "Host": host, "Token": token,
                 "ProductionVariants": variants, "DataCaptureConfig": config.get("DataCaptureConfig"),
+                "Sources": self.sources.to_json(),
                 "Batching": {"max_batch_size": batching.get("MaxBatchSize", 64),
                              "max_latency_ms": batching.get("MaxLatencyMs", 2.0)}}
 
@@ -131,16 +140,17 @@ class Endpoints:
             existing = None
         if existing is not None:
             raise ConflictError(f"endpoint {name!r} already exists; delete it first, or update it")
-        spec = self._runner_spec(name, req["EndpointConfigName"], port)
+        host, auth = endpoint_network()
+        spec = self._runner_spec(name, req["EndpointConfigName"], port, host, new_token() if auth else None)
         if port:
-            _check_port_free(port)
+            _check_port_free(host, port)
         endpoint_dir = self.home / "endpoints" / name
         if endpoint_dir.exists():
             import shutil
 
             shutil.rmtree(endpoint_dir)
         endpoint_dir.mkdir(parents=True)
-        store.write_atomic(endpoint_dir / "spec.json", json.dumps(spec).encode())
+        store.write_atomic(endpoint_dir / "spec.json", json.dumps(spec).encode(), mode=0o600)  # holds the token
         self.objects.insert("endpoint", name, req, {"dir": str(endpoint_dir)}, what="endpoint")
         with (endpoint_dir / "runner.log").open("ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "mlyard.serving.endpoint", str(endpoint_dir)],
@@ -169,6 +179,7 @@ class Endpoints:
         if status not in _ENDED and "pid" in state and not self._runner_alive(state):
             status, reason = "Failed", reason or "the endpoint's runner process ended; delete and deploy it again"
         config = json.loads((endpoint_dir / "spec.json").read_text())
+        token = config.get("Token")
         wanted = config["EndpointConfigName"]
         serving = runner.get("config")
         if status == "InService" and serving and wanted != serving:
@@ -191,6 +202,8 @@ class Endpoints:
         }
         if config.get("DataCaptureConfig"):
             out["DataCaptureConfig"] = config["DataCaptureConfig"]
+        if token:
+            out["EndpointToken"] = token  # callers send it as "Authorization: Bearer <token>"
         if reason:
             out["FailureReason"] = reason
         return out
@@ -210,8 +223,9 @@ class Endpoints:
         if desc["EndpointStatus"] != "InService":
             raise ConflictError(f"endpoint {name!r} is {desc['EndpointStatus']}; it can be updated when InService")
         old = json.loads((Path(state["dir"]) / "spec.json").read_text())
-        spec = self._runner_spec(name, config_name, int(old.get("Port") or 0))
-        store.write_atomic(Path(state["dir"]) / "spec.json", json.dumps(spec).encode())
+        spec = self._runner_spec(name, config_name, int(old.get("Port") or 0), old.get("Host") or "127.0.0.1",
+                                 old.get("Token"))
+        store.write_atomic(Path(state["dir"]) / "spec.json", json.dumps(spec).encode(), mode=0o600)
         self.objects.update("endpoint", name, spec={**row["spec"], "EndpointConfigName": config_name})
         os.kill(int(state["pid"]), signal.SIGHUP)
         return self.describe_endpoint(name)
@@ -243,11 +257,11 @@ class Endpoints:
         return sorted((Path(row["state"]["dir"]) / "logs").glob("*.log"))
 
 
-def _check_port_free(port: int) -> None:
-    with socket.socket() as s:
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
         except OSError as exc:
             raise ConflictError(f"port {port} is already in use ({exc.strerror}); choose another port, or leave "
                                 "it out to get a free one") from exc

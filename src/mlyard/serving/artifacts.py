@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from mlyard import store
 from mlyard.errors import ValidationError
+from mlyard.store.paths import SourcePolicy, copy_file, copy_tree
 
 __all__ = ["materialize_model"]
 
@@ -19,20 +19,39 @@ def _download(what: str, uri: str, dest: Path) -> Path:
         raise ValidationError(f"{what} {uri!r} cannot be read: {exc.strerror or exc}") from exc
 
 
-def materialize_model(model_data: str | None, source: str | None, target: Path, work: Path) -> dict[str, str]:
+def materialize_model(model_data: str | None, source: str | None, target: Path, work: Path,
+                      policy: SourcePolicy | None = None) -> dict[str, str]:
     """Lay out a model at ``target``: ``model_data`` (a model.tar.gz, extracted safely, or a folder,
     copied) and its inference code ``source`` (a sourcedir.tar.gz) under ``target/code``. Returns
-    the environment the model server needs for the code."""
+    the environment the model server needs for the code. With ``policy``, local files are read
+    only where it allows (mlyard.store.paths): ValidationError otherwise."""
     target.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     if model_data:
-        local = store.local_path(model_data)
+        archive = work / f"{target.name}-model.tar.gz"
+        local = _local(model_data, "the model data (ModelDataUrl)", policy)
         if local is not None and local.is_dir():
-            shutil.copytree(local, target, dirs_exist_ok=True)
+            copy_tree(local, target, policy)
         else:
-            store.extract_tar(_download("model_data", model_data, work / f"{target.name}-model.tar.gz"), target)
+            store.extract_tar(_get("model_data", model_data, local, archive, policy), target)
     if not source:
         return {}
-    store.extract_tar(_download("the model's inference code", source, work / f"{target.name}-code.tar.gz"),
-                      target / "code")
+    code = work / f"{target.name}-code.tar.gz"
+    store.extract_tar(_get("the model's inference code", source, _local(source, "the model's inference code", policy),
+                           code, policy), target / "code")
     return {"SAGEMAKER_SUBMIT_DIRECTORY": str(target / "code")}
+
+
+def _local(uri: str, what: str, policy: SourcePolicy | None) -> Path | None:
+    if policy is not None:
+        return policy.check(what, uri)
+    return store.local_path(uri)
+
+
+def _get(what: str, uri: str, local: Path | None, dest: Path, policy: SourcePolicy | None) -> Path:
+    if local is None:
+        return _download(what, uri, dest)
+    try:
+        return copy_file(local.parent, local.name, dest, policy)
+    except OSError as exc:
+        raise ValidationError(f"{what} {uri!r} cannot be read: {exc.strerror or exc}") from exc

@@ -34,7 +34,9 @@ from mlyard.errors import ValidationError
 from mlyard.runtime.runner import job_environment
 from mlyard.runtime.state import StateFile
 from mlyard.serving.artifacts import materialize_model
+from mlyard.serving.auth import SERVE_TOKEN_ENV, RequireToken, new_token
 from mlyard.serving.capture import DataCapture
+from mlyard.store.paths import SourcePolicy
 
 __all__ = ["main"]
 
@@ -124,11 +126,18 @@ class EndpointRunner:
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0),
                                         limits=httpx.Limits(max_connections=512, max_keepalive_connections=256))
         self.generation = 0
+        # With an endpoint token, instances get a token of their own, which only this router sends.
+        self.instance_token = new_token() if self.spec.get("Token") else None
 
     # -- instances -------------------------------------------------------------------------------
     def _model_dir(self, variant: dict[str, Any], generation: int) -> tuple[Path, dict[str, str]]:
         target = self.dir / "models" / f"{variant['VariantName']}-{generation}"
-        return target, materialize_model(variant.get("ModelDataUrl"), variant.get("SourceUrl"), target, self.work)
+        sources = self.spec.get("Sources")
+        try:
+            return target, materialize_model(variant.get("ModelDataUrl"), variant.get("SourceUrl"), target, self.work,
+                                             SourcePolicy.from_json(sources) if sources else None)
+        except ValidationError as exc:  # model files the endpoint may not read
+            raise RuntimeError(f"variant {variant['VariantName']!r}: {exc}") from exc
 
     async def _start_variants(self, spec: dict[str, Any], generation: int) -> Routing:
         routing = Routing()
@@ -144,6 +153,8 @@ class EndpointRunner:
         for variant in spec["ProductionVariants"]:
             model_dir, code_env = await asyncio.to_thread(self._model_dir, variant, generation)
             env = {**code_env, **{k: str(v) for k, v in (variant.get("Environment") or {}).items()}}
+            if self.instance_token:
+                env[SERVE_TOKEN_ENV] = self.instance_token
             insts = [Instance(variant["VariantName"], i, model_dir, env,
                               self.dir / "logs" / f"{variant['VariantName']}-{i + 1}.log")
                      for i in range(int(variant.get("InitialInstanceCount", 1)))]
@@ -212,6 +223,8 @@ class EndpointRunner:
         target = request.headers.get("x-amzn-sagemaker-target-variant")
         body = await request.body()
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARD}
+        if self.instance_token:
+            headers["authorization"] = f"Bearer {self.instance_token}"
         for _ in range(3):
             inst = self.routing.pick(target)
             if inst is None:
@@ -291,7 +304,8 @@ class EndpointRunner:
         loop.add_signal_handler(signal.SIGHUP, self.reload.set)
         self._write_state("Creating", "Starting the endpoint's instances")
         try:
-            sock = bind("127.0.0.1", int(self.spec.get("Port") or 0))
+            host = self.spec.get("Host") or "127.0.0.1"
+            sock = bind(host, int(self.spec.get("Port") or 0))
             self.routing = await self._start_variants(self.spec, self.generation)
         except Exception as exc:
             for inst in self.routing.all():
@@ -301,12 +315,14 @@ class EndpointRunner:
             return
         self._configure_capture()
         port = sock.getsockname()[1]
-        app = Starlette(routes=[Route("/ping", self.ping, methods=["GET"]),
-                                Route("/{path:path}", self.proxy, methods=["GET", "POST", "PUT", "DELETE"])])
+        app: Any = Starlette(routes=[Route("/ping", self.ping, methods=["GET"]),
+                                     Route("/{path:path}", self.proxy, methods=["GET", "POST", "PUT", "DELETE"])])
+        if self.spec.get("Token"):
+            app = RequireToken(app, self.spec["Token"])
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
         serving = loop.create_task(server.serve(sockets=[sock]))
         health = loop.create_task(self._health())
-        self._write_state("InService", "The endpoint is serving", url=f"http://127.0.0.1:{port}", port=port,
+        self._write_state("InService", "The endpoint is serving", url=f"http://{_url_host(host)}:{port}", port=port,
                           config=self.spec["EndpointConfigName"])
         while not self.stopping.is_set():
             waiters = [loop.create_task(self.stopping.wait()), loop.create_task(self.reload.wait())]
@@ -331,6 +347,20 @@ class EndpointRunner:
             inst.stop(signal.SIGKILL)
         await self.client.aclose()
         self._write_state("Deleted", "The endpoint was deleted")
+
+
+def _url_host(host: str) -> str:
+    """The name clients reach an endpoint bound to ``host`` by."""
+    import socket
+
+    if host in ("0.0.0.0", "::", ""):
+        name = socket.gethostname()
+        try:
+            socket.getaddrinfo(name, None)
+            return name
+        except OSError:
+            return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def main(argv: list[str] | None = None) -> int:

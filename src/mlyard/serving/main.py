@@ -7,8 +7,10 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from mlyard.errors import MlyardError
+from mlyard.serving.auth import SERVE_TOKEN_ENV, RequireToken
 
 __all__ = ["serve_model", "bind"]
 
@@ -36,6 +38,8 @@ def serve_model(model_dir: str, host: str = "127.0.0.1", port: int = 8080, max_b
     from mlyard.serving.app import ModelServer, create_app
     from mlyard.serving.handlers import load_handler
 
+    # The instance's token (from the endpoint runner) is kept from the model's code.
+    token = os.environ.pop(SERVE_TOKEN_ENV, None)
     env = dict(os.environ)
     handler = load_handler(Path(model_dir).resolve(), env)
     server = ModelServer(handler, name=env.get("SAGEMAKER_TFS_DEFAULT_MODEL_NAME", "model"),
@@ -52,5 +56,8 @@ def serve_model(model_dir: str, host: str = "127.0.0.1", port: int = 8080, max_b
     print(f"mlyard model server ({handler.kind}) listening on http://{host}:{bound}", file=sys.stderr, flush=True)
     if ready_file:
         Path(ready_file).write_text(str(bound))
-    uvicorn.Server(uvicorn.Config(create_app(server), log_level="warning", access_log=False, lifespan="off",
+    app: Any = create_app(server)
+    if token:
+        app = RequireToken(app, token, what="model server")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                   timeout_graceful_shutdown=5)).run(sockets=[sock])

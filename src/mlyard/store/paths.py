@@ -1,0 +1,242 @@
+"""Which local folders a job may read its inputs and code from, and reading them without being
+led elsewhere by links or special files.
+
+A job's local sources (``file://`` channels, processing and transform inputs, model data, its
+submitted code) are read by the job's runner outside any sandbox, so they must never name the
+server's own files (``$MLYARD_HOME``: token, catalog) nor system and credential folders. The
+rule (:class:`SourcePolicy`) is checked when a job, a model or an endpoint is created, and again
+by the runner when it copies, where links are never followed out of the source's folder and
+devices, FIFOs and sockets are never opened.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlyard.errors import ValidationError
+
+__all__ = ["ALLOWED_ROOTS_ENV", "SourcePolicy", "check_links", "list_files", "copy_file", "read_file", "copy_tree"]
+
+ALLOWED_ROOTS_ENV = "MLYARD_ALLOWED_ROOTS"
+
+# Never a job's source, whatever MLYARD_ALLOWED_ROOTS says: the system's folders...
+_SYSTEM = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin", "/sys",
+           "/usr", "/var/backups", "/var/lib", "/var/log", "/var/mail", "/var/run", "/var/spool")
+# ... and, in the home of the user the server runs as, the folders and files that hold credentials.
+_SECRETS = (".ssh", ".aws", ".gnupg", ".kube", ".docker", ".azure", ".config/gcloud", ".netrc", ".pgpass",
+            ".git-credentials", ".mlyard")
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+@dataclass(frozen=True)
+class SourcePolicy:
+    """``denied``: folders no source may lie in or contain; ``allowed``: when set, the only
+    folders sources may lie in; ``store``: the store's local root, always allowed (even inside
+    the server's home)."""
+
+    denied: tuple[str, ...]
+    allowed: tuple[str, ...] | None = None
+    store: str | None = None
+
+    @classmethod
+    def from_environment(cls, home: Path, store_root: str) -> SourcePolicy:
+        """The server's rule: ``$MLYARD_ALLOWED_ROOTS`` (folders separated by ``os.pathsep``)
+        if set, else anywhere outside the denied folders."""
+        denied = {*_SYSTEM, str(home)}
+        try:
+            user_home = Path.home()
+            denied.update(str(user_home / s) for s in _SECRETS)
+        except RuntimeError:  # no home directory for this user
+            pass
+        denied.update([os.path.realpath(d) for d in denied])
+        store = None
+        if store_root.startswith("file://") or store_root.startswith("/"):
+            store = os.path.realpath(store_root[len("file://"):] if store_root.startswith("file://") else store_root)
+        raw = os.environ.get(ALLOWED_ROOTS_ENV, "")
+        allowed = None
+        if raw.strip():
+            roots = [r for r in raw.split(os.pathsep) if r.strip()]
+            for r in roots:
+                if not os.path.isabs(r):
+                    raise ValidationError(f"{ALLOWED_ROOTS_ENV}: {r!r} is not an absolute path; list absolute "
+                                          f"folders separated by {os.pathsep!r}")
+            allowed = tuple(sorted({os.path.realpath(r) for r in roots}))
+        return cls(tuple(sorted(denied)), allowed, store)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"denied": list(self.denied), "allowed": None if self.allowed is None else list(self.allowed),
+                "store": self.store}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SourcePolicy:
+        allowed = data.get("allowed")
+        return cls(tuple(data.get("denied") or ()), None if allowed is None else tuple(allowed), data.get("store"))
+
+    def problem(self, path: str) -> str | None:
+        """Why the local path ``path`` may not be read as a source (None if it may). ``path`` is
+        resolved first: a link to a denied folder is as denied as the folder."""
+        real = os.path.realpath(path)
+        store = self.store
+        if store is not None and _inside(real, store) and not any(_inside(d, real) for d in self.denied):
+            return None
+        for d in self.denied:
+            if _inside(real, d):
+                return f"it lies in {d}, which jobs may not read"
+            if _inside(d, real):
+                return f"it contains {d}, which jobs may not read"
+        if self.allowed is not None and not any(_inside(real, a) for a in self.allowed):
+            return (f"it is outside the folders this server allows ({os.pathsep.join(self.allowed)}, set by "
+                    f"{ALLOWED_ROOTS_ENV}) and outside the store")
+        return None
+
+    def check(self, what: str, uri: str) -> Path | None:
+        """Raise ValidationError if ``uri`` is a local path that ``what`` may not read, or a folder
+        with a link leading out of it; return its resolved local path (None for other URIs)."""
+        if uri.startswith("file://"):
+            raw = uri[len("file://"):]
+        elif uri.startswith("/"):
+            raw = uri
+        else:
+            return None
+        problem = self.problem(raw)
+        if problem:
+            raise ValidationError(f"{what}: {uri!r} cannot be read by jobs: {problem}. Put the data in a folder "
+                                  f"of its own (or in the store), or ask the server's operator to allow its "
+                                  f"folder with {ALLOWED_ROOTS_ENV}.")
+        real = Path(os.path.realpath(raw))
+        if real.exists() and not (real.is_dir() or real.is_file()):
+            raise ValidationError(f"{what}: {uri!r} is not a regular file or a folder (a device, FIFO or socket); "
+                                  "jobs only read regular files")
+        bad = check_links(real)
+        if bad is not None:
+            raise ValidationError(f"{what}: {uri!r} holds a link {bad!r} that leads out of it; jobs do not follow "
+                                  "links out of their sources. Copy the file it points to into the folder instead.")
+        return real
+
+
+def check_links(root: Path) -> str | None:
+    """The first link under the folder ``root`` (relative to it) whose target lies outside it."""
+    if not root.is_dir():
+        return None
+    top = str(root)
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full) and not _inside(os.path.realpath(full), top):
+                return os.path.relpath(full, top)
+    return None
+
+
+class _Escape(ValidationError):
+    pass
+
+
+def _open_beneath(root: str, rel: str, flags: int) -> int:
+    """Open ``root/rel`` following no link on the way: each component is opened with O_NOFOLLOW
+    from the one above, so a link put in place after a check makes the open fail (ELOOP)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        parts = [p for p in rel.split("/") if p and p != "."]
+        if ".." in parts:
+            raise _Escape(f"{rel!r} leads out of {root}")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            nxt = os.open(part, (flags if last else os.O_RDONLY | os.O_DIRECTORY) | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def list_files(root: Path, policy: SourcePolicy | None = None) -> list[str]:
+    """The regular files under the folder ``root`` (keys relative to it, sorted), links that stay
+    inside it included. Devices, FIFOs and sockets are left out; a link leading out of ``root``,
+    or a ``root`` that ``policy`` does not allow, raises ValidationError."""
+    top = os.path.realpath(root)
+    if policy is not None and (problem := policy.problem(top)):
+        raise ValidationError(f"{root} cannot be read by jobs: {problem}")
+    keys = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in list(dirnames):
+            full = os.path.join(dirpath, name)
+            # os.walk does not descend into a linked folder: its files are not listed
+            if os.path.islink(full) and not _inside(os.path.realpath(full), top):
+                raise _Escape(f"{os.path.relpath(full, top)!r} in {root} is a link that leads out of it; "
+                                  "jobs do not follow links out of their sources")
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            try:
+                st = os.stat(full, follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                target = os.path.realpath(full)
+                if not _inside(target, top):
+                    raise _Escape(f"{os.path.relpath(full, top)!r} in {root} is a link that leads out of it; "
+                                  "jobs do not follow links out of their sources")
+                try:
+                    st = os.stat(target, follow_symlinks=False)
+                except OSError:
+                    continue
+            if stat.S_ISREG(st.st_mode):
+                keys.append(os.path.relpath(full, top))
+    return sorted(keys)
+
+
+def _open_regular(root: Path, key: str, policy: SourcePolicy | None) -> int:
+    """A file descriptor of the regular file ``root/key``. A link is followed only to a file
+    inside ``root``, and once resolved the path is opened following no link at all; anything but
+    a regular file, or a file ``policy`` does not allow, raises ValidationError."""
+    top = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(top, key))
+    if not _inside(target, top) or target == top:
+        raise _Escape(f"{key!r} leads out of {root}; jobs do not follow links out of their sources")
+    if policy is not None and (problem := policy.problem(target)):
+        raise ValidationError(f"{os.path.join(root, key)} cannot be read by jobs: {problem}")
+    try:
+        # From / down, with no link followed: the file opened is the one at ``target``, in ``root``.
+        fd = _open_beneath("/", target, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise _Escape(f"{key!r} in {root} changed into a link while it was read; it was not followed") from exc
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValidationError(f"{key!r} in {root} is not a regular file (a device, FIFO or socket); "
+                              "jobs only read regular files")
+    return fd
+
+
+def copy_file(root: Path, key: str, dest: Path, policy: SourcePolicy | None = None) -> Path:
+    """Copy the regular file ``root/key`` to ``dest`` (see _open_regular)."""
+    with os.fdopen(_open_regular(root, key, policy), "rb") as src:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".partial")
+        with open(tmp, "wb") as out:
+            while chunk := src.read(1 << 20):
+                out.write(chunk)
+            os.fchmod(out.fileno(), 0o644 | (os.fstat(src.fileno()).st_mode & 0o111))  # scripts stay executable
+        os.replace(tmp, dest)
+    return dest
+
+
+def read_file(root: Path, key: str, policy: SourcePolicy | None = None) -> bytes:
+    """The bytes of the regular file ``root/key`` (see _open_regular)."""
+    with os.fdopen(_open_regular(root, key, policy), "rb") as src:
+        return src.read()
+
+
+def copy_tree(root: Path, dest: Path, policy: SourcePolicy | None = None) -> None:
+    """Copy the regular files under ``root`` into ``dest`` (see list_files and copy_file)."""
+    for key in list_files(root, policy):
+        copy_file(root, key, dest / key, policy)

@@ -1,0 +1,203 @@
+"""Which local folders jobs, models and endpoints may read: never the server's home, system or
+credential folders, nor through links that leave a source's folder; devices and FIFOs are never
+opened. Checked when they are created (400 naming the input) and again when a runner copies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import wait_for, write_script
+
+import mlyard
+from mlyard.errors import NotFoundError, ValidationError
+from mlyard.estimator import Estimator
+from mlyard.inputs import TrainingInput
+from mlyard.model import Model
+from mlyard.processing import ProcessingInput, ScriptProcessor
+
+SHOW = """
+    import os, sys
+    root = os.environ["SM_CHANNEL_TRAIN"]
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            path = os.path.join(dirpath, f)
+            print("FILE", os.path.relpath(path, root), open(path, errors="replace").read().strip())
+"""
+
+
+def _estimator(tmp_path: Path, **kwargs: Any) -> Estimator:
+    write_script(tmp_path / "src", "show.py", SHOW)
+    return Estimator(entry_point="show.py", source_dir=str(tmp_path / "src"), instance_type="local", role="r",
+                     **kwargs)
+
+
+def _job(session: mlyard.Session, name: str, submit: str, channels: dict[str, str] | None = None) -> dict[str, Any]:
+    req = {"TrainingJobName": name, "ResourceConfig": {"InstanceType": "local"},
+           "HyperParameters": {"sagemaker_submit_directory": submit, "sagemaker_program": "show.py"},
+           "InputDataConfig": [{"ChannelName": c, "DataSource": {"S3DataSource": {"S3Uri": uri}}}
+                               for c, uri in (channels or {}).items()]}
+    return session.client.create_training_job(req)
+
+
+@pytest.mark.parametrize("sandbox", [False, True])
+@pytest.mark.parametrize("where", ["/etc", "/proc/self", "/", "home", "home-token"])
+def test_channels_in_system_folders_or_the_home_are_refused(session, home: Path, tmp_path: Path, where: str,
+                                                            sandbox: bool) -> None:
+    uri = {"home": f"file://{home}", "home-token": f"file://{home}/token"}.get(where, f"file://{where}")
+    session.client.request("GET", "/v1/health")  # the server (and its token) exist
+    with pytest.raises(ValidationError, match=r"channel 'train'.*cannot be read by jobs") as err:
+        _estimator(tmp_path, sandbox=sandbox).fit({"train": TrainingInput(uri)}, logs=False)
+    assert "MLYARD_ALLOWED_ROOTS" in str(err.value)
+    assert not (home / "jobs").exists() or not list((home / "jobs").iterdir())
+
+
+def test_a_link_out_of_a_channel_is_refused(session, home: Path, tmp_path: Path, data_dir: Path) -> None:
+    session.client.request("GET", "/v1/health")
+    (data_dir / "stolen").symlink_to(home / "token")
+    with pytest.raises(ValidationError, match=r"channel 'train'.*link 'stolen' that leads out"):
+        _estimator(tmp_path).fit({"train": TrainingInput(f"file://{data_dir}")}, logs=False)
+    (data_dir / "stolen").unlink()
+    (data_dir / "sub").mkdir()
+    (data_dir / "sub" / "etc").symlink_to("/etc")
+    with pytest.raises(ValidationError, match=r"link 'sub/etc' that leads out"):
+        _estimator(tmp_path).fit({"train": TrainingInput(f"file://{data_dir}")}, logs=False)
+    # A channel that is itself a link to a refused folder is as refused as the folder.
+    (tmp_path / "innocent").symlink_to(home)
+    with pytest.raises(ValidationError, match=r"cannot be read by jobs"):
+        _estimator(tmp_path).fit({"train": TrainingInput(f"file://{tmp_path / 'innocent'}")}, logs=False)
+
+
+def test_links_inside_a_channel_are_followed(session, tmp_path: Path, data_dir: Path) -> None:
+    (data_dir / "same.csv").symlink_to("a.csv")
+    est = _estimator(tmp_path)
+    est.fit({"train": TrainingInput(f"file://{data_dir}")}, logs=False)
+    logs = _logs(session, est.latest_training_job.name)
+    assert "FILE same.csv 1,2" in logs and "FILE a.csv 1,2" in logs
+
+
+def _logs(session: mlyard.Session, name: str) -> str:
+    return b"".join(session.client.job_logs(name)).decode()
+
+
+def _hold_the_machine(session: mlyard.Session, tmp_path: Path) -> tuple[Estimator, Path]:
+    """A job that takes every CPU until ``flag`` exists, so the next job waits in the queue."""
+    flag = tmp_path / "go"
+    write_script(tmp_path / "hold", "hold.py", f"""
+        import os, time
+        while not os.path.exists({str(flag)!r}):
+            time.sleep(0.05)
+    """)
+    blocker = Estimator(entry_point="hold.py", source_dir=str(tmp_path / "hold"), instance_type="ml.m5.large",
+                        role="r")
+    blocker.fit(wait=False)
+    wait_for(lambda: blocker.latest_training_job.describe()["SecondaryStatus"] == "Training")
+    return blocker, flag
+
+
+def test_a_link_made_after_the_check_is_not_followed(session, home: Path, tmp_path: Path, data_dir: Path) -> None:
+    blocker, flag = _hold_the_machine(session, tmp_path)
+    write_script(tmp_path / "src", "show.py", SHOW)
+    est = Estimator(entry_point="show.py", source_dir=str(tmp_path / "src"), instance_type="ml.m5.large", role="r")
+    est.fit({"train": TrainingInput(f"file://{data_dir}")}, wait=False)
+    job = est.latest_training_job
+    assert job.describe()["SecondaryStatus"] == "Pending"  # accepted: the folder was clean
+    (data_dir / "later").symlink_to(home / "token")
+    flag.touch()
+    desc = wait_for(lambda: (d := job.describe())["TrainingJobStatus"] in ("Completed", "Failed") and d, 60)
+    token = (home / "token").read_text().strip()
+    assert desc["TrainingJobStatus"] == "Failed", desc
+    assert desc["FailureReason"].startswith("ClientError:") and "'later'" in desc["FailureReason"]
+    assert "leads out" in desc["FailureReason"]
+    for path in Path(home / "jobs" / job.name).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert token not in path.read_text(errors="replace")
+
+
+def test_special_files_in_a_source_are_never_read(session, tmp_path: Path, data_dir: Path) -> None:
+    src = tmp_path / "code"
+    write_script(src, "show.py", SHOW)
+    os.mkfifo(src / "pipe")
+    os.mkfifo(data_dir / "pipe")
+    name = "special-files"
+    _job(session, name, f"file://{src}", {"train": f"file://{data_dir}"})
+    desc = session.client.wait_job(name, timeout=60)
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    logs = _logs(session, name)
+    assert "FILE a.csv" in logs and "FILE b.csv" in logs and "pipe" not in logs
+
+
+@pytest.mark.parametrize("submit", ["/", "file:///", "/etc", "file:///proc/self", "home", "home/token"])
+def test_submit_directories_are_checked_at_create(session, home: Path, submit: str) -> None:
+    session.client.request("GET", "/v1/health")
+    uri = submit.replace("home", str(home), 1) if submit.startswith("home") else submit
+    with pytest.raises(ValidationError, match=r"sagemaker_submit_directory.*cannot be read by jobs"):
+        _job(session, "root-source", uri)
+    with pytest.raises(NotFoundError):
+        session.client.describe_job("root-source")
+
+
+def test_a_link_in_a_submit_directory_made_later_is_not_followed(session, home: Path, tmp_path: Path) -> None:
+    blocker, flag = _hold_the_machine(session, tmp_path)
+    src = tmp_path / "code"
+    write_script(src, "show.py", "print('ran')\n")
+    req = {"TrainingJobName": "later-link", "ResourceConfig": {"InstanceType": "ml.m5.large"},
+           "HyperParameters": {"sagemaker_submit_directory": str(src), "sagemaker_program": "show.py"}}
+    session.client.create_training_job(req)
+    (src / "token").symlink_to(home / "token")
+    flag.touch()
+    desc = wait_for(lambda: (d := session.client.describe_job("later-link"))["TrainingJobStatus"]
+                    in ("Completed", "Failed") and d, 60)
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert "ClientError" in desc["FailureReason"] and "'token'" in desc["FailureReason"]
+    assert not (home / "jobs" / "later-link" / "code" / "token").exists()
+
+
+def test_processing_inputs_and_models_are_checked(session, home: Path, tmp_path: Path) -> None:
+    session.client.request("GET", "/v1/health")
+    proc = ScriptProcessor(command=["python3"], image_uri="local", role="r", instance_count=1,
+                           instance_type="local")
+    write_script(tmp_path, "p.py", "print('x')\n")
+    with pytest.raises(ValidationError, match=r"input 'secrets'.*cannot be read by jobs"):
+        proc.run(code=str(tmp_path / "p.py"), inputs=[ProcessingInput(source="file:///etc", destination=
+                                                                      "/opt/ml/processing/input/secrets",
+                                                                      input_name="secrets")], logs=False)
+    with pytest.raises(ValidationError, match=r"ModelDataUrl.*cannot be read by jobs"):
+        Model(model_data=f"file://{home}", role="r").create()
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model.joblib").symlink_to(home / "token")
+    with pytest.raises(ValidationError, match=r"ModelDataUrl.*link 'model.joblib' that leads out"):
+        Model(model_data=str(model_dir), role="r").create()
+
+
+def test_allowed_roots_limit_local_sources(home: Path, tmp_path: Path, data_dir: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    allowed = tmp_path / "allowed"
+    (allowed / "train").mkdir(parents=True)
+    (allowed / "train" / "x.csv").write_text("7,8\n")
+    monkeypatch.setenv("MLYARD_ALLOWED_ROOTS", f"{allowed}{os.pathsep}{tmp_path / 'also'}")
+    session = mlyard.Session()
+    health = session.client.request("GET", "/v1/health")
+    assert health["sources"]["allowed"] == sorted([str(allowed), str(tmp_path / "also")])
+    with pytest.raises(ValidationError, match=r"outside the folders this server allows"):
+        _estimator(tmp_path).fit({"train": TrainingInput(f"file://{data_dir}")}, logs=False)
+    est = _estimator(tmp_path)
+    est.fit({"train": TrainingInput(f"file://{allowed / 'train'}")}, logs=False)
+    assert "FILE x.csv 7,8" in _logs(session, est.latest_training_job.name)
+
+
+def test_a_model_tarball_that_is_a_fifo_is_refused(session, tmp_path: Path) -> None:
+    # A model.tar.gz path that is a FIFO must never be opened for reading (it would block).
+    os.mkfifo(tmp_path / "fifo.tar.gz")
+    with pytest.raises(ValidationError, match=r"not a regular file"):
+        Model(model_data=str(tmp_path / "fifo.tar.gz"), role="r").create()
+
+
+@pytest.mark.parametrize("source_dir", ["/", "/proc/self"])
+def test_the_sdk_does_not_pack_the_machine(session, source_dir: str) -> None:
+    entry = "etc/hostname" if source_dir == "/" else "status"
+    with pytest.raises(ValidationError, match=r"source_dir .* is not a project folder"):
+        Estimator(entry_point=entry, source_dir=source_dir, instance_type="local", role="r").fit(logs=False)
