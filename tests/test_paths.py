@@ -201,3 +201,19 @@ def test_the_sdk_does_not_pack_the_machine(session, source_dir: str) -> None:
     entry = "etc/hostname" if source_dir == "/" else "status"
     with pytest.raises(ValidationError, match=r"source_dir .* is not a project folder"):
         Estimator(entry_point=entry, source_dir=source_dir, instance_type="local", role="r").fit(logs=False)
+
+
+@pytest.mark.parametrize("where", ["/etc", "/", "home"])
+def test_output_destinations_are_checked_at_create(session, home: Path, tmp_path: Path, where: str) -> None:
+    """The runner writes outputs with the server's rights: never into system folders or the home."""
+    from mlyard.processing import ProcessingOutput
+
+    dest = f"file://{home}/outputs" if where == "home" else f"file://{where}"
+    with pytest.raises(ValidationError, match=r"OutputDataConfig.S3OutputPath.*cannot be written by jobs|not a URI"):
+        _estimator(tmp_path, output_path=dest).fit(logs=False)
+    write_script(tmp_path, "p.py", "print('x')\n")
+    proc = ScriptProcessor(command=["python3"], role="r", instance_count=1, instance_type="local")
+    with pytest.raises(ValidationError, match=r"output 'out'.*cannot be written by jobs"):
+        proc.run(code=str(tmp_path / "p.py"), outputs=[ProcessingOutput(
+            source="/opt/ml/processing/out", destination=dest, output_name="out")], logs=False)
+    assert not (home / "jobs").exists() or not list((home / "jobs").iterdir())

@@ -146,8 +146,9 @@ class ControlPlane:
             if not isinstance(uri, str) or not store.exists(store.check_uri(uri)):
                 raise ValidationError(f"the job's source {uri!r} does not exist; upload it before creating the job")
             self.sources.check("the job's source (sagemaker_submit_directory)", uri)
-        req["OutputDataConfig"]["S3OutputPath"] = store.check_uri(
-            (req["OutputDataConfig"].get("S3OutputPath") or self.store_root).rstrip("/"))
+        req["OutputDataConfig"]["S3OutputPath"] = self.sources.check_destination(
+            "the job's output (OutputDataConfig.S3OutputPath)",
+            store.check_uri((req["OutputDataConfig"].get("S3OutputPath") or self.store_root).rstrip("/")))
         if req.get("CheckpointConfig"):
             self.sources.check("the checkpoints (CheckpointConfig.S3Uri)",
                                store.check_uri(req["CheckpointConfig"]["S3Uri"]))
@@ -173,8 +174,8 @@ class ControlPlane:
             s3 = out["S3Output"]
             what = f"output {out['OutputName']!r}"
             s3["LocalPath"] = _check_local_path(what, s3["LocalPath"], sandboxed)
-            s3["S3Uri"] = store.check_uri(s3.get("S3Uri") or store.join(self.store_root, name, "output",
-                                                                         out["OutputName"]))
+            s3["S3Uri"] = self.sources.check_destination(what, store.check_uri(
+                s3.get("S3Uri") or store.join(self.store_root, name, "output", out["OutputName"])))
             out_paths.append((what, s3["LocalPath"]))
         _check_disjoint(out_paths, "outputs")
         for kind, items in (("inputs", [i["InputName"] for i in req["ProcessingInputs"]]),
@@ -196,8 +197,8 @@ class ControlPlane:
         model = self.endpoints.objects.get("model", req["ModelName"], "model")["spec"]
         self._check_input("transform input", req["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"])
         out = req["TransformOutput"]
-        out["S3OutputPath"] = store.check_uri((out.get("S3OutputPath")
-                                               or store.join(self.store_root, name, "output")).rstrip("/"))
+        out["S3OutputPath"] = self.sources.check_destination("transform output (S3OutputPath)", store.check_uri(
+            (out.get("S3OutputPath") or store.join(self.store_root, name, "output")).rstrip("/")))
         for key in ("InputFilter", "OutputFilter"):
             path = (req.get("DataProcessing") or {}).get(key)
             if path:

@@ -102,7 +102,8 @@ class Endpoints:
         if all(v["InitialVariantWeight"] == 0 for v in req["ProductionVariants"]):
             raise ValidationError("at least one variant needs a weight above 0")
         if req.get("DataCaptureConfig"):
-            store.check_uri(req["DataCaptureConfig"]["DestinationS3Uri"])
+            self.sources.check_destination("data capture (DestinationS3Uri)",
+                                           store.check_uri(req["DataCaptureConfig"]["DestinationS3Uri"]))
         self.objects.insert("endpoint-config", req["EndpointConfigName"], req, what="endpoint configuration")
         return self.describe_endpoint_config(req["EndpointConfigName"])
 

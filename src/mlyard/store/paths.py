@@ -122,6 +122,21 @@ class SourcePolicy:
         return real
 
 
+    def check_destination(self, what: str, uri: str) -> str:
+        """Raise ValidationError if ``uri`` is a local folder jobs' outputs may not be written to:
+        the same rule as for sources (the runner writes outputs with the server's rights, so an
+        output into /etc or mlyard's home would be a write the job itself could not make). Return
+        ``uri``."""
+        raw = uri[len("file://"):] if uri.startswith("file://") else uri if uri.startswith("/") else None
+        if raw is not None:
+            problem = self.problem(raw)
+            if problem:
+                raise ValidationError(f"{what}: {uri!r} cannot be written by jobs: {problem}. Write outputs to a "
+                                      f"folder of their own (or to the store), or ask the server's operator to "
+                                      f"allow its folder with {ALLOWED_ROOTS_ENV}.")
+        return uri
+
+
 def check_links(root: Path) -> str | None:
     """The first link under the folder ``root`` (relative to it) whose target lies outside it."""
     if not root.is_dir():
