@@ -47,6 +47,18 @@ def _both_started(mark: str) -> bool:
     return bool(_leftovers(f"{mark}-child")) and bool(_leftovers(f"{mark}-daemon"))
 
 
+def _running_job(session, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A job that works for 300 s, once its child and daemon are running; and its mark."""
+    est, mark = _estimator(tmp_path, 300, sagemaker_session=session)
+    est.fit(wait=False)
+    wait_for(lambda: _both_started(mark), timeout=60)
+    return est.latest_training_job, mark
+
+
+def _runner_pid(home: Path, job: str) -> int:
+    return int(json.loads((home / "jobs" / job / "state.json").read_text())["runner_pid"])
+
+
 def _estimator(tmp_path: Path, work: float, **kwargs: object) -> tuple[Estimator, str]:
     mark = f"leftover-{uuid.uuid4().hex[:8]}"
     write_script(tmp_path, "leaves.py", LEAVES_CHILDREN)
@@ -66,10 +78,7 @@ def test_children_and_daemons_end_with_the_job_without_a_tail(session, tmp_path:
 
 
 def test_a_stop_ends_the_job_and_its_children_within_the_grace_period(session, tmp_path: Path) -> None:
-    est, mark = _estimator(tmp_path, 300, sagemaker_session=session)
-    est.fit(wait=False)
-    job = est.latest_training_job
-    wait_for(lambda: _both_started(mark), timeout=60)
+    job, mark = _running_job(session, tmp_path)
     t0 = time.monotonic()
     job.stop()
     wait_for(lambda: job.describe()["TrainingJobStatus"] == "Stopped", timeout=30)
@@ -78,11 +87,8 @@ def test_a_stop_ends_the_job_and_its_children_within_the_grace_period(session, t
 
 
 def test_a_killed_host_fails_the_job_at_once(session, tmp_path: Path, home: Path) -> None:
-    est, mark = _estimator(tmp_path, 300, sagemaker_session=session)
-    est.fit(wait=False)
-    job = est.latest_training_job
-    wait_for(lambda: _both_started(mark), timeout=60)
-    runner_pid = int(json.loads((home / "jobs" / job.name / "state.json").read_text())["runner_pid"])
+    job, mark = _running_job(session, tmp_path)
+    runner_pid = _runner_pid(home, job.name)
     host = psutil.Process(runner_pid).children()[0]  # the host's top process (bwrap, or the script itself)
     t0 = time.monotonic()
     host.kill()
@@ -137,11 +143,8 @@ def test_max_run_covers_download_and_set_up(session, tmp_path: Path) -> None:
 
 
 def test_the_server_kills_a_runner_that_does_not_stop(session, tmp_path: Path, home: Path) -> None:
-    est, mark = _estimator(tmp_path, 300, sagemaker_session=session)
-    est.fit(wait=False)
-    job = est.latest_training_job
-    wait_for(lambda: _both_started(mark), timeout=60)
-    runner_pid = int(json.loads((home / "jobs" / job.name / "state.json").read_text())["runner_pid"])
+    job, mark = _running_job(session, tmp_path)
+    runner_pid = _runner_pid(home, job.name)
     os.kill(runner_pid, signal.SIGSTOP)  # a runner that hangs: it will never act on the stop
     t0 = time.monotonic()
     job.stop()
