@@ -203,12 +203,15 @@ def test_the_sdk_does_not_pack_the_machine(session, source_dir: str) -> None:
         Estimator(entry_point=entry, source_dir=source_dir, instance_type="local", role="r").fit(logs=False)
 
 
-@pytest.mark.parametrize("where", ["/etc", "/", "home"])
+@pytest.mark.parametrize("where", ["/etc", "/", "home", "sources"])
 def test_output_destinations_are_checked_at_create(session, home: Path, tmp_path: Path, where: str) -> None:
-    """The runner writes outputs with the server's rights: never into system folders or the home."""
+    """The runner writes outputs with the server's rights: never into system folders or the home,
+    nor over the store's content-addressed sources (which other jobs run)."""
     from mlyard.processing import ProcessingOutput
 
-    dest = f"file://{home}/outputs" if where == "home" else f"file://{where}"
+    store_root = session.client.request("GET", "/v1/health")["store"]
+    dest = {"home": f"file://{home}/outputs", "sources": f"{store_root}/sources/{'0' * 64}"}.get(
+        where, f"file://{where}")
     with pytest.raises(ValidationError, match=r"OutputDataConfig.S3OutputPath.*cannot be written by jobs|not a URI"):
         _estimator(tmp_path, output_path=dest).fit(logs=False)
     write_script(tmp_path, "p.py", "print('x')\n")

@@ -82,7 +82,7 @@ def test_default_names_made_at_once_differ_and_each_job_runs_its_own_script(sess
         assert f"ran-script-of-{index}-{r}" in _log(session, name)
 
 
-def test_the_same_source_is_stored_once_and_never_replaced(session, tmp_path: Path) -> None:
+def test_the_same_source_is_stored_once_and_never_replaced(session, tmp_path: Path, home: Path) -> None:
     import httpx
 
     uri = session.client.upload_source(b"some code", "sourcedir.tar.gz")
@@ -95,4 +95,5 @@ def test_the_same_source_is_stored_once_and_never_replaced(session, tmp_path: Pa
     r = httpx.put(f"{session.client.url}/v1/store/{key}", headers=h, content=b"other code")
     assert r.status_code == 400 and "sources/" in r.json()["message"]
     assert session.client.read_uri(uri) == b"some code"
-    assert not [p for p in Path(uri[len("file://"):]).parent.iterdir() if p.name.endswith(".partial")]
+    assert [p.name for p in Path(uri[len("file://"):]).parent.iterdir()] == ["sourcedir.tar.gz"]
+    assert not list((home / "uploads").iterdir())  # the refused upload left nothing behind

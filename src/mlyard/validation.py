@@ -88,6 +88,9 @@ def check_hyperparameters(hps: Mapping[str, str]) -> None:
             user[key] = json.loads(value)
         except (TypeError, ValueError):
             user[key] = value
+        except RecursionError:
+            raise ValidationError(f"hyperparameter {key[:80]!r} is nested too deeply; pass a flat value, or the "
+                                  "structure as a file in an input channel") from None
     size = len(json.dumps(user, sort_keys=True, separators=(",", ":")).encode())
     if size > HYPERPARAMETERS_JSON_MAX:
         raise ValidationError(f"the hyperparameters take {size} bytes as JSON; the limit is "

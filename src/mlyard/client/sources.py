@@ -31,14 +31,14 @@ class PackedSource:
     def __init__(self, path: Path, program: str, temporary: bool = False) -> None:
         self.path = path
         self.program = program
-        self._uris: dict[int, str] = {}
+        self._uris: dict[str, str] = {}  # server URL -> the source's URI there
         if temporary:
             weakref.finalize(self, shutil.rmtree, path.parent, ignore_errors=True)
 
     def uri(self, client: Client) -> str:
-        if id(client) not in self._uris:
-            self._uris[id(client)] = client.upload_source(self.path, self.path.name)
-        return self._uris[id(client)]
+        if client.url not in self._uris:
+            self._uris[client.url] = client.upload_source(self.path, self.path.name)
+        return self._uris[client.url]
 
 
 def checkout_git(git_config: dict[str, Any], into: Path) -> Path:

@@ -10,6 +10,7 @@ group is the root of a namespace, or delegated); otherwise the v1 hierarchies (`
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import time
 import uuid
@@ -92,12 +93,17 @@ class HostCgroup:
         if v2_mount is not None and v2_own is not None:
             group = cls._create_v2(v2_mount / v2_own.lstrip("/"), leaf)
             if group is not None:
-                group._apply(limits)
+                try:
+                    group._apply(limits)
+                except OSError as exc:
+                    group.remove()
+                    return None, f"setting cgroup v2 limits failed ({exc})"
                 return group, None
             why = f"cgroup v2 at {v2_mount} has no delegated memory and pids controllers for mlyard"
         dirs: dict[str, Path] = {}
         for c in _CONTROLLERS:
             if c in v1_mounts and c in v1_own:
+                _sweep(v1_mounts[c] / v1_own[c].lstrip("/") / "mlyard")
                 d = v1_mounts[c] / v1_own[c].lstrip("/") / "mlyard" / leaf
                 try:
                     d.mkdir(parents=True)
@@ -131,6 +137,7 @@ class HostCgroup:
             wanted = " ".join(f"+{c}" for c in _CONTROLLERS if c in available)
             parent = own / "mlyard"
             parent.mkdir(exist_ok=True)
+            _sweep(parent)
             # Fails (EBUSY) when the own group holds processes and is not a namespace's root.
             _write(own / "cgroup.subtree_control", wanted)
             _write(parent / "cgroup.subtree_control", wanted)
@@ -162,11 +169,11 @@ class HostCgroup:
             _write(cpu / "cpu.cfs_period_us", str(_CPU_PERIOD_US))
             _write(cpu / "cpu.cfs_quota_us", str(int(limits.cpus * _CPU_PERIOD_US)))
 
-    def enter(self) -> None:
-        """Move the calling process into the group (run in the child before it execs)."""
-        pid = str(os.getpid())
-        for d in dict.fromkeys(self.dirs.values()):
-            _write(d / "cgroup.procs", pid)
+    def wrap(self, cmd: list[str]) -> list[str]:
+        """``cmd`` started inside the group: a shell joins it, then execs the command."""
+        procs = " ".join(shlex.quote(str(d / "cgroup.procs")) for d in dict.fromkeys(self.dirs.values()))
+        script = f'for f in {procs}; do echo $$ > "$f" || exit 125; done; exec "$@"'
+        return ["/bin/sh", "-c", script, "mlyard-cgroup", *cmd]
 
     def pids(self) -> list[int]:
         d = self.dirs.get("pids") or next(iter(self.dirs.values()))
@@ -215,14 +222,33 @@ class HostCgroup:
         return False
 
     def remove(self) -> None:
-        """Remove the (empty) groups; processes that are still exiting get a moment to go."""
+        """Remove the groups, killing what is left in them; processes that are still exiting get
+        about two seconds to go (a group that will not go is left to the next sweep)."""
         for d in dict.fromkeys(self.dirs.values()):
-            for _ in range(100):
+            for attempt in range(100):
                 try:
                     d.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
-                    self.kill()
+                    if attempt % 10 == 0:
+                        self.kill()
                     time.sleep(0.02)
+
+
+def _sweep(parent: Path) -> None:
+    """Remove groups under ``parent`` that are empty and older than a minute: what runners that
+    were killed (SIGKILL gives them no time to clean up) left behind. A group in use is not empty,
+    and rmdir refuses it."""
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return
+    now = time.time()
+    for d in entries:
+        try:
+            if d.is_dir() and now - d.stat().st_mtime > 60 and not (d / "cgroup.procs").read_text().strip():
+                d.rmdir()
+        except OSError:
+            pass

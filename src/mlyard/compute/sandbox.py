@@ -49,14 +49,15 @@ class Mounts:
     binds: list[tuple[Path, str]] = field(default_factory=list)  # (directory, path inside): more writable mounts
 
 
-def _opt_binds() -> list[str]:
-    # /opt/ml is created inside the namespace: /opt becomes a tmpfs holding the host's /opt entries.
+def _opt_binds(read_only: bool) -> list[str]:
+    # /opt/ml is created inside the namespace: /opt becomes a tmpfs holding the host's /opt entries
+    # (read-only in the sandbox, like the rest of the system).
     if Path("/opt/ml").is_dir():
         return []
     args = ["--tmpfs", "/opt"]
     if Path("/opt").is_dir():
         for entry in sorted(Path("/opt").iterdir()):
-            args += ["--bind", str(entry), str(entry)]
+            args += ["--ro-bind" if read_only else "--bind", str(entry), str(entry)]
     return args + ["--dir", "/opt/ml"]
 
 
@@ -77,14 +78,14 @@ def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir:
     and ``processes`` for the sandbox user."""
     exe = shutil.which("bwrap") or "bwrap"
     if not sandbox:
-        args = [exe, "--dev-bind", "/", "/", *_opt_binds(), "--bind", str(mounts.host_dir), "/opt/ml"]
+        args = [exe, "--dev-bind", "/", "/", *_opt_binds(False), "--bind", str(mounts.host_dir), "/opt/ml"]
         for src, dest in mounts.binds:
             args += ["--bind", str(src), dest]
         if mounts.hosts_file:
             args += ["--ro-bind", str(mounts.hosts_file), "/etc/hosts"]
         return [*args, "--die-with-parent", "--chdir", chdir, "--", *cmd]
     args = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--perms", "01777", "--tmpfs", "/tmp",
-            "--perms", "01777", "--tmpfs", "/var/tmp", "--tmpfs", "/run", *_opt_binds()]
+            "--perms", "01777", "--tmpfs", "/var/tmp", "--tmpfs", "/run", *_opt_binds(True)]
     for gpu in sorted(Path("/dev").glob("nvidia*")):
         args += ["--dev-bind", str(gpu), str(gpu)]
     for hidden in sorted({*mounts.hide, *_private_dirs()}, key=lambda p: len(str(p))):
@@ -159,6 +160,15 @@ def _private_dirs() -> list[Path]:
     return [d for d in dirs if d.is_dir() and d != Path("/")]
 
 
+@lru_cache(maxsize=1)
+def _bwrap_can_disable_userns() -> bool:
+    try:
+        out = subprocess.run([shutil.which("bwrap") or "bwrap", "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--disable-userns" in out.stdout + out.stderr
+
+
 def sandbox_problem() -> str | None:
     """Why sandboxed jobs cannot run here, or None."""
     if not bwrap_available():
@@ -167,6 +177,9 @@ def sandbox_problem() -> str | None:
         return "sandbox=True needs prlimit (util-linux) to set the job's resource limits; install util-linux"
     if sandbox_uid() is not None and shutil.which("setpriv") is None:
         return "sandbox=True needs setpriv (util-linux) to run jobs as an unprivileged user; install util-linux"
+    if sandbox_uid() is None and not _bwrap_can_disable_userns():
+        return ("sandbox=True needs bubblewrap 0.8 or newer (for --disable-userns) when mlyard does not run as "
+                "root; upgrade bubblewrap, or run the server as root")
     from mlyard.compute.seccomp import seccomp_problem
 
     return seccomp_problem()

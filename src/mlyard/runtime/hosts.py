@@ -59,10 +59,12 @@ class HostProcess:
         self._parser = parser
         self._sink = sink
         self._closing = threading.Event()
+        self._closing_deadline = 0.0
         self._cleaned = False
+        if cgroup is not None:
+            cmd = cgroup.wrap(cmd)  # joins the group before anything of the host runs
         self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True, pass_fds=pass_fds,
-                                     preexec_fn=cgroup.enter if cgroup is not None else None)
+                                     stderr=subprocess.PIPE, start_new_session=True, pass_fds=pass_fds)
         self._threads = [
             threading.Thread(target=self._pump, args=(self.proc.stdout, False), daemon=True),
             threading.Thread(target=self._pump, args=(self.proc.stderr, True), daemon=True),
@@ -74,12 +76,15 @@ class HostProcess:
         fd = pipe.fileno()  # type: ignore[attr-defined]
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         splitter = LineSplitter()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
         while True:
-            # Once the host has ended, what is already in the pipe is read, then no more is waited for.
-            ready, _, _ = select.select([fd], [], [], 0.1)
+            # Once the host has ended, what is already in the pipe is read (for a second at most),
+            # then no more is waited for.
+            ready = poller.poll(100)
+            if self._closing.is_set() and (not ready or time.monotonic() > self._closing_deadline):
+                break
             if not ready:
-                if self._closing.is_set():
-                    break
                 continue
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -131,6 +136,7 @@ class HostProcess:
         deadline = time.monotonic() + 2.0
         for t in self._threads:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._closing_deadline = time.monotonic() + 1.0
         self._closing.set()  # a process outside our reach holds the pipes: stop reading them
         for t in self._threads:
             t.join(timeout=1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -135,8 +136,7 @@ class ProcessingRunner(JobRunner):
             root = self._output_root(host, s3["LocalPath"])
             if root is None:
                 continue
-            files = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-            for path in files:
+            for path in store.regular_files(root):
                 found += 1
                 key = path.relative_to(root).as_posix()
                 if key in owners and owners[key] != host:
@@ -147,12 +147,16 @@ class ProcessingRunner(JobRunner):
                         self.state.update(events=self.events, warnings=self.events)
                 owners[key] = host
                 dest = store.join(s3["S3Uri"], key)
-                st = path.stat()
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue  # the job removed it meanwhile
                 stamp = (st.st_mtime, st.st_size)
                 if only_changed and self._uploaded.get(dest) == stamp:
                     continue
-                store.upload_file(path, dest)
-                self._uploaded[dest] = stamp
+                # The job may still be running and swap the file for a link: read it only beneath its root.
+                if store.upload_file(path, dest, beneath=self.layouts[host].real) is not None:
+                    self._uploaded[dest] = stamp
         return found
 
     # -- results ---------------------------------------------------------------------------------

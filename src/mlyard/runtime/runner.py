@@ -21,7 +21,7 @@ from mlyard.errors import ValidationError
 from mlyard.runtime.contract import HostLayout
 from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
 from mlyard.runtime.metrics import MetricParser
-from mlyard.runtime.state import StateFile
+from mlyard.runtime.state import TERMINAL, StateFile
 
 __all__ = ["JobRunner", "JobFailure", "main", "STOP_REQUESTED", "job_environment", "public_environment",
            "kill_descendants"]
@@ -168,6 +168,8 @@ class JobRunner:
         from mlyard.compute.cgroups import HostCgroup, Limits
         from mlyard.compute.seccomp import write_filter
 
+        if self.stop_requested.is_set() or self.state.data["status"] in TERMINAL:
+            raise JobFailure("ClientError: the job ended while it was being set up")  # nothing more to create
         uid = sandbox.sandbox_uid()
         if uid is not None:
             bad = sandbox.unreadable([*sorted(sandbox.runtime_dirs()), Path(python).resolve(),
@@ -224,6 +226,15 @@ class JobRunner:
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> int:
+        try:
+            return self._run()
+        finally:
+            for group in list(self.cgroups.values()):  # also when set-up failed or was interrupted
+                group.remove()
+            for fd in self.pass_fds.values():
+                os.close(fd)
+
+    def _run(self) -> int:
         self.state.transition("InProgress", "Starting", "Preparing the instances for the job",
                               started_at=time.time())
         try:
@@ -318,8 +329,6 @@ class JobRunner:
             kill_descendants()  # daemons that left their host's process group (the runner is their subreaper)
             for p in self.procs:
                 p.finish()
-            for group in self.cgroups.values():
-                group.remove()
             sink.close()
 
     def _supervise(self) -> tuple[str, str | None]:

@@ -259,12 +259,14 @@ class TrainingRunner(JobRunner):
     def _sync_checkpoints(self) -> None:
         assert self.checkpoint_uri
         local = self._checkpoint_dir(self.hosts[0])
+        beneath = None
         if self.checkpoint_local.startswith("/opt/ml/"):
             confined = self.layouts[self.hosts[0]].confined(local)
             if confined is None or confined.is_symlink():
                 return
+            beneath = self.layouts[self.hosts[0]].real  # the job, still running, may swap files for links
         if local.is_dir():
-            store.sync_dir_to(local, self.checkpoint_uri)
+            store.sync_dir_to(local, self.checkpoint_uri, beneath)
 
     # -- results ---------------------------------------------------------------------------------
     def failure_reason(self, host: HostProcess, code: int) -> str:

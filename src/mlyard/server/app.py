@@ -260,7 +260,7 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     async def put_object(key: str, request: Request, unless_job: str | None = None) -> dict[str, str]:
         """Write an object. With ``unless_job`` (a job name) it is refused (409) while a job (or a
         tuning job) of that name exists, so a job's source is never replaced by another's."""
-        if key.split("/", 1)[0] == "sources":
+        if key.split("/", 1)[0] == store.SOURCES_PREFIX:
             raise ValidationError(f"store key {key!r}: objects under 'sources/' are immutable and named by their "
                                   "content; store a job's code with PUT /v1/sources/{filename}")
         uri = store.join(control.store_root, _safe_key(key))
@@ -285,7 +285,7 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         if not _SOURCE_NAME.match(filename):
             raise ValidationError(f"source file name {filename!r} must be one file name (no '/', control "
                                   "characters, '.' or '..'; at most 255 characters)")
-        writer = await receive(request, store.join(control.store_root, "sources", filename), by_content=True)
+        writer = await receive(request, store.join(control.store_root, store.SOURCES_PREFIX, filename), by_content=True)
         return {"uri": writer.uri, "sha256": str(writer.sha256)}
 
     @app.get("/v1/store/{key:path}", tags=["store"], response_class=StreamingResponse)

@@ -143,15 +143,19 @@ class ControlPlane:
                 uri = json.loads(submit) if submit.startswith('"') else submit
             except ValueError:
                 uri = submit
-            if not isinstance(uri, str) or not store.exists(store.check_uri(uri)):
-                raise ValidationError(f"the job's source {uri!r} does not exist; upload it before creating the job")
+            if not isinstance(uri, str):
+                raise ValidationError(f"the job's source {uri!r} is not a URI; upload the source and name it")
+            # Whether a path may be read is told before whether it exists: nothing is said of denied places.
             self.sources.check("the job's source (sagemaker_submit_directory)", uri)
+            if not store.exists(store.check_uri(uri)):
+                raise ValidationError(f"the job's source {uri!r} does not exist; upload it before creating the job")
         req["OutputDataConfig"]["S3OutputPath"] = self.sources.check_destination(
             "the job's output (OutputDataConfig.S3OutputPath)",
             store.check_uri((req["OutputDataConfig"].get("S3OutputPath") or self.store_root).rstrip("/")))
         if req.get("CheckpointConfig"):
-            self.sources.check("the checkpoints (CheckpointConfig.S3Uri)",
-                               store.check_uri(req["CheckpointConfig"]["S3Uri"]))
+            checkpoints = store.check_uri(req["CheckpointConfig"]["S3Uri"])
+            self.sources.check("the checkpoints (CheckpointConfig.S3Uri)", checkpoints)  # read at start,
+            self.sources.check_destination("the checkpoints (CheckpointConfig.S3Uri)", checkpoints)  # then written
         rc = req["ResourceConfig"]
         return self._check_resources(req, rc["InstanceType"], rc["InstanceCount"])
 

@@ -62,10 +62,10 @@ class Endpoints:
         container = req["PrimaryContainer"]
         url = container.get("ModelDataUrl")
         check_map("environment variable", container.get("Environment") or {}, MODEL_ENVIRONMENT)
-        if url and not store.exists(store.check_uri(url)):
-            raise ValidationError(f"ModelDataUrl {url!r} does not exist")
         if url:
-            self.sources.check("ModelDataUrl", url)
+            self.sources.check("ModelDataUrl", url)  # before whether it exists: nothing is said of denied places
+            if not store.exists(store.check_uri(url)):
+                raise ValidationError(f"ModelDataUrl {url!r} does not exist")
         local = store.local_path(url) if url else None
         problem = _tar_problem(local) if local is not None and not local.is_dir() else None
         if problem:

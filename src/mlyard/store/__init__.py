@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +19,9 @@ from typing import IO, Any
 
 from mlyard.errors import ValidationError
 from mlyard.store.archive import extract_tar, make_tar
+
+# The folder of the store that holds content-addressed sources: written only by the sources API.
+SOURCES_PREFIX = "sources"
 
 __all__ = [
     "local_path",
@@ -32,6 +36,7 @@ __all__ = [
     "open_object",
     "CHUNK_SIZE",
     "download",
+    "regular_files",
     "sync_dir_to",
     "make_tar",
     "extract_tar",
@@ -127,13 +132,34 @@ def list_objects(uri: str) -> list[tuple[str, str]]:
     return out
 
 
-def upload_file(src: Path, uri: str) -> str:
+def upload_file(src: Path, uri: str, beneath: Path | None = None) -> str | None:
+    """Upload the file ``src`` as ``uri``. With ``beneath`` (a folder a job writes in, while the
+    caller has more rights than the job), ``src`` is opened from ``beneath`` down following no
+    link, and only a regular file is read: a file the job swapped for a link, or for a FIFO, is
+    skipped (None)."""
+    if beneath is not None:
+        from mlyard.store.paths import _open_beneath
+
+        try:
+            fd = _open_beneath(str(beneath), os.path.relpath(src, beneath), os.O_RDONLY | os.O_NONBLOCK)
+        except (OSError, ValidationError):
+            return None
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            return _upload_stream(fh, uri)
+    with src.open("rb") as fh:
+        return _upload_stream(fh, uri)
+
+
+def _upload_stream(fh: IO[bytes], uri: str) -> str:
     if local_path(uri) is not None:
-        with ObjectWriter(uri) as out, src.open("rb") as fh:
+        with ObjectWriter(uri) as out:
             shutil.copyfileobj(fh, out, CHUNK_SIZE)
         return uri
     fs, p = _fs(uri)
-    fs.put_file(str(src), p)
+    with fs.open(p, "wb") as dest:
+        shutil.copyfileobj(fh, dest, CHUNK_SIZE)
     return uri
 
 
@@ -272,10 +298,25 @@ def download(uri: str, dest: Path) -> Path:
     return dest
 
 
-def sync_dir_to(src: Path, uri: str) -> None:
-    """Make the prefix ``uri`` hold exactly the files of ``src`` (deletions included)."""
-    # Symlinks are skipped: src may be written by a job, and a link could name any file here.
-    wanted = {p.relative_to(src).as_posix(): p for p in src.rglob("*") if p.is_file() and not p.is_symlink()}
+def regular_files(top: Path) -> list[Path]:
+    """The regular files under ``top``, found without following links; a folder a job writes in
+    may change while it is walked (what vanishes is left out, nothing raises)."""
+    found = []
+    for dirpath, _dirnames, filenames in os.walk(top):  # os.walk neither follows links nor raises
+        for name in filenames:
+            path = Path(dirpath) / name
+            try:
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    found.append(path)
+            except OSError:
+                pass
+    return sorted(found)
+
+
+def sync_dir_to(src: Path, uri: str, beneath: Path | None = None) -> None:
+    """Make the prefix ``uri`` hold exactly the files of ``src`` (deletions included); files are
+    read as ``upload_file`` reads them with ``beneath``."""
+    wanted = {p.relative_to(src).as_posix(): p for p in regular_files(src)}
     for obj_uri, key in list_objects(uri):
         if key not in wanted:
             path = local_path(obj_uri)
@@ -285,4 +326,4 @@ def sync_dir_to(src: Path, uri: str) -> None:
                 fs, p = _fs(obj_uri)
                 fs.rm(p)
     for key, local in wanted.items():
-        upload_file(local, join(uri, key))
+        upload_file(local, join(uri, key), beneath)

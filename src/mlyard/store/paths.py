@@ -28,8 +28,9 @@ ALLOWED_ROOTS_ENV = "MLYARD_ALLOWED_ROOTS"
 _SYSTEM = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin", "/sys",
            "/usr", "/var/backups", "/var/lib", "/var/log", "/var/mail", "/var/run", "/var/spool")
 # ... and, in the home of the user the server runs as, the folders and files that hold credentials.
-_SECRETS = (".ssh", ".aws", ".gnupg", ".kube", ".docker", ".azure", ".config/gcloud", ".netrc", ".pgpass",
-            ".git-credentials", ".mlyard")
+_SECRETS = (".ssh", ".aws", ".gnupg", ".kube", ".docker", ".azure", ".config/gcloud", ".config/gh", ".netrc",
+            ".pgpass", ".pypirc", ".git-credentials", ".mlyard", ".bash_history", ".python_history", ".zsh_history",
+            ".cache/huggingface", ".huggingface", ".kaggle", ".databrickscfg", ".terraform.d")
 
 
 def _inside(path: str, root: str) -> bool:
@@ -45,17 +46,25 @@ class SourcePolicy:
     denied: tuple[str, ...]
     allowed: tuple[str, ...] | None = None
     store: str | None = None
+    store_uri: str | None = None
 
     @classmethod
     def from_environment(cls, home: Path, store_root: str) -> SourcePolicy:
         """The server's rule: ``$MLYARD_ALLOWED_ROOTS`` (folders separated by ``os.pathsep``)
         if set, else anywhere outside the denied folders."""
         denied = {*_SYSTEM, str(home)}
+        homes = []
         try:
-            user_home = Path.home()
-            denied.update(str(user_home / s) for s in _SECRETS)
+            homes.append(Path.home())
         except RuntimeError:  # no home directory for this user
             pass
+        if os.geteuid() == 0:  # a root server reads everyone's files: keep every user's credentials out
+            homes.append(Path("/root"))
+            try:
+                homes += [h for h in Path("/home").iterdir() if h.is_dir()]
+            except OSError:
+                pass
+        denied.update(str(h / s) for h in homes for s in _SECRETS)
         denied.update([os.path.realpath(d) for d in denied])
         store = None
         if store_root.startswith("file://") or store_root.startswith("/"):
@@ -69,16 +78,17 @@ class SourcePolicy:
                     raise ValidationError(f"{ALLOWED_ROOTS_ENV}: {r!r} is not an absolute path; list absolute "
                                           f"folders separated by {os.pathsep!r}")
             allowed = tuple(sorted({os.path.realpath(r) for r in roots}))
-        return cls(tuple(sorted(denied)), allowed, store)
+        return cls(tuple(sorted(denied)), allowed, store, store_root.rstrip("/"))
 
     def to_json(self) -> dict[str, Any]:
         return {"denied": list(self.denied), "allowed": None if self.allowed is None else list(self.allowed),
-                "store": self.store}
+                "store": self.store, "store_uri": self.store_uri}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SourcePolicy:
         allowed = data.get("allowed")
-        return cls(tuple(data.get("denied") or ()), None if allowed is None else tuple(allowed), data.get("store"))
+        return cls(tuple(data.get("denied") or ()), None if allowed is None else tuple(allowed), data.get("store"),
+                   data.get("store_uri"))
 
     def problem(self, path: str) -> str | None:
         """Why the local path ``path`` may not be read as a source (None if it may). ``path`` is
@@ -127,9 +137,18 @@ class SourcePolicy:
         the same rule as for sources (the runner writes outputs with the server's rights, so an
         output into /etc or mlyard's home would be a write the job itself could not make). Return
         ``uri``."""
+        from mlyard import store
+
+        if self.store_uri and not self.store and _inside(uri.rstrip("/"), f"{self.store_uri}/{store.SOURCES_PREFIX}"):
+            raise ValidationError(f"{what}: {uri!r} cannot be written by jobs: the store's {store.SOURCES_PREFIX}/ "
+                                  "folder holds jobs' code, which nothing overwrites. Write outputs elsewhere.")
         raw = uri[len("file://"):] if uri.startswith("file://") else uri if uri.startswith("/") else None
         if raw is not None:
             problem = self.problem(raw)
+            sources = os.path.join(self.store, store.SOURCES_PREFIX) if self.store else None
+            real = os.path.realpath(raw)
+            if sources and (_inside(real, sources) or _inside(sources, real)) and not problem:
+                problem = f"the store's {store.SOURCES_PREFIX}/ folder holds jobs' code, which nothing overwrites"
             if problem:
                 raise ValidationError(f"{what}: {uri!r} cannot be written by jobs: {problem}. Write outputs to a "
                                       f"folder of their own (or to the store), or ask the server's operator to "
