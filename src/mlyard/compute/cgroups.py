@@ -1,14 +1,17 @@
 """Per-host control groups: a sandboxed host's memory, process count and CPU limits hold for all of
 its processes together, and every process it started can be found and killed when it ends.
 
-cgroup v2 is used where this process may create child groups with the controllers enabled (its own
-group is the root of a namespace, or delegated); otherwise the v1 hierarchies (``memory``, ``pids``,
-``cpu``) mounted under ``/sys/fs/cgroup``. Groups are created under this process's own group, in
-``mlyard/``, so a runner inside a container or a systemd slice stays inside its own limits.
+cgroup v2 is used where its memory and pids controllers are available to this process's group
+(the usual case for root, in a container or not); otherwise the v1 hierarchies (``memory``,
+``pids``, ``cpu``) mounted under ``/sys/fs/cgroup``. Groups are created under this process's own
+group, in ``mlyard/``, so a runner inside a container or a systemd slice stays inside its own
+limits. (On v2 the processes of that group are moved into its leaf ``mlyard-procs`` first: a group
+with processes cannot have children with controllers.)
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import signal
@@ -20,6 +23,7 @@ from pathlib import Path
 __all__ = ["Limits", "HostCgroup"]
 
 _CONTROLLERS = ("memory", "pids", "cpu")
+_PROCS_LEAF = "mlyard-procs"  # cgroup v2: where the processes of mlyard's own group are moved
 _CPU_PERIOD_US = 100_000
 
 
@@ -130,16 +134,22 @@ class HostCgroup:
 
     @classmethod
     def _create_v2(cls, own: Path, leaf: str) -> HostCgroup | None:
+        # Only the real root group may hold processes and enable controllers for its children
+        # ("no internal processes"). So the first runner moves the processes of its group (the
+        # server, itself, whatever else) into a leaf, ``mlyard-procs``, and enables the controllers
+        # on the group; processes started later are born in that leaf, so its parent is the base.
+        base = own.parent if own.name == _PROCS_LEAF else own
         try:
-            available = set((own / "cgroup.controllers").read_text().split())
+            available = set((base / "cgroup.controllers").read_text().split())
             if not {"memory", "pids"} <= available:
                 return None
             wanted = " ".join(f"+{c}" for c in _CONTROLLERS if c in available)
-            parent = own / "mlyard"
+            enabled = set((base / "cgroup.subtree_control").read_text().split())
+            if not {"memory", "pids"} <= enabled:
+                _enable_beside_processes(base, wanted)
+            parent = base / "mlyard"
             parent.mkdir(exist_ok=True)
             _sweep(parent)
-            # Fails (EBUSY) when the own group holds processes and is not a namespace's root.
-            _write(own / "cgroup.subtree_control", wanted)
             _write(parent / "cgroup.subtree_control", wanted)
             d = parent / leaf
             d.mkdir()
@@ -235,6 +245,29 @@ class HostCgroup:
                     if attempt % 10 == 0:
                         self.kill()
                     time.sleep(0.02)
+
+
+def _enable_beside_processes(group: Path, wanted: str) -> None:
+    """Enable ``wanted`` controllers for ``group``'s children, first moving the processes it holds
+    into its leaf ``mlyard-procs`` (EBUSY otherwise, unless it is the root)."""
+    try:
+        _write(group / "cgroup.subtree_control", wanted)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EBUSY:
+            raise
+    procs_leaf = group / _PROCS_LEAF
+    procs_leaf.mkdir(exist_ok=True)
+    for _ in range(20):  # processes may fork while they are moved
+        pids = (group / "cgroup.procs").read_text().split()
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                _write(procs_leaf / "cgroup.procs", pid)
+            except OSError:
+                pass  # it ended meanwhile
+    _write(group / "cgroup.subtree_control", wanted)
 
 
 def _sweep(parent: Path) -> None:
