@@ -147,7 +147,7 @@ class SourcePolicy:
             problem = self.problem(raw)
             sources = os.path.join(self.store, store.SOURCES_PREFIX) if self.store else None
             real = os.path.realpath(raw)
-            if sources and (_inside(real, sources) or _inside(sources, real)) and not problem:
+            if sources and _inside(real, sources) and not problem:  # the store's root itself is fine
                 problem = f"the store's {store.SOURCES_PREFIX}/ folder holds jobs' code, which nothing overwrites"
             if problem:
                 raise ValidationError(f"{what}: {uri!r} cannot be written by jobs: {problem}. Write outputs to a "
