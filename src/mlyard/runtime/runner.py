@@ -414,6 +414,8 @@ def _clip(text: str) -> str:
 
 def _wait_for_job() -> Path | None:
     """Warm start: modules are imported; read the job directory from stdin (end-of-file: exit)."""
+    import psutil  # noqa: F401  (kill_descendants at every job's end)
+
     import mlyard.runtime.processing  # noqa: F401  (the imports are what warming is for)
     import mlyard.runtime.training  # noqa: F401
     from mlyard.compute.sandbox import bwrap_available
