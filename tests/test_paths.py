@@ -220,3 +220,31 @@ def test_output_destinations_are_checked_at_create(session, home: Path, tmp_path
         proc.run(code=str(tmp_path / "p.py"), outputs=[ProcessingOutput(
             source="/opt/ml/processing/out", destination=dest, output_name="out")], logs=False)
     assert not (home / "jobs").exists() or not list((home / "jobs").iterdir())
+
+
+def test_a_destination_swapped_for_a_link_after_create_is_not_written(session, home: Path, tmp_path: Path) -> None:
+    """The runner writes outputs with more rights than their submitter: where they land is checked
+    again when they are written, so a folder swapped for a link into mlyard's home gets nothing."""
+    from mlyard.errors import UnexpectedStatusException
+    from mlyard.processing import ProcessingOutput
+
+    out = tmp_path / "out"
+    out.mkdir()
+    write_script(tmp_path, "late.py", """
+        import time
+        time.sleep(3)
+        open("/opt/ml/processing/out/passwd", "w").write("owned")
+    """)
+    proc = ScriptProcessor(command=["python3"], role="r", instance_count=1, instance_type="local")
+    proc.run(code=str(tmp_path / "late.py"), outputs=[ProcessingOutput(
+        source="/opt/ml/processing/out", destination=f"file://{out}", output_name="out")], wait=False, logs=False)
+    job = proc.latest_job
+    wait_for(lambda: job.describe()["ProcessingJobStatus"] == "InProgress"
+             and job.describe().get("SecondaryStatus") not in ("Pending", "Starting"), timeout=60)
+    victim = home / "victim"
+    victim.mkdir()
+    out.rename(tmp_path / "out.moved")
+    out.symlink_to(victim)
+    with pytest.raises(UnexpectedStatusException, match="cannot be written by jobs"):
+        job.wait(logs=False)
+    assert not list(victim.iterdir())

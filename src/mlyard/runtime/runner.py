@@ -449,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         job_dir = Path(args[0]).resolve()
     spec = json.loads((job_dir / "spec.json").read_text())
+    from mlyard.runtime.channels import source_policy
+
+    source_policy(spec).guard_writes()  # the runner writes outputs with more rights than their submitter
     kind = spec["kind"]
     runner: JobRunner
     if kind == "training":

@@ -128,6 +128,8 @@ class EndpointRunner:
         self.generation = 0
         # With an endpoint token, instances get a token of their own, which only this router sends.
         self.instance_token = new_token() if self.spec.get("Token") else None
+        if self.spec.get("Sources"):
+            SourcePolicy.from_json(self.spec["Sources"]).guard_writes()  # captured data, written as root
 
     # -- instances -------------------------------------------------------------------------------
     def _model_dir(self, variant: dict[str, Any], generation: int) -> tuple[Path, dict[str, str]]:

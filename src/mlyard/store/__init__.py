@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -37,6 +38,7 @@ __all__ = [
     "CHUNK_SIZE",
     "download",
     "regular_files",
+    "set_write_guard",
     "sync_dir_to",
     "make_tar",
     "extract_tar",
@@ -58,6 +60,35 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None, fsync: bool =
             fh.flush()
             os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+# Set by a job runner: it writes a job's outputs with more rights than the job's submitter, so
+# every local folder it writes into is checked where it really is, at the moment it is written.
+_write_guard: Callable[[str], None] | None = None
+
+
+def set_write_guard(guard: Callable[[str], None] | None) -> None:
+    """``guard(real_folder)`` raises if nothing may be written into ``real_folder``."""
+    global _write_guard
+    _write_guard = guard
+
+
+def _open_folder(folder: Path) -> int:
+    """An O_PATH descriptor of ``folder`` where it really is now, checked by the write guard: what
+    is written through it lands there, even if a link is swapped in on the way afterwards."""
+    real = os.path.realpath(folder)
+    fd = os.open("/", os.O_PATH | os.O_DIRECTORY)
+    try:
+        for part in [p for p in real.split("/") if p]:
+            nxt = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        if _write_guard is not None:
+            _write_guard(os.readlink(f"/proc/self/fd/{fd}"))
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
 
 def local_path(uri: str) -> Path | None:
     """The local path a ``file://`` URI or absolute path names, else None."""
@@ -164,10 +195,9 @@ def _upload_stream(fh: IO[bytes], uri: str) -> str:
 
 
 def upload_bytes(data: bytes, uri: str) -> str:
-    path = local_path(uri)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
+    if local_path(uri) is not None:
+        with ObjectWriter(uri) as out:
+            out.write(data)
         return uri
     fs, p = _fs(uri)
     with fs.open(p, "wb") as fh:
@@ -197,6 +227,8 @@ class ObjectWriter:
         if path is not None:
             if not by_content and path.is_dir():  # refused before any byte is taken, not after the last
                 raise IsADirectoryError(21, "Is a directory", str(path))
+            if _write_guard is not None:
+                _check_folder(path.parent)  # before any folder or file is made there
             path.parent.mkdir(parents=True, exist_ok=True)
             where = path.parent
             if tmp_dir is not None:
@@ -233,7 +265,11 @@ class ObjectWriter:
             if path is not None:
                 os.chmod(self._tmp, 0o644)
                 if self._sha256 is None:
-                    os.replace(self._tmp, path)
+                    dirfd = _open_folder(path.parent)
+                    try:
+                        os.replace(self._tmp, path.name, dst_dir_fd=dirfd)
+                    finally:
+                        os.close(dirfd)
                 else:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     with contextlib.suppress(FileExistsError):  # there already (the same bytes): it stays
@@ -259,6 +295,14 @@ class ObjectWriter:
             self.commit()
         else:
             self.abort()
+
+
+def _check_folder(folder: Path) -> None:
+    """The write guard's verdict on ``folder`` (or on its nearest existing parent)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    os.close(_open_folder(existing))
 
 
 def open_object(uri: str) -> tuple[IO[bytes], int]:
@@ -321,7 +365,13 @@ def sync_dir_to(src: Path, uri: str, beneath: Path | None = None) -> None:
         if key not in wanted:
             path = local_path(obj_uri)
             if path is not None:
-                path.unlink(missing_ok=True)
+                folder = _open_folder(path.parent)
+                try:
+                    os.unlink(path.name, dir_fd=folder)
+                except FileNotFoundError:
+                    pass
+                finally:
+                    os.close(folder)
             else:
                 fs, p = _fs(obj_uri)
                 fs.rm(p)

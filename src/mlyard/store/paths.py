@@ -90,7 +90,7 @@ class SourcePolicy:
         return cls(tuple(data.get("denied") or ()), None if allowed is None else tuple(allowed), data.get("store"),
                    data.get("store_uri"))
 
-    def problem(self, path: str) -> str | None:
+    def problem(self, path: str, contains: bool = True) -> str | None:
         """Why the local path ``path`` may not be read as a source (None if it may). ``path`` is
         resolved first: a link to a denied folder is as denied as the folder."""
         real = os.path.realpath(path)
@@ -100,7 +100,7 @@ class SourcePolicy:
         for d in self.denied:
             if _inside(real, d):
                 return f"it lies in {d}, which jobs may not read"
-            if _inside(d, real):
+            if contains and _inside(d, real):
                 return f"it contains {d}, which jobs may not read"
         if self.allowed is not None and not any(_inside(real, a) for a in self.allowed):
             return (f"it is outside the folders this server allows ({os.pathsep.join(self.allowed)}, set by "
@@ -132,7 +132,7 @@ class SourcePolicy:
         return real
 
 
-    def check_destination(self, what: str, uri: str) -> str:
+    def check_destination(self, what: str, uri: str, contains: bool = True) -> str:
         """Raise ValidationError if ``uri`` is a local folder jobs' outputs may not be written to:
         the same rule as for sources (the runner writes outputs with the server's rights, so an
         output into /etc or mlyard's home would be a write the job itself could not make). Return
@@ -144,7 +144,7 @@ class SourcePolicy:
                                   "folder holds jobs' code, which nothing overwrites. Write outputs elsewhere.")
         raw = uri[len("file://"):] if uri.startswith("file://") else uri if uri.startswith("/") else None
         if raw is not None:
-            problem = self.problem(raw)
+            problem = self.problem(raw, contains)  # ``contains``: what is written may go anywhere below
             sources = os.path.join(self.store, store.SOURCES_PREFIX) if self.store else None
             real = os.path.realpath(raw)
             if sources and _inside(real, sources) and not problem:  # the store's root itself is fine
@@ -154,6 +154,18 @@ class SourcePolicy:
                                       f"folder of their own (or to the store), or ask the server's operator to "
                                       f"allow its folder with {ALLOWED_ROOTS_ENV}.")
         return uri
+
+
+    def guard_writes(self) -> None:
+        """Make this process's local store writes check, at the moment they happen, that the
+        folder they really land in may be written (see ``store.set_write_guard``): a destination
+        allowed at create may since have been swapped for a link."""
+        from mlyard import store
+
+        def guard(real: str) -> None:  # a file goes into this very folder: only where it lies counts
+            self.check_destination("a job's output", real, contains=False)
+
+        store.set_write_guard(guard)
 
 
 def check_links(root: Path) -> str | None:
