@@ -125,8 +125,8 @@ def test_a_stop_interrupts_set_up(session, tmp_path: Path) -> None:
     job.stop()
     wait_for(lambda: job.describe()["TrainingJobStatus"] == "Stopped", timeout=30)
     assert time.monotonic() - t0 < 10  # pip goes on building for 600 s
-    assert not [p for p in _leftovers("pip") if "slowpkg" in " ".join(p.cmdline()) or str(tmp_path) in
-                " ".join(p.cmdline())]
+    wait_for(lambda: not [p for p in _leftovers("pip") if "slowpkg" in " ".join(p.cmdline()) or str(tmp_path) in
+                          " ".join(p.cmdline())], timeout=5)
 
 
 def test_max_run_covers_download_and_set_up(session, tmp_path: Path) -> None:

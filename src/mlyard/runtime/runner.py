@@ -83,6 +83,7 @@ class JobRunner:
         self.cgroups: dict[str, Any] = {}       # host -> HostCgroup (sandboxed hosts)
         self.pass_fds: dict[str, int] = {}     # host -> the seccomp filter's file descriptor
         self.t0 = time.monotonic()             # max_run counts from here: download and setup too
+        self.abandoned_setup = False           # set-up was interrupted and its thread may still start things
         (job_dir / "logs").mkdir(exist_ok=True)
 
     # -- hooks ------------------------------------------------------------------------------
@@ -295,6 +296,7 @@ class JobRunner:
             thread.join(0.02)
             interrupted = self.stop_requested.is_set() or (limit is not None and time.monotonic() - self.t0 > limit)
             if interrupted and thread.is_alive():
+                self.abandoned_setup = True  # main() ends the process group when the job has ended
                 kill_descendants()
                 return None
         if "error" in result:
@@ -468,7 +470,14 @@ def main(argv: list[str] | None = None) -> int:
         runner = TransformRunner(job_dir, spec)
     else:
         raise SystemExit(f"unknown job kind {kind!r}")
-    return runner.run()
+    code = runner.run()
+    if runner.abandoned_setup and os.getpgrp() == os.getpid():  # a group of its own, as executors start it
+        # The set-up thread may have started a process since its children were killed (pip's next
+        # step, say); they are in the runner's process group, which ends here, the runner with it.
+        kill_descendants()
+        sys.stdout.flush()
+        os.killpg(0, signal.SIGKILL)
+    return code
 
 
 if __name__ == "__main__":
