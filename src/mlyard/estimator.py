@@ -108,7 +108,7 @@ def base_name(base_job_name: str | None, image_uri: str | None, default: str) ->
 def name_from_base(base: str, max_length: int = 63) -> str:
     """``base``, SageMaker's timestamp (to the millisecond) and a random suffix, so that processes
     naming jobs at the same moment get different names."""
-    stamp = f"{_timestamp()}-{secrets.token_hex(2)}"
+    stamp = f"{_timestamp()}-{secrets.token_hex(4)}"  # 32 random bits: no birthday collisions in practice
     base = base[: max_length - len(stamp) - 1].strip("-")
     return f"{base}-{stamp}"
 

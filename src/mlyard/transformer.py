@@ -72,7 +72,8 @@ class Transformer:
                                          "JoinSource": join_source}
             return client.create_transform_job(req)
 
-        model_base = re.sub(r"-\d{4}(-\d{2}){5}-\d{3}(-[0-9a-f]{4})?$", "", self.model_name)  # drop its timestamp
+        # The model's name without its timestamp and random suffix.
+        model_base = re.sub(r"-\d{4}(-\d{2}){5}-\d{3}(-[0-9a-f]{4}|-[0-9a-f]{8})?$", "", self.model_name)
         base = self.base_transform_job_name or f"{model_base[:28]}-transform"
         self._current_job_name = self.latest_transform_job = create_job(base, job_name, request)
         if self.output_path is None:
