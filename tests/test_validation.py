@@ -169,7 +169,7 @@ def test_instance_counts_below_one_are_refused(session, tmp_path: Path) -> None:
 def test_a_model_that_is_not_a_tar_archive_is_refused_at_create(session, tmp_path: Path) -> None:
     bogus = tmp_path / "model.tar.gz"
     bogus.write_bytes(b"this is not an archive")
-    with pytest.raises(ValidationError, match="is not a tar archive"):
+    with pytest.raises(ValidationError, match="is not a readable tar.gz archive"):
         Model(model_data=str(bogus), sagemaker_session=session).create()
 
 

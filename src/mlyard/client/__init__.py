@@ -220,24 +220,23 @@ class Client:
         return self.stream(f"/v1/endpoints/{_q(name)}/logs", {})
 
     # -- store -----------------------------------------------------------------------------------
-    def upload(self, key: str, data: bytes | Path, unless_job: str | None = None) -> str:
-        """Store ``data`` (bytes, or a file's contents, streamed from disk) under ``key``; with
-        ``unless_job``, refused while that job exists. Returns the object's URI."""
-        params = {"unless_job": unless_job} if unless_job else {}
-        return self._put(f"/v1/store/{quote(key, safe='/')}", data, params)
+    def upload(self, key: str, data: bytes | Path) -> str:
+        """Store ``data`` (bytes, or a file's contents, streamed from disk) under ``key``; return
+        the object's URI."""
+        return self._put(f"/v1/store/{quote(key, safe='/')}", data)
 
     def upload_source(self, data: bytes | Path, filename: str) -> str:
         """Store a job's code (bytes, or a file's contents, streamed from disk) by its content
         (``sources/<sha256>/<filename>``, never replaced); return its URI, which the job's create
         request then names."""
-        return self._put(f"/v1/sources/{_q(filename)}", data, {})
+        return self._put(f"/v1/sources/{_q(filename)}", data)
 
-    def _put(self, path: str, data: bytes | Path, params: dict[str, Any]) -> str:
+    def _put(self, path: str, data: bytes | Path) -> str:
         """PUT ``data`` (a file is sent from disk, never read whole) and return the stored URI."""
         if isinstance(data, Path):
             with data.open("rb") as fh:
-                return str(self.request("PUT", path, content=fh, params=params)["uri"])
-        return str(self.request("PUT", path, content=data, params=params)["uri"])
+                return str(self.request("PUT", path, content=fh)["uri"])
+        return str(self.request("PUT", path, content=data)["uri"])
 
     def read_uri(self, uri: str) -> bytes:
         """A (small) object's bytes; ``download`` writes one of any size to a file."""

@@ -12,6 +12,7 @@ from typing import IO
 import psutil
 
 from mlyard.compute.executor import Executor, RunnerHandle
+from mlyard.runtime.hosts import kill_tree
 
 __all__ = ["LocalExecutor"]
 
@@ -124,14 +125,5 @@ class LocalExecutor(Executor):
 
     def kill(self, handle: RunnerHandle) -> None:
         proc = self._process(handle)
-        if proc is None:
-            return
-        try:
-            tree = [proc, *proc.children(recursive=True)]
-        except psutil.Error:
-            tree = [proc]
-        for p in tree:  # the runner first: it would start nothing new, and its hosts die with it
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
+        if proc is not None:
+            kill_tree(proc)  # the runner first: it would start nothing new, and its hosts die with it

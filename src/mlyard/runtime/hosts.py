@@ -16,7 +16,7 @@ from typing import Any
 
 from mlyard.runtime.metrics import LineSplitter, MetricParser
 
-__all__ = ["HostProcess", "MetricSink", "terminate_all"]
+__all__ = ["HostProcess", "MetricSink", "terminate_all", "kill_tree"]
 
 _TAIL_BYTES = 16 * 1024
 
@@ -152,11 +152,11 @@ class HostProcess:
         try:
             top = psutil.Process(self.proc.pid)
             if sig == signal.SIGKILL:
-                targets = [*top.children(recursive=True), top]
-            else:
-                targets = [top]
-                while self.wrapped and targets and all(p.name() == "bwrap" for p in targets):
-                    targets = [c for p in targets for c in p.children()]
+                kill_tree(top)
+                return
+            targets = [top]
+            while self.wrapped and targets and all(p.name() == "bwrap" for p in targets):
+                targets = [c for p in targets for c in p.children()]
         except psutil.Error:
             return
         for p in targets:
@@ -164,6 +164,25 @@ class HostProcess:
                 p.send_signal(sig)
             except psutil.Error:
                 pass
+
+
+def kill_tree(root: Any, include_root: bool = True, wait: float = 0.0) -> None:
+    """SIGKILL the psutil process ``root`` (first, so it starts nothing new) and everything below
+    it; wait up to ``wait`` seconds for them to go."""
+    import psutil
+
+    try:
+        tree = [root] if include_root else []
+        tree += root.children(recursive=True)
+    except psutil.Error:
+        pass
+    for p in tree:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    if wait:
+        psutil.wait_procs(tree, timeout=wait)
 
 
 def terminate_all(hosts: list[HostProcess], grace: float, on_kill: Callable[[str], None] | None = None) -> None:

@@ -144,7 +144,8 @@ class ProcessingRunner(JobRunner):
                             f"{host}'s copy was uploaded")
                     if note not in self.events:
                         self.events.append(note)
-                        self.state.update(events=self.events, warnings=self.events)
+                        # A warning beside the others (the sandbox's, say), not in their place.
+                        self.state.update(events=self.events, warnings=[*self.state.data["warnings"], note])
                 owners[key] = host
                 dest = store.join(s3["S3Uri"], key)
                 try:

@@ -19,7 +19,7 @@ from typing import Any
 
 from mlyard.errors import ValidationError
 from mlyard.runtime.contract import HostLayout
-from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
+from mlyard.runtime.hosts import HostProcess, MetricSink, kill_tree, terminate_all
 from mlyard.runtime.metrics import MetricParser
 from mlyard.runtime.state import TERMINAL, StateFile
 
@@ -398,16 +398,7 @@ def kill_descendants() -> None:
     """SIGKILL every process below the runner (what hosts and set-up left behind)."""
     import psutil
 
-    try:
-        children = psutil.Process().children(recursive=True)
-    except psutil.Error:
-        return
-    for child in children:
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(children, timeout=2)
+    kill_tree(psutil.Process(), include_root=False, wait=2)
 
 
 def _clip(text: str) -> str:

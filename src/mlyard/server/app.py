@@ -257,23 +257,12 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         return writer
 
     @app.put("/v1/store/{key:path}", tags=["store"])
-    async def put_object(key: str, request: Request, unless_job: str | None = None) -> dict[str, str]:
-        """Write an object. With ``unless_job`` (a job name) it is refused (409) while a job (or a
-        tuning job) of that name exists, so a job's source is never replaced by another's."""
+    async def put_object(key: str, request: Request) -> dict[str, str]:
+        """Write an object (not under ``sources/``: a job's code goes through ``/v1/sources``)."""
         if key.split("/", 1)[0] == store.SOURCES_PREFIX:
             raise ValidationError(f"store key {key!r}: objects under 'sources/' are immutable and named by their "
                                   "content; store a job's code with PUT /v1/sources/{filename}")
         uri = store.join(control.store_root, _safe_key(key))
-        if unless_job is not None:
-            if await run_in_threadpool(tunings.exists, unless_job):
-                raise ConflictError(f"a tuning job named {unless_job!r} already exists; choose another job_name "
-                                    "(or leave it out to get a unique one)")
-            try:
-                await run_in_threadpool(control.catalog.get_job, unless_job)
-                raise ConflictError(f"a job named {unless_job!r} already exists; choose another job_name "
-                                    "(or leave it out to get a unique one)")
-            except NotFoundError:
-                pass
         writer = await receive(request, uri)
         return {"uri": writer.uri}
 

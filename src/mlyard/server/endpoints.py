@@ -26,28 +26,13 @@ from mlyard.runtime.runner import public_environment
 from mlyard.runtime.state import read_state
 from mlyard.server.describe import arn, iso
 from mlyard.serving.auth import endpoint_network, new_token
+from mlyard.store.archive import check_tar
 from mlyard.store.paths import SourcePolicy
 from mlyard.validation import MODEL_ENVIRONMENT, check_map
 
 __all__ = ["Endpoints"]
 
 _ENDED = ("Failed", "Deleted")
-
-
-def _tar_problem(path: Path) -> str | None:
-    """Why ``path`` is not a usable model archive (its start is read, not the whole of it), or None."""
-    import tarfile
-    import zlib
-
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            tar.next()
-    except PermissionError:
-        return "cannot be read by the mlyard server; fix its permissions"
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        return (f"is not a tar archive (model.tar.gz) nor a folder ({exc}); pack the model with "
-                "'tar czf model.tar.gz -C model_dir .'")
-    return None
 
 
 class Endpoints:
@@ -67,9 +52,11 @@ class Endpoints:
             if not store.exists(store.check_uri(url)):
                 raise ValidationError(f"ModelDataUrl {url!r} does not exist")
         local = store.local_path(url) if url else None
-        problem = _tar_problem(local) if local is not None and not local.is_dir() else None
-        if problem:
-            raise ValidationError(f"ModelDataUrl {url!r} {problem}")
+        if local is not None and not local.is_dir():
+            try:
+                check_tar(local)
+            except ValidationError as exc:
+                raise ValidationError(f"ModelDataUrl {url!r}: {exc} (a model is a model.tar.gz or a folder)") from None
         source = req["MlyardConfig"].get("SourceUrl")
         if source and not store.exists(store.check_uri(source)):
             raise ValidationError(f"the model's inference code {source!r} does not exist")

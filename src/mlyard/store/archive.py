@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mlyard.errors import ValidationError
 
-__all__ = ["make_tar", "extract_tar"]
+__all__ = ["make_tar", "extract_tar", "check_tar"]
 
 
 def make_tar(dest: Path, sources: list[tuple[Path, str]], compresslevel: int = 6) -> Path:
@@ -78,6 +78,16 @@ def _broken(archive: Path, exc: BaseException) -> ValidationError:
         return ValidationError(f"archive {archive.name} cannot be read: {exc.strerror}; fix its permissions")
     return ValidationError(f"{archive.name} is not a readable tar.gz archive (corrupted, truncated or another "
                            f"format: {exc}); pack it again with 'tar czf'")
+
+
+def check_tar(archive: Path) -> None:
+    """Raise ValidationError unless ``archive`` starts as a readable tar archive (only its start is
+    read: a quick check when it is named, before a job reads the whole of it)."""
+    with _open(archive) as tar:
+        try:
+            tar.next()
+        except _BROKEN as exc:
+            raise _broken(archive, exc) from exc
 
 
 def _open(archive: Path) -> tarfile.TarFile:

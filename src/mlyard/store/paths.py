@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlyard.errors import ValidationError
+from mlyard.store import SOURCES_PREFIX, local_path, set_write_guard
 
 __all__ = ["ALLOWED_ROOTS_ENV", "SourcePolicy", "check_links", "list_files", "copy_file", "read_file", "copy_tree"]
 
@@ -67,8 +68,8 @@ class SourcePolicy:
         denied.update(str(h / s) for h in homes for s in _SECRETS)
         denied.update([os.path.realpath(d) for d in denied])
         store = None
-        if store_root.startswith("file://") or store_root.startswith("/"):
-            store = os.path.realpath(store_root[len("file://"):] if store_root.startswith("file://") else store_root)
+        if (store_path := local_path(store_root)) is not None:
+            store = os.path.realpath(store_path)
         raw = os.environ.get(ALLOWED_ROOTS_ENV, "")
         allowed = None
         if raw.strip():
@@ -110,12 +111,10 @@ class SourcePolicy:
     def check(self, what: str, uri: str) -> Path | None:
         """Raise ValidationError if ``uri`` is a local path that ``what`` may not read, or a folder
         with a link leading out of it; return its resolved local path (None for other URIs)."""
-        if uri.startswith("file://"):
-            raw = uri[len("file://"):]
-        elif uri.startswith("/"):
-            raw = uri
-        else:
+        path = local_path(uri)
+        if path is None:
             return None
+        raw = str(path)
         problem = self.problem(raw)
         if problem:
             raise ValidationError(f"{what}: {uri!r} cannot be read by jobs: {problem}. Put the data in a folder "
@@ -137,18 +136,16 @@ class SourcePolicy:
         the same rule as for sources (the runner writes outputs with the server's rights, so an
         output into /etc or mlyard's home would be a write the job itself could not make). Return
         ``uri``."""
-        from mlyard import store
-
-        if self.store_uri and not self.store and _inside(uri.rstrip("/"), f"{self.store_uri}/{store.SOURCES_PREFIX}"):
-            raise ValidationError(f"{what}: {uri!r} cannot be written by jobs: the store's {store.SOURCES_PREFIX}/ "
+        if self.store_uri and not self.store and _inside(uri.rstrip("/"), f"{self.store_uri}/{SOURCES_PREFIX}"):
+            raise ValidationError(f"{what}: {uri!r} cannot be written by jobs: the store's {SOURCES_PREFIX}/ "
                                   "folder holds jobs' code, which nothing overwrites. Write outputs elsewhere.")
-        raw = uri[len("file://"):] if uri.startswith("file://") else uri if uri.startswith("/") else None
-        if raw is not None:
-            problem = self.problem(raw, contains)  # ``contains``: what is written may go anywhere below
-            sources = os.path.join(self.store, store.SOURCES_PREFIX) if self.store else None
-            real = os.path.realpath(raw)
+        path = local_path(uri)
+        if path is not None:
+            problem = self.problem(str(path), contains)  # ``contains``: what is written may go anywhere below
+            sources = os.path.join(self.store, SOURCES_PREFIX) if self.store else None
+            real = os.path.realpath(path)
             if sources and _inside(real, sources) and not problem:  # the store's root itself is fine
-                problem = f"the store's {store.SOURCES_PREFIX}/ folder holds jobs' code, which nothing overwrites"
+                problem = f"the store's {SOURCES_PREFIX}/ folder holds jobs' code, which nothing overwrites"
             if problem:
                 raise ValidationError(f"{what}: {uri!r} cannot be written by jobs: {problem}. Write outputs to a "
                                       f"folder of their own (or to the store), or ask the server's operator to "
@@ -160,12 +157,11 @@ class SourcePolicy:
         """Make this process's local store writes check, at the moment they happen, that the
         folder they really land in may be written (see ``store.set_write_guard``): a destination
         allowed at create may since have been swapped for a link."""
-        from mlyard import store
 
         def guard(real: str) -> None:  # a file goes into this very folder: only where it lies counts
             self.check_destination("a job's output", real, contains=False)
 
-        store.set_write_guard(guard)
+        set_write_guard(guard)
 
 
 def check_links(root: Path) -> str | None:
