@@ -241,7 +241,8 @@ class _Trial:
         self.status = job["status"]
         self.spec = spec
         self.value = value if value is not None and math.isfinite(value) else None
-        self.early_stopped = early_stopped
+        # A stop that came after the job had completed does not make it an early-stopped job.
+        self.early_stopped = early_stopped and self.status != "Completed"
         ranges = spec["HyperParameterTuningJobConfig"]["ParameterRanges"]
         tuned = {r["Name"] for kind in ranges.values() for r in kind}
         self.hyperparameters = {k: v for k, v in (job["spec"].get("HyperParameters") or {}).items() if k in tuned}
