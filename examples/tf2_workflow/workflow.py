@@ -2,7 +2,8 @@
 
     python examples/tf2_workflow/workflow.py      (or: make demo)
 
-1. Prepare data: the diabetes data set as raw .npy arrays.
+1. Prepare data: the diabetes data set as raw .npy arrays, uploaded to the session's default
+   bucket (a local bucket in mlyard's store: s3:// URIs work with no AWS account).
 2. Process: preprocessing.py standardizes them on 2 instances, the raw files sharded between them.
 3. Train in local mode: a script-mode Keras script, run as a SageMaker training job would run it,
    on the processing job's train and test outputs.
@@ -24,11 +25,12 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 from prepare_data import prepare  # noqa: E402
 
+import mlyard  # noqa: E402
 from mlyard import get_execution_role  # noqa: E402
 from mlyard.errors import MlyardWarning  # noqa: E402
 from mlyard.processing import ProcessingInput, ProcessingOutput  # noqa: E402
+from mlyard.s3 import S3Downloader  # noqa: E402
 from mlyard.sklearn.processing import SKLearnProcessor  # noqa: E402
-from mlyard.store import read_bytes  # noqa: E402
 from mlyard.tensorflow import TensorFlow  # noqa: E402
 from mlyard.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter  # noqa: E402
 
@@ -40,22 +42,29 @@ def step(title: str) -> None:
 def main() -> None:
     step("1. Prepare data")
     data = prepare(HERE / "data", channels=False)
-    print(f"raw arrays under {data / 'raw'}")
+    sess = mlyard.Session()
+    bucket = sess.default_bucket()
+    s3_prefix = "tf-2-workflow"
+    raw_s3 = sess.upload_data(path=str(data / "raw"), key_prefix=f"{s3_prefix}/data/raw")
+    print(f"raw arrays under {data / 'raw'}, uploaded to {raw_s3}")
 
     step("2. Process: standardize the features on 2 instances (ShardedByS3Key)")
     processor = SKLearnProcessor(framework_version="1.5", role=get_execution_role(),
                                  instance_type="ml.m5.xlarge", instance_count=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MlyardWarning)  # ml.m5.xlarge x 2 is scaled down to this machine
+        output_destination = f"s3://{bucket}/{s3_prefix}/data"
         processor.run(code=str(HERE / "preprocessing.py"),
-                      inputs=[ProcessingInput(source=str(data / "raw"), destination="/opt/ml/processing/input",
+                      inputs=[ProcessingInput(source=raw_s3, destination="/opt/ml/processing/input",
                                               s3_data_distribution_type="ShardedByS3Key")],
-                      outputs=[ProcessingOutput(output_name="train", source="/opt/ml/processing/train"),
-                               ProcessingOutput(output_name="test", source="/opt/ml/processing/test")],
+                      outputs=[ProcessingOutput(output_name="train", source="/opt/ml/processing/train",
+                                                destination=f"{output_destination}/train"),
+                               ProcessingOutput(output_name="test", source="/opt/ml/processing/test",
+                                                destination=f"{output_destination}/test")],
                       arguments=["--clip", "5"])
     outputs = {o["OutputName"]: o["S3Output"]["S3Uri"]
-               for o in processor.latest_job.describe()["ProcessingOutputConfig"]["Outputs"]}
-    print(f"processing job {processor.latest_job.job_name}: train -> {outputs['train']}")
+               for o in processor.jobs[-1].describe()["ProcessingOutputConfig"]["Outputs"]}
+    print(f"processing job {processor.jobs[-1].job_name}: train -> {outputs['train']}")
     print(f"{'':15}test  -> {outputs['test']}")
 
     step("3. Train in local mode")
@@ -99,9 +108,7 @@ def main() -> None:
 
     step("5. Deploy the best model to a local endpoint and predict")
     test_dir = HERE / "data" / "test-processed"
-    test_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("x_test.npy", "y_test.npy"):
-        (test_dir / name).write_bytes(read_bytes(f"{outputs['test']}/{name}"))
+    S3Downloader.download(outputs["test"], str(test_dir))
     x_test, y_test = np.load(test_dir / "x_test.npy"), np.load(test_dir / "y_test.npy")
     predictor = tuner.deploy(initial_instance_count=2, instance_type="local")
     print(f"endpoint {predictor.endpoint_name} at {predictor.endpoint_url}")
@@ -116,12 +123,13 @@ def main() -> None:
     np.savetxt(csv_dir / "x_test.csv", x_test, delimiter=",", fmt="%.6f")
     transformer = tuner.best_estimator().transformer(instance_count=2, instance_type="local",
                                                      strategy="MultiRecord", assemble_with="Line", accept="text/csv")
-    transformer.transform(data=str(csv_dir), content_type="text/csv", split_type="Line", logs=False)
-    out = read_bytes(f"{transformer.output_path}/x_test.csv.out").decode().split()
+    csv_s3 = sess.upload_data(path=str(csv_dir), key_prefix=f"{s3_prefix}/data/csv-test")
+    transformer.transform(data=csv_s3, content_type="text/csv", split_type="Line", logs=False)
+    out = S3Downloader.read_file(f"{transformer.output_path}/x_test.csv.out").split()
     mse = float(np.mean((np.array(out, dtype=float) - y_test) ** 2))
-    print(f"transform job {transformer.latest_transform_job}: {len(out)} predictions in "
+    print(f"transform job {transformer.latest_transform_job.job_name}: {len(out)} predictions in "
           f"{transformer.output_path}, MSE {mse:.1f}")
-    predictor.delete_endpoint()
+    sess.delete_endpoint(predictor.endpoint_name)
     print(f"endpoint {predictor.endpoint_name} deleted")
 
 
