@@ -119,7 +119,7 @@ def main() -> None:
     transformer.transform(data=str(csv_dir), content_type="text/csv", split_type="Line", logs=False)
     out = read_bytes(f"{transformer.output_path}/x_test.csv.out").decode().split()
     mse = float(np.mean((np.array(out, dtype=float) - y_test) ** 2))
-    print(f"transform job {transformer.latest_transform_job}: {len(out)} predictions in "
+    print(f"transform job {transformer.latest_transform_job.job_name}: {len(out)} predictions in "
           f"{transformer.output_path}, MSE {mse:.1f}")
     predictor.delete_endpoint()
     print(f"endpoint {predictor.endpoint_name} deleted")
