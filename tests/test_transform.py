@@ -88,7 +88,7 @@ def test_csv_lines_single_and_multi_record_on_two_instances(session, home: Path,
         results[strategy] = _outputs(out)
         desc = transformer.describe()
         assert desc["TransformJobStatus"] == "Completed" and "FailureReason" not in desc
-        assert desc["TransformJobName"] == transformer.latest_transform_job
+        assert desc["TransformJobName"] == transformer.latest_transform_job.job_name
         assert desc["ModelName"] == model.name and desc["BatchStrategy"] == strategy
         assert desc["TransformInput"]["SplitType"] == "Line"
         assert desc["TransformInput"]["ContentType"] == "text/csv"
@@ -99,7 +99,7 @@ def test_csv_lines_single_and_multi_record_on_two_instances(session, home: Path,
         assert desc["TransformStartTime"] and desc["TransformEndTime"]
         assert [t["Status"] for t in desc["SecondaryStatusTransitions"]][-1] == "Completed"
         # The objects were shared between two model servers.
-        logs = home / "jobs" / transformer.latest_transform_job / "logs"
+        logs = home / "jobs" / transformer.latest_transform_job.job_name / "logs"
         for host in ("algo-1", "algo-2"):
             assert "mlyard model server (sklearn) listening on" in (logs / f"{host}.log").read_text()
     assert results["MultiRecord"] == results["SingleRecord"]

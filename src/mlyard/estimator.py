@@ -154,10 +154,11 @@ class Job:
         self.job_name = self.name = job_name
 
     def describe(self) -> dict[str, Any]:
-        return _parse_times(self.sagemaker_session.client.describe_job(self.job_name))
+        """SageMaker's Describe<Kind>Job; NotFoundError if no job of this kind has the name."""
+        return _parse_times(self.sagemaker_session.client.describe_job(self.job_name, kind=self.kind.lower()))
 
     def stop(self) -> None:
-        self.sagemaker_session.client.stop_job(self.job_name)
+        self.sagemaker_session.client.stop_job(self.job_name, kind=self.kind.lower())
 
     def logs(self, follow: bool = False, out: Any = None) -> None:
         stream = out or sys.stdout
@@ -174,7 +175,7 @@ class Job:
 
     def _wait_once(self) -> dict[str, Any]:
         """The description once the job has ended, or after the server's wait timed out."""
-        return self.sagemaker_session.client.wait_job(self.job_name, timeout=20)
+        return self.sagemaker_session.client.wait_job(self.job_name, timeout=20, kind=self.kind.lower())
 
     def _wait_ended(self, progress: Callable[[], None] | None = None) -> dict[str, Any]:
         key = f"{self.kind}JobStatus"
@@ -268,6 +269,7 @@ class EstimatorBase:
         self.image_uri = image_uri
         self.sandbox = sandbox
         self.latest_training_job: TrainingJob | None = None
+        self.jobs: list[TrainingJob] = []  # the training jobs this estimator started (or attached), oldest first
         self._current_job_name: str | None = None
         self._check_hyperparameters(self._hyperparameters)
 
@@ -358,6 +360,7 @@ class EstimatorBase:
                           lambda n: client.create_training_job(self._request(n, inputs, source)))
         self._current_job_name = name
         self.latest_training_job = TrainingJob(self.sagemaker_session, name)
+        self.jobs.append(self.latest_training_job)
         if wait:
             self.latest_training_job.wait(logs=logs)
 
@@ -410,6 +413,7 @@ class EstimatorBase:
         est = cls(sagemaker_session=session, **init)
         est._current_job_name = training_job_name
         est.latest_training_job = TrainingJob(session, training_job_name)
+        est.jobs.append(est.latest_training_job)
         return est
 
     @classmethod

@@ -2,27 +2,64 @@
 
 from __future__ import annotations
 
+import warnings
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlyard.client import Client, default_client
-from mlyard.errors import ValidationError
+from mlyard.errors import MlyardWarning, UnexpectedStatusException, ValidationError
 
-__all__ = ["Session", "LocalSession", "get_execution_role"]
+if TYPE_CHECKING:
+    from mlyard.estimator import Job
+
+__all__ = ["Session", "LocalSession", "SageMakerClient", "get_execution_role"]
 
 _ROLE = "arn:aws:iam::000000000000:role/mlyard-local"
 
 
 class Session:
     """Talks to the control plane named by ``MLYARD_URL``/``MLYARD_TOKEN``, or to the local one
-    (started on first use). ``sandbox=True`` makes every job of this session run sandboxed."""
+    (started on first use). ``sandbox=True`` makes every job of this session run sandboxed.
 
-    def __init__(self, client: Client | None = None, default_bucket: str | None = None, sandbox: bool = False,
-                 **_ignored: Any) -> None:
+    The signature is SageMaker's, so that ``Session(boto_session)`` and
+    ``Session(sagemaker_client=boto3.client("sagemaker"))`` in a notebook run unchanged: the AWS
+    objects are kept as attributes and take no part in control-plane calls. An mlyard ``Client``
+    is given as the keyword ``client=``."""
+
+    def __init__(self, boto_session: Any = None, sagemaker_client: Any = None, sagemaker_runtime_client: Any = None,
+                 sagemaker_featurestore_runtime_client: Any = None, default_bucket: str | None = None,
+                 settings: Any = None, sagemaker_metrics_client: Any = None, sagemaker_config: Any = None,
+                 default_bucket_prefix: str | None = None, default_bucket_prefix_policy: Any = None, *,
+                 client: Client | None = None, sandbox: bool = False) -> None:
+        for what, value in (("boto_session", boto_session), ("sagemaker_client", sagemaker_client),
+                            ("sagemaker_runtime_client", sagemaker_runtime_client)):
+            if isinstance(value, Client):
+                raise ValidationError(f"Session({what}=<mlyard Client>): an mlyard Client is given as the keyword "
+                                      "argument client=, e.g. Session(client=my_client); the first arguments "
+                                      "are SageMaker's AWS sessions and clients")
+        if client is not None and not isinstance(client, Client):
+            raise ValidationError(f"Session(client=...) takes an mlyard.client.Client, not "
+                                  f"{type(client).__name__}; AWS clients go in boto_session= or sagemaker_client=")
+        if default_bucket_prefix is not None and (not isinstance(default_bucket_prefix, str)
+                                                  or "://" in default_bucket_prefix):
+            raise ValidationError(f"default_bucket_prefix {default_bucket_prefix!r} must be a key prefix inside "
+                                  "the bucket (such as 'my-project'), not a URI")
         self._client = client
         self._default_bucket = default_bucket
+        self.default_bucket_prefix = (default_bucket_prefix or "").strip("/") or None
+        self.default_bucket_prefix_policy = default_bucket_prefix_policy
         self.sandbox = sandbox
         self.local_mode = True
+        # SageMaker's AWS objects: kept for code that reads them back, never used by mlyard.
+        self.boto_session = boto_session
+        self.sagemaker_runtime_client = sagemaker_runtime_client
+        self.sagemaker_featurestore_runtime_client = sagemaker_featurestore_runtime_client
+        self.sagemaker_metrics_client = sagemaker_metrics_client
+        self.settings = settings
+        self.sagemaker_config = sagemaker_config
+        self._boto_sagemaker_client = sagemaker_client
+        self._adapter: SageMakerClient | None = None
 
     @property
     def client(self) -> Client:
@@ -54,19 +91,433 @@ class Session:
             self.client.upload(f"{prefix}/{f.relative_to(src).as_posix()}", f)
         return f"{self.client.health()['store']}/{prefix}"
 
-    def describe_training_job(self, job_name: str) -> dict[str, Any]:
-        from mlyard.estimator import _parse_times
+    # -- training, processing, transform and tuning jobs -----------------------------------------
+    def _job(self, kind: str, name: str) -> Job:
+        """The job object of ``kind`` for ``name`` (nothing is asked of the server yet)."""
+        if not isinstance(name, str) or not name:
+            raise ValidationError(f"a {kind} job's name must be a non-empty string, not {name!r}")
+        if kind == "training":
+            from mlyard.estimator import TrainingJob
 
-        return _parse_times(self.client.describe_job(job_name))
+            return TrainingJob(self, name)
+        if kind == "processing":
+            from mlyard.processing import ProcessingJob
+
+            return ProcessingJob(self, name)
+        if kind == "transform":
+            from mlyard.transformer import TransformJob
+
+            return TransformJob(self, name)
+        from mlyard.tuner import _TuningJob
+
+        return _TuningJob(self, name)
+
+    def describe_training_job(self, job_name: str) -> dict[str, Any]:
+        """SageMaker's DescribeTrainingJob (NotFoundError if no training job has that name)."""
+        return self._job("training", job_name).describe()
+
+    def describe_processing_job(self, job_name: str) -> dict[str, Any]:
+        return self._job("processing", job_name).describe()
+
+    def describe_transform_job(self, job_name: str) -> dict[str, Any]:
+        return self._job("transform", job_name).describe()
+
+    def describe_tuning_job(self, job_name: str) -> dict[str, Any]:
+        return self._job("tuning", job_name).describe()
 
     def stop_training_job(self, job_name: str) -> None:
-        self.client.stop_job(job_name)
+        self._job("training", job_name).stop()
+
+    def stop_processing_job(self, job_name: str) -> None:
+        self._job("processing", job_name).stop()
+
+    def stop_transform_job(self, name: str) -> None:
+        self._job("transform", name).stop()
+
+    def stop_tuning_job(self, name: str) -> None:
+        self._job("tuning", name).stop()
 
     def wait_for_job(self, job: str, poll: int = 5) -> dict[str, Any]:
-        from mlyard.estimator import TrainingJob
+        """Block until the training job ``job`` ends; its description. ``UnexpectedStatusException``
+        if it failed. (``poll`` is accepted for SageMaker's signature: the server is long-polled.)"""
+        return self._job("training", job)._wait_ended()
 
-        return TrainingJob(self, job).wait(logs=False)
+    def wait_for_processing_job(self, job: str, poll: int = 5) -> dict[str, Any]:
+        return self._job("processing", job)._wait_ended()
 
+    def wait_for_transform_job(self, job: str, poll: int = 5) -> dict[str, Any]:
+        return self._job("transform", job)._wait_ended()
+
+    def wait_for_tuning_job(self, job: str, poll: int = 5) -> dict[str, Any]:
+        return self._job("tuning", job)._wait_ended()
+
+    def logs_for_job(self, job_name: str, wait: bool = False, poll: int = 10, log_type: str = "All",
+                     timeout: int | None = None) -> None:
+        """Print the training job's logs; with ``wait``, follow them until the job ends and raise
+        ``UnexpectedStatusException`` if it failed."""
+        self._logs("training", job_name, wait)
+
+    def logs_for_processing_job(self, job_name: str, wait: bool = False, poll: int = 10) -> None:
+        self._logs("processing", job_name, wait)
+
+    def logs_for_transform_job(self, job_name: str, wait: bool = False, poll: int = 10) -> None:
+        self._logs("transform", job_name, wait)
+
+    def _logs(self, kind: str, name: str, wait: bool) -> None:
+        job = self._job(kind, name)
+        job.describe()  # a job of another kind, or none: NotFoundError before any log is printed
+        job.logs(follow=wait)
+        if wait:
+            job._wait_ended()
+
+    def list_training_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        """boto's ListTrainingJobs: ``{"TrainingJobSummaries": [...], "NextToken"?}``, with its
+        filters (``NameContains``, ``StatusEquals``, ``CreationTimeAfter``/``Before``, ``SortBy``,
+        ``SortOrder``, ``MaxResults``, ``NextToken``)."""
+        return self._list_jobs("training", "Training", kwargs)
+
+    def list_processing_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        return self._list_jobs("processing", "Processing", kwargs)
+
+    def list_transform_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        return self._list_jobs("transform", "Transform", kwargs, order="Descending")
+
+    def list_hyper_parameter_tuning_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        """boto's ListHyperParameterTuningJobs: ``{"HyperParameterTuningJobSummaries": [...]}``."""
+        from mlyard.estimator import _parse_times
+
+        rows = _parse_times(self.client.list_tuning_jobs(limit=10000))
+        return _page(rows, "HyperParameterTuningJobSummaries", "HyperParameterTuningJob", kwargs, "Ascending")
+
+    list_tuning_jobs = list_hyper_parameter_tuning_jobs
+
+    def _list_jobs(self, kind: str, prefix: str, kwargs: dict[str, Any], order: str = "Ascending") -> dict[str, Any]:
+        from mlyard.estimator import _parse_times
+
+        rows = []
+        for j in self.client.list_jobs(kind=kind, limit=10000):
+            row = {f"{prefix}JobName": j["JobName"], f"{prefix}JobArn": j["JobArn"],
+                   "CreationTime": j["CreationTime"], "LastModifiedTime": j["LastModifiedTime"],
+                   f"{prefix}JobStatus": j["Status"]}
+            if j.get("EndTime"):
+                row[f"{prefix}EndTime"] = j["EndTime"]
+            if kind == "training":
+                row["SecondaryStatus"] = j["SecondaryStatus"]
+            elif j.get("FailureReason"):
+                row["FailureReason"] = j["FailureReason"]
+            rows.append(row)
+        return _page(_parse_times(rows), f"{prefix}JobSummaries", f"{prefix}Job", kwargs, order)
+
+    # -- models, endpoint configurations, endpoints ----------------------------------------------
+    def create_model(self, name: str, role: str | None = None, container_defs: Any = None,
+                     vpc_config: dict[str, Any] | None = None, enable_network_isolation: bool | None = None,
+                     primary_container: dict[str, Any] | None = None, tags: list[dict[str, str]] | None = None
+                     ) -> str:
+        """Record a model (SageMaker's ContainerDefinition: ``Image``, ``ModelDataUrl``,
+        ``Environment``) under ``name``; return the name."""
+        if container_defs is not None and primary_container is not None:
+            raise ValidationError("create_model: give container_defs or primary_container, not both")
+        container = primary_container if primary_container is not None else container_defs
+        if isinstance(container, list):
+            if len(container) != 1:
+                raise ValidationError(f"create_model: {len(container)} containers given; mlyard serves one "
+                                      "container per model (an inference pipeline of several is not supported)")
+            container = container[0]
+        if not isinstance(container, dict):
+            raise ValidationError("create_model needs container_defs (or primary_container): a dict with "
+                                  "'ModelDataUrl' and optionally 'Image' and 'Environment'")
+        _cloud_only("create_model", vpc_config=vpc_config, enable_network_isolation=enable_network_isolation)
+        image = container.get("Image")
+        framework, version = _framework_of(image)
+        request = {"ModelName": name, "ExecutionRoleArn": role, "Tags": tags or [],
+                   "PrimaryContainer": {"Image": image, "ModelDataUrl": container.get("ModelDataUrl"),
+                                        "Environment": {str(k): str(v) for k, v in
+                                                        (container.get("Environment") or {}).items()}},
+                   "MlyardConfig": {"Framework": framework, "FrameworkVersion": version}}
+        self.client.create_model(request)
+        return name
+
+    def create_endpoint_config(self, name: str, model_name: str, initial_instance_count: int, instance_type: str,
+                               accelerator_type: str | None = None, tags: list[dict[str, str]] | None = None,
+                               kms_key: str | None = None, data_capture_config_dict: dict[str, Any] | None = None,
+                               **kwargs: Any) -> str:
+        """An endpoint configuration of one variant (``AllTraffic``) serving ``model_name``."""
+        if accelerator_type is not None:
+            raise ValidationError(f"accelerator_type {accelerator_type!r}: Elastic Inference accelerators do not "
+                                  "exist locally; leave it out (use instance_type='local_gpu' for a GPU)")
+        _cloud_only("create_endpoint_config", kms_key=kms_key)
+        from mlyard.validation import check_count
+
+        config: dict[str, Any] = {
+            "EndpointConfigName": name, "Tags": tags or [],
+            "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": model_name,
+                                    "InitialInstanceCount": check_count("initial_instance_count",
+                                                                        initial_instance_count),
+                                    "InstanceType": instance_type, "InitialVariantWeight": 1.0}]}
+        if data_capture_config_dict:
+            config["DataCaptureConfig"] = data_capture_config_dict
+        self.client.create_endpoint_config(config)
+        return name
+
+    def create_endpoint(self, endpoint_name: str, config_name: str, tags: list[dict[str, str]] | None = None,
+                        wait: bool = True, live_logging: bool = False) -> str:
+        self.client.create_endpoint({"EndpointName": endpoint_name, "EndpointConfigName": config_name,
+                                     "Tags": tags or []})
+        if wait:
+            self.wait_for_endpoint(endpoint_name)
+        return endpoint_name
+
+    def endpoint_from_job(self, job_name: str, initial_instance_count: int, instance_type: str,
+                          image_uri: str | None = None, name: str | None = None, role: str | None = None,
+                          wait: bool = True, model_environment_vars: dict[str, str] | None = None,
+                          vpc_config_override: Any = None, accelerator_type: str | None = None,
+                          data_capture_config: Any = None) -> str:
+        """Deploy the model a completed training job produced: a model, an endpoint configuration
+        and an endpoint, all named ``name`` (default: the job's name); return the endpoint's name."""
+        desc = self.describe_training_job(job_name)
+        artifacts = (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+        if not artifacts:
+            raise ValidationError(f"training job {job_name!r} has no model artifacts (it is "
+                                  f"{desc['TrainingJobStatus']}); deploy a job that completed")
+        _cloud_only("endpoint_from_job", vpc_config_override=vpc_config_override)
+        name = name or job_name
+        cfg = desc.get("MlyardConfig") or {}
+        image = image_uri or (desc.get("AlgorithmSpecification") or {}).get("TrainingImage")
+        self.client.create_model({
+            "ModelName": name, "ExecutionRoleArn": role or desc.get("RoleArn"),
+            "PrimaryContainer": {"Image": image, "ModelDataUrl": artifacts,
+                                 "Environment": {str(k): str(v) for k, v in (model_environment_vars or {}).items()}},
+            "MlyardConfig": {"Framework": cfg.get("Framework"), "FrameworkVersion": cfg.get("FrameworkVersion")}})
+        capture = None
+        if data_capture_config is not None:
+            capture = data_capture_config._to_request_dict(f"{self.client.health()['store']}/data-capture")
+        self.create_endpoint_config(name, name, initial_instance_count, instance_type, accelerator_type,
+                                    data_capture_config_dict=capture)
+        return self.create_endpoint(name, name, wait=wait)
+
+    def describe_model(self, name: str) -> dict[str, Any]:
+        from mlyard.estimator import _parse_times
+
+        return _parse_times(self.client.describe_model(name))
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any]:
+        from mlyard.estimator import _parse_times
+
+        return _parse_times(self.client.describe_endpoint_config(name))
+
+    def describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
+        from mlyard.estimator import _parse_times
+
+        return _parse_times(self.client.describe_endpoint(endpoint_name))
+
+    def wait_for_endpoint(self, endpoint: str, poll: int = 30, live_logging: bool = False) -> dict[str, Any]:
+        """Block until the endpoint is no longer Creating or Updating; its description.
+        ``UnexpectedStatusException`` unless it is then InService."""
+        from mlyard.estimator import _parse_times
+
+        while True:
+            desc = self.client.wait_endpoint(endpoint, timeout=20)
+            if desc["EndpointStatus"] not in ("Creating", "Updating"):
+                break
+        status = desc["EndpointStatus"]
+        if status != "InService":
+            raise UnexpectedStatusException(
+                f"Error hosting endpoint {endpoint}: {status}. Reason: {desc.get('FailureReason')}",
+                allowed_statuses=["InService"], actual_status=status)
+        return _parse_times(desc)
+
+    def delete_endpoint(self, endpoint_name: str) -> None:
+        self.client.delete_endpoint(endpoint_name)
+
+    def delete_endpoint_config(self, endpoint_config_name: str) -> None:
+        self.client.delete_endpoint_config(endpoint_config_name)
+
+    def delete_model(self, model_name: str) -> None:
+        self.client.delete_model(model_name)
+
+    def list_endpoints(self, **kwargs: Any) -> dict[str, Any]:
+        """boto's ListEndpoints: ``{"Endpoints": [...]}`` (filters as for ``list_training_jobs``)."""
+        from mlyard.estimator import _parse_times
+
+        keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
+        rows = [{k: e.get(k) for k in keys} for e in self.client.list_endpoints()]
+        return _page(_parse_times(rows), "Endpoints", "Endpoint", kwargs, "Descending")
+
+    def list_endpoint_configs(self, **kwargs: Any) -> dict[str, Any]:
+        from mlyard.estimator import _parse_times
+
+        return _page(_parse_times(self.client.list_endpoint_configs()), "EndpointConfigs", "EndpointConfig",
+                     kwargs, "Descending")
+
+    def list_models(self, **kwargs: Any) -> dict[str, Any]:
+        from mlyard.estimator import _parse_times
+
+        return _page(_parse_times(self.client.list_models()), "Models", "Model", kwargs, "Descending")
+
+    @property
+    def sagemaker_client(self) -> SageMakerClient:
+        """The control plane with boto's SageMaker client's method names and keyword arguments
+        (``sess.sagemaker_client.describe_training_job(TrainingJobName=...)``)."""
+        if self._adapter is None:
+            self._adapter = SageMakerClient(self)
+        return self._adapter
+
+
+_LIST_FILTERS = {"NameContains", "StatusEquals", "CreationTimeAfter", "CreationTimeBefore",
+                 "LastModifiedTimeAfter", "LastModifiedTimeBefore", "SortBy", "SortOrder", "MaxResults",
+                 "NextToken"}
+
+
+def _page(rows: list[dict[str, Any]], key: str, prefix: str, kwargs: dict[str, Any], order: str) -> dict[str, Any]:
+    """One page of a boto-shaped list: ``rows`` (each named ``<prefix>Name``) filtered, sorted and
+    cut as boto's List* arguments say; ``NextToken`` (an offset) names the next page."""
+    unknown = set(kwargs) - _LIST_FILTERS
+    if unknown:
+        raise ValidationError(f"list: unsupported arguments {sorted(unknown)}; mlyard takes "
+                              f"{', '.join(sorted(_LIST_FILTERS))}")
+    name_key, status_key = f"{prefix}Name", f"{prefix}Status"
+    if kwargs.get("NameContains"):
+        needle = str(kwargs["NameContains"]).lower()
+        rows = [r for r in rows if needle in str(r.get(name_key, "")).lower()]
+    if kwargs.get("StatusEquals"):
+        rows = [r for r in rows if r.get(status_key) == kwargs["StatusEquals"]]
+    for arg, field, after in (("CreationTimeAfter", "CreationTime", True),
+                              ("CreationTimeBefore", "CreationTime", False),
+                              ("LastModifiedTimeAfter", "LastModifiedTime", True),
+                              ("LastModifiedTimeBefore", "LastModifiedTime", False)):
+        if kwargs.get(arg) is not None:
+            bound = _datetime(arg, kwargs[arg])
+            rows = [r for r in rows if r.get(field) is not None and (r[field] > bound if after else r[field] < bound)]
+    sort_by = kwargs.get("SortBy") or "CreationTime"
+    fields = {"Name": name_key, "CreationTime": "CreationTime", "Status": status_key}
+    if sort_by not in fields:
+        raise ValidationError(f"list: SortBy {sort_by!r} must be one of {sorted(fields)}")
+    sort_order = kwargs.get("SortOrder") or order
+    if sort_order not in ("Ascending", "Descending"):
+        raise ValidationError(f"list: SortOrder {sort_order!r} must be 'Ascending' or 'Descending'")
+    rows = sorted(rows, key=lambda r: (r.get(fields[sort_by]) is None, r.get(fields[sort_by]) or ""),
+                  reverse=sort_order == "Descending")
+    limit = kwargs.get("MaxResults", 100)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
+        raise ValidationError(f"list: MaxResults {limit!r} must be an integer from 1 to 100")
+    token = kwargs.get("NextToken") or "0"
+    if not str(token).isdigit():
+        raise ValidationError(f"list: NextToken {token!r} is not one this session returned")
+    start = int(token)
+    out: dict[str, Any] = {key: rows[start:start + limit]}
+    if start + limit < len(rows):
+        out["NextToken"] = str(start + limit)
+    return out
+
+
+def _datetime(arg: str, value: Any) -> datetime:
+    """A list filter's time bound: a datetime (naive means UTC), an ISO string or epoch seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationError(f"list: {arg} {value!r} is not an ISO date and time") from None
+    if not isinstance(value, datetime):
+        raise ValidationError(f"list: {arg} must be a datetime, an ISO string or epoch seconds, not {value!r}")
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _framework_of(image: str | None) -> tuple[str | None, str | None]:
+    """The framework and version an mlyard image name (``mlyard/<framework>:<version>``) selects."""
+    if not image or not image.startswith("mlyard/"):
+        return None, None
+    framework, _, version = image[len("mlyard/"):].partition(":")
+    return framework or None, version if version and version != "latest" else None
+
+
+def _cloud_only(call: str, **args: Any) -> None:
+    """One warning naming each SageMaker argument given that has no meaning on this machine."""
+    given = sorted(k for k, v in args.items() if v not in (None, False))
+    if given:
+        warnings.warn(f"{call}: {', '.join(given)} has no effect in mlyard (no VPCs, KMS keys or network "
+                      "isolation locally); ignored", MlyardWarning, stacklevel=3)
+
+
+class SageMakerClient:
+    """boto3's SageMaker client's calls that a notebook makes on ``sess.sagemaker_client``, with
+    boto's keyword arguments, answered by the mlyard control plane."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def describe_training_job(self, *, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803 (boto's names)
+        return self._session.describe_training_job(TrainingJobName)
+
+    def describe_processing_job(self, *, ProcessingJobName: str) -> dict[str, Any]:  # noqa: N803
+        return self._session.describe_processing_job(ProcessingJobName)
+
+    def describe_transform_job(self, *, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
+        return self._session.describe_transform_job(TransformJobName)
+
+    def describe_hyper_parameter_tuning_job(self, *, HyperParameterTuningJobName: str  # noqa: N803
+                                            ) -> dict[str, Any]:
+        return self._session.describe_tuning_job(HyperParameterTuningJobName)
+
+    def describe_endpoint(self, *, EndpointName: str) -> dict[str, Any]:  # noqa: N803
+        return self._session.describe_endpoint(EndpointName)
+
+    def describe_endpoint_config(self, *, EndpointConfigName: str) -> dict[str, Any]:  # noqa: N803
+        return self._session.describe_endpoint_config(EndpointConfigName)
+
+    def describe_model(self, *, ModelName: str) -> dict[str, Any]:  # noqa: N803
+        return self._session.describe_model(ModelName)
+
+    def list_training_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        return self._session.list_training_jobs(**kwargs)
+
+    def list_processing_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        return self._session.list_processing_jobs(**kwargs)
+
+    def list_transform_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        return self._session.list_transform_jobs(**kwargs)
+
+    def list_hyper_parameter_tuning_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        return self._session.list_hyper_parameter_tuning_jobs(**kwargs)
+
+    def list_endpoints(self, **kwargs: Any) -> dict[str, Any]:
+        return self._session.list_endpoints(**kwargs)
+
+    def list_endpoint_configs(self, **kwargs: Any) -> dict[str, Any]:
+        return self._session.list_endpoint_configs(**kwargs)
+
+    def list_models(self, **kwargs: Any) -> dict[str, Any]:
+        return self._session.list_models(**kwargs)
+
+    def stop_training_job(self, *, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+        self._session.stop_training_job(TrainingJobName)
+        return {}
+
+    def stop_processing_job(self, *, ProcessingJobName: str) -> dict[str, Any]:  # noqa: N803
+        self._session.stop_processing_job(ProcessingJobName)
+        return {}
+
+    def stop_transform_job(self, *, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
+        self._session.stop_transform_job(TransformJobName)
+        return {}
+
+    def stop_hyper_parameter_tuning_job(self, *, HyperParameterTuningJobName: str  # noqa: N803
+                                        ) -> dict[str, Any]:
+        self._session.stop_tuning_job(HyperParameterTuningJobName)
+        return {}
+
+    def delete_endpoint(self, *, EndpointName: str) -> dict[str, Any]:  # noqa: N803
+        self._session.delete_endpoint(EndpointName)
+        return {}
+
+    def delete_endpoint_config(self, *, EndpointConfigName: str) -> dict[str, Any]:  # noqa: N803
+        self._session.delete_endpoint_config(EndpointConfigName)
+        return {}
+
+    def delete_model(self, *, ModelName: str) -> dict[str, Any]:  # noqa: N803
+        self._session.delete_model(ModelName)
+        return {}
 
 LocalSession = Session
 

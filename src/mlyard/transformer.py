@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mlyard.errors import ValidationError
 from mlyard.estimator import Job, _file_uri, check_instances, create_job
 from mlyard.session import Session
 from mlyard.validation import TRANSFORM_ENVIRONMENT, check_map
@@ -38,7 +39,7 @@ class Transformer:
         self.env = dict(env or {})
         self.base_transform_job_name = base_transform_job_name
         self.sagemaker_session = sagemaker_session or Session()
-        self.latest_transform_job: str | None = None
+        self.latest_transform_job: TransformJob | None = None
         self._current_job_name: str | None = None
 
     def transform(self, data: str, data_type: str = "S3Prefix", content_type: str | None = None,
@@ -75,7 +76,8 @@ class Transformer:
         # The model's name without its timestamp and random suffix.
         model_base = re.sub(r"-\d{4}(-\d{2}){5}-\d{3}(-[0-9a-f]{4}|-[0-9a-f]{8})?$", "", self.model_name)
         base = self.base_transform_job_name or f"{model_base[:28]}-transform"
-        self._current_job_name = self.latest_transform_job = create_job(base, job_name, request)
+        self._current_job_name = create_job(base, job_name, request)
+        self.latest_transform_job = TransformJob(self.sagemaker_session, self._current_job_name)
         if self.output_path is None:
             desc = client.describe_job(self._current_job_name)
             self.output_path = desc["TransformOutput"]["S3OutputPath"]
@@ -84,8 +86,8 @@ class Transformer:
 
     def _job(self) -> TransformJob:
         if self.latest_transform_job is None:
-            raise ValueError("no transform job started yet: call transform() first")
-        return TransformJob(self.sagemaker_session, self.latest_transform_job)
+            raise ValidationError("no transform job started yet: call transform() first")
+        return self.latest_transform_job
 
     def wait(self, logs: bool = True) -> dict[str, Any]:
         return self._job().wait(logs=logs)

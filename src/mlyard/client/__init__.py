@@ -102,8 +102,10 @@ class Client:
     def create_transform_job(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/transform-jobs", json=request)
 
-    def describe_job(self, name: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/jobs/{_q(name)}")
+    def describe_job(self, name: str, kind: str | None = None) -> dict[str, Any]:
+        """The job's description; with ``kind`` (training, processing, transform), NotFoundError
+        unless it is a job of that kind."""
+        return self.request("GET", f"/v1/jobs/{_q(name)}", params=_kind(kind))
 
     def list_jobs(self, kind: str | None = None, status: str | None = None, limit: int = 100,
                   name_contains: str | None = None) -> list[dict[str, Any]]:
@@ -111,11 +113,11 @@ class Client:
                                     "name_contains": name_contains}.items() if v is not None}
         return self.request("GET", "/v1/jobs", params=params)
 
-    def stop_job(self, name: str) -> dict[str, Any]:
-        return self.request("POST", f"/v1/jobs/{_q(name)}/stop")
+    def stop_job(self, name: str, kind: str | None = None) -> dict[str, Any]:
+        return self.request("POST", f"/v1/jobs/{_q(name)}/stop", params=_kind(kind))
 
-    def wait_job(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
-        return self.request("GET", f"/v1/jobs/{_q(name)}/wait", params={"timeout": timeout})
+    def wait_job(self, name: str, timeout: float = 20.0, kind: str | None = None) -> dict[str, Any]:
+        return self.request("GET", f"/v1/jobs/{_q(name)}/wait", params={"timeout": timeout, **_kind(kind)})
 
     def job_metrics(self, name: str, metric_name: str | None = None) -> list[dict[str, Any]]:
         params = {"metric_name": metric_name} if metric_name else {}
@@ -189,11 +191,23 @@ class Client:
     def create_model(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/models", json=request)
 
+    def describe_model(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/models/{_q(name)}")
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/models")
+
     def delete_model(self, name: str) -> None:
         self.request("DELETE", f"/v1/models/{_q(name)}")
 
     def create_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/endpoint-configs", json=request)
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/endpoint-configs/{_q(name)}")
+
+    def list_endpoint_configs(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/endpoint-configs")
 
     def delete_endpoint_config(self, name: str) -> None:
         self.request("DELETE", f"/v1/endpoint-configs/{_q(name)}")
@@ -267,6 +281,10 @@ class Client:
 
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/v1/health")
+
+
+def _kind(kind: str | None) -> dict[str, str]:
+    return {"kind": kind} if kind else {}
 
 
 def _q(segment: str) -> str:

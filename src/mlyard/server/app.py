@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +33,8 @@ from mlyard.server.schemas import (
 )
 
 __all__ = ["create_app"]
+
+JobKind = Literal["training", "processing", "transform"]
 
 
 def create_app(control: ControlPlane, token: str) -> FastAPI:
@@ -100,17 +102,19 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         return control.list_jobs(kind, status, limit, name_contains)
 
     @app.get("/v1/jobs/{name}", tags=["jobs"])
-    def describe_job(name: str) -> dict[str, Any]:
-        return control.describe(name)
+    def describe_job(name: str, kind: JobKind | None = None) -> dict[str, Any]:
+        """The job's description; with ``kind``, 404 unless it is a job of that kind."""
+        return control.describe(name, kind)
 
     @app.post("/v1/jobs/{name}/stop", tags=["jobs"])
-    def stop_job(name: str) -> dict[str, Any]:
-        return control.stop(name)
+    def stop_job(name: str, kind: JobKind | None = None) -> dict[str, Any]:
+        return control.stop(name, kind=kind)
 
     @app.get("/v1/jobs/{name}/wait", tags=["jobs"])
-    async def wait_job(name: str, timeout: float = Query(20.0, ge=0, le=60)) -> dict[str, Any]:
+    async def wait_job(name: str, timeout: float = Query(20.0, ge=0, le=60),
+                       kind: JobKind | None = None) -> dict[str, Any]:
         """The job's description once it has ended (or after ``timeout`` seconds)."""
-        return await control.wait(name, timeout)
+        return await control.wait(name, timeout, kind)
 
     @app.get("/v1/jobs/{name}/metrics", tags=["jobs"])
     def job_metrics(name: str, metric_name: str | None = None) -> list[dict[str, Any]]:
@@ -165,6 +169,11 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     def create_model(body: CreateModel) -> dict[str, Any]:
         return endpoints.create_model(body.model_dump())
 
+    @app.get("/v1/models", tags=["models"])
+    def list_models() -> list[dict[str, Any]]:
+        """Every model (SageMaker's ModelSummary), newest first."""
+        return endpoints.list_models()
+
     @app.get("/v1/models/{name}", tags=["models"])
     def describe_model(name: str) -> dict[str, Any]:
         return endpoints.describe_model(name)
@@ -177,6 +186,11 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     @app.post("/v1/endpoint-configs", status_code=201, tags=["endpoints"])
     def create_endpoint_config(body: CreateEndpointConfig) -> dict[str, Any]:
         return endpoints.create_endpoint_config(body.model_dump())
+
+    @app.get("/v1/endpoint-configs", tags=["endpoints"])
+    def list_endpoint_configs() -> list[dict[str, Any]]:
+        """Every endpoint configuration (SageMaker's EndpointConfigSummary), newest first."""
+        return endpoints.list_endpoint_configs()
 
     @app.get("/v1/endpoint-configs/{name}", tags=["endpoints"])
     def describe_endpoint_config(name: str) -> dict[str, Any]:

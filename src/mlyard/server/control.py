@@ -20,7 +20,7 @@ from mlyard.compute.instance_types import Resources, lookup
 from mlyard.compute.local import LocalExecutor
 from mlyard.compute.resources import Fitted, fit_request, machine
 from mlyard.compute.scheduler import Allocation, Scheduler
-from mlyard.errors import ConflictError, ValidationError
+from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.runtime.runner import public_environment
 from mlyard.runtime.state import TERMINAL, read_state
 from mlyard.server import describe
@@ -260,16 +260,26 @@ class ControlPlane:
             raise ValidationError(f"{what}: {uri!r} {state}. Point it at a file or a folder "
                                   "with data (file:///abs/path or a store URI).")
 
-    def describe(self, name: str) -> dict[str, Any]:
-        return describe.job(self.catalog.get_job(name), self.catalog.events(name), self.catalog.final_metrics(name))
+    def describe(self, name: str, kind: str | None = None) -> dict[str, Any]:
+        """The job's description; with ``kind``, only if it is a job of that kind (SageMaker's
+        DescribeProcessingJob does not find a training job of that name)."""
+        return describe.job(self.get_job(name, kind), self.catalog.events(name), self.catalog.final_metrics(name))
+
+    def get_job(self, name: str, kind: str | None = None) -> dict[str, Any]:
+        """The job's row; NotFoundError if there is none, or (with ``kind``) it is of another kind."""
+        job = self.catalog.get_job(name)
+        if kind is not None and job["kind"] != kind:
+            raise NotFoundError(f"no {kind} job named {name!r} ({name!r} is a {job['kind']} job); "
+                                f"`mlyard jobs list --kind {kind}` shows the {kind} jobs there are")
+        return job
 
     def list_jobs(self, kind: str | None, status: str | None, limit: int,
                   name_contains: str | None = None) -> list[dict[str, Any]]:
         statuses = [status] if status else None
         return [describe.summary(j) for j in self.catalog.list_jobs(kind, statuses, limit, name_contains)]
 
-    def stop(self, name: str, message: str = "Stop requested") -> dict[str, Any]:
-        job = self.catalog.get_job(name)
+    def stop(self, name: str, message: str = "Stop requested", kind: str | None = None) -> dict[str, Any]:
+        job = self.get_job(name, kind)
         if job["status"] in TERMINAL:
             raise ConflictError(f"job {name!r} already ended ({job['status']}); there is nothing to stop")
         # A queued job stops at once; the scheduler claims a job (Pending -> Starting) before it
@@ -289,9 +299,10 @@ class ControlPlane:
         self.notify()
         return self.describe(name)
 
-    async def wait(self, name: str, timeout: float) -> dict[str, Any]:
+    async def wait(self, name: str, timeout: float, kind: str | None = None) -> dict[str, Any]:
         """The job's description once it has ended, or after ``timeout`` seconds."""
-        return await self.wait_until(lambda: self.describe(name), lambda d: describe.status(d) in TERMINAL, timeout)
+        return await self.wait_until(lambda: self.describe(name, kind), lambda d: describe.status(d) in TERMINAL,
+                                     timeout)
 
     async def wait_until(self, describe_fn: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool],
                          timeout: float, poll: float = 0.5) -> dict[str, Any]:

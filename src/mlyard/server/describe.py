@@ -156,12 +156,14 @@ def summary(row: dict[str, Any]) -> dict[str, Any]:
                  or spec.get("TransformResources") or {})
     return {
         "JobName": row["name"],
+        "JobArn": arn(f"{row['kind']}-job", row["name"]),
         "Kind": row["kind"],
         "Status": row["status"],
         "SecondaryStatus": row["secondary_status"],
         "InstanceType": resources.get("InstanceType"),
         "InstanceCount": resources.get("InstanceCount"),
         "CreationTime": iso(row["created_at"]),
+        "LastModifiedTime": iso(row["modified_at"]),
         "EndTime": iso(row["ended_at"]),
         "FailureReason": row["failure_reason"],
     }

@@ -74,6 +74,10 @@ class Endpoints:
                 "PrimaryContainer": spec["PrimaryContainer"], "ExecutionRoleArn": spec.get("ExecutionRoleArn"),
                 "CreationTime": iso(row["created_at"]), "MlyardConfig": spec.get("MlyardConfig") or {}}
 
+    def list_models(self) -> list[dict[str, Any]]:
+        return [{"ModelName": r["name"], "ModelArn": arn("model", r["name"]), "CreationTime": iso(r["created_at"])}
+                for r in self.objects.list("model")]
+
     def delete_model(self, name: str) -> None:
         self.objects.get("model", name, "model")
         self.objects.delete("model", name)
@@ -98,6 +102,10 @@ class Endpoints:
         row = self.objects.get("endpoint-config", name, "endpoint configuration")
         return {**row["spec"], "EndpointConfigArn": arn("endpoint-config", name),
                 "CreationTime": iso(row["created_at"])}
+
+    def list_endpoint_configs(self) -> list[dict[str, Any]]:
+        return [{"EndpointConfigName": r["name"], "EndpointConfigArn": arn("endpoint-config", r["name"]),
+                 "CreationTime": iso(r["created_at"])} for r in self.objects.list("endpoint-config")]
 
     def delete_endpoint_config(self, name: str) -> None:
         self.objects.get("endpoint-config", name, "endpoint configuration")
@@ -200,8 +208,8 @@ class Endpoints:
         out = []
         for row in self.objects.list("endpoint"):
             d = self.describe_endpoint(row["name"])
-            out.append({k: d.get(k) for k in ("EndpointName", "EndpointStatus", "EndpointUrl", "EndpointConfigName",
-                                              "CreationTime")})
+            out.append({k: d.get(k) for k in ("EndpointName", "EndpointArn", "EndpointStatus", "EndpointUrl",
+                                              "EndpointConfigName", "CreationTime", "LastModifiedTime")})
         return out
 
     def update_endpoint(self, name: str, config_name: str) -> dict[str, Any]:
