@@ -34,6 +34,7 @@ _WHY = {
     "max_wait": "there are no spot instances to wait for",
     "enable_network_isolation": "jobs are not cut off from the network (use sandbox=True for isolation)",
     "encrypt_inter_container_traffic": "hosts talk over loopback",
+    "model_server_workers": "mlyard's model server runs its own workers",
 }
 
 FRAMEWORK_LABELS = {"tensorflow": "TensorFlow", "pytorch": "PyTorch", "sklearn": "scikit-learn"}
