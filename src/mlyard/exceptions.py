@@ -24,13 +24,18 @@ class CapacityError(UnexpectedStatusException):
 
 
 class AsyncInferenceError(MlyardError):
-    """Base of the asynchronous inference errors (SageMaker keeps ``message`` as the attribute)."""
+    """Base of the asynchronous inference errors: built from keywords (``message=``,
+    ``output_path=``...) as SageMaker builds them."""
 
     code = "AsyncInferenceError"
     fmt = "An unspecified error occurred"
 
-    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
-        super().__init__(message or self.fmt.format(**kwargs))
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            message = self.fmt.format(**kwargs)
+        except KeyError:  # a field the format names was not given: say what was
+            message = f"{self.fmt.split('{')[0].strip()} {kwargs}"
+        super().__init__(message)
         self.kwargs = kwargs
 
 
