@@ -1,8 +1,9 @@
 """mlyard: SageMaker's machine-learning workflow on your own machine.
 
 The public API mirrors the SageMaker Python SDK v2: ``mlyard.estimator.Estimator``,
-``mlyard.tensorflow.TensorFlow``, ``mlyard.Session``, ``mlyard.TrainingInput``... Names are
-imported lazily so that job runners, which import this package, start fast.
+``mlyard.tensorflow.TensorFlow``, ``mlyard.Session``, ``mlyard.session.Session``,
+``mlyard.TrainingInput``... Names and submodules are imported lazily, on first access, so that
+job runners, which import this package, start fast: ``import mlyard`` imports none of the SDK.
 """
 
 from __future__ import annotations
@@ -12,18 +13,61 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+# Top-level names, as ``sagemaker.<name>`` offers them, and the module each lives in.
 _LAZY = {
     "Session": "mlyard.session",
-    "LocalSession": "mlyard.session",
+    "LocalSession": "mlyard.local",
     "get_execution_role": "mlyard.session",
     "TrainingInput": "mlyard.inputs",
     "Estimator": "mlyard.estimator",
+    "Framework": "mlyard.estimator",
+    "Model": "mlyard.model",
+    "FrameworkModel": "mlyard.model",
+    "Predictor": "mlyard.predictor",
+    "Processor": "mlyard.processing",
+    "ScriptProcessor": "mlyard.processing",
+    "ProcessingInput": "mlyard.processing",
+    "ProcessingOutput": "mlyard.processing",
+    "ProcessingJob": "mlyard.processing",
+    "Transformer": "mlyard.transformer",
     "TrainingJobAnalytics": "mlyard.analytics",
     "HyperparameterTuningJobAnalytics": "mlyard.analytics",
     "HyperparameterTuner": "mlyard.tuner",
+    "ContinuousParameter": "mlyard.tuner",
+    "IntegerParameter": "mlyard.tuner",
+    "CategoricalParameter": "mlyard.tuner",
+    "DataCaptureConfig": "mlyard.model_monitor",
 }
 
-__all__ = ["__version__", *_LAZY]
+# Submodules reachable as attributes (``mlyard.session.Session()`` after only ``import mlyard``).
+_SUBMODULES = (
+    "analytics", "deserializers", "estimator", "exceptions", "image_uris", "inputs", "local", "model",
+    "model_monitor", "predictor", "processing", "pytorch", "s3", "serializers", "session", "sklearn",
+    "tensorflow", "transformer", "tuner", "utils",
+)
+
+# What ``sagemaker.<name>`` offers that mlyard does not (yet): asking for one says so plainly.
+_NOT_PROVIDED = (
+    # submodules
+    "amazon", "async_inference", "automl", "batch_inference", "chainer", "clarify", "collection", "debugger",
+    "djl_inference", "experiments", "explainer", "feature_store", "huggingface", "jumpstart", "lambda_helper",
+    "lineage", "model_card", "model_metrics", "modules", "multidatamodel", "mxnet", "network", "parameter",
+    "pipeline", "remote_function", "serverless", "serve", "spark", "sparkml", "workflow", "wrangler", "xgboost",
+    "drift_check_baselines", "metadata_properties", "model_uris", "script_uris", "hyperparameters",
+    "instance_types", "environment_variables", "fw_utils", "content_types", "vpc_utils", "job",
+    # top-level names
+    "AmazonAlgorithmEstimatorBase", "FactorizationMachines", "FactorizationMachinesModel",
+    "FactorizationMachinesPredictor", "IPInsights", "IPInsightsModel", "IPInsightsPredictor", "KMeans",
+    "KMeansModel", "KMeansPredictor", "KNN", "KNNModel", "KNNPredictor", "LDA", "LDAModel", "LDAPredictor",
+    "LinearLearner", "LinearLearnerModel", "LinearLearnerPredictor", "NTM", "NTMModel", "NTMPredictor",
+    "Object2Vec", "Object2VecModel", "PCA", "PCAModel", "PCAPredictor", "RandomCutForest",
+    "RandomCutForestModel", "RandomCutForestPredictor", "AutoML", "AutoMLInput", "AutoMLJob", "AutoMLV2",
+    "CandidateEstimator", "CandidateStep", "ModelPackage", "PipelineModel", "ModelMetrics", "MetricsSource",
+    "FileSource", "ProfilerConfig", "Profiler", "ModelCard", "container_def", "pipeline_container_def",
+    "production_variant", "PartnerAppAuthProvider",
+)
+
+__all__ = ["__version__", *_LAZY, *_SUBMODULES]
 
 
 def build_id() -> str:
@@ -35,8 +79,26 @@ def build_id() -> str:
     return f"{__version__}+{newest}"
 
 
+def _not_provided(name: str) -> AttributeError:
+    return AttributeError(f"mlyard does not provide sagemaker.{name} yet (module 'mlyard' has no attribute "
+                          f"{name!r})")
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mlyard' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    if module is not None:
+        return getattr(importlib.import_module(module), name)
+    if name in _SUBMODULES:
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise  # a real missing dependency of the module: not ours to hide
+            raise _not_provided(name) from None
+    if name in _NOT_PROVIDED:
+        raise _not_provided(name)
+    raise AttributeError(f"module 'mlyard' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -91,8 +91,9 @@ class ServerUnavailableError(MlyardError):
     code = "ServiceUnavailable"
 
 
-class UnexpectedStatusException(MlyardError):
-    """A job ended in a status other than the one waited for (SageMaker's name for it)."""
+class UnexpectedStatusException(MlyardError, ValueError):
+    """A job ended in a status other than the one waited for (SageMaker's name for it, a
+    ``ValueError`` there too)."""
 
     code = "UnexpectedStatus"
 

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from mlyard import image_uris
+from mlyard.compat import cloud_only, resolve_versions
 from mlyard.errors import ConflictError, MlyardWarning, UnexpectedStatusException, ValidationError
-from mlyard.inputs import TrainingInput
+from mlyard.inputs import FileSystemInput, TrainingInput
 from mlyard.runtime.state import TERMINAL
 from mlyard.session import Session
 from mlyard.validation import TRAINING_ENVIRONMENT, check_count, check_hyperparameters, check_map, check_name
@@ -42,8 +44,13 @@ _CLOUD_ONLY = {
     "training_repository_access_mode", "training_repository_credentials_provider_arn", "enable_infra_check",
     "keep_alive_period_in_seconds", "retry_strategy", "training_image_config", "container_entry_point",
     "container_arguments", "disable_output_compression", "enable_remote_debug", "distribution", "py_version",
-    "image_scope", "volume_size",
+    "image_scope", "volume_size", "compiler_config", "image_uri_region", "environment_variables_from_secrets",
 }
+# Of those, the ones mlyard honours or that ask for nothing it lacks: accepted without a warning.
+_HONOURED = {"container_log_level", "code_location", "enable_sagemaker_metrics", "disable_profiler", "image_scope",
+             "py_version", "image_uri_region", "distribution"}
+# ``distribution`` strategies whose environment every multi-host job gets (MASTER_ADDR, TF_CONFIG...).
+_DISTRIBUTIONS = {"torch_distributed", "pytorchddp", "multi_worker_mirrored_strategy"}
 _TIME_FIELDS = ("CreationTime", "LastModifiedTime", "TrainingStartTime", "TrainingEndTime", "StartTime",
                 "EndTime", "Timestamp", "ProcessingStartTime", "ProcessingEndTime", "TransformStartTime",
                 "TransformEndTime", "HyperParameterTuningEndTime", "ConvergenceDetectedTime")
@@ -72,20 +79,22 @@ def _file_uri(uri: str) -> str:
 def _channels(inputs: Any) -> list[dict[str, Any]]:
     if inputs is None:
         return []
-    if isinstance(inputs, (str, TrainingInput)):
+    if isinstance(inputs, (str, TrainingInput, FileSystemInput)):
         inputs = {"training": inputs}
     if not isinstance(inputs, dict):
-        raise ValidationError("inputs must be a URI, a TrainingInput, or a dict of channel name to either")
+        raise ValidationError("inputs must be a URI, a TrainingInput, a FileSystemInput, or a dict of channel name "
+                              "to any of them")
     channels = []
     for name, value in inputs.items():
         if isinstance(value, str):
             value = TrainingInput(value)
-        if not isinstance(value, TrainingInput):
-            raise ValidationError(f"channel {name!r}: expected a URI string or TrainingInput, got "
-                                  f"{type(value).__name__}")
+        if not isinstance(value, (TrainingInput, FileSystemInput)):
+            raise ValidationError(f"channel {name!r}: expected a URI string, a TrainingInput or a FileSystemInput, "
+                                  f"got {type(value).__name__}")
         cfg = json.loads(json.dumps(value.config))
-        src = cfg["DataSource"]["S3DataSource"]
-        src["S3Uri"] = _file_uri(src["S3Uri"])
+        src = cfg["DataSource"].get("S3DataSource")
+        if src is not None:  # a FileSystemDataSource names a folder on the server's machine: sent as is
+            src["S3Uri"] = _file_uri(src["S3Uri"])
         channels.append({"ChannelName": name, **cfg})
     return channels
 
@@ -248,6 +257,28 @@ class EstimatorBase:
         unknown = set(kwargs) - _CLOUD_ONLY - {"framework_version"}
         if unknown:
             raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: {sorted(unknown)}")
+        owner = type(self).__name__
+        unhonoured = {k: v for k, v in kwargs.items() if k in _CLOUD_ONLY and k not in _HONOURED}
+        distribution = kwargs.get("distribution")
+        if isinstance(distribution, dict):
+            other = {k: v for k, v in distribution.items()
+                     if k not in _DISTRIBUTIONS and not (isinstance(v, dict) and v.get("enabled") is False)}
+            if other:
+                unhonoured["distribution"] = other
+        cloud_only(owner, unhonoured)
+        spec = image_uris.parse(image_uri)
+        if spec is not None and spec.framework is not None:
+            if self._framework not in (None, "python", spec.framework):
+                raise ValidationError(f"{owner}: image_uri {image_uri!r} is a {spec.framework} image; this "
+                                      f"estimator runs {self._framework}: use the {spec.framework} estimator "
+                                      "or an image of its own framework")
+            self._framework = spec.framework
+            if getattr(self, "framework_version", None) is None:
+                self.framework_version = spec.version
+        if not hasattr(self, "framework_version") and kwargs.get("framework_version") is not None:
+            self.framework_version = kwargs["framework_version"]
+        resolve_versions(owner, self._framework, getattr(self, "framework_version", None),
+                         getattr(self, "py_version", None) or (spec.py_version if spec else None))
         self.role = role
         self.instance_count = check_instances(instance_type, instance_count)
         self.instance_type = instance_type
@@ -347,8 +378,9 @@ class EstimatorBase:
         return request
 
     def _image_name(self) -> str:
-        version = getattr(self, "framework_version", None)
-        return f"mlyard/{self._framework or 'python'}:{version or 'latest'}"
+        """The image a job records when no ``image_uri`` was given (``image_uris``' scheme)."""
+        framework = self._framework if self._framework in image_uris.FRAMEWORKS else None
+        return image_uris.image_name(framework, getattr(self, "framework_version", None), "training")
 
     def fit(self, inputs: Any = None, wait: bool = True, logs: bool | str = "All", job_name: str | None = None,
             experiment_config: dict[str, Any] | None = None) -> None:

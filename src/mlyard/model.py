@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
+from mlyard import image_uris
+from mlyard.compat import cloud_only, resolve_versions
 from mlyard.deserializers import BaseDeserializer
 from mlyard.errors import ValidationError
 from mlyard.estimator import _file_uri, create_job, name_from_base
@@ -16,6 +19,12 @@ if TYPE_CHECKING:
     from mlyard.client.sources import PackedSource
 
 __all__ = ["Model", "FrameworkModel"]
+
+
+# Model arguments of SageMaker's that mlyard honours (or that ask for nothing it lacks): no warning.
+_MODEL_HONOURED = {"container_log_level", "code_location", "image_uri_region"}
+_PREDICTORS = {"tensorflow": "mlyard.tensorflow.model.TensorFlowPredictor",
+               "pytorch": "mlyard.pytorch.model.PyTorchPredictor", "sklearn": "mlyard.sklearn.model.SKLearnPredictor"}
 
 
 def _deploy_config(endpoint_name: str, variants: list[dict[str, Any]], data_capture: dict[str, Any] | None,
@@ -40,9 +49,24 @@ class Model:
                  predictor_cls: type[Predictor] | None = None, env: dict[str, str] | None = None,
                  name: str | None = None, entry_point: str | None = None, source_dir: str | None = None,
                  dependencies: list[str] | None = None, git_config: dict[str, Any] | None = None,
-                 sagemaker_session: Session | None = None, **_ignored: Any) -> None:
+                 sagemaker_session: Session | None = None, **kwargs: Any) -> None:
         if model_data is None and entry_point is None:
             raise ValidationError("a Model needs model_data (a model.tar.gz or a model folder) or an entry_point")
+        owner = type(self).__name__
+        cloud_only(owner, {k: v for k, v in kwargs.items() if k not in _MODEL_HONOURED})
+        spec = image_uris.parse(image_uri)
+        if spec is not None and spec.framework is not None:
+            if self._framework not in (None, spec.framework):
+                raise ValidationError(f"{owner}: image_uri {image_uri!r} is a {spec.framework} image; this model is "
+                                      f"a {self._framework} model: use the {spec.framework} model class")
+            if self._framework is None and predictor_cls is None:  # the framework's predictor, as its model has
+                module, _, cls_name = _PREDICTORS[spec.framework].rpartition(".")
+                predictor_cls = getattr(importlib.import_module(module), cls_name)
+            self._framework = spec.framework
+            if getattr(self, "framework_version", None) is None:
+                self.framework_version = spec.version
+        resolve_versions(owner, self._framework, getattr(self, "framework_version", None),
+                         getattr(self, "py_version", None) or (spec.py_version if spec else None))
         self.image_uri = image_uri
         self.model_data = _file_uri(model_data) if model_data else None
         self.role = role
@@ -91,9 +115,15 @@ class Model:
                accelerator_type: str | None = None, endpoint_name: str | None = None,
                tags: list[dict[str, str]] | None = None, kms_key: str | None = None, wait: bool = True,
                data_capture_config: Any = None, max_batch_size: int = 64, max_latency_ms: float = 2.0,
-               port: int | None = None, **_ignored: Any) -> Predictor:
+               port: int | None = None, **kwargs: Any) -> Predictor:
         """Start an endpoint of ``initial_instance_count`` instances serving this model; return a
-        predictor for it. ``port`` fixes the endpoint's port (default: a free one)."""
+        predictor for it. ``port`` fixes the endpoint's port (default: a free one). SageMaker's
+        cloud-only arguments (``kms_key``, ``volume_size``, serverless and asynchronous
+        configurations...) are accepted with one warning; a serverless endpoint runs on a
+        ``local`` instance."""
+        cloud_only(f"{type(self).__name__}.deploy", {"kms_key": kms_key, **kwargs})
+        if instance_type is None and kwargs.get("serverless_inference_config") is not None:
+            instance_type = "local"
         if accelerator_type is not None:
             raise ValidationError(f"accelerator_type {accelerator_type!r}: Elastic Inference accelerators do not "
                                   "exist locally; leave it out (use instance_type='local_gpu' for a GPU)")
@@ -140,7 +170,13 @@ class Model:
 
 
 class FrameworkModel(Model):
+    """A framework's model; its subclasses take SageMaker's positional order for their framework."""
+
     def __init__(self, model_data: str | None = None, image_uri: str | None = None, role: str | None = None,
-                 entry_point: str | None = None, framework_version: str | None = None, **kwargs: Any) -> None:
+                 entry_point: str | None = None, framework_version: str | None = None,
+                 py_version: str | None = None, model_server_workers: int | None = None, **kwargs: Any) -> None:
         self.framework_version = framework_version
+        self.py_version = py_version
+        if model_server_workers is not None:
+            kwargs["model_server_workers"] = model_server_workers  # warned about: not applied
         super().__init__(image_uri=image_uri, model_data=model_data, role=role, entry_point=entry_point, **kwargs)

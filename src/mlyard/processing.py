@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlyard import image_uris
 from mlyard.client.sources import PackedSource
+from mlyard.compat import cloud_only, resolve_versions
 from mlyard.errors import ValidationError
 from mlyard.estimator import Job, _file_uri, base_name, check_instances, create_job
 from mlyard.session import Session
@@ -89,6 +91,20 @@ class Processor:
                  sagemaker_session: Session | None = None, env: dict[str, str] | None = None,
                  tags: list[dict[str, str]] | None = None, network_config: Any = None, sandbox: bool | None = None,
                  metric_definitions: list[dict[str, str]] | None = None) -> None:
+        owner = type(self).__name__
+        cloud_only(owner, {"volume_size_in_gb": volume_size_in_gb if volume_size_in_gb != 30 else None,
+                           "volume_kms_key": volume_kms_key, "output_kms_key": output_kms_key,
+                           "network_config": network_config})
+        spec = image_uris.parse(image_uri)
+        if spec is not None and spec.framework is not None:
+            if self._framework not in (None, spec.framework):
+                raise ValidationError(f"{owner}: image_uri {image_uri!r} is a {spec.framework} image; this processor "
+                                      f"runs {self._framework}: use the {spec.framework} processor")
+            self._framework = spec.framework
+            if getattr(self, "framework_version", None) is None:
+                self.framework_version = spec.version
+        resolve_versions(owner, self._framework, getattr(self, "framework_version", None),
+                         getattr(self, "py_version", None) or (spec.py_version if spec else None))
         self.role = role
         self.image_uri = image_uri
         self.instance_count = check_instances(instance_type, instance_count)
@@ -106,6 +122,12 @@ class Processor:
         self.latest_job: ProcessingJob | None = None
         self._current_job_name: str | None = None
 
+    def _image_name(self) -> str:
+        """The image a job records when no ``image_uri`` was given (``image_uris``' scheme)."""
+        if self._framework not in image_uris.FRAMEWORKS:
+            return "mlyard/processing"
+        return image_uris.image_name(self._framework, getattr(self, "framework_version", None), "processing")
+
     def _base_name(self) -> str:
         default = f"{self._framework}-processing" if self._framework else "processing"
         return base_name(self.base_job_name, self.image_uri, "processing" if self.image_uri else default)
@@ -113,6 +135,7 @@ class Processor:
     def run(self, inputs: list[ProcessingInput] | None = None, outputs: list[ProcessingOutput] | None = None,
             arguments: list[str] | None = None, wait: bool = True, logs: bool = True, job_name: str | None = None,
             experiment_config: dict[str, Any] | None = None, kms_key: str | None = None) -> None:
+        cloud_only(f"{type(self).__name__}.run", {"kms_key": kms_key})
         if not self.entrypoint:
             raise ValidationError("mlyard runs no containers: give the Processor an entrypoint (the command to run), "
                                   "or use ScriptProcessor / SKLearnProcessor with code=")
@@ -155,7 +178,7 @@ class Processor:
                                                       "VolumeSizeInGB": self.volume_size_in_gb}},
             "StoppingCondition": {"MaxRuntimeInSeconds": self.max_runtime_in_seconds}
             if self.max_runtime_in_seconds else {},
-            "AppSpecification": {"ImageUri": self.image_uri or f"mlyard/{self._framework or 'processing'}",
+            "AppSpecification": {"ImageUri": self.image_uri or self._image_name(),
                                  "ContainerEntrypoint": entrypoint,
                                  "ContainerArguments": [str(a) for a in arguments]},
             "Environment": env,
@@ -191,6 +214,7 @@ class ScriptProcessor(Processor):
             outputs: list[ProcessingOutput] | None = None, arguments: list[str] | None = None, wait: bool = True,
             logs: bool = True, job_name: str | None = None, experiment_config: dict[str, Any] | None = None,
             kms_key: str | None = None) -> None:
+        cloud_only(f"{type(self).__name__}.run", {"kms_key": kms_key})
         path = Path(code)
         if "://" in code:
             source = _Code(uri=code)
@@ -229,6 +253,7 @@ class FrameworkProcessor(ScriptProcessor):
             codeartifact_repo_arn: str | None = None) -> None:
         from mlyard.client.sources import pack_source
 
+        cloud_only(f"{type(self).__name__}.run", {"kms_key": kms_key, "codeartifact_repo_arn": codeartifact_repo_arn})
         packed = pack_source(code, source_dir, dependencies, git_config)  # once, whatever the name
         entry = [*self.command, f"{_CODE_DIR}/{packed.program}"]
         self._start(entry, inputs, outputs, arguments, wait, logs, job_name,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["BaseSerializer", "JSONSerializer", "CSVSerializer", "NumpySerializer", "JSONLinesSerializer",
-           "IdentitySerializer"]
+           "IdentitySerializer", "StringSerializer"]
 
 
 class BaseSerializer:
@@ -46,6 +46,9 @@ class JSONSerializer(BaseSerializer):
 
 class JSONLinesSerializer(BaseSerializer):
     CONTENT_TYPE = "application/jsonlines"
+
+    def __init__(self, content_type: str = "application/jsonlines") -> None:
+        self.CONTENT_TYPE = content_type
 
     def serialize(self, data: Any) -> bytes | str:
         if isinstance(data, (bytes, str)):
@@ -89,3 +92,13 @@ class IdentitySerializer(BaseSerializer):
 
     def serialize(self, data: Any) -> bytes | str:
         return bytes(data) if isinstance(data, (bytes, bytearray)) else str(data)
+
+
+class StringSerializer(BaseSerializer):
+    """Text as is (anything else through ``str``)."""
+
+    def __init__(self, content_type: str = "text/plain") -> None:
+        self.CONTENT_TYPE = content_type
+
+    def serialize(self, data: Any) -> bytes | str:
+        return data if isinstance(data, (bytes, str)) else str(data)

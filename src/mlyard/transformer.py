@@ -25,7 +25,11 @@ class Transformer:
                  accept: str | None = None, max_concurrent_transforms: int | None = None,
                  max_payload: float | None = None, tags: list[dict[str, str]] | None = None,
                  env: dict[str, str] | None = None, base_transform_job_name: str | None = None,
-                 sagemaker_session: Session | None = None, **_ignored: Any) -> None:
+                 sagemaker_session: Session | None = None, volume_kms_key: str | None = None,
+                 **kwargs: Any) -> None:
+        from mlyard.compat import cloud_only
+
+        cloud_only("Transformer", {"output_kms_key": output_kms_key, "volume_kms_key": volume_kms_key, **kwargs})
         self.model_name = model_name
         self.instance_count = check_instances(instance_type, instance_count)
         self.instance_type = instance_type
@@ -49,6 +53,11 @@ class Transformer:
                   batch_data_capture_config: Any = None, wait: bool = True, logs: bool = True) -> None:
         """Run the model over every object under ``data``; each ``<key>`` gets ``<key>.out``
         under ``output_path``."""
+        from mlyard.compat import cloud_only
+
+        cloud_only("Transformer.transform", {
+            "compression_type": None if compression_type in (None, "None") else compression_type,
+            "model_client_config": model_client_config, "batch_data_capture_config": batch_data_capture_config})
         client = self.sagemaker_session.client
         env = {str(k): str(v) for k, v in self.env.items()}
         check_map("environment variable", env, TRANSFORM_ENVIRONMENT)

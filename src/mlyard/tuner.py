@@ -126,13 +126,20 @@ class StrategyConfig:
 
 class TuningJobCompletionCriteriaConfig:
     """End the tuning job early: when the best objective reaches ``target_objective_metric_value``,
-    when ``max_number_training_jobs_not_improving`` jobs in a row did not improve it, or (with
-    ``complete_on_convergence``) when the search has converged."""
+    when ``max_number_of_training_jobs_not_improving`` jobs in a row did not improve it, or (with
+    ``complete_on_convergence``) when the search has converged. (SageMaker's spelling; mlyard's
+    earlier ``max_number_training_jobs_not_improving`` is still accepted.)"""
 
-    def __init__(self, max_number_training_jobs_not_improving: int | None = None,
+    def __init__(self, max_number_of_training_jobs_not_improving: int | None = None,
                  complete_on_convergence: bool | None = None,
-                 target_objective_metric_value: float | None = None) -> None:
-        self.max_number_training_jobs_not_improving = max_number_training_jobs_not_improving
+                 target_objective_metric_value: float | None = None,
+                 max_number_training_jobs_not_improving: int | None = None) -> None:
+        if max_number_training_jobs_not_improving is not None:
+            if max_number_of_training_jobs_not_improving is not None:
+                raise ValidationError("give max_number_of_training_jobs_not_improving once (SageMaker's spelling), "
+                                      "not also max_number_training_jobs_not_improving")
+            max_number_of_training_jobs_not_improving = max_number_training_jobs_not_improving
+        self.max_number_of_training_jobs_not_improving = max_number_of_training_jobs_not_improving
         self.complete_on_convergence = complete_on_convergence
         self.target_objective_metric_value = target_objective_metric_value
 
@@ -140,9 +147,9 @@ class TuningJobCompletionCriteriaConfig:
         out: dict[str, Any] = {}
         if self.target_objective_metric_value is not None:
             out["TargetObjectiveMetricValue"] = self.target_objective_metric_value
-        if self.max_number_training_jobs_not_improving is not None:
+        if self.max_number_of_training_jobs_not_improving is not None:
             out["BestObjectiveNotImproving"] = {
-                "MaxNumberOfTrainingJobsNotImproving": self.max_number_training_jobs_not_improving}
+                "MaxNumberOfTrainingJobsNotImproving": self.max_number_of_training_jobs_not_improving}
         if self.complete_on_convergence is not None:
             out["ConvergenceDetected"] = {
                 "CompleteOnConvergence": "Enabled" if self.complete_on_convergence else "Disabled"}
@@ -319,6 +326,10 @@ class HyperparameterTuner:
         print each training job as it ends and return when the tuning job ends."""
         if estimator_kwargs:
             raise ValidationError("estimator_kwargs is for several estimators, which are not supported")
+        if kwargs:  # SageMaker passes them to built-in algorithms' estimators, which mlyard does not have
+            from mlyard.compat import cloud_only
+
+            cloud_only("HyperparameterTuner.fit", kwargs)
         if self.estimator is None and self._definition is None:
             raise ValidationError("this tuner has no estimator: give it one to fit")
         client = self.sagemaker_session.client

@@ -134,6 +134,7 @@ class ControlPlane:
             if ch["ChannelName"] in seen_channels:
                 raise ValidationError(f"channel {ch['ChannelName']!r} is given twice")
             seen_channels.add(ch["ChannelName"])
+            _file_system_channel(ch)
             self._check_input(f"channel {ch['ChannelName']!r}", ch["DataSource"]["S3DataSource"]["S3Uri"])
         hps = req["HyperParameters"]
         check_hyperparameters(hps)
@@ -566,6 +567,24 @@ class ControlPlane:
         self._killed.discard(name)
         self.notify()
         self._wake.set()
+
+
+def _file_system_channel(channel: dict[str, Any]) -> None:
+    """A ``FileSystemDataSource`` channel (SageMaker's EFS/FSx) reads its ``DirectoryPath``, a
+    folder on this machine, in place: it gets the ``S3DataSource`` of that folder, which the
+    source policy checks and the runner reads like any local input (only read: the SDK warns
+    that ``rw`` is not applied)."""
+    source = channel["DataSource"]
+    fs = source.get("FileSystemDataSource")
+    if fs is None:
+        source.pop("FileSystemDataSource", None)
+        return
+    path = fs["DirectoryPath"]
+    if not os.path.isabs(path):
+        raise ValidationError(f"channel {channel['ChannelName']!r}: FileSystemInput directory_path {path!r} must "
+                              "be an absolute path of a folder on the server's machine")
+    source["S3DataSource"] = {"S3Uri": "file://" + os.path.normpath(path), "S3DataType": "S3Prefix",
+                              "S3DataDistributionType": "FullyReplicated"}
 
 
 def _res_json(r: Resources) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Shape(BaseModel):
@@ -28,8 +28,25 @@ class S3DataSourceShape(_Shape):
     S3DataDistributionType: Literal["FullyReplicated", "ShardedByS3Key"] = "FullyReplicated"
 
 
+class FileSystemDataSourceShape(_Shape):
+    """SageMaker's EFS/FSx channel; for mlyard, ``DirectoryPath`` is a folder on the server's
+    machine, read in place like any local input (the same source policy decides)."""
+
+    FileSystemId: str = Field(min_length=1)
+    FileSystemType: Literal["EFS", "FSxLustre"]
+    DirectoryPath: str = Field(min_length=1)
+    FileSystemAccessMode: Literal["ro", "rw"] = "ro"
+
+
 class DataSourceShape(_Shape):
-    S3DataSource: S3DataSourceShape
+    S3DataSource: S3DataSourceShape | None = None
+    FileSystemDataSource: FileSystemDataSourceShape | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataSourceShape":
+        if (self.S3DataSource is None) == (self.FileSystemDataSource is None):
+            raise ValueError("a channel's DataSource needs exactly one of S3DataSource and FileSystemDataSource")
+        return self
 
 
 class ChannelShape(_Shape):

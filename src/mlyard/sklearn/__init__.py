@@ -2,5 +2,6 @@
 
 from mlyard.sklearn.estimator import SKLearn
 from mlyard.sklearn.model import SKLearnModel, SKLearnPredictor
+from mlyard.sklearn.processing import SKLearnProcessor
 
-__all__ = ["SKLearn", "SKLearnModel", "SKLearnPredictor"]
+__all__ = ["SKLearn", "SKLearnModel", "SKLearnPredictor", "SKLearnProcessor"]

@@ -15,6 +15,7 @@ class SKLearn(Framework):
     _default_base_name = "sagemaker-scikit-learn"
 
     def __init__(self, entry_point: str, framework_version: str | None = None, py_version: str = "py3",
-                 **kwargs: Any) -> None:
+                 source_dir: str | None = None, hyperparameters: dict[str, Any] | None = None,
+                 image_uri: str | None = None, image_uri_region: str | None = None, **kwargs: Any) -> None:
         super().__init__(entry_point=entry_point, framework_version=framework_version, py_version=py_version,
-                         **kwargs)
+                         source_dir=source_dir, hyperparameters=hyperparameters, image_uri=image_uri, **kwargs)

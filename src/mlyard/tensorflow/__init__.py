@@ -2,5 +2,6 @@
 
 from mlyard.tensorflow.estimator import TensorFlow
 from mlyard.tensorflow.model import TensorFlowModel, TensorFlowPredictor
+from mlyard.tensorflow.processing import TensorFlowProcessor
 
-__all__ = ["TensorFlow", "TensorFlowModel", "TensorFlowPredictor"]
+__all__ = ["TensorFlow", "TensorFlowModel", "TensorFlowPredictor", "TensorFlowProcessor"]

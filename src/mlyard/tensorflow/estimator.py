@@ -18,9 +18,11 @@ class TensorFlow(Framework):
     _default_base_name = "tensorflow-training"
 
     def __init__(self, py_version: str | None = None, framework_version: str | None = None,
-                 model_dir: str | bool | None = None, **kwargs: Any) -> None:
+                 model_dir: str | bool | None = None, image_uri: str | None = None,
+                 distribution: dict[str, Any] | None = None, compiler_config: Any = None, **kwargs: Any) -> None:
         self.model_dir = model_dir
-        super().__init__(py_version=py_version, framework_version=framework_version, **kwargs)
+        super().__init__(py_version=py_version, framework_version=framework_version, image_uri=image_uri,
+                         distribution=distribution, compiler_config=compiler_config, **kwargs)
 
     def _framework_hyperparameters(self, job_name: str, program: str, submit: str) -> dict[str, Any]:
         hps = super()._framework_hyperparameters(job_name, program, submit)
