@@ -7,6 +7,9 @@ notebook's old ones, instance types are cloud ones, and endpoints are cleaned up
 ``sess.delete_endpoint``. The data is made locally (scikit-learn's diabetes set, not downloaded).
 """
 
+# The notebook's own spelling is kept (str.format, "%" formatting).
+# ruff: noqa: UP031, UP032
+
 from __future__ import annotations
 
 import json
