@@ -83,7 +83,8 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
                 "machine": {"cpus": cap.cpus, "memory_mib": cap.memory_mib, "gpus": cap.gpus},
                 "store": control.store_root, "sources": control.sources.to_json(),
                 "region": config.region(), "account_id": config.account_id(control.home),
-                "default_bucket": control.default_bucket, "buckets": store.buckets(), "s3": s3_settings()}
+                "default_bucket": control.default_bucket, "buckets": store.buckets(), "s3": s3_settings(),
+                "home": str(control.home), "database": _database(control.home)}
 
     @app.get("/v1/buckets", tags=["store"])
     def list_buckets() -> dict[str, Any]:
@@ -350,6 +351,13 @@ def _object_response(uri: str) -> StreamingResponse:
 
     return StreamingResponse(pieces(), media_type="application/octet-stream",
                              headers={"Content-Length": str(size)})
+
+
+def _database(home: Path) -> str:
+    """The catalog's URL, its password hidden."""
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(config.database_url(home)).render_as_string(hide_password=True)
 
 
 def _writable_uri(control: ControlPlane, uri: str) -> None:

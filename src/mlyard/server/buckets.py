@@ -35,7 +35,16 @@ def _how_to_fix(bucket: str) -> str:
 
 
 def s3fs_installed() -> bool:
+    """Whether s3fs is there to be imported (cheap: nothing is imported)."""
     return importlib.util.find_spec("s3fs") is not None
+
+
+def _s3fs_usable() -> bool:
+    try:
+        import s3fs  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def s3_settings() -> dict[str, Any]:
@@ -58,7 +67,7 @@ def _head_bucket(bucket: str) -> None:
 
 def s3_problem(bucket: str) -> str | None:
     """Why the real-S3 bucket ``bucket`` cannot be used from here (None if it answered)."""
-    if not s3fs_installed():
+    if not _s3fs_usable():
         return "it is not a local bucket, and s3fs (the 's3' extra) is not installed on the server"
     with _lock:
         if time.monotonic() - _REACHED.get(bucket, -_REACHED_TTL) < _REACHED_TTL:
