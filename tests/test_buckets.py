@@ -94,7 +94,8 @@ def test_resolving_a_local_bucket_imports_no_fsspec(tmp_path: Path) -> None:
     code = (f"from mlyard import store; store.set_buckets({{'b': 'file://{tmp_path}'}}); "
             "store.upload_bytes(b'x', 's3://b/k'); assert store.list_objects('s3://b') == [('s3://b/k', 'k')]; "
             "import sys; assert 'fsspec' not in sys.modules, 'fsspec imported'")
-    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 
 def test_source_policy_allows_buckets_and_guards_the_store_sources(tmp_path: Path) -> None:
