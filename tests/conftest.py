@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 import mlyard.client as client_mod
+from mlyard import store
 
 POSTGRES_URL = os.environ.get("MLYARD_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("MLYARD_REQUIRE_POSTGRES") == "1"
@@ -79,7 +80,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("MLYARD_MEMORY_MIB", "8192")
     monkeypatch.setenv("MLYARD_GPUS", "0")
     client_mod._clients.clear()
+    store.set_buckets({})
     yield h
+    store.set_buckets({})
     stop_local_server(h)
     # Endpoint runners and their instances live in sessions of their own.
     for p in procs_under(h / "endpoints"):
@@ -98,7 +101,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def session(home: Path):  # type: ignore[no-untyped-def]
     import mlyard
 
-    return mlyard.Session()
+    sess = mlyard.Session()
+    # The test reads what jobs wrote with the store module: it resolves the server's local buckets.
+    store.set_buckets(sess.client.health()["buckets"])
+    return sess
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]

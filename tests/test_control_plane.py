@@ -286,7 +286,9 @@ def test_output_path_and_store_elsewhere(home: Path, tmp_path: Path, monkeypatch
     est = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local",
                     sagemaker_session=mlyard.Session())
     est.fit(logs=False)
-    assert est.model_data.startswith(f"file://{tmp_path / 'team-store'}/")
+    bucket = est.sagemaker_session.default_bucket()  # its root is the store, wherever that is
+    assert est.model_data.startswith(f"s3://{bucket}/")
+    assert (tmp_path / "team-store" / est.model_data[len(f"s3://{bucket}/"):]).is_file()
     est = Estimator(entry_point=str(tmp_path / "t.py"), role="r", instance_type="local",
                     output_path=str(tmp_path / "outputs"), sagemaker_session=mlyard.Session())
     est.fit(logs=False)

@@ -9,6 +9,7 @@ from typing import Any
 from conftest import write_script
 
 import mlyard
+from mlyard import store
 from mlyard.errors import ConflictError
 from mlyard.estimator import Estimator, name_from_base
 
@@ -63,7 +64,7 @@ def test_racing_creators_of_one_name_each_get_their_own_code_or_a_conflict(sessi
         submit = session.describe_training_job(name)["HyperParameters"]["sagemaker_submit_directory"]
         assert "/sources/" in submit  # bound to the job by its content, not by the job's name
     # Nothing was stored under a job's name for any of the racing creators.
-    store_root = Path(session.default_bucket()[len("file://"):])
+    store_root = Path(session.client.health()["store"][len("file://"):])
     assert not any((store_root / f"race-{r}" / "source").exists() for r in range(rounds))
 
 
@@ -88,12 +89,12 @@ def test_the_same_source_is_stored_once_and_never_replaced(session, tmp_path: Pa
     uri = session.client.upload_source(b"some code", "sourcedir.tar.gz")
     assert session.client.upload_source(b"some code", "sourcedir.tar.gz") == uri
     assert session.client.read_uri(uri) == b"some code"
-    key = uri[len(session.default_bucket()) + 1:]
+    key = uri[len(f"s3://{session.default_bucket()}") + 1:]
     assert key.startswith("sources/")
     # The generic store API cannot overwrite a content-addressed object.
     h = {"Authorization": f"Bearer {session.client.token}"}
     r = httpx.put(f"{session.client.url}/v1/store/{key}", headers=h, content=b"other code")
     assert r.status_code == 400 and "sources/" in r.json()["message"]
     assert session.client.read_uri(uri) == b"some code"
-    assert [p.name for p in Path(uri[len("file://"):]).parent.iterdir()] == ["sourcedir.tar.gz"]
+    assert [p.name for p in store.local_path(uri).parent.iterdir()] == ["sourcedir.tar.gz"]  # type: ignore[union-attr]
     assert not list((home / "uploads").iterdir())  # the refused upload left nothing behind

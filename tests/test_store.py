@@ -378,7 +378,7 @@ def test_sources_stream_under_the_same_limit_and_are_named_by_their_hash(home: P
     code.write_bytes(os.urandom(3 * MIB))
     digest = hashlib.sha256(code.read_bytes()).hexdigest()
     uri = client.upload_source(code, code.name)  # sent from disk
-    assert uri == f"{client.health()['store']}/sources/{digest}/sourcedir.tar.gz"
+    assert uri == f"s3://{client.health()['default_bucket']}/sources/{digest}/sourcedir.tar.gz"
     assert client.upload_source(code.read_bytes(), code.name) == uri  # the same content: the same object
     over = tmp_path / "over.tar.gz"
     over.write_bytes(b"b" * (8 * MIB))

@@ -437,3 +437,28 @@ def test_join_parse_render_and_split_response() -> None:
     assert records.split_response(b"[0, 1]", "application/json", 3) is None
     assert records.split_response(b'{"a": 1}\n{"a": 2}\n', "application/jsonlines", 2) == [{"a": 1}, {"a": 2}]
     assert records.split_response(b"\x93NUMPY", "application/x-npy", 1) is None
+
+
+def test_default_bucket_uris_for_model_input_and_output(session, tmp_path: Path, iris: Iris) -> None:
+    """A notebook's URIs: the model and the data in the default bucket, the output where mlyard
+    puts it by default (under the default bucket); every description shows those s3:// URIs."""
+    from mlyard.s3 import S3Downloader, S3Uploader
+
+    bucket = session.default_bucket()
+    model_data = S3Uploader.upload(str(iris.tar), f"s3://{bucket}/iris/model")
+    (tmp_path / "in.csv").write_text(_csv_rows(iris.x))
+    data = session.upload_data(str(tmp_path / "in.csv"), key_prefix="iris/batch")
+    model = SKLearnModel(model_data=model_data, role="r", framework_version="1.5")
+    transformer = model.transformer(instance_count=1, instance_type="local", assemble_with="Line",
+                                    accept="text/csv")
+    transformer.transform(data, content_type="text/csv", split_type="Line", logs=False)
+    desc = transformer.describe()
+    name = desc["TransformJobName"]
+    assert desc["TransformJobStatus"] == "Completed", desc.get("FailureReason")
+    assert desc["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{bucket}/iris/batch/in.csv"
+    assert desc["TransformOutput"]["S3OutputPath"] == f"s3://{bucket}/{name}/output"
+    assert "file://" not in json.dumps(desc, default=str)
+    model_desc = session.client.request("GET", f"/v1/models/{model.name}")
+    assert model_desc["PrimaryContainer"]["ModelDataUrl"] == f"s3://{bucket}/iris/model/model.tar.gz"
+    out = S3Downloader.read_file(f"s3://{bucket}/{name}/output/in.csv.out")
+    assert [float(v) for v in out.split()] == [float(v) for v in iris.pred]

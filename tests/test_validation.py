@@ -21,7 +21,7 @@ from mlyard.transformer import Transformer
 
 
 def _store_files(session: mlyard.Session) -> list[str]:
-    root = Path(session.default_bucket()[len("file://"):])
+    root = Path(session.client.health()["store"][len("file://"):])
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 

@@ -21,6 +21,8 @@ endpoints_app = typer.Typer(help="Real-time endpoints.", no_args_is_help=True)
 app.add_typer(endpoints_app, name="endpoints")
 tuning_app = typer.Typer(help="Hyperparameter tuning jobs.", no_args_is_help=True)
 app.add_typer(tuning_app, name="tuning")
+buckets_app = typer.Typer(help="Buckets kept in mlyard's own store (s3://NAME/... URIs).", no_args_is_help=True)
+app.add_typer(buckets_app, name="buckets")
 console = Console()
 _COLORS = {"Completed": "green", "Failed": "red", "InProgress": "cyan", "Stopped": "yellow", "Stopping": "yellow"}
 
@@ -196,6 +198,48 @@ def tuning_stop(name: str) -> None:
     """Stop a tuning job and its running training jobs."""
     desc = _client().stop_tuning_job(name)
     console.print(f"{name}: {desc['HyperParameterTuningJobStatus']}")
+
+
+@app.command()
+def info() -> None:
+    """Show the installation: version, server, home, store, region, account and buckets."""
+    import mlyard
+
+    client = _client()
+    health = client.health()
+    s3 = health.get("s3") or {}
+    table = Table("setting", "value", show_header=False)
+    rows = [("version", mlyard.__version__), ("server", client.url), ("server version", health.get("version")),
+            ("home", health.get("home")), ("store", health.get("store")), ("database", health.get("database")),
+            ("region", health.get("region")), ("account", health.get("account_id")),
+            ("default bucket", health.get("default_bucket"))]
+    for name, root in sorted((health.get("buckets") or {}).items()):
+        rows.append((f"local bucket {name}", root))
+    rows += [("s3fs installed (real S3)", "yes" if s3.get("s3fs_installed") else "no (pip install 'mlyard[s3]')"),
+             ("AWS_ENDPOINT_URL", s3.get("endpoint_url") or "(AWS's)"),
+             ("AWS credentials configured", "yes" if s3.get("credentials_configured") else "no")]
+    for key, value in rows:
+        table.add_row(key, escape(str(value)))
+    console.print(table)
+    console.print("Buckets not listed as local are real S3 (through s3fs); make one local with "
+                  "`mlyard buckets create NAME` or MLYARD_LOCAL_BUCKETS.")
+
+
+@buckets_app.command("create")
+def buckets_create(name: str) -> None:
+    """Make NAME a bucket kept in mlyard's own store: s3://NAME/... then needs no AWS account."""
+    root = _client().create_bucket(name)
+    console.print(f"s3://{escape(name)} -> {escape(root)}")
+
+
+@buckets_app.command("list")
+def buckets_list() -> None:
+    """List the local buckets and where each keeps its objects."""
+    listing = _client().list_buckets()
+    table = Table("bucket", "root", "default")
+    for name, root in sorted(listing["buckets"].items()):
+        table.add_row(escape(name), escape(root), "yes" if name == listing["default_bucket"] else "")
+    console.print(table)
 
 
 def main() -> None:

@@ -71,7 +71,7 @@ def _file_uri(uri: str) -> str:
     if uri.startswith("file://"):
         path = uri[len("file://"):]
         return "file://" + os.path.abspath(path)
-    if "://" not in uri:
+    if "://" not in uri and uri[:3].lower() != "s3:":  # 's3:/x' is a mistyped URI, not a file: the server says so
         return "file://" + os.path.abspath(uri)
     return uri
 

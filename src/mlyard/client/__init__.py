@@ -252,13 +252,30 @@ class Client:
                 return str(self.request("PUT", path, content=fh)["uri"])
         return str(self.request("PUT", path, content=data)["uri"])
 
+    def upload_uri(self, uri: str, data: bytes | Path) -> str:
+        """Write ``data`` (bytes, or a file's contents, streamed from disk) as the object ``uri``
+        (``s3://bucket/key``: a local bucket's or real S3's); return ``uri``."""
+        return self._put(f"/v1/objects?uri={quote(uri, safe='')}", data)
+
+    def list_uri(self, uri: str) -> list[str]:
+        """The URIs of every object under the prefix ``uri`` (``s3://bucket/prefix``), recursively."""
+        return list(self.request("GET", "/v1/objects", params={"uri": uri})["uris"])
+
+    def create_bucket(self, name: str) -> str:
+        """Make ``name`` a bucket the server keeps in its own store; return its root."""
+        return str(self.request("PUT", f"/v1/buckets/{_q(name)}")["root"])
+
+    def list_buckets(self) -> dict[str, Any]:
+        """``{"default_bucket": name, "buckets": {name: root}}``: the server's local buckets."""
+        return dict(self.request("GET", "/v1/buckets"))
+
     def read_uri(self, uri: str) -> bytes:
         """A (small) object's bytes; ``download`` writes one of any size to a file."""
         return bytes(self.request("POST", "/v1/store-read", json={"uri": uri}))
 
     def download(self, uri: str, dest: Path) -> Path:
-        """Copy the store's object ``uri`` to the file ``dest``, streamed: the file appears, whole,
-        once every byte has arrived."""
+        """Copy the object ``uri`` (in the store, a local bucket or real S3, as the server reads
+        it) to the file ``dest``, streamed: the file appears, whole, once every byte has arrived."""
         from mlyard import store
 
         for attempt in (1, 2):

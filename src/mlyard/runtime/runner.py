@@ -442,7 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         job_dir = Path(args[0]).resolve()
     spec = json.loads((job_dir / "spec.json").read_text())
+    from mlyard import store
     from mlyard.runtime.channels import source_policy
+
+    store.set_buckets(spec.get("buckets") or {})  # s3://<local bucket>/... resolves before any URI is touched
 
     source_policy(spec).guard_writes()  # the runner writes outputs with more rights than their submitter
     kind = spec["kind"]

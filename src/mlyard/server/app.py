@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 import mlyard
 from mlyard import config, store
 from mlyard.errors import ConflictError, MlyardError, NotFoundError, PayloadTooLargeError, ValidationError
+from mlyard.server.buckets import check_s3_uri, s3_settings
 from mlyard.server.control import ControlPlane
 from mlyard.server.schemas import (
     CreateEndpoint,
@@ -82,7 +83,20 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         cap = control.scheduler.capacity
         return {"status": "ok", "version": mlyard.__version__, "build": build,
                 "machine": {"cpus": cap.cpus, "memory_mib": cap.memory_mib, "gpus": cap.gpus},
-                "store": control.store_root, "sources": control.sources.to_json()}
+                "store": control.store_root, "sources": control.sources.to_json(),
+                "region": config.region(), "account_id": config.account_id(control.home),
+                "default_bucket": control.default_bucket, "buckets": store.buckets(), "s3": s3_settings(),
+                "home": str(control.home), "database": _database(control.home)}
+
+    @app.get("/v1/buckets", tags=["store"])
+    def list_buckets() -> dict[str, Any]:
+        """The buckets this server keeps in its own store (name -> root); any other is real S3."""
+        return {"default_bucket": control.default_bucket, "buckets": store.buckets()}
+
+    @app.put("/v1/buckets/{name}", tags=["store"])
+    def create_bucket(name: str) -> dict[str, Any]:
+        """Make ``name`` a local bucket (a folder under the home); one already local stays as it is."""
+        return {"bucket": name, "root": control.create_bucket(name)}
 
     @app.post("/v1/training-jobs", status_code=201, tags=["jobs"])
     def create_training_job(body: CreateTrainingJob) -> dict[str, Any]:
@@ -276,7 +290,7 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         if key.split("/", 1)[0] == store.SOURCES_PREFIX:
             raise ValidationError(f"store key {key!r}: objects under 'sources/' are immutable and named by their "
                                   "content; store a job's code with PUT /v1/sources/{filename}")
-        uri = store.join(control.store_root, _safe_key(key))
+        uri = store.join(control.default_output, _safe_key(key))
         writer = await receive(request, uri)
         return {"uri": writer.uri}
 
@@ -288,7 +302,8 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         if not _SOURCE_NAME.match(filename):
             raise ValidationError(f"source file name {filename!r} must be one file name (no '/', control "
                                   "characters, '.' or '..'; at most 255 characters)")
-        writer = await receive(request, store.join(control.store_root, store.SOURCES_PREFIX, filename), by_content=True)
+        writer = await receive(request, store.join(control.default_output, store.SOURCES_PREFIX, filename),
+                               by_content=True)
         return {"uri": writer.uri, "sha256": str(writer.sha256)}
 
     @app.get("/v1/store/{key:path}", tags=["store"], response_class=StreamingResponse)
@@ -297,16 +312,36 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
     @app.post("/v1/store-read", tags=["store"], response_class=StreamingResponse)
     def read_uri(uri: str = Body(embed=True)) -> StreamingResponse:
-        """Read an object by its full URI; only URIs inside the store are served (a token holder
-        must not read the server's other files through this)."""
-        root = control.store_root.rstrip("/") + "/"
+        """Read an object by its full URI: an ``s3://`` URI (a local bucket's or real S3's), or a
+        local path inside the store or a local bucket (a token holder must not read the server's
+        other files through this)."""
+        if uri.startswith("s3://") or uri[:3].lower() == "s3:":
+            return _object_response(check_s3_uri("uri", uri, need_key=True, reach=False))
+        roots = [r.rstrip("/") + "/" for r in [control.store_root, *store.buckets().values()]]
         normalized = uri if "://" in uri else f"file://{uri}"
         local = store.local_path(normalized)
         if local is not None:
             normalized = f"file://{os.path.normpath(local)}"
-        if not normalized.startswith(root):
-            raise ValidationError(f"{uri!r} is outside the store ({control.store_root}); read it where it lies")
+        if not any(normalized.startswith(root) for root in roots):
+            raise ValidationError(f"{uri!r} is outside the store ({control.store_root}) and the local buckets; "
+                                  "read it where it lies")
         return _object_response(normalized)
+
+    @app.put("/v1/objects", tags=["store"])
+    async def put_uri(request: Request, uri: str = Query(..., description="s3://bucket/key")) -> dict[str, str]:
+        """Write the object ``uri`` (a local bucket's or real S3's) with the request's body."""
+        await run_in_threadpool(_writable_uri, control, uri)
+        writer = await receive(request, uri)
+        return {"uri": writer.uri}
+
+    @app.get("/v1/objects", tags=["store"])
+    def list_uri(uri: str = Query(..., description="s3://bucket/prefix")) -> dict[str, list[str]]:
+        """Every object under the prefix ``uri`` (recursively), as ``s3://`` URIs sorted by key."""
+        if not uri.startswith("s3://"):
+            check_s3_uri("uri", uri)
+            raise ValidationError(f"uri {uri!r}: list objects by an s3://bucket/prefix URI")
+        check_s3_uri("uri", uri)
+        return {"uris": [u for u, _key in _store_call(store.list_objects, uri)]}
 
     return app
 
@@ -330,6 +365,25 @@ def _object_response(uri: str) -> StreamingResponse:
 
     return StreamingResponse(pieces(), media_type="application/octet-stream",
                              headers={"Content-Length": str(size)})
+
+
+def _database(home: Path) -> str:
+    """The catalog's URL, its password hidden."""
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(config.database_url(home)).render_as_string(hide_password=True)
+
+
+def _writable_uri(control: ControlPlane, uri: str) -> None:
+    """Raise ValidationError unless ``uri`` is an ``s3://`` object a client may write: with a key,
+    in a bucket that is local or reachable, never in the store's ``sources/``."""
+    if not uri.startswith("s3://"):
+        check_s3_uri("uri", uri)
+        raise ValidationError(f"uri {uri!r}: write objects by an s3://bucket/key URI")
+    check_s3_uri("uri", uri, need_key=True)
+    bucket, key = store.split_s3(uri)
+    _safe_key(key)
+    control.sources.check_destination("uri", uri)
 
 
 def _safe_key(key: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlyard import store
+from mlyard import config, store
 from mlyard.catalog import Catalog
 from mlyard.compute import sandbox
 from mlyard.compute.executor import RunnerHandle
@@ -24,6 +24,7 @@ from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.runtime.runner import public_environment
 from mlyard.runtime.state import TERMINAL, read_state
 from mlyard.server import describe
+from mlyard.server.buckets import check_s3_uri
 from mlyard.server.endpoints import Endpoints
 from mlyard.server.tuning import Tunings
 from mlyard.store.paths import SourcePolicy
@@ -51,6 +52,11 @@ class ControlPlane:
         self.home = home
         self.catalog = catalog
         self.store_root = store_root
+        # The buckets mlyard serves itself: the default one is the store's root (what jobs write by
+        # default lands in it), the others are folders under the home. Runners get the table in their spec.
+        self.default_bucket = config.default_bucket(home)
+        store.set_buckets({**config.local_buckets(home), self.default_bucket: store_root})
+        self.default_output = f"s3://{self.default_bucket}"
         self.executor = LocalExecutor()
         self.sources = SourcePolicy.from_environment(home, store_root)  # where local inputs may be read
         self.endpoints = Endpoints(home, catalog, self.sources)
@@ -147,14 +153,16 @@ class ControlPlane:
             if not isinstance(uri, str):
                 raise ValidationError(f"the job's source {uri!r} is not a URI; upload the source and name it")
             # Whether a path may be read is told before whether it exists: nothing is said of denied places.
+            check_s3_uri("the job's source (sagemaker_submit_directory)", uri, need_key=True)
             self.sources.check("the job's source (sagemaker_submit_directory)", uri)
             if not store.exists(store.check_uri(uri)):
                 raise ValidationError(f"the job's source {uri!r} does not exist; upload it before creating the job")
-        req["OutputDataConfig"]["S3OutputPath"] = self.sources.check_destination(
-            "the job's output (OutputDataConfig.S3OutputPath)",
-            store.check_uri((req["OutputDataConfig"].get("S3OutputPath") or self.store_root).rstrip("/")))
+        what = "the job's output (OutputDataConfig.S3OutputPath)"
+        req["OutputDataConfig"]["S3OutputPath"] = self.sources.check_destination(what, store.check_uri(check_s3_uri(
+            what, (req["OutputDataConfig"].get("S3OutputPath") or self.default_output).rstrip("/"))))
         if req.get("CheckpointConfig"):
-            checkpoints = store.check_uri(req["CheckpointConfig"]["S3Uri"])
+            checkpoints = store.check_uri(check_s3_uri("the checkpoints (CheckpointConfig.S3Uri)",
+                                                       req["CheckpointConfig"]["S3Uri"]))
             self.sources.check("the checkpoints (CheckpointConfig.S3Uri)", checkpoints)  # read at start,
             self.sources.check_destination("the checkpoints (CheckpointConfig.S3Uri)", checkpoints)  # then written
         rc = req["ResourceConfig"]
@@ -179,8 +187,8 @@ class ControlPlane:
             s3 = out["S3Output"]
             what = f"output {out['OutputName']!r}"
             s3["LocalPath"] = _check_local_path(what, s3["LocalPath"], sandboxed)
-            s3["S3Uri"] = self.sources.check_destination(what, store.check_uri(
-                s3.get("S3Uri") or store.join(self.store_root, name, "output", out["OutputName"])))
+            s3["S3Uri"] = self.sources.check_destination(what, store.check_uri(check_s3_uri(
+                what, s3.get("S3Uri") or store.join(self.default_output, name, "output", out["OutputName"]))))
             out_paths.append((what, s3["LocalPath"]))
         _check_disjoint(out_paths, "outputs")
         for kind, items in (("inputs", [i["InputName"] for i in req["ProcessingInputs"]]),
@@ -202,8 +210,9 @@ class ControlPlane:
         model = self.endpoints.objects.get("model", req["ModelName"], "model")["spec"]
         self._check_input("transform input", req["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"])
         out = req["TransformOutput"]
-        out["S3OutputPath"] = self.sources.check_destination("transform output (S3OutputPath)", store.check_uri(
-            (out.get("S3OutputPath") or store.join(self.store_root, name, "output")).rstrip("/")))
+        what = "transform output (S3OutputPath)"
+        out["S3OutputPath"] = self.sources.check_destination(what, store.check_uri(check_s3_uri(
+            what, (out.get("S3OutputPath") or store.join(self.default_output, name, "output")).rstrip("/"))))
         for key in ("InputFilter", "OutputFilter"):
             path = (req.get("DataProcessing") or {}).get(key)
             if path:
@@ -216,6 +225,15 @@ class ControlPlane:
         res = req["TransformResources"]
         fitted = self._check_resources(req, res["InstanceType"], res["InstanceCount"], TRANSFORM_ENVIRONMENT)
         return self._create("transform", name, fitted, res["InstanceCount"], req)
+
+    def create_bucket(self, name: str) -> str:
+        """Make ``name`` a local bucket (idempotent); return its root."""
+        with self.changed:  # two creates at once: neither loses the other's bucket
+            table = store.buckets()
+            if name not in table:
+                table[name] = config.bucket_root(config.check_bucket_name(name), self.home)
+                store.set_buckets(table)
+            return table[name]
 
     def _check_metric_definitions(self, defs: list[dict[str, Any]]) -> None:
         for d in defs:
@@ -249,6 +267,7 @@ class ControlPlane:
         return self.describe(name)
 
     def _check_input(self, what: str, uri: str) -> None:
+        check_s3_uri(what, uri)
         self.sources.check(what, uri)
         try:
             objects = store.list_objects(uri)
@@ -424,7 +443,7 @@ class ControlPlane:
         job_dir = Path(job["job_dir"])
         job_dir.mkdir(parents=True, exist_ok=True)
         req = job["spec"]
-        output = (req.get("OutputDataConfig") or {}).get("S3OutputPath") or self.store_root
+        output = (req.get("OutputDataConfig") or {}).get("S3OutputPath") or self.default_output
         spec = {
             "kind": job["kind"], "job_name": name, "request": req,
             "hosts": [f"algo-{i + 1}" for i in range(alloc.hosts)],
@@ -433,7 +452,7 @@ class ControlPlane:
             "output_artifacts_uri": store.join(output, name, "output", "output.tar.gz"),
             "sandbox": bool(req.get("MlyardConfig", {}).get("Sandbox")),
             "env_cache": str(self.home / "envs"), "mlyard_home": str(self.home), "store_root": self.store_root,
-            "stop_grace_seconds": self.stop_grace, "sources": self.sources.to_json(),
+            "stop_grace_seconds": self.stop_grace, "sources": self.sources.to_json(), "buckets": store.buckets(),
             "model": req.get("ModelSpec"),
         }
         store.write_atomic(job_dir / "spec.json", json.dumps(spec).encode())

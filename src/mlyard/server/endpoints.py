@@ -24,6 +24,7 @@ from mlyard.compute.instance_types import lookup
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.runtime.runner import public_environment
 from mlyard.runtime.state import read_state
+from mlyard.server.buckets import check_s3_uri
 from mlyard.server.describe import arn, iso
 from mlyard.serving.auth import endpoint_network, new_token
 from mlyard.store.archive import check_tar
@@ -48,6 +49,7 @@ class Endpoints:
         url = container.get("ModelDataUrl")
         check_map("environment variable", container.get("Environment") or {}, MODEL_ENVIRONMENT)
         if url:
+            check_s3_uri("ModelDataUrl", url, need_key=True)
             self.sources.check("ModelDataUrl", url)  # before whether it exists: nothing is said of denied places
             if not store.exists(store.check_uri(url)):
                 raise ValidationError(f"ModelDataUrl {url!r} does not exist")
@@ -58,6 +60,8 @@ class Endpoints:
             except ValidationError as exc:
                 raise ValidationError(f"ModelDataUrl {url!r}: {exc} (a model is a model.tar.gz or a folder)") from None
         source = req["MlyardConfig"].get("SourceUrl")
+        if source:
+            check_s3_uri("the model's inference code (SourceUrl)", source, need_key=True)
         if source and not store.exists(store.check_uri(source)):
             raise ValidationError(f"the model's inference code {source!r} does not exist")
         if source:
@@ -93,8 +97,9 @@ class Endpoints:
         if all(v["InitialVariantWeight"] == 0 for v in req["ProductionVariants"]):
             raise ValidationError("at least one variant needs a weight above 0")
         if req.get("DataCaptureConfig"):
-            self.sources.check_destination("data capture (DestinationS3Uri)",
-                                           store.check_uri(req["DataCaptureConfig"]["DestinationS3Uri"]))
+            what = "data capture (DestinationS3Uri)"
+            self.sources.check_destination(what, store.check_uri(
+                check_s3_uri(what, req["DataCaptureConfig"]["DestinationS3Uri"])))
         self.objects.insert("endpoint-config", req["EndpointConfigName"], req, what="endpoint configuration")
         return self.describe_endpoint_config(req["EndpointConfigName"])
 
@@ -124,7 +129,7 @@ class Endpoints:
         batching = config.get("MlyardConfig") or {}
         return {"EndpointName": name, "EndpointConfigName": config_name, "Port": port, "Host": host, "Token": token,
                 "ProductionVariants": variants, "DataCaptureConfig": config.get("DataCaptureConfig"),
-                "Sources": self.sources.to_json(),
+                "Sources": self.sources.to_json(), "Buckets": store.buckets(),
                 "Batching": {"max_batch_size": batching.get("MaxBatchSize", 64),
                              "max_latency_ms": batching.get("MaxLatencyMs", 2.0)}}
 

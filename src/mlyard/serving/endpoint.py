@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mlyard import store
 from mlyard.errors import ValidationError
 from mlyard.runtime.runner import job_environment
 from mlyard.runtime.state import StateFile
@@ -114,6 +115,7 @@ class EndpointRunner:
     def __init__(self, endpoint_dir: Path) -> None:
         self.dir = endpoint_dir
         self.spec: dict[str, Any] = json.loads((endpoint_dir / "spec.json").read_text())
+        store.set_buckets(self.spec.get("Buckets") or {})  # before any URI is touched
         self.name = self.spec["EndpointName"]
         self.state = StateFile(endpoint_dir / "state.json")
         self.routing = Routing()
@@ -270,6 +272,7 @@ class EndpointRunner:
         """Roll to the spec on disk: start the new instances, switch traffic, drain the old ones."""
         self.generation += 1
         new_spec = json.loads((self.dir / "spec.json").read_text())
+        store.set_buckets(new_spec.get("Buckets") or {})
         self._write_state("Updating", "Starting the new configuration's instances")
         try:
             routing = await self._start_variants(new_spec, self.generation)

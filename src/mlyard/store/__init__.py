@@ -3,6 +3,11 @@
 ``file://`` URIs and plain absolute paths are served with the standard library so that job
 runners, which touch the store on every job, do not pay for importing fsspec; every other
 scheme goes through fsspec (``s3://`` needs the ``s3`` extra).
+
+Buckets that mlyard serves itself (see ``mlyard.config.local_buckets``) are resolved first:
+``s3://<local bucket>/<key>`` is ``<bucket root>/<key>``, usually a local path, so a notebook's
+``s3://`` URIs work with no AWS account. The table is the process's (``set_buckets``): the
+server computes it at start and hands it to every runner in its spec.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ SOURCES_PREFIX = "sources"
 
 __all__ = [
     "local_path",
+    "resolve",
+    "set_buckets",
+    "buckets",
+    "split_s3",
     "join",
     "check_uri",
     "exists",
@@ -90,8 +99,45 @@ def _open_folder(folder: Path) -> int:
         raise
 
 
+# Local buckets, name -> root URI: ``s3://<name>/<key>`` is ``<root>/<key>``.
+_buckets: dict[str, str] = {}
+
+
+def set_buckets(table: dict[str, str]) -> None:
+    """Make ``table`` (bucket name -> root URI) this process's local buckets."""
+    global _buckets
+    _buckets = {name: root.rstrip("/") for name, root in table.items()}
+
+
+def buckets() -> dict[str, str]:
+    """This process's local buckets (a copy)."""
+    return dict(_buckets)
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    """(bucket, key) of an ``s3://bucket/key`` URI (key may be empty)."""
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key
+
+
+def resolve(uri: str) -> str:
+    """``uri`` with a local bucket replaced by its root; any other URI as it is. A key that
+    leads out of its bucket (a ``..`` part) is refused."""
+    if not uri.startswith("s3://") or not _buckets:
+        return uri
+    bucket, key = split_s3(uri)
+    root = _buckets.get(bucket)
+    if root is None:
+        return uri
+    if ".." in key.split("/"):
+        raise ValidationError(f"{uri!r}: a key with a '..' part leads out of the bucket {bucket!r}; name the "
+                              "object by its key within the bucket")
+    return join(root, key) if key.strip("/") else root
+
+
 def local_path(uri: str) -> Path | None:
-    """The local path a ``file://`` URI or absolute path names, else None."""
+    """The local path a ``file://`` URI, an absolute path or a local bucket's URI names, else None."""
+    uri = resolve(uri)
     if uri.startswith("file://"):
         return Path(uri[len("file://"):])
     if uri.startswith("/"):
@@ -107,6 +153,7 @@ def join(uri: str, *parts: str) -> str:
 
 
 def _fs(uri: str) -> tuple[Any, str]:
+    uri = resolve(uri)
     try:
         import fsspec
     except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
@@ -143,7 +190,17 @@ def exists(uri: str) -> bool:
 
 def list_objects(uri: str) -> list[tuple[str, str]]:
     """Every object under ``uri`` (a prefix or one object), as (uri, key relative to the prefix),
-    sorted by key. A prefix that names a single object yields that object with its base name."""
+    sorted by key. A prefix that names a single object yields that object with its base name.
+    The URIs are spelled as ``uri`` is: a local bucket's objects as ``s3://`` URIs."""
+    resolved = resolve(uri)
+    if resolved == uri:
+        return _list_objects(uri)
+    path = local_path(resolved)
+    itself = {resolved.rstrip("/"), f"file://{path}"}
+    return [(uri.rstrip("/") if obj in itself else join(uri, key), key) for obj, key in _list_objects(resolved)]
+
+
+def _list_objects(uri: str) -> list[tuple[str, str]]:
     path = local_path(uri)
     if path is not None:
         if path.is_file():
@@ -154,7 +211,7 @@ def list_objects(uri: str) -> list[tuple[str, str]]:
         return [(f"file://{p}", p.relative_to(path).as_posix()) for p in found]
     fs, p = _fs(uri)
     if fs.isfile(p):
-        return [(uri, p.rsplit("/", 1)[-1])]
+        return [(uri.rstrip("/"), p.rsplit("/", 1)[-1])]
     proto = uri.split("://", 1)[0]
     out = []
     for key in sorted(fs.find(p)):

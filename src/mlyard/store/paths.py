@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlyard.errors import ValidationError
-from mlyard.store import SOURCES_PREFIX, local_path, set_write_guard
+from mlyard.store import SOURCES_PREFIX, local_path, resolve, set_write_guard
 
 __all__ = ["ALLOWED_ROOTS_ENV", "SourcePolicy", "check_links", "list_files", "copy_file", "read_file", "copy_tree"]
 
@@ -42,12 +42,13 @@ def _inside(path: str, root: str) -> bool:
 class SourcePolicy:
     """``denied``: folders no source may lie in or contain; ``allowed``: when set, the only
     folders sources may lie in; ``store``: the store's local root, always allowed (even inside
-    the server's home)."""
+    the server's home), as is ``buckets``, the folder of the local buckets (``<home>/buckets``)."""
 
     denied: tuple[str, ...]
     allowed: tuple[str, ...] | None = None
     store: str | None = None
     store_uri: str | None = None
+    buckets: str | None = None
 
     @classmethod
     def from_environment(cls, home: Path, store_root: str) -> SourcePolicy:
@@ -79,25 +80,26 @@ class SourcePolicy:
                     raise ValidationError(f"{ALLOWED_ROOTS_ENV}: {r!r} is not an absolute path; list absolute "
                                           f"folders separated by {os.pathsep!r}")
             allowed = tuple(sorted({os.path.realpath(r) for r in roots}))
-        return cls(tuple(sorted(denied)), allowed, store, store_root.rstrip("/"))
+        return cls(tuple(sorted(denied)), allowed, store, store_root.rstrip("/"),
+                   os.path.realpath(home / "buckets"))
 
     def to_json(self) -> dict[str, Any]:
         return {"denied": list(self.denied), "allowed": None if self.allowed is None else list(self.allowed),
-                "store": self.store, "store_uri": self.store_uri}
+                "store": self.store, "store_uri": self.store_uri, "buckets": self.buckets}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SourcePolicy:
         allowed = data.get("allowed")
         return cls(tuple(data.get("denied") or ()), None if allowed is None else tuple(allowed), data.get("store"),
-                   data.get("store_uri"))
+                   data.get("store_uri"), data.get("buckets"))
 
     def problem(self, path: str, contains: bool = True) -> str | None:
         """Why the local path ``path`` may not be read as a source (None if it may). ``path`` is
         resolved first: a link to a denied folder is as denied as the folder."""
         real = os.path.realpath(path)
-        store = self.store
-        if store is not None and _inside(real, store) and not any(_inside(d, real) for d in self.denied):
-            return None
+        for root in (self.store, self.buckets):
+            if root is not None and _inside(real, root) and not any(_inside(d, real) for d in self.denied):
+                return None
         for d in self.denied:
             if _inside(real, d):
                 return f"it lies in {d}, which jobs may not read"
@@ -135,8 +137,9 @@ class SourcePolicy:
         """Raise ValidationError if ``uri`` is a local folder jobs' outputs may not be written to:
         the same rule as for sources (the runner writes outputs with the server's rights, so an
         output into /etc or mlyard's home would be a write the job itself could not make). Return
-        ``uri``."""
-        if self.store_uri and not self.store and _inside(uri.rstrip("/"), f"{self.store_uri}/{SOURCES_PREFIX}"):
+        ``uri``. A local bucket's URI is judged where it lies (the default bucket is the store)."""
+        sources_uri = f"{self.store_uri}/{SOURCES_PREFIX}"
+        if self.store_uri and not self.store and _inside(resolve(uri).rstrip("/"), sources_uri):
             raise ValidationError(f"{what}: {uri!r} cannot be written by jobs: the store's {SOURCES_PREFIX}/ "
                                   "folder holds jobs' code, which nothing overwrites. Write outputs elsewhere.")
         path = local_path(uri)
