@@ -37,7 +37,9 @@ class TransformRunner(JobRunner):
         self.concurrency = int(req.get("MaxConcurrentTransforms") or 1)
         self.processing = req.get("DataProcessing") or {}
         self.content_type = self.input.get("ContentType") or "application/json"
-        self.accept = self.output.get("Accept") or self.content_type
+        # No Accept given: none is sent, and the model server answers in its default type (as
+        # SageMaker's containers do: JSON for TensorFlow Serving's), not in the input's type.
+        self.accept: str | None = self.output.get("Accept") or None
         self.ports: dict[str, int] = {}
         self.sources = source_policy(spec)
 
@@ -146,8 +148,10 @@ class TransformRunner(JobRunner):
         done = 0
         url = f"http://127.0.0.1:{self.ports[host]}/invocations"
         for batch in records.mini_batches(sent, self.strategy, self.max_payload, split):
-            resp = http.post(url, content=records.join_payload(batch, split),
-                             headers={"Content-Type": self.content_type, "Accept": self.accept})
+            headers = {"Content-Type": self.content_type}
+            if self.accept:
+                headers["Accept"] = self.accept
+            resp = http.post(url, content=records.join_payload(batch, split), headers=headers)
             if resp.status_code >= 400:
                 raise JobFailure(f"the model answered {resp.status_code} for records {done + 1}-{done + len(batch)}: "
                                  f"{resp.text[:300]}")
@@ -162,7 +166,9 @@ class TransformRunner(JobRunner):
                         if self.processing.get("JoinSource") == "Input" else output
                     if self.processing.get("OutputFilter") not in (None, "$"):
                         joined = records.jsonpath(joined, self.processing["OutputFilter"])
-                    joined_type = self.content_type if self.processing.get("JoinSource") == "Input" else self.accept
+                    answered = resp.headers.get("content-type", "").split(";")[0].strip()
+                    joined_type = (self.content_type if self.processing.get("JoinSource") == "Input"
+                                   else self.accept or answered or self.content_type)
                     outputs.append(records.render_record(joined, joined_type))
             else:
                 outputs.append(resp.content)
