@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlyard.deserializers import BaseDeserializer
 from mlyard.errors import ValidationError
-from mlyard.estimator import _file_uri, create_job, name_from_base
+from mlyard.jobs import _file_uri, create_job
+from mlyard.naming import name_from_base
 from mlyard.predictor import Predictor
 from mlyard.serializers import BaseSerializer
 from mlyard.session import Session

@@ -9,7 +9,7 @@ from typing import Any
 
 from mlyard.client.sources import PackedSource
 from mlyard.errors import ValidationError
-from mlyard.estimator import Job, _file_uri, base_name, check_instances, create_job
+from mlyard.jobs import Job, _file_uri, base_name, check_instances, create_job
 from mlyard.session import Session
 from mlyard.validation import PROCESSING_ENVIRONMENT, check_map, check_strings
 

@@ -55,7 +55,7 @@ class Session:
         return f"{self.client.health()['store']}/{prefix}"
 
     def describe_training_job(self, job_name: str) -> dict[str, Any]:
-        from mlyard.estimator import _parse_times
+        from mlyard.jobs import _parse_times
 
         return _parse_times(self.client.describe_job(job_name))
 
@@ -63,7 +63,7 @@ class Session:
         self.client.stop_job(job_name)
 
     def wait_for_job(self, job: str, poll: int = 5) -> dict[str, Any]:
-        from mlyard.estimator import TrainingJob
+        from mlyard.jobs import TrainingJob
 
         return TrainingJob(self, job).wait(logs=False)
 

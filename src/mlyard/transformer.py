@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mlyard.estimator import Job, _file_uri, check_instances, create_job
+from mlyard.jobs import Job, _file_uri, check_instances, create_job
 from mlyard.session import Session
 from mlyard.validation import TRANSFORM_ENVIRONMENT, check_map
 

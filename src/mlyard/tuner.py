@@ -17,10 +17,11 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from mlyard.errors import ValidationError
-from mlyard.estimator import EstimatorBase, Job, _channels, _parse_times, create_job
-from mlyard.runtime.contract import decode_hyperparameters
-from mlyard.runtime.state import TERMINAL
+from mlyard.estimator import EstimatorBase, _channels
+from mlyard.hyperparameters import decode_hyperparameters
+from mlyard.jobs import Job, _parse_times, create_job
 from mlyard.session import Session
+from mlyard.statuses import TERMINAL
 
 if TYPE_CHECKING:
     from mlyard.client.sources import PackedSource
