@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from mlyard.errors import ValidationError
 from mlyard.hyperparameters import decode_hyperparameters, encode_hyperparameters, split_hyperparameters
 from mlyard.inputs import TrainingInput
-from mlyard.jobs import TrainingJob, _file_uri, base_name, check_instances, create_job
+from mlyard.jobs import TrainingJob, _file_uri, base_name, check_instances, submit
 from mlyard.session import Session
-from mlyard.validation import TRAINING_ENVIRONMENT, check_hyperparameters, check_map
+from mlyard.validation import TRAINING_ENVIRONMENT, check_hyperparameters, check_map, check_name
 
 if TYPE_CHECKING:
     from mlyard.client.sources import PackedSource
@@ -149,9 +149,9 @@ class EstimatorBase:
                     f"hyperparameter {key!r} = {value!r} cannot be JSON-encoded ({exc}); use str, int, "
                     "float, bool, or lists and dicts of them") from None
 
-    def _framework_hyperparameters(self, job_name: str, program: str, submit: str) -> dict[str, Any]:
+    def _framework_hyperparameters(self, job_name: str | None, program: str, submit: str) -> dict[str, Any]:
         return {"sagemaker_program": program, "sagemaker_submit_directory": submit,
-                "sagemaker_container_log_level": 20, "sagemaker_job_name": job_name, "sagemaker_region": "local"}
+                "sagemaker_container_log_level": 20, "sagemaker_job_name": job_name or "", "sagemaker_region": "local"}
 
     # -- training -----------------------------------------------------------------------------
     def _base_name(self) -> str:
@@ -169,9 +169,13 @@ class EstimatorBase:
                 "estimator the entry_point (and source_dir) of the script the image would run.")
         raise ValidationError("the estimator needs an entry_point (a .py, .sh or executable in source_dir)")
 
-    def _request(self, job_name: str, inputs: Any, source: PackedSource) -> dict[str, Any]:
-        """The CreateTrainingJob request, naming ``source`` (from ``_source``) by its content
-        address; the source is stored once the request's own checks have passed."""
+    def _request(self, job_name: str | None, inputs: Any, source: PackedSource) -> dict[str, Any]:
+        """The CreateTrainingJob request: pure (nothing uploaded, no name chosen), so it can be
+        serialized before the job exists. ``source`` (from ``_source``) and local channels appear as
+        ``file://`` references, which ``jobs.submit`` uploads; without ``job_name`` the server
+        names the job from ``MlyardConfig.BaseName`` (and fills in ``sagemaker_job_name``)."""
+        if job_name is not None:
+            check_name("job_name", job_name)
         environment = {str(k): str(v) for k, v in self.environment.items()}
         check_map("environment variable", environment, TRAINING_ENVIRONMENT)
 
@@ -182,7 +186,7 @@ class EstimatorBase:
         check_hyperparameters(encoded(""))
         request: dict[str, Any] = {
             "TrainingJobName": job_name,
-            "HyperParameters": encoded(source.uri(self.sagemaker_session.client)),
+            "HyperParameters": encoded(f"file://{source.path}"),
             "AlgorithmSpecification": {"TrainingImage": self.image_uri or self._image_name(),
                                        "TrainingInputMode": self.input_mode,
                                        "MetricDefinitions": self.metric_definitions},
@@ -197,6 +201,7 @@ class EstimatorBase:
                 "Framework": self._framework,
                 "FrameworkVersion": getattr(self, "framework_version", None),
                 "Sandbox": bool(self.sandbox if self.sandbox is not None else self.sagemaker_session.sandbox),
+                "BaseName": self._base_name(),
             },
         }
         if self.checkpoint_s3_uri:
@@ -212,10 +217,8 @@ class EstimatorBase:
             experiment_config: dict[str, Any] | None = None) -> None:
         """Start a training job on ``inputs`` (a URI, a ``TrainingInput`` or a dict of channels);
         with ``wait``, stream its logs and return when it ends."""
-        client = self.sagemaker_session.client
-        source = self._source()  # packed once, whatever name the job ends up with
-        name = create_job(self._base_name(), job_name,
-                          lambda n: client.create_training_job(self._request(n, inputs, source)))
+        source = self._source()  # kept until submitted: its file is removed with it
+        name = submit(self.sagemaker_session, "training", self._request(job_name, inputs, source))["TrainingJobName"]
         self._current_job_name = name
         self.latest_training_job = TrainingJob(self.sagemaker_session, name)
         if wait:

@@ -4,21 +4,24 @@ It imports no other SDK module but ``session``, so any of them may import it."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlyard.errors import ConflictError, MlyardWarning, UnexpectedStatusException, ValidationError
-from mlyard.naming import base_name_from_image, name_from_base
+from mlyard.errors import MlyardWarning, UnexpectedStatusException, ValidationError
+from mlyard.naming import base_name_from_image
 from mlyard.session import Session
 from mlyard.statuses import TERMINAL
-from mlyard.validation import check_count, check_name
+from mlyard.validation import check_count
 
-__all__ = ["Job", "TrainingJob", "base_name", "check_instances", "create_job"]
+if TYPE_CHECKING:
+    from mlyard.client import Client
+
+__all__ = ["Job", "TrainingJob", "base_name", "check_instances", "submit"]
 
 _TIME_FIELDS = ("CreationTime", "LastModifiedTime", "TrainingStartTime", "TrainingEndTime", "StartTime",
                 "EndTime", "Timestamp", "ProcessingStartTime", "ProcessingEndTime", "TransformStartTime",
@@ -62,26 +65,71 @@ def check_instances(instance_type: str | None, instance_count: int | None) -> in
     return check_count("instance_count", instance_count)
 
 
-def create_job(base_name: str, job_name: str | None, create: Callable[[str], dict[str, Any]],
-               make_name: Callable[[str], str] = name_from_base, what: str = "job_name",
-               max_length: int = 63) -> str:
-    """Create a job with ``create(name)``: under ``job_name``, or a unique name from
-    ``base_name`` (a name taken meanwhile is replaced by a fresh one). The name is checked before
-    ``create`` runs, so nothing is uploaded for a name the control plane would refuse. Warnings
-    the control plane returns are raised as ``MlyardWarning``. Returns the job's name."""
-    for attempt in range(5):
-        name = job_name or make_name(base_name)
-        check_name(what if job_name else f"{what} made from the base name {base_name!r}", name, max_length)
-        try:
-            created = create(name)
-            break
-        except ConflictError:
-            if job_name or attempt == 4:
-                raise
-            time.sleep(0.002)
+# What each kind of create request is: its name's key and the client's method.
+_KINDS: dict[str, tuple[str, str]] = {
+    "training": ("TrainingJobName", "create_training_job"),
+    "processing": ("ProcessingJobName", "create_processing_job"),
+    "transform": ("TransformJobName", "create_transform_job"),
+    "tuning": ("HyperParameterTuningJobName", "create_tuning_job"),
+    "model": ("ModelName", "create_model"),
+    "endpoint-config": ("EndpointConfigName", "create_endpoint_config"),
+    "endpoint": ("EndpointName", "create_endpoint"),
+}
+
+
+def submit(session: Session, kind: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Create what ``request`` describes (``kind``: a key of ``_KINDS``) and return the create
+    response, whose name key names it (the server picks a name when the request has none, from
+    ``MlyardConfig.BaseName``). The one way every SDK path creates something: request builders
+    upload nothing and pick no name, so a request can be serialized before anything exists; here
+    the local things it names (``file://`` channel, processing and transform inputs, model data,
+    a job's packed code) are uploaded by their content and the request rewritten to the stored
+    URIs. Outputs stay as given: a ``file://`` destination is on the server's machine. Warnings the
+    control plane returns are raised as ``MlyardWarning``."""
+    key, method = _KINDS[kind]
+    client = session.client
+    req = json.loads(json.dumps(request))  # the caller's request stays as built
+    _upload_local_references(client, kind, req)
+    created: dict[str, Any] = getattr(client, method)(req)
     for message in created.get("Warnings") or []:
-        warnings.warn(f"{name}: {message}", MlyardWarning, stacklevel=3)
-    return name
+        warnings.warn(f"{created.get(key)}: {message}", MlyardWarning, stacklevel=3)
+    return created
+
+
+def _upload_local_references(client: Client, kind: str, req: dict[str, Any]) -> None:
+    from mlyard.client.uploads import upload_local
+
+    def up(uri: Any, what: str, code: bool = False) -> Any:
+        if isinstance(uri, str) and uri.startswith("file://"):
+            return upload_local(client, uri, what, code)
+        return uri
+
+    def training(definition: dict[str, Any], hps_key: str) -> None:
+        for ch in definition.get("InputDataConfig") or []:
+            src = ch["DataSource"]["S3DataSource"]
+            src["S3Uri"] = up(src["S3Uri"], f"channel {ch['ChannelName']!r}")
+        hps = definition.get(hps_key) or {}
+        if hps.get("sagemaker_submit_directory"):
+            hps["sagemaker_submit_directory"] = json.dumps(
+                up(json.loads(hps["sagemaker_submit_directory"]), "the job's source", code=True))
+
+    if kind == "training":
+        training(req, "HyperParameters")
+    elif kind == "tuning":
+        training(req["TrainingJobDefinition"], "StaticHyperParameters")
+    elif kind == "processing":
+        for inp in req.get("ProcessingInputs") or []:
+            s3 = inp["S3Input"]
+            s3["S3Uri"] = up(s3["S3Uri"], f"input {inp['InputName']!r}", code=inp["InputName"] == "code")
+    elif kind == "transform":
+        src = req["TransformInput"]["DataSource"]["S3DataSource"]
+        src["S3Uri"] = up(src["S3Uri"], "transform input")
+    elif kind == "model":
+        container = req["PrimaryContainer"]
+        container["ModelDataUrl"] = up(container.get("ModelDataUrl"), "model_data")
+        cfg = req.get("MlyardConfig") or {}
+        if cfg.get("SourceUrl"):
+            cfg["SourceUrl"] = up(cfg["SourceUrl"], "the model's code", code=True)
 
 
 class Job:
