@@ -31,7 +31,6 @@ open(os.path.join(os.environ['SM_MODEL_DIR'], 'm.txt'), 'w').write('m')
 PROCESS = """import os
 files = sorted(os.listdir('/opt/ml/processing/input/data'))
 assert files == ['a.csv', 'sub'], files
-open('/opt/ml/processing/output/out.txt', 'w').write('ok')
 """
 
 
