@@ -50,7 +50,7 @@ def tree_tar(folder: Path, dest: Path, what: str = "input") -> str:
     """Write ``folder`` as a deterministic tar to ``dest``; return its SHA-256."""
     members = _members(folder, what)
     if not any(p.is_file() for _, p in members):
-        raise ValidationError(f"{what}: folder {str(folder)!r} holds no files; point it at a folder with data")
+        raise ValidationError(f"{what}: {str(folder)!r} is empty (it holds no files); point it at a folder with data")
     with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
         for name, path in members:
             info = tar.gettarinfo(str(path), arcname=name)
