@@ -21,7 +21,6 @@ from time import gmtime, strftime
 
 import numpy as np
 import pytest
-
 from conftest import EXAMPLE, git
 
 pytest.importorskip("tensorflow")

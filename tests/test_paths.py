@@ -4,6 +4,7 @@ opened. Checked when they are created (400 naming the input) and again when a ru
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import mlyard
 from mlyard.errors import NotFoundError, ValidationError
 from mlyard.estimator import Estimator
 from mlyard.inputs import TrainingInput
+from mlyard.jobs import TrainingJob
 from mlyard.model import Model
 from mlyard.processing import ProcessingInput, ScriptProcessor
 
@@ -34,6 +36,20 @@ def _estimator(tmp_path: Path, **kwargs: Any) -> Estimator:
                      **kwargs)
 
 
+def _fit_on_server(est: Estimator, inputs: dict[str, Any], wait: bool = True) -> None:
+    """Create ``est``'s job through the raw API with its ``file://`` channels as paths on the
+    server's machine (``fit`` would upload them from the client's); the code is stored as
+    ``fit`` stores it. What the server may read is what these tests check."""
+    client = est.sagemaker_session.client
+    source = est._source()
+    req = est._request(None, inputs, source)
+    req["HyperParameters"]["sagemaker_submit_directory"] = json.dumps(client.upload_source(source.path,
+                                                                                           source.path.name))
+    est.latest_training_job = TrainingJob(est.sagemaker_session, client.create_training_job(req)["TrainingJobName"])
+    if wait:
+        est.latest_training_job.wait(logs=False)
+
+
 def _job(session: mlyard.Session, name: str, submit: str, channels: dict[str, str] | None = None) -> dict[str, Any]:
     req = {"TrainingJobName": name, "ResourceConfig": {"InstanceType": "local"},
            "HyperParameters": {"sagemaker_submit_directory": submit, "sagemaker_program": "show.py"},
@@ -49,7 +65,7 @@ def test_channels_in_system_folders_or_the_home_are_refused(session, home: Path,
     uri = {"home": f"file://{home}", "home-token": f"file://{home}/token"}.get(where, f"file://{where}")
     session.client.request("GET", "/v1/health")  # the server (and its token) exist
     with pytest.raises(ValidationError, match=r"channel 'train'.*cannot be read by jobs") as err:
-        _estimator(tmp_path, sandbox=sandbox).fit({"train": TrainingInput(uri)}, logs=False)
+        _fit_on_server(_estimator(tmp_path, sandbox=sandbox), {"train": TrainingInput(uri)})
     assert "MLYARD_ALLOWED_ROOTS" in str(err.value)
     assert not (home / "jobs").exists() or not list((home / "jobs").iterdir())
 
@@ -58,22 +74,22 @@ def test_a_link_out_of_a_channel_is_refused(session, home: Path, tmp_path: Path,
     session.client.request("GET", "/v1/health")
     (data_dir / "stolen").symlink_to(home / "token")
     with pytest.raises(ValidationError, match=r"channel 'train'.*link 'stolen' that leads out"):
-        _estimator(tmp_path).fit({"train": TrainingInput(f"file://{data_dir}")}, logs=False)
+        _fit_on_server(_estimator(tmp_path), {"train": TrainingInput(f"file://{data_dir}")})
     (data_dir / "stolen").unlink()
     (data_dir / "sub").mkdir()
     (data_dir / "sub" / "etc").symlink_to("/etc")
     with pytest.raises(ValidationError, match=r"link 'sub/etc' that leads out"):
-        _estimator(tmp_path).fit({"train": TrainingInput(f"file://{data_dir}")}, logs=False)
+        _fit_on_server(_estimator(tmp_path), {"train": TrainingInput(f"file://{data_dir}")})
     # A channel that is itself a link to a refused folder is as refused as the folder.
     (tmp_path / "innocent").symlink_to(home)
     with pytest.raises(ValidationError, match=r"cannot be read by jobs"):
-        _estimator(tmp_path).fit({"train": TrainingInput(f"file://{tmp_path / 'innocent'}")}, logs=False)
+        _fit_on_server(_estimator(tmp_path), {"train": TrainingInput(f"file://{tmp_path / 'innocent'}")})
 
 
 def test_links_inside_a_channel_are_followed(session, tmp_path: Path, data_dir: Path) -> None:
     (data_dir / "same.csv").symlink_to("a.csv")
     est = _estimator(tmp_path)
-    est.fit({"train": TrainingInput(f"file://{data_dir}")}, logs=False)
+    _fit_on_server(est, {"train": TrainingInput(f"file://{data_dir}")})
     logs = _logs(session, est.latest_training_job.name)
     assert "FILE same.csv 1,2" in logs and "FILE a.csv 1,2" in logs
 
@@ -101,7 +117,7 @@ def test_a_link_made_after_the_check_is_not_followed(session, home: Path, tmp_pa
     blocker, flag = _hold_the_machine(session, tmp_path)
     write_script(tmp_path / "src", "show.py", SHOW)
     est = Estimator(entry_point="show.py", source_dir=str(tmp_path / "src"), instance_type="ml.m5.large", role="r")
-    est.fit({"train": TrainingInput(f"file://{data_dir}")}, wait=False)
+    _fit_on_server(est, {"train": TrainingInput(f"file://{data_dir}")}, wait=False)
     job = est.latest_training_job
     assert job.describe()["SecondaryStatus"] == "Pending"  # accepted: the folder was clean
     (data_dir / "later").symlink_to(home / "token")
@@ -161,16 +177,15 @@ def test_processing_inputs_and_models_are_checked(session, home: Path, tmp_path:
                            instance_type="local")
     write_script(tmp_path, "p.py", "print('x')\n")
     with pytest.raises(ValidationError, match=r"input 'secrets'.*cannot be read by jobs"):
-        proc.run(code=str(tmp_path / "p.py"), inputs=[ProcessingInput(source="file:///etc", destination=
-                                                                      "/opt/ml/processing/input/secrets",
-                                                                      input_name="secrets")], logs=False)
+        session.client.create_processing_job(proc._request(None, ["python3", "-c", "pass"], [ProcessingInput(
+            source="file:///etc", destination="/opt/ml/processing/input/secrets", input_name="secrets")], [], [], {}))
     with pytest.raises(ValidationError, match=r"ModelDataUrl.*cannot be read by jobs"):
-        Model(model_data=f"file://{home}", role="r").create()
+        session.client.create_model(Model(model_data=f"file://{home}", role="r")._request(None, None))
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / "model.joblib").symlink_to(home / "token")
     with pytest.raises(ValidationError, match=r"ModelDataUrl.*link 'model.joblib' that leads out"):
-        Model(model_data=str(model_dir), role="r").create()
+        session.client.create_model(Model(model_data=str(model_dir), role="r")._request(None, None))
 
 
 def test_allowed_roots_limit_local_sources(home: Path, tmp_path: Path, data_dir: Path,
@@ -183,9 +198,9 @@ def test_allowed_roots_limit_local_sources(home: Path, tmp_path: Path, data_dir:
     health = session.client.request("GET", "/v1/health")
     assert health["sources"]["allowed"] == sorted([str(allowed), str(tmp_path / "also")])
     with pytest.raises(ValidationError, match=r"outside the folders this server allows"):
-        _estimator(tmp_path).fit({"train": TrainingInput(f"file://{data_dir}")}, logs=False)
+        _fit_on_server(_estimator(tmp_path), {"train": TrainingInput(f"file://{data_dir}")})
     est = _estimator(tmp_path)
-    est.fit({"train": TrainingInput(f"file://{allowed / 'train'}")}, logs=False)
+    _fit_on_server(est, {"train": TrainingInput(f"file://{allowed / 'train'}")})
     assert "FILE x.csv 7,8" in _logs(session, est.latest_training_job.name)
 
 

@@ -11,7 +11,8 @@ from conftest import write_script
 import mlyard
 from mlyard import store
 from mlyard.errors import ConflictError
-from mlyard.estimator import Estimator, name_from_base
+from mlyard.estimator import Estimator
+from mlyard.utils import name_from_base
 
 _CTX = multiprocessing.get_context("spawn")  # fresh interpreters: nothing of the parent's client is shared
 

@@ -92,7 +92,9 @@ def test_csv_lines_single_and_multi_record_on_two_instances(session, home: Path,
         assert desc["ModelName"] == model.name and desc["BatchStrategy"] == strategy
         assert desc["TransformInput"]["SplitType"] == "Line"
         assert desc["TransformInput"]["ContentType"] == "text/csv"
-        assert desc["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == f"file://{data}"
+        # The client's local input, uploaded by its content.
+        assert desc["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"].startswith(
+            f"{session.client.health()['store']}/inputs/")
         assert desc["TransformOutput"] == {"S3OutputPath": f"file://{out}", "Accept": "text/csv",
                                            "AssembleWith": "Line", "KmsKeyId": None}
         assert desc["TransformResources"] == {"InstanceType": "local", "InstanceCount": 2}

@@ -200,7 +200,7 @@ def test_a_training_source_that_is_not_an_archive_fails_as_a_client_error(sessio
         "HyperParameters": {"sagemaker_program": '"t.py"', "sagemaker_submit_directory": f'"{uri}"'}})
     assert r.status_code == 201, r.text
     with pytest.raises(UnexpectedStatusException):
-        mlyard.estimator.TrainingJob(session, "junk-source").wait(logs=False)
+        mlyard.jobs.TrainingJob(session, "junk-source").wait(logs=False)
     reason = session.describe_training_job("junk-source")["FailureReason"]
     assert reason.startswith("ClientError:") and "not a readable tar.gz archive" in reason, reason
 

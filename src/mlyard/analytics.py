@@ -62,7 +62,7 @@ class HyperparameterTuningJobAnalytics:
         self._summaries = None
 
     def description(self, force_refresh: bool = False) -> dict[str, Any]:
-        from mlyard.estimator import _parse_times
+        from mlyard.jobs import _parse_times
 
         return _parse_times(self._session.client.describe_tuning_job(self.name))
 
@@ -74,7 +74,7 @@ class HyperparameterTuningJobAnalytics:
     def dataframe(self, force_refresh: bool = False) -> Any:
         import pandas as pd
 
-        from mlyard.runtime.contract import decode_hyperparameters
+        from mlyard.hyperparameters import decode_hyperparameters
 
         if self._df is not None and not force_refresh:
             return self._df

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import sys
-import time
 import warnings
-from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mlyard import image_uris
 from mlyard.compat import cloud_only, resolve_versions
-from mlyard.errors import ConflictError, MlyardWarning, UnexpectedStatusException, ValidationError
+from mlyard.errors import ValidationError
+from mlyard.hyperparameters import decode_hyperparameters, encode_hyperparameters, split_hyperparameters
 from mlyard.inputs import FileSystemInput, TrainingInput
-from mlyard.runtime.state import TERMINAL
+from mlyard.jobs import TrainingJob, _file_uri, base_name, check_instances, submit
 from mlyard.session import Session
-from mlyard.validation import TRAINING_ENVIRONMENT, check_count, check_hyperparameters, check_map, check_name
+from mlyard.validation import TRAINING_ENVIRONMENT, check_hyperparameters, check_map, check_name
 
 if TYPE_CHECKING:
     from mlyard.client.sources import PackedSource
 
-__all__ = ["EstimatorBase", "Estimator", "Framework", "Job", "TrainingJob", "check_instances", "create_job"]
+__all__ = ["EstimatorBase", "Estimator", "Framework"]
 
 # SageMaker v1 argument names, accepted with a deprecation warning.
 _V1_RENAMES = {
@@ -51,30 +46,6 @@ _HONOURED = {"container_log_level", "code_location", "enable_sagemaker_metrics",
              "py_version", "image_uri_region", "distribution"}
 # ``distribution`` strategies whose environment every multi-host job gets (MASTER_ADDR, TF_CONFIG...).
 _DISTRIBUTIONS = {"torch_distributed", "pytorchddp", "multi_worker_mirrored_strategy"}
-_TIME_FIELDS = ("CreationTime", "LastModifiedTime", "TrainingStartTime", "TrainingEndTime", "StartTime",
-                "EndTime", "Timestamp", "ProcessingStartTime", "ProcessingEndTime", "TransformStartTime",
-                "TransformEndTime", "HyperParameterTuningEndTime", "ConvergenceDetectedTime")
-
-
-def _parse_times(obj: Any) -> Any:
-    """ISO strings from the API become datetimes, as boto returns them."""
-    if isinstance(obj, dict):
-        return {k: (datetime.fromisoformat(v) if k in _TIME_FIELDS and isinstance(v, str) else _parse_times(v))
-                for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_parse_times(v) for v in obj]
-    return obj
-
-
-def _file_uri(uri: str) -> str:
-    """``file://relative`` and plain paths become absolute ``file://`` URIs; others pass through."""
-    if uri.startswith("file://"):
-        path = uri[len("file://"):]
-        return "file://" + os.path.abspath(path)
-    if "://" not in uri and uri[:3].lower() != "s3:":  # 's3:/x' is a mistyped URI, not a file: the server says so
-        return "file://" + os.path.abspath(uri)
-    return uri
-
 
 def _channels(inputs: Any) -> list[dict[str, Any]]:
     if inputs is None:
@@ -97,117 +68,6 @@ def _channels(inputs: Any) -> list[dict[str, Any]]:
             src["S3Uri"] = _file_uri(src["S3Uri"])
         channels.append({"ChannelName": name, **cfg})
     return channels
-
-
-def _timestamp() -> str:
-    now = datetime.now(timezone.utc)
-    return now.strftime("%Y-%m-%d-%H-%M-%S-") + f"{now.microsecond // 1000:03d}"
-
-
-def base_name(base_job_name: str | None, image_uri: str | None, default: str) -> str:
-    """A job's base name, as SageMaker picks it: ``base_job_name``, else the image's repository
-    name, else ``default``."""
-    if base_job_name:
-        return base_job_name
-    if image_uri:
-        return image_uri.rsplit("/", 1)[-1].split(":")[0] or default
-    return default
-
-
-def name_from_base(base: str, max_length: int = 63) -> str:
-    """``base``, SageMaker's timestamp (to the millisecond) and a random suffix, so that processes
-    naming jobs at the same moment get different names."""
-    stamp = f"{_timestamp()}-{secrets.token_hex(4)}"  # 32 random bits: no birthday collisions in practice
-    base = base[: max_length - len(stamp) - 1].strip("-")
-    return f"{base}-{stamp}"
-
-
-def check_instances(instance_type: str | None, instance_count: int | None) -> int:
-    """The instance count (default 1), after checking both arguments are usable."""
-    if instance_type is None:
-        raise ValidationError("instance_type is required: 'local', 'local_gpu' or an ml.* type")
-    if instance_count is None:
-        return 1
-    return check_count("instance_count", instance_count)
-
-
-def create_job(base_name: str, job_name: str | None, create: Callable[[str], dict[str, Any]],
-               make_name: Callable[[str], str] = name_from_base, what: str = "job_name",
-               max_length: int = 63) -> str:
-    """Create a job with ``create(name)``: under ``job_name``, or a unique name from
-    ``base_name`` (a name taken meanwhile is replaced by a fresh one). The name is checked before
-    ``create`` runs, so nothing is uploaded for a name the control plane would refuse. Warnings
-    the control plane returns are raised as ``MlyardWarning``. Returns the job's name."""
-    for attempt in range(5):
-        name = job_name or make_name(base_name)
-        check_name(what if job_name else f"{what} made from the base name {base_name!r}", name, max_length)
-        try:
-            created = create(name)
-            break
-        except ConflictError:
-            if job_name or attempt == 4:
-                raise
-            time.sleep(0.002)
-    for message in created.get("Warnings") or []:
-        warnings.warn(f"{name}: {message}", MlyardWarning, stacklevel=3)
-    return name
-
-
-class Job:
-    """A job in the control plane (training, processing or transform): describe, stop, logs, wait."""
-
-    kind = "Training"
-
-    def __init__(self, sagemaker_session: Session, job_name: str) -> None:
-        self.sagemaker_session = sagemaker_session
-        self.job_name = self.name = job_name
-
-    def describe(self) -> dict[str, Any]:
-        """SageMaker's Describe<Kind>Job; NotFoundError if no job of this kind has the name."""
-        return _parse_times(self.sagemaker_session.client.describe_job(self.job_name, kind=self.kind.lower()))
-
-    def stop(self) -> None:
-        self.sagemaker_session.client.stop_job(self.job_name, kind=self.kind.lower())
-
-    def logs(self, follow: bool = False, out: Any = None) -> None:
-        stream = out or sys.stdout
-        for chunk in self.sagemaker_session.client.job_logs(self.job_name, follow=follow):
-            stream.write(chunk.decode("utf-8", errors="replace"))
-            stream.flush()
-
-    def wait(self, logs: bool | str = True) -> dict[str, Any]:
-        """Block until the job ends (streaming its logs with ``logs``); raise
-        ``UnexpectedStatusException`` if it failed."""
-        if logs and logs != "None":
-            self.logs(follow=True)
-        return self._wait_ended()
-
-    def _wait_once(self) -> dict[str, Any]:
-        """The description once the job has ended, or after the server's wait timed out."""
-        return self.sagemaker_session.client.wait_job(self.job_name, timeout=20, kind=self.kind.lower())
-
-    def _wait_ended(self, progress: Callable[[], None] | None = None) -> dict[str, Any]:
-        key = f"{self.kind}JobStatus"
-        while True:
-            desc = self._wait_once()
-            if progress is not None:
-                progress()
-            if desc[key] in TERMINAL:
-                break
-        status = desc[key]
-        if status == "Failed":
-            raise UnexpectedStatusException(
-                f"Error for {self.kind} job {self.job_name}: Failed. Reason: {desc.get('FailureReason')}",
-                allowed_statuses=["Completed", "Stopped"], actual_status=status)
-        if status == "Stopped" and desc.get("FailureReason"):
-            warnings.warn(f"{self.kind} job {self.job_name} stopped: {desc['FailureReason']}", stacklevel=3)
-        return _parse_times(desc)
-
-
-class TrainingJob(Job):
-    """A training job (SageMaker's ``_TrainingJob``)."""
-
-    kind = "Training"
 
 
 class EstimatorBase:
@@ -322,9 +182,9 @@ class EstimatorBase:
                     f"hyperparameter {key!r} = {value!r} cannot be JSON-encoded ({exc}); use str, int, "
                     "float, bool, or lists and dicts of them") from None
 
-    def _framework_hyperparameters(self, job_name: str, program: str, submit: str) -> dict[str, Any]:
+    def _framework_hyperparameters(self, job_name: str | None, program: str, submit: str) -> dict[str, Any]:
         return {"sagemaker_program": program, "sagemaker_submit_directory": submit,
-                "sagemaker_container_log_level": 20, "sagemaker_job_name": job_name, "sagemaker_region": "local"}
+                "sagemaker_container_log_level": 20, "sagemaker_job_name": job_name or "", "sagemaker_region": "local"}
 
     # -- training -----------------------------------------------------------------------------
     def _base_name(self) -> str:
@@ -342,20 +202,24 @@ class EstimatorBase:
                 "estimator the entry_point (and source_dir) of the script the image would run.")
         raise ValidationError("the estimator needs an entry_point (a .py, .sh or executable in source_dir)")
 
-    def _request(self, job_name: str, inputs: Any, source: PackedSource) -> dict[str, Any]:
-        """The CreateTrainingJob request, naming ``source`` (from ``_source``) by its content
-        address; the source is stored once the request's own checks have passed."""
+    def _request(self, job_name: str | None, inputs: Any, source: PackedSource) -> dict[str, Any]:
+        """The CreateTrainingJob request: pure (nothing uploaded, no name chosen), so it can be
+        serialized before the job exists. ``source`` (from ``_source``) and local channels appear as
+        ``file://`` references, which ``jobs.submit`` uploads; without ``job_name`` the server
+        names the job from ``MlyardConfig.BaseName`` (and fills in ``sagemaker_job_name``)."""
+        if job_name is not None:
+            check_name("job_name", job_name)
         environment = {str(k): str(v) for k, v in self.environment.items()}
         check_map("environment variable", environment, TRAINING_ENVIRONMENT)
 
         def encoded(submit: str) -> dict[str, str]:
             hps = {**self._hyperparameters, **self._framework_hyperparameters(job_name, source.program, submit)}
-            return {str(k): json.dumps(v) for k, v in hps.items()}
+            return encode_hyperparameters(hps)
 
         check_hyperparameters(encoded(""))
         request: dict[str, Any] = {
             "TrainingJobName": job_name,
-            "HyperParameters": encoded(source.uri(self.sagemaker_session.client)),
+            "HyperParameters": encoded(f"file://{source.path}"),
             "AlgorithmSpecification": {"TrainingImage": self.image_uri or self._image_name(),
                                        "TrainingInputMode": self.input_mode,
                                        "MetricDefinitions": self.metric_definitions},
@@ -370,6 +234,7 @@ class EstimatorBase:
                 "Framework": self._framework,
                 "FrameworkVersion": getattr(self, "framework_version", None),
                 "Sandbox": bool(self.sandbox if self.sandbox is not None else self.sagemaker_session.sandbox),
+                "BaseName": self._base_name(),
             },
         }
         if self.checkpoint_s3_uri:
@@ -386,10 +251,8 @@ class EstimatorBase:
             experiment_config: dict[str, Any] | None = None) -> None:
         """Start a training job on ``inputs`` (a URI, a ``TrainingInput`` or a dict of channels);
         with ``wait``, stream its logs and return when it ends."""
-        client = self.sagemaker_session.client
-        source = self._source()  # packed once, whatever name the job ends up with
-        name = create_job(self._base_name(), job_name,
-                          lambda n: client.create_training_job(self._request(n, inputs, source)))
+        source = self._source()  # kept until submitted: its file is removed with it
+        name = submit(self.sagemaker_session, "training", self._request(job_name, inputs, source))["TrainingJobName"]
         self._current_job_name = name
         self.latest_training_job = TrainingJob(self.sagemaker_session, name)
         self.jobs.append(self.latest_training_job)
@@ -450,8 +313,6 @@ class EstimatorBase:
 
     @classmethod
     def _init_params_from_job(cls, desc: dict[str, Any]) -> dict[str, Any]:
-        from mlyard.runtime.contract import decode_hyperparameters, split_hyperparameters
-
         user, reserved, _ = split_hyperparameters(decode_hyperparameters(desc.get("HyperParameters") or {}))
         algo = desc.get("AlgorithmSpecification") or {}
         params: dict[str, Any] = {

@@ -9,7 +9,7 @@ from mlyard import image_uris
 from mlyard.compat import cloud_only, resolve_versions
 from mlyard.deserializers import BaseDeserializer
 from mlyard.errors import ValidationError
-from mlyard.estimator import _file_uri, create_job, name_from_base
+from mlyard.jobs import _file_uri, submit
 from mlyard.predictor import Predictor
 from mlyard.serializers import BaseSerializer
 from mlyard.session import Session
@@ -29,12 +29,11 @@ _PREDICTORS = {"tensorflow": "mlyard.tensorflow.model.TensorFlowPredictor",
 
 def _deploy_config(endpoint_name: str, variants: list[dict[str, Any]], data_capture: dict[str, Any] | None,
                    batching: dict[str, Any] | None) -> dict[str, Any]:
-    config: dict[str, Any] = {"EndpointConfigName": name_from_base(endpoint_name[:30]),
-                              "ProductionVariants": variants}
+    """An endpoint configuration for ``endpoint_name``, named by the server after it."""
+    config: dict[str, Any] = {"ProductionVariants": variants,
+                              "MlyardConfig": {**(batching or {}), "BaseName": endpoint_name[:30]}}
     if data_capture:
         config["DataCaptureConfig"] = data_capture
-    if batching:
-        config["MlyardConfig"] = batching
     return config
 
 
@@ -83,15 +82,21 @@ class Model:
     def _base_name(self) -> str:
         return f"{self._framework}-model" if self._framework else "model"
 
-    def _request(self, name: str, source: PackedSource | None) -> dict[str, Any]:
+    def _request(self, name: str | None, source: PackedSource | None) -> dict[str, Any]:
+        """The CreateModel request: pure (see ``jobs.submit``: local model data and code are
+        ``file://`` references); the server names the model from ``MlyardConfig.BaseName`` when
+        ``name`` is None."""
         env = {str(k): str(v) for k, v in self.env.items()}
         cfg: dict[str, Any] = {"Framework": self._framework,
-                               "FrameworkVersion": getattr(self, "framework_version", None)}
+                               "FrameworkVersion": getattr(self, "framework_version", None),
+                               "BaseName": self._base_name()}
         if source is not None:
             env["SAGEMAKER_PROGRAM"] = source.program
         check_map("environment variable", env, MODEL_ENVIRONMENT)
-        if source is not None:  # stored by its content, once the name and the checks have passed
-            cfg["SourceUrl"] = source.uri(self.sagemaker_session.client)
+        if name is not None:
+            check_name("model name", name)
+        if source is not None:
+            cfg["SourceUrl"] = f"file://{source.path}"
         return {"ModelName": name, "ExecutionRoleArn": self.role,
                 "PrimaryContainer": {"Image": self.image_uri, "ModelDataUrl": self.model_data, "Environment": env},
                 "MlyardConfig": cfg}
@@ -99,14 +104,12 @@ class Model:
     def create(self) -> str:
         """Record the model in the catalog (once); return its name."""
         if self.name is None or not getattr(self, "_created", False):
-            client = self.sagemaker_session.client
             source = None
             if self.entry_point:
                 from mlyard.client.sources import pack_source
 
                 source = pack_source(self.entry_point, self.source_dir, self.dependencies, self.git_config)
-            self.name = create_job(self._base_name(), self.name,
-                                   lambda n: client.create_model(self._request(n, source)), what="model name")
+            self.name = submit(self.sagemaker_session, "model", self._request(self.name, source))["ModelName"]
             self._created = True
         return self.name
 
@@ -141,13 +144,13 @@ class Model:
                    "InitialVariantWeight": 1.0}
         capture = None
         if data_capture_config is not None:
-            default = f"{client.health()['store']}/data-capture"
+            default = f"s3://{self.sagemaker_session.default_bucket()}/data-capture"
             capture = data_capture_config._to_request_dict(default)
         config = _deploy_config(endpoint_name, [variant], capture,
                                 {"MaxBatchSize": max_batch_size, "MaxLatencyMs": max_latency_ms})
-        client.create_endpoint_config(config)
-        client.create_endpoint({"EndpointName": endpoint_name, "EndpointConfigName": config["EndpointConfigName"],
-                                "Tags": tags or [], "MlyardConfig": {"Port": port or 0}})
+        config_name = submit(self.sagemaker_session, "endpoint-config", config)["EndpointConfigName"]
+        submit(self.sagemaker_session, "endpoint", {"EndpointName": endpoint_name, "EndpointConfigName": config_name,
+                                                    "Tags": tags or [], "MlyardConfig": {"Port": port or 0}})
         self.endpoint_name = endpoint_name
         predictor = self.predictor_cls(endpoint_name, sagemaker_session=self.sagemaker_session)
         if serializer is not None:

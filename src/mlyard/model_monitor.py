@@ -17,7 +17,7 @@ class DataCaptureConfig:
         self.capture_options = capture_options or ["REQUEST", "RESPONSE"]
 
     def _to_request_dict(self, default_destination: str) -> dict[str, Any]:
-        from mlyard.estimator import _file_uri
+        from mlyard.jobs import _file_uri
 
         modes = {"REQUEST": "Input", "RESPONSE": "Output", "INPUT": "Input", "OUTPUT": "Output"}
         return {"EnableCapture": self.enable_capture, "InitialSamplingPercentage": self.sampling_percentage,

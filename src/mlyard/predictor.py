@@ -95,6 +95,7 @@ class Predictor:
     def update_endpoint(self, initial_instance_count: int | None = None, instance_type: str | None = None,
                         model_name: str | None = None, **_ignored: Any) -> None:
         """Roll the endpoint to a new configuration (new model, instance count or type)."""
+        from mlyard.jobs import submit
         from mlyard.model import _deploy_config
 
         current = self.describe()
@@ -108,10 +109,10 @@ class Predictor:
         if model_name is not None:
             variant["ModelName"] = model_name
         config = _deploy_config(self.endpoint_name, [variant], old.get("DataCaptureConfig"), old.get("MlyardConfig"))
-        client.create_endpoint_config(config)
-        client.update_endpoint(self.endpoint_name, config["EndpointConfigName"])
+        config_name = submit(self.sagemaker_session, "endpoint-config", config)["EndpointConfigName"]
+        client.update_endpoint(self.endpoint_name, config_name)
         desc = self._wait()
-        if desc["EndpointConfigName"] != config["EndpointConfigName"]:
+        if desc["EndpointConfigName"] != config_name:
             raise MlyardError(f"updating endpoint {self.endpoint_name!r} failed; the previous configuration keeps "
                               f"serving: {desc.get('FailureReason')}")
 

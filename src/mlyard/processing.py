@@ -11,9 +11,9 @@ from mlyard import image_uris
 from mlyard.client.sources import PackedSource
 from mlyard.compat import cloud_only, resolve_versions
 from mlyard.errors import ValidationError
-from mlyard.estimator import Job, _file_uri, base_name, check_instances, create_job
+from mlyard.jobs import Job, _file_uri, base_name, check_instances, submit
 from mlyard.session import Session
-from mlyard.validation import PROCESSING_ENVIRONMENT, check_map, check_strings
+from mlyard.validation import PROCESSING_ENVIRONMENT, check_map, check_name, check_strings
 
 __all__ = ["ProcessingInput", "ProcessingOutput", "ProcessingJob", "Processor", "ScriptProcessor",
            "FrameworkProcessor"]
@@ -144,29 +144,28 @@ class Processor:
     def _start(self, entrypoint: list[str], inputs: list[ProcessingInput] | None,
                outputs: list[ProcessingOutput] | None, arguments: list[str] | None, wait: bool, logs: bool,
                job_name: str | None, code: _Code | None = None) -> None:
-        client = self.sagemaker_session.client
         check_map("environment variable", {str(k): str(v) for k, v in self.env.items()}, PROCESSING_ENVIRONMENT)
         check_strings("entrypoint", entrypoint, 100, 256)
         check_strings("arguments", arguments or [], 256, 256)
-
-        def create(name: str) -> dict[str, Any]:
-            all_inputs = list(inputs or [])
-            if code is not None:  # stored by its content once the name and the checks have passed
-                uri = code.source.uri(client) if code.source is not None else code.uri
-                all_inputs.append(ProcessingInput(source=uri, destination=_CODE_DIR, input_name="code"))
-            return client.create_processing_job(self._request(
-                name, entrypoint, all_inputs, outputs or [], arguments or [],
-                {"CodeArchive": True} if code is not None and code.archive else {}))
-
-        name = create_job(self._base_name(), job_name, create)
+        if job_name is not None:
+            check_name("job_name", job_name)
+        all_inputs = list(inputs or [])
+        if code is not None:  # a local file is a file:// reference, uploaded by content at submit
+            uri = f"file://{code.source.path}" if code.source is not None else code.uri
+            all_inputs.append(ProcessingInput(source=uri, destination=_CODE_DIR, input_name="code"))
+        request = self._request(job_name, entrypoint, all_inputs, outputs or [], arguments or [],
+                                {"CodeArchive": True} if code is not None and code.archive else {})
+        name = submit(self.sagemaker_session, "processing", request)["ProcessingJobName"]  # code kept till here
         self._current_job_name = name
         self.latest_job = ProcessingJob(self.sagemaker_session, name, inputs, outputs)
         self.jobs.append(self.latest_job)
         if wait:
             self.latest_job.wait(logs=logs)
 
-    def _request(self, name: str, entrypoint: list[str], inputs: list[ProcessingInput],
+    def _request(self, name: str | None, entrypoint: list[str], inputs: list[ProcessingInput],
                  outputs: list[ProcessingOutput], arguments: list[str], mlyard_cfg: dict[str, Any]) -> dict[str, Any]:
+        """The CreateProcessingJob request: pure (see ``jobs.submit``); the server names the job
+        from ``MlyardConfig.BaseName`` when ``name`` is None."""
         sandbox = self.sandbox if self.sandbox is not None else self.sagemaker_session.sandbox
         env = {str(k): str(v) for k, v in self.env.items()}
         return {
@@ -186,7 +185,8 @@ class Processor:
             "Tags": self.tags,
             "MlyardConfig": {"Sandbox": bool(sandbox), "Framework": self._framework,
                              "FrameworkVersion": getattr(self, "framework_version", None),
-                             "MetricDefinitions": self.metric_definitions, **mlyard_cfg},
+                             "MetricDefinitions": self.metric_definitions, "BaseName": self._base_name(),
+                             **mlyard_cfg},
         }
 
 

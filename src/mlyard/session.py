@@ -11,7 +11,7 @@ from mlyard.client import Client, default_client
 from mlyard.errors import MlyardWarning, UnexpectedStatusException, ValidationError
 
 if TYPE_CHECKING:
-    from mlyard.estimator import Job
+    from mlyard.jobs import Job
 
 __all__ = ["Session", "LocalSession", "SageMakerClient", "get_execution_role"]
 
@@ -163,7 +163,7 @@ class Session:
         if not isinstance(name, str) or not name:
             raise ValidationError(f"a {kind} job's name must be a non-empty string, not {name!r}")
         if kind == "training":
-            from mlyard.estimator import TrainingJob
+            from mlyard.jobs import TrainingJob
 
             return TrainingJob(self, name)
         if kind == "processing":
@@ -250,7 +250,7 @@ class Session:
 
     def list_hyper_parameter_tuning_jobs(self, **kwargs: Any) -> dict[str, Any]:
         """boto's ListHyperParameterTuningJobs: ``{"HyperParameterTuningJobSummaries": [...]}``."""
-        from mlyard.estimator import _parse_times
+        from mlyard.jobs import _parse_times
 
         rows = _parse_times(self.client.list_tuning_jobs(limit=10000))
         return _page(rows, "HyperParameterTuningJobSummaries", "HyperParameterTuningJob", kwargs, "Ascending")
@@ -258,7 +258,7 @@ class Session:
     list_tuning_jobs = list_hyper_parameter_tuning_jobs
 
     def _list_jobs(self, kind: str, prefix: str, kwargs: dict[str, Any], order: str = "Ascending") -> dict[str, Any]:
-        from mlyard.estimator import _parse_times
+        from mlyard.jobs import _parse_times
 
         rows = []
         for j in self.client.list_jobs(kind=kind, limit=10000):
@@ -356,30 +356,30 @@ class Session:
             "MlyardConfig": {"Framework": cfg.get("Framework"), "FrameworkVersion": cfg.get("FrameworkVersion")}})
         capture = None
         if data_capture_config is not None:
-            capture = data_capture_config._to_request_dict(f"{self.client.health()['store']}/data-capture")
+            capture = data_capture_config._to_request_dict(f"s3://{self.default_bucket()}/data-capture")
         self.create_endpoint_config(name, name, initial_instance_count, instance_type, accelerator_type,
                                     data_capture_config_dict=capture)
         return self.create_endpoint(name, name, wait=wait)
 
     def describe_model(self, name: str) -> dict[str, Any]:
-        from mlyard.estimator import _parse_times
+        from mlyard.jobs import _parse_times
 
         return _parse_times(self.client.describe_model(name))
 
     def describe_endpoint_config(self, name: str) -> dict[str, Any]:
-        from mlyard.estimator import _parse_times
+        from mlyard.jobs import _parse_times
 
         return _parse_times(self.client.describe_endpoint_config(name))
 
     def describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
-        from mlyard.estimator import _parse_times
+        from mlyard.jobs import _parse_times
 
         return _parse_times(self.client.describe_endpoint(endpoint_name))
 
     def wait_for_endpoint(self, endpoint: str, poll: int = 30, live_logging: bool = False) -> dict[str, Any]:
         """Block until the endpoint is no longer Creating or Updating; its description.
         ``UnexpectedStatusException`` unless it is then InService."""
-        from mlyard.estimator import _parse_times
+        from mlyard.jobs import _parse_times
 
         while True:
             desc = self.client.wait_endpoint(endpoint, timeout=20)
@@ -403,20 +403,20 @@ class Session:
 
     def list_endpoints(self, **kwargs: Any) -> dict[str, Any]:
         """boto's ListEndpoints: ``{"Endpoints": [...]}`` (filters as for ``list_training_jobs``)."""
-        from mlyard.estimator import _parse_times
+        from mlyard.jobs import _parse_times
 
         keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
         rows = [{k: e.get(k) for k in keys} for e in self.client.list_endpoints()]
         return _page(_parse_times(rows), "Endpoints", "Endpoint", kwargs, "Descending")
 
     def list_endpoint_configs(self, **kwargs: Any) -> dict[str, Any]:
-        from mlyard.estimator import _parse_times
+        from mlyard.jobs import _parse_times
 
         return _page(_parse_times(self.client.list_endpoint_configs()), "EndpointConfigs", "EndpointConfig",
                      kwargs, "Descending")
 
     def list_models(self, **kwargs: Any) -> dict[str, Any]:
-        from mlyard.estimator import _parse_times
+        from mlyard.jobs import _parse_times
 
         return _page(_parse_times(self.client.list_models()), "Models", "Model", kwargs, "Descending")
 

@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 from mlyard.errors import ValidationError
-from mlyard.estimator import Job, _file_uri, check_instances, create_job
+from mlyard.jobs import Job, _file_uri, check_instances, submit
 from mlyard.session import Session
-from mlyard.validation import TRANSFORM_ENVIRONMENT, check_map
+from mlyard.validation import TRANSFORM_ENVIRONMENT, check_map, check_name
 
 __all__ = ["Transformer", "TransformJob"]
 
@@ -62,9 +62,17 @@ class Transformer:
         env = {str(k): str(v) for k, v in self.env.items()}
         check_map("environment variable", env, TRANSFORM_ENVIRONMENT)
 
-        def request(name: str) -> dict[str, Any]:
+        if job_name is not None:
+            check_name("job_name", job_name)
+        # The model's name without its timestamp and random suffix.
+        model_base = re.sub(r"-\d{4}(-\d{2}){5}-\d{3}(-[0-9a-f]{4}|-[0-9a-f]{8})?$", "", self.model_name)
+        base = self.base_transform_job_name or f"{model_base[:28]}-transform"
+
+        def request(name: str | None) -> dict[str, Any]:
+            """Pure (see ``jobs.submit``): a local ``data`` is a ``file://`` reference."""
             req: dict[str, Any] = {
-                "TransformJobName": name, "ModelName": self.model_name, "BatchStrategy": self.strategy or "MultiRecord",
+                "TransformJobName": name, "MlyardConfig": {"BaseName": base},
+                "ModelName": self.model_name, "BatchStrategy": self.strategy or "MultiRecord",
                 "Environment": env, "Tags": self.tags,
                 "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": data_type,
                                                                    "S3Uri": _file_uri(data)}},
@@ -80,13 +88,11 @@ class Transformer:
             if input_filter or output_filter or join_source:
                 req["DataProcessing"] = {"InputFilter": input_filter, "OutputFilter": output_filter,
                                          "JoinSource": join_source}
-            return client.create_transform_job(req)
+            return req
 
-        # The model's name without its timestamp and random suffix.
-        model_base = re.sub(r"-\d{4}(-\d{2}){5}-\d{3}(-[0-9a-f]{4}|-[0-9a-f]{8})?$", "", self.model_name)
-        base = self.base_transform_job_name or f"{model_base[:28]}-transform"
-        self._current_job_name = create_job(base, job_name, request)
-        self.latest_transform_job = TransformJob(self.sagemaker_session, self._current_job_name)
+        name = submit(self.sagemaker_session, "transform", request(job_name))["TransformJobName"]
+        self._current_job_name = name
+        self.latest_transform_job = TransformJob(self.sagemaker_session, name)
         if self.output_path is None:
             desc = client.describe_job(self._current_job_name)
             self.output_path = desc["TransformOutput"]["S3OutputPath"]

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import importlib
 import json
-import secrets
-from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from mlyard.errors import ValidationError
-from mlyard.estimator import EstimatorBase, Job, _channels, _parse_times, create_job
-from mlyard.runtime.contract import decode_hyperparameters
-from mlyard.runtime.state import TERMINAL
+from mlyard.estimator import EstimatorBase, _channels
+from mlyard.hyperparameters import decode_hyperparameters
+from mlyard.jobs import Job, _parse_times, submit
 from mlyard.session import Session
+from mlyard.statuses import TERMINAL
+from mlyard.validation import check_name
 
 if TYPE_CHECKING:
     from mlyard.client.sources import PackedSource
@@ -192,12 +192,6 @@ def _print_progress(summaries: list[dict[str, Any]], shown: set[str]) -> None:
         print(f"{s['TrainingJobName']}  {status:<13} {value:<24} {params}", flush=True)
 
 
-def _tuning_name(base: str) -> str:
-    """A unique tuning job name of at most 32 characters, SageMaker's limit."""
-    stamp = datetime.now(timezone.utc).strftime("%y%m%d%H%M%S")
-    return f"{base[:14].strip('-') or 'tuning'}-{stamp}-{secrets.token_hex(2)}"
-
-
 class HyperparameterTuner:
     """Tune ``estimator``'s hyperparameters over ``hyperparameter_ranges`` by running training
     jobs and reading ``objective_metric_name`` from their logs (``metric_definitions``, or the
@@ -332,22 +326,21 @@ class HyperparameterTuner:
             cloud_only("HyperparameterTuner.fit", kwargs)
         if self.estimator is None and self._definition is None:
             raise ValidationError("this tuner has no estimator: give it one to fit")
-        client = self.sagemaker_session.client
-        base = self.base_tuning_job_name or (self.estimator._base_name() if self.estimator else "tuning")
-
-        source = self.estimator._source() if self.estimator is not None else None
-
-        def create(name: str) -> dict[str, Any]:
-            return client.create_tuning_job(self._request(name, inputs, include_cls_metadata, source))
-
-        name = create_job(base, job_name, create, make_name=_tuning_name, max_length=32)
+        source = self.estimator._source() if self.estimator is not None else None  # kept until submitted
+        request = self._request(job_name, inputs, include_cls_metadata, source)
+        name = submit(self.sagemaker_session, "tuning", request)["HyperParameterTuningJobName"]
         self._current_job_name = name
         self.latest_tuning_job = _TuningJob(self.sagemaker_session, name)
         if wait:
             self.wait()
 
-    def _request(self, name: str, inputs: Any, include_cls_metadata: bool,
+    def _request(self, name: str | None, inputs: Any, include_cls_metadata: bool,
                  source: PackedSource | None = None) -> dict[str, Any]:
+        """The CreateHyperParameterTuningJob request, pure as ``EstimatorBase._request`` is (the
+        server names the job from ``MlyardConfig.BaseName`` when ``name`` is None)."""
+        if name is not None:
+            check_name("job_name", name, self.TUNING_JOB_NAME_MAX_LENGTH)
+        base = self.base_tuning_job_name or (self.estimator._base_name() if self.estimator else "tuning")
         if self.estimator is None:
             # An attached tuner: its training jobs are defined as the attached job's were (its
             # source is already in the store), on new ``inputs`` if given.
@@ -370,7 +363,7 @@ class HyperparameterTuner:
             "HyperParameterTuningJobConfig": self._config_request(),
             "TrainingJobDefinition": definition,
             "Tags": self.tags,
-            "MlyardConfig": {"MaxFailedShare": self.max_failed_share},
+            "MlyardConfig": {"MaxFailedShare": self.max_failed_share, "BaseName": base},
         }
         if self.warm_start_config is not None:
             request["WarmStartConfig"] = self.warm_start_config.to_input_req()

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from mlyard import config
-from mlyard.errors import AuthenticationError, MlyardError, ServerUnavailableError, error_for_code
+from mlyard.errors import AuthenticationError, MlyardError, NotFoundError, ServerUnavailableError, error_for_code
 
 __all__ = ["Client", "default_client", "local_server"]
 
@@ -244,6 +244,24 @@ class Client:
         (``sources/<sha256>/<filename>``, never replaced); return its URI, which the job's create
         request then names."""
         return self._put(f"/v1/sources/{_q(filename)}", data)
+
+    def upload_input(self, path: Path) -> str:
+        """Store a local input file by its content (``inputs/<sha256>/<file name>``); return its URI."""
+        return self._put(f"/v1/inputs/{_q(path.name)}", path)
+
+    def upload_input_tree(self, tar: Path) -> str:
+        """Store a local input folder, sent as a tar (``client.uploads.tree_tar``), by the tar's
+        content (extracted at ``inputs/<sha256>/``); return its URI."""
+        return self._put("/v1/input-trees", tar)
+
+    def find_input(self, sha256: str, filename: str | None = None) -> str | None:
+        """The URI of an input already stored with that content (a file's, named ``filename``, or a
+        folder's tar's), or None."""
+        params = {"filename": filename} if filename else {}
+        try:
+            return str(self.request("GET", f"/v1/inputs/{_q(sha256)}", params=params)["uri"])
+        except NotFoundError:
+            return None
 
     def _put(self, path: str, data: bytes | Path) -> str:
         """PUT ``data`` (a file is sent from disk, never read whole) and return the stored URI."""

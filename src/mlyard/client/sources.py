@@ -9,36 +9,27 @@ import subprocess
 import tempfile
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlyard.errors import ValidationError
 from mlyard.store.archive import make_tar
-
-if TYPE_CHECKING:
-    from mlyard.client import Client
 
 __all__ = ["PackedSource", "checkout_git", "pack_source"]
 
 
 class PackedSource:
     """A job's code, packed once: the file ``path`` (sent to the store from disk, never read whole
-    into memory; stored under its own file name) and the entry point's path in it. ``uri`` stores
-    it by its content the first time a create request needs it, after the request's checks:
-    nothing is stored under a job's name, so jobs created at once under one name can never swap
-    code. A ``temporary`` file (an archive ``pack_source`` made) is removed, with its folder, once
-    this object is gone."""
+    into memory; stored under its own file name) and the entry point's path in it. A request names
+    it as a ``file://`` reference, which ``jobs.submit`` stores by its content (``sources/``):
+    nothing is stored under a job's name, so jobs created at once can never swap code. A
+    ``temporary`` file (an archive ``pack_source`` made) is removed, with its folder, once this
+    object is gone, so a caller keeps it until the request is submitted."""
 
     def __init__(self, path: Path, program: str, temporary: bool = False) -> None:
         self.path = path
         self.program = program
-        self._uris: dict[str, str] = {}  # server URL -> the source's URI there
         if temporary:
             weakref.finalize(self, shutil.rmtree, path.parent, ignore_errors=True)
-
-    def uri(self, client: Client) -> str:
-        if client.url not in self._uris:
-            self._uris[client.url] = client.upload_source(self.path, self.path.name)
-        return self._uris[client.url]
 
 
 def checkout_git(git_config: dict[str, Any], into: Path) -> Path:

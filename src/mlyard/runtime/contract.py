@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlyard.hyperparameters import RESERVED_HYPERPARAMETERS, decode_hyperparameters, split_hyperparameters
 from mlyard.store import write_atomic
 
 __all__ = [
@@ -23,36 +24,6 @@ __all__ = [
     "HostLayout",
     "sm_env",
 ]
-
-RESERVED_HYPERPARAMETERS = frozenset({
-    "sagemaker_program", "sagemaker_submit_directory", "sagemaker_enable_cloudwatch_metrics",
-    "sagemaker_region", "sagemaker_container_log_level", "sagemaker_job_name",
-    "default_user_module_name", "_tuning_objective_metric", "sagemaker_s3_output",
-})
-
-
-def decode_hyperparameters(raw: dict[str, str]) -> dict[str, Any]:
-    """JSON-decode each value, keeping the raw string where it is not JSON."""
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            out[key] = json.loads(value)
-        except (TypeError, ValueError):
-            out[key] = value
-    return out
-
-
-def split_hyperparameters(decoded: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(user hyperparameters, reserved framework parameters, other ``sagemaker_*`` parameters)."""
-    user, reserved, extra = {}, {}, {}
-    for key, value in decoded.items():
-        if key in RESERVED_HYPERPARAMETERS:
-            reserved[key] = value
-        elif key.startswith("sagemaker_"):
-            extra[key] = value
-        else:
-            user[key] = value
-    return user, reserved, extra
 
 
 def _render(value: Any) -> str:

@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlyard.statuses import TERMINAL
 from mlyard.store import write_atomic
 
 __all__ = ["StateFile", "read_state", "TERMINAL"]
-
-TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 
 
 class StateFile:

@@ -6,6 +6,7 @@ import functools
 import hmac
 import os
 import re
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,7 @@ import mlyard
 from mlyard import config, store
 from mlyard.errors import ConflictError, MlyardError, NotFoundError, PayloadTooLargeError, ValidationError
 from mlyard.server.buckets import check_s3_uri, s3_settings
-from mlyard.server.control import ControlPlane
+from mlyard.server.control import ControlPlane, create_named
 from mlyard.server.schemas import (
     CreateEndpoint,
     CreateEndpointConfig,
@@ -100,15 +101,18 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
     @app.post("/v1/training-jobs", status_code=201, tags=["jobs"])
     def create_training_job(body: CreateTrainingJob) -> dict[str, Any]:
-        return control.create_training_job(body.model_dump())
+        return create_named(body.model_dump(), "TrainingJobName", control.create_training_job, control.job_exists,
+                            "training")
 
     @app.post("/v1/processing-jobs", status_code=201, tags=["jobs"])
     def create_processing_job(body: CreateProcessingJob) -> dict[str, Any]:
-        return control.create_processing_job(body.model_dump())
+        return create_named(body.model_dump(), "ProcessingJobName", control.create_processing_job,
+                            control.job_exists, "processing")
 
     @app.post("/v1/transform-jobs", status_code=201, tags=["jobs"])
     def create_transform_job(body: CreateTransformJob) -> dict[str, Any]:
-        return control.create_transform_job(body.model_dump())
+        return create_named(body.model_dump(), "TransformJobName", control.create_transform_job,
+                            control.job_exists, "transform")
 
     @app.get("/v1/jobs", tags=["jobs"])
     def list_jobs(kind: str | None = None, status: str | None = None, name_contains: str | None = None,
@@ -152,7 +156,8 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
     @app.post("/v1/tuning-jobs", status_code=201, tags=["tuning"])
     def create_tuning_job(body: CreateTuningJob) -> dict[str, Any]:
-        return tunings.create(body.model_dump())
+        return create_named(body.model_dump(), "HyperParameterTuningJobName", tunings.create,
+                            _exists(tunings.describe), "tuning", max_length=32, short=True)
 
     @app.get("/v1/tuning-jobs", tags=["tuning"])
     def list_tuning_jobs(status: str | None = None, limit: int = Query(100, ge=1, le=10000)) -> list[dict[str, Any]]:
@@ -181,7 +186,8 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
     @app.post("/v1/models", status_code=201, tags=["models"])
     def create_model(body: CreateModel) -> dict[str, Any]:
-        return endpoints.create_model(body.model_dump())
+        return create_named(body.model_dump(), "ModelName", endpoints.create_model, _exists(endpoints.describe_model),
+                            "model")
 
     @app.get("/v1/models", tags=["models"])
     def list_models() -> list[dict[str, Any]]:
@@ -199,7 +205,8 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
     @app.post("/v1/endpoint-configs", status_code=201, tags=["endpoints"])
     def create_endpoint_config(body: CreateEndpointConfig) -> dict[str, Any]:
-        return endpoints.create_endpoint_config(body.model_dump())
+        return create_named(body.model_dump(), "EndpointConfigName", endpoints.create_endpoint_config,
+                            _exists(endpoints.describe_endpoint_config), "endpoint-config")
 
     @app.get("/v1/endpoint-configs", tags=["endpoints"])
     def list_endpoint_configs() -> list[dict[str, Any]]:
@@ -217,7 +224,8 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
     @app.post("/v1/endpoints", status_code=201, tags=["endpoints"])
     def create_endpoint(body: CreateEndpoint) -> dict[str, Any]:
-        return endpoints.create_endpoint(body.model_dump())
+        return create_named(body.model_dump(), "EndpointName", endpoints.create_endpoint,
+                            _exists(lambda n: endpoints.objects.get("endpoint", n)), "endpoint")
 
     @app.get("/v1/endpoints", tags=["endpoints"])
     def list_endpoints() -> list[dict[str, Any]]:
@@ -287,9 +295,10 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     @app.put("/v1/store/{key:path}", tags=["store"])
     async def put_object(key: str, request: Request) -> dict[str, str]:
         """Write an object (not under ``sources/``: a job's code goes through ``/v1/sources``)."""
-        if key.split("/", 1)[0] == store.SOURCES_PREFIX:
+        if key.split("/", 1)[0] in (store.SOURCES_PREFIX, store.INPUTS_PREFIX):
             raise ValidationError(f"store key {key!r}: objects under 'sources/' are immutable and named by their "
-                                  "content; store a job's code with PUT /v1/sources/{filename}")
+                                  "content; store a job's code with PUT /v1/sources/{filename} and its inputs with "
+                                  "PUT /v1/inputs/{filename} or PUT /v1/input-trees")
         uri = store.join(control.default_output, _safe_key(key))
         writer = await receive(request, uri)
         return {"uri": writer.uri}
@@ -305,6 +314,42 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         writer = await receive(request, store.join(control.default_output, store.SOURCES_PREFIX, filename),
                                by_content=True)
         return {"uri": writer.uri, "sha256": str(writer.sha256)}
+
+    @app.put("/v1/inputs/{filename}", tags=["store"])
+    async def put_input(filename: str, request: Request) -> dict[str, str]:
+        """Store a client's local input file by its content, at ``inputs/<sha256>/<filename>``
+        (written once, never replaced, as a source is)."""
+        if not _SOURCE_NAME.match(filename):
+            raise ValidationError(f"input file name {filename!r} must be one file name (no '/', control "
+                                  "characters, '.' or '..'; at most 255 characters)")
+        writer = await receive(request, store.join(control.default_output, store.INPUTS_PREFIX, filename),
+                               by_content=True)
+        return {"uri": writer.uri, "sha256": str(writer.sha256)}
+
+    @app.put("/v1/input-trees", tags=["store"])
+    async def put_input_tree(request: Request) -> dict[str, str]:
+        """Store a client's local input folder, sent as a tar, at ``inputs/<sha256 of the tar>/``:
+        extracted once (members that would escape, links out, devices are refused), put in place
+        whole, never replaced."""
+        folder = uploads / f"tree-{os.urandom(8).hex()}"  # this upload's alone: removed whole after
+        try:
+            writer = await receive(request, f"file://{folder}/input.tar", by_content=True)
+            uri = await run_in_threadpool(_store_tree, Path(writer.uri[len("file://"):]), control.default_output,
+                                          str(writer.sha256))
+        finally:
+            await run_in_threadpool(shutil.rmtree, folder, True)
+        return {"uri": uri, "sha256": str(writer.sha256)}
+
+    @app.get("/v1/inputs/{sha256}", tags=["store"])
+    def find_input(sha256: str, filename: str | None = None) -> dict[str, str]:
+        """The URI of an input stored with that content (a file named ``filename``, else a folder),
+        so a client uploads nothing the store holds already; 404 if there is none."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256) or (filename is not None and not _SOURCE_NAME.match(filename)):
+            raise ValidationError(f"{sha256!r} is not a SHA-256 in hex, or {filename!r} is not one file name")
+        uri = store.join(control.default_output, store.INPUTS_PREFIX, sha256, *([filename] if filename else []))
+        if not store.exists(uri):
+            raise NotFoundError(f"no input with SHA-256 {sha256} is stored")
+        return {"uri": uri}
 
     @app.get("/v1/store/{key:path}", tags=["store"], response_class=StreamingResponse)
     def get_object(key: str) -> StreamingResponse:
@@ -344,6 +389,47 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         return {"uris": [u for u, _key in _store_call(store.list_objects, uri)]}
 
     return app
+
+
+def _store_tree(tar: Path, root: str, sha256: str) -> str:
+    """Extract ``tar`` as the input folder ``inputs/<sha256>/`` of the store, unless it is there."""
+    import tempfile
+
+    from mlyard.store.archive import extract_tar
+
+    uri = store.join(root, store.INPUTS_PREFIX, sha256)
+    if store.exists(uri):
+        return uri
+    local = store.local_path(uri)
+    parent = local.parent if local is not None else None
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".tree-", dir=parent))
+    try:
+        extract_tar(tar, scratch / "tree")
+        if local is None:
+            store.sync_dir_to(scratch / "tree", uri)
+        else:
+            try:
+                os.rename(scratch / "tree", local)  # whole, at once; a racing upload of the same tree won
+            except OSError:
+                if not local.is_dir():
+                    raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return uri
+
+
+def _exists(describe: Callable[[str], Any]) -> Callable[[str], bool]:
+    """Whether ``describe`` finds something of that name."""
+    def exists(name: str) -> bool:
+        try:
+            describe(name)
+        except NotFoundError:
+            return False
+        return True
+
+    return exists
 
 
 _SOURCE_NAME = re.compile(r"^(?!\.\.?$)[^/\x00-\x1f\x7f]{1,255}$")

@@ -3,6 +3,7 @@ after a restart. The HTTP layer (mlyard.server.app) only translates to and from 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from mlyard.compute.local import LocalExecutor
 from mlyard.compute.resources import Fitted, fit_request, machine
 from mlyard.compute.scheduler import Allocation, Scheduler
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
+from mlyard.naming import name_from_base
 from mlyard.runtime.runner import public_environment
 from mlyard.runtime.state import TERMINAL, read_state
 from mlyard.server import describe
@@ -36,10 +38,11 @@ from mlyard.validation import (
     check_count,
     check_hyperparameters,
     check_map,
+    check_name,
     check_strings,
 )
 
-__all__ = ["ControlPlane"]
+__all__ = ["ControlPlane", "create_named"]
 
 ACTIVE = ["InProgress", "Stopping"]
 # A stopping runner has its grace period twice over, plus this, to end its hosts and upload what they
@@ -126,6 +129,8 @@ class ControlPlane:
     # -- jobs -----------------------------------------------------------------------------------
     def create_training_job(self, req: dict[str, Any], parent: str | None = None) -> dict[str, Any]:
         fitted = self.check_training_job(req)
+        if "sagemaker_job_name" in req["HyperParameters"]:  # the framework's parameter names the job
+            req["HyperParameters"]["sagemaker_job_name"] = json.dumps(req["TrainingJobName"])
         return self._create("training", req["TrainingJobName"], fitted, req["ResourceConfig"]["InstanceCount"], req,
                             parent=parent)
 
@@ -279,6 +284,13 @@ class ControlPlane:
             state = "is empty" if store.exists(uri) else "does not exist"
             raise ValidationError(f"{what}: {uri!r} {state}. Point it at a file or a folder "
                                   "with data (file:///abs/path or a store URI).")
+
+    def job_exists(self, name: str) -> bool:
+        try:
+            self.catalog.get_job(name)
+        except NotFoundError:
+            return False
+        return True
 
     def describe(self, name: str, kind: str | None = None) -> dict[str, Any]:
         """The job's description; with ``kind``, only if it is a job of that kind (SageMaker's
@@ -631,3 +643,24 @@ def _check_disjoint(paths: list[tuple[str, str]], kind: str) -> None:
                 raise ValidationError(f"{what} and {other} both use {p!r}; give each of the {kind} a folder "
                                       "of its own")
 
+
+def create_named(req: dict[str, Any], key: str, create: Callable[[dict[str, Any]], dict[str, Any]],
+                 exists: Callable[[str], bool], default_base: str, max_length: int = 63,
+                 short: bool = False) -> dict[str, Any]:
+    """``create(req)`` under the name ``req[key]``; without one, under a name the server picks
+    from ``MlyardConfig.BaseName`` (else ``default_base``) as ``mlyard.utils.name_from_base``
+    does, picking again if another request took it meanwhile. Every client gets default names of
+    one shape, and none retries: the create response names what was created."""
+    if req.get(key):
+        return create(req)
+    base = (req.get("MlyardConfig") or {}).get("BaseName") or default_base
+    for attempt in range(5):
+        named = copy.deepcopy(req)  # a refused attempt may have filled in defaults from its name
+        named[key] = name = check_name(f"the name made from the base name {base!r}",
+                                       name_from_base(base, max_length, short), max_length)
+        try:
+            return create(named)
+        except ConflictError:
+            if attempt == 4 or not exists(name):  # another conflict than the name's
+                raise
+    raise AssertionError("unreachable")

@@ -80,6 +80,7 @@ class CheckpointConfigShape(_Shape):
 
 
 class MlyardConfigShape(_Shape):
+    BaseName: str | None = Field(default=None, max_length=63)  # without a name: the base of the one the server picks
     Framework: str | None = None
     FrameworkVersion: str | None = None
     Sandbox: bool = False
@@ -103,7 +104,7 @@ class _TrainingJobShape(BaseModel):
 
 
 class CreateTrainingJob(_TrainingJobShape):
-    TrainingJobName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    TrainingJobName: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     HyperParameters: dict[str, str] = {}
 
 
@@ -185,13 +186,14 @@ class WarmStartShape(_Shape):
 
 
 class TuningMlyardConfigShape(_Shape):
+    BaseName: str | None = Field(default=None, max_length=63)  # without a name: the base of the one the server picks
     MaxFailedShare: float = Field(default=0.5, ge=0, le=1)
 
 
 class CreateTuningJob(BaseModel):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
-    HyperParameterTuningJobName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
+    HyperParameterTuningJobName: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
     HyperParameterTuningJobConfig: TuningJobConfigShape
     TrainingJobDefinition: TrainingJobDefinitionShape
     WarmStartConfig: WarmStartShape | None = None
@@ -248,6 +250,7 @@ class AppSpecificationShape(_Shape):
 
 
 class ProcessingMlyardConfigShape(_Shape):
+    BaseName: str | None = Field(default=None, max_length=63)  # without a name: the base of the one the server picks
     Framework: str | None = None
     FrameworkVersion: str | None = None
     Sandbox: bool = False
@@ -258,7 +261,7 @@ class ProcessingMlyardConfigShape(_Shape):
 class CreateProcessingJob(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    ProcessingJobName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    ProcessingJobName: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     ProcessingInputs: list[ProcessingInputShape] = []
     ProcessingOutputConfig: ProcessingOutputConfigShape = ProcessingOutputConfigShape()
     ProcessingResources: ProcessingResourcesShape
@@ -278,6 +281,7 @@ class ContainerShape(_Shape):
 
 
 class ModelMlyardConfigShape(_Shape):
+    BaseName: str | None = Field(default=None, max_length=63)  # without a name: the base of the one the server picks
     SourceUrl: str | None = None
     Framework: str | None = None
     FrameworkVersion: str | None = None
@@ -286,7 +290,7 @@ class ModelMlyardConfigShape(_Shape):
 class CreateModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    ModelName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    ModelName: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     PrimaryContainer: ContainerShape
     ExecutionRoleArn: str | None = None
     Tags: list[dict[str, str]] = []
@@ -316,6 +320,7 @@ class DataCaptureShape(_Shape):
 
 
 class BatchingShape(_Shape):
+    BaseName: str | None = Field(default=None, max_length=63)  # without a name: the base of the one the server picks
     MaxBatchSize: int = Field(default=64, ge=1, le=4096)
     MaxLatencyMs: float = Field(default=2.0, ge=0, le=1000)
 
@@ -323,7 +328,7 @@ class BatchingShape(_Shape):
 class CreateEndpointConfig(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    EndpointConfigName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    EndpointConfigName: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     ProductionVariants: list[VariantShape] = Field(min_length=1, max_length=10)
     DataCaptureConfig: DataCaptureShape | None = None
     Tags: list[dict[str, str]] = []
@@ -331,13 +336,14 @@ class CreateEndpointConfig(BaseModel):
 
 
 class EndpointMlyardConfigShape(_Shape):
+    BaseName: str | None = Field(default=None, max_length=63)  # without a name: the base of the one the server picks
     Port: int = Field(default=0, ge=0, le=65535)
 
 
 class CreateEndpoint(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    EndpointName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    EndpointName: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     EndpointConfigName: str
     Tags: list[dict[str, str]] = []
     MlyardConfig: EndpointMlyardConfigShape = EndpointMlyardConfigShape()
@@ -384,7 +390,7 @@ class DataProcessingShape(_Shape):
 class CreateTransformJob(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    TransformJobName: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    TransformJobName: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     ModelName: str
     MaxConcurrentTransforms: int = Field(default=1, ge=1, le=64)
     MaxPayloadInMB: float = Field(default=6, gt=0, le=100)

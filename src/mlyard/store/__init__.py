@@ -28,6 +28,7 @@ from mlyard.store.archive import extract_tar, make_tar
 
 # The folder of the store that holds content-addressed sources: written only by the sources API.
 SOURCES_PREFIX = "sources"
+INPUTS_PREFIX = "inputs"  # clients' local inputs, by their content: inputs/<sha256>/...
 
 __all__ = [
     "local_path",

@@ -24,7 +24,7 @@ class TensorFlow(Framework):
         super().__init__(py_version=py_version, framework_version=framework_version, image_uri=image_uri,
                          distribution=distribution, compiler_config=compiler_config, **kwargs)
 
-    def _framework_hyperparameters(self, job_name: str, program: str, submit: str) -> dict[str, Any]:
+    def _framework_hyperparameters(self, job_name: str | None, program: str, submit: str) -> dict[str, Any]:
         hps = super()._framework_hyperparameters(job_name, program, submit)
         if self.model_dir is not False:
             # Local jobs save where SM_MODEL_DIR points; the runner maps /opt/ml to the job's root.
