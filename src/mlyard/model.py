@@ -137,7 +137,6 @@ class Model:
         if endpoint_name is not None:
             check_name("endpoint_name", endpoint_name)
         model_name = self.create()
-        client = self.sagemaker_session.client
         endpoint_name = endpoint_name or model_name
         variant = {"VariantName": "AllTraffic", "ModelName": model_name,
                    "InitialInstanceCount": count, "InstanceType": instance_type,
