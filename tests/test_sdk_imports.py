@@ -10,7 +10,8 @@ import sys
 import pytest
 
 SDK = ["session", "estimator", "model", "predictor", "transformer", "processing", "tuner", "analytics", "inputs",
-       "serializers", "deserializers", "model_monitor", "tensorflow", "pytorch", "sklearn", "utils", "jobs"]
+       "serializers", "deserializers", "model_monitor", "tensorflow", "pytorch", "sklearn", "utils", "jobs", "s3",
+       "image_uris", "local", "exceptions", "compat"]
 SERVER_ONLY = ("mlyard.runtime", "mlyard.server", "optuna", "sqlalchemy", "alembic", "fastapi", "uvicorn")
 
 
@@ -27,6 +28,26 @@ def test_sdk_imports_no_server_runtime_or_optuna() -> None:
     loaded = _loaded_after(*SDK)
     assert "mlyard.estimator" in loaded and "mlyard.jobs" in loaded  # the imports did run
     assert [m for m in loaded if m.startswith(SERVER_ONLY)] == []
+
+
+def test_building_a_tuner_checks_its_configuration_without_optuna() -> None:
+    """The SDK checks a tuning configuration when a tuner is built (bad ranges fail at once), with
+    the control plane's own checks, and still imports no Optuna: only the server runs a study."""
+    code = ("import sys\n"
+            "from mlyard.estimator import Estimator\n"
+            "from mlyard.errors import ValidationError\n"
+            "from mlyard.tuner import HyperparameterTuner, ContinuousParameter, CategoricalParameter\n"
+            "est = Estimator(entry_point='train.py', instance_type='local', role='r')\n"
+            "defs = [{'Name': 'loss', 'Regex': 'loss: (\\S+)'}]\n"
+            "HyperparameterTuner(est, 'loss', {'lr': ContinuousParameter(0.01, 1)}, defs, max_jobs=4)\n"
+            "try:\n"
+            "    HyperparameterTuner(est, 'loss', {'lr': ContinuousParameter(0.01, 1)}, defs, strategy='Grid')\n"
+            "except ValidationError as exc:\n"
+            "    print('refused:', exc)\n"
+            "print('optuna' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "refused: the Grid strategy searches categorical ranges only" in out
+    assert out.strip().endswith("False"), out
 
 
 @pytest.mark.parametrize("module", ["model", "predictor", "transformer", "processing", "jobs", "utils", "session"])

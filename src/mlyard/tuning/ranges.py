@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
-
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from typing import TYPE_CHECKING, Any
 
 from mlyard.errors import ValidationError
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 __all__ = ["Range", "Space", "SCALING_TYPES"]
 
@@ -32,6 +33,8 @@ class Range:
     values: tuple[str, ...] = ()
 
     def distribution(self) -> BaseDistribution:
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
         if self.kind == "Categorical":
             return CategoricalDistribution(list(self.values))
         if self.kind == "Integer":

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from mlyard.errors import ValidationError
 from mlyard.tuning.ranges import Space
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = ["Strategy", "strategy_for", "STRATEGIES", "EPOCH_NAMES"]
 
@@ -54,6 +55,8 @@ class Strategy(ABC):
     def sampler(self, seed: int | None, max_jobs: int) -> optuna.samplers.BaseSampler: ...
 
     def pruner(self) -> optuna.pruners.BasePruner:
+        import optuna
+
         if self.early_stopping == "Auto":
             # SageMaker's median rule: stop a job whose objective so far is worse than the median
             # of earlier jobs at the same epoch, once 3 jobs have finished.
@@ -71,6 +74,8 @@ class Bayesian(Strategy):
                                   "or choose strategy='TPE' or 'Random'")
 
     def sampler(self, seed: int | None, max_jobs: int) -> optuna.samplers.BaseSampler:
+        import optuna
+
         # Few random starting points: small budgets are where the model pays off (2 of 15 jobs).
         startup = min(10, max(2, max_jobs // 8))
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup, warn_independent_sampling=False)
@@ -80,6 +85,8 @@ class TPE(Strategy):
     name = "TPE"
 
     def sampler(self, seed: int | None, max_jobs: int) -> optuna.samplers.BaseSampler:
+        import optuna
+
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, max_jobs // 5)),
                                           warn_independent_sampling=False)
 
@@ -88,14 +95,21 @@ class Random(Strategy):
     name = "Random"
 
     def sampler(self, seed: int | None, max_jobs: int) -> optuna.samplers.BaseSampler:
+        import optuna
+
         return optuna.samplers.RandomSampler(seed=seed)
 
 
-class _GridSampler(optuna.samplers.GridSampler):
-    def after_trial(self, study: optuna.Study, trial: Any, state: Any, values: Any) -> None:
-        # Optuna's grid sampler stops the study once the grid is done, which only works inside
-        # Study.optimize; the tuning job stops itself at MaxNumberOfTrainingJobs (the grid's size).
-        return None
+def _grid_sampler(grid: dict[str, list[str]], seed: int | None) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    class _GridSampler(optuna.samplers.GridSampler):
+        def after_trial(self, study: optuna.Study, trial: Any, state: Any, values: Any) -> None:
+            # Optuna's grid sampler stops the study once the grid is done, which only works inside
+            # Study.optimize; the tuning job stops itself at MaxNumberOfTrainingJobs (the grid's size).
+            return None
+
+    return _GridSampler(grid, seed=seed)
 
 
 class Grid(Strategy):
@@ -118,7 +132,7 @@ class Grid(Strategy):
         return size
 
     def sampler(self, seed: int | None, max_jobs: int) -> optuna.samplers.BaseSampler:
-        return _GridSampler(self.space.grid(), seed=seed)
+        return _grid_sampler(self.space.grid(), seed)
 
 
 class Hyperband(TPE):
@@ -153,6 +167,8 @@ class Hyperband(TPE):
         return int(cfg.get("MinResource") or 1), int(high)
 
     def pruner(self) -> optuna.pruners.BasePruner:
+        import optuna
+
         lo, hi = self.resources()
         return optuna.pruners.HyperbandPruner(min_resource=lo, max_resource=hi, reduction_factor=3)
 
