@@ -322,6 +322,21 @@ def test_endpoint_from_job_describe_and_list(world: World, endpoint: str) -> Non
     assert sess.sagemaker_client.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
 
 
+def test_a_predictor_dropped_without_close_leaves_no_connection_open(world: World, endpoint: str) -> None:
+    """Notebooks never close predictors (they delete endpoints through the session): the
+    connection closes with the object instead of being found open by the garbage collector."""
+    import gc
+
+    pred = Predictor(endpoint, sagemaker_session=world.session, serializer=CSVSerializer(),
+                     deserializer=JSONDeserializer())
+    assert pred.predict(world.x) == world.expected
+    http = pred._http
+    assert http is not None and not http.is_closed
+    del pred
+    gc.collect()
+    assert http.is_closed
+
+
 def test_create_model_and_transform_job_object(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     sess, name = world.session, _job(world)
     sess.wait_for_job(name)
@@ -377,3 +392,31 @@ def test_delete_endpoint_config_and_model(world: World, endpoint: str) -> None:
     for call in (sess.delete_endpoint, sess.delete_endpoint_config, sess.delete_model, sess.wait_for_endpoint):
         with pytest.raises(NotFoundError, match="'gone'"):
             call("gone")
+
+
+def test_endpoint_from_production_variants_with_the_top_level_helpers(world: World) -> None:
+    """A notebook's low-level deploy: ``sagemaker.container_def`` + ``create_model``, then
+    ``sagemaker.production_variant`` + ``endpoint_from_production_variants``."""
+    import mlyard
+    from mlyard.network import NetworkConfig
+
+    sess, name = world.session, _job(world)
+    artifacts = sess.describe_training_job(name)["ModelArtifacts"]["S3ModelArtifacts"]
+    container = mlyard.container_def(None, model_data_url=artifacts, env={"A": "1"})
+    assert container == {"Image": None, "Environment": {"A": "1"}, "ModelDataUrl": artifacts}
+    sess.create_model("iris-variants", role="r", container_defs=container)
+    variant = mlyard.production_variant("iris-variants", "local", initial_instance_count=1)
+    assert variant["VariantName"] == "AllTraffic" and variant["InitialVariantWeight"] == 1
+    assert sess.endpoint_from_production_variants("iris-variants", [variant]) == "iris-variants"
+    pred = Predictor("iris-variants", sagemaker_session=sess, serializer=CSVSerializer(),
+                     deserializer=JSONDeserializer())
+    assert pred.predict(world.x) == world.expected
+    pred.close()
+    sess.delete_endpoint("iris-variants")
+    with pytest.raises(ValidationError, match="instance_type is required"):
+        mlyard.production_variant("iris-variants")
+    with pytest.raises(ValidationError, match="non-empty list"):
+        sess.endpoint_from_production_variants("nothing", [])
+    assert not NetworkConfig() and NetworkConfig(subnets=["s"])
+    assert NetworkConfig(subnets=["s"])._to_request_dict()["VpcConfig"] == {"SecurityGroupIds": None,
+                                                                             "Subnets": ["s"]}

@@ -75,8 +75,8 @@ def test_local_inputs_are_uploaded_to_a_server_that_cannot_read_them(remote: Pat
     (client_dir / "train.py").write_text(TRAIN)
     (client_dir / "process.py").write_text(PROCESS)
     session = mlyard.Session()
-    store_root = str(session.client.health()["store"])
-    assert store_root.startswith(f"file://{remote}")
+    assert str(session.client.health()["store"]).startswith(f"file://{remote}")
+    store_root = f"s3://{session.default_bucket()}"  # the server's default bucket: its store
 
     est = Estimator(entry_point=str(client_dir / "train.py"), role="r", instance_type="local",
                     base_job_name="thin", sagemaker_session=session)
@@ -119,7 +119,8 @@ def test_input_uploads_are_content_addressed(home: Path, tmp_path: Path) -> None
     uri = upload_local(client, f"file://{a}", "input")
     assert upload_local(client, str(b), "input") == uri
     assert uri.endswith(f"/inputs/{tree_tar(a, tmp_path / 'c.tar')}")
-    stored = Path(uri[len("file://"):])
+    assert uri.startswith(f"s3://{mlyard.Session().default_bucket()}/inputs/")
+    stored = Path(str(client.health()["store"])[len("file://"):]) / uri.split("/", 3)[3]
     assert sorted(p.relative_to(stored).as_posix() for p in stored.rglob("*")) == ["a.csv", "sub", "sub/b.csv"]
     file_uri = upload_local(client, str(a / "a.csv"), "input")
     assert file_uri.endswith("/a.csv") and "/inputs/" in file_uri

@@ -94,7 +94,7 @@ def test_csv_lines_single_and_multi_record_on_two_instances(session, home: Path,
         assert desc["TransformInput"]["ContentType"] == "text/csv"
         # The client's local input, uploaded by its content.
         assert desc["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"].startswith(
-            f"{session.client.health()['store']}/inputs/")
+            f"s3://{session.default_bucket()}/inputs/")
         assert desc["TransformOutput"] == {"S3OutputPath": f"file://{out}", "Accept": "text/csv",
                                            "AssembleWith": "Line", "KmsKeyId": None}
         assert desc["TransformResources"] == {"InstanceType": "local", "InstanceCount": 2}

@@ -18,6 +18,8 @@ _LAZY = {
     "Session": "mlyard.session",
     "LocalSession": "mlyard.local",
     "get_execution_role": "mlyard.session",
+    "container_def": "mlyard.session",
+    "production_variant": "mlyard.session",
     "TrainingInput": "mlyard.inputs",
     "Estimator": "mlyard.estimator",
     "Framework": "mlyard.estimator",
@@ -42,7 +44,7 @@ _LAZY = {
 # Submodules reachable as attributes (``mlyard.session.Session()`` after only ``import mlyard``).
 _SUBMODULES = (
     "analytics", "deserializers", "estimator", "exceptions", "image_uris", "inputs", "local", "model",
-    "model_monitor", "predictor", "processing", "pytorch", "s3", "serializers", "session", "sklearn",
+    "model_monitor", "network", "predictor", "processing", "pytorch", "s3", "serializers", "session", "sklearn",
     "tensorflow", "transformer", "tuner", "utils",
 )
 
@@ -51,7 +53,7 @@ _NOT_PROVIDED = (
     # submodules
     "amazon", "async_inference", "automl", "batch_inference", "chainer", "clarify", "collection", "debugger",
     "djl_inference", "experiments", "explainer", "feature_store", "huggingface", "jumpstart", "lambda_helper",
-    "lineage", "model_card", "model_metrics", "modules", "multidatamodel", "mxnet", "network", "parameter",
+    "lineage", "model_card", "model_metrics", "modules", "multidatamodel", "mxnet", "parameter",
     "pipeline", "remote_function", "serverless", "serve", "spark", "sparkml", "workflow", "wrangler", "xgboost",
     "drift_check_baselines", "metadata_properties", "model_uris", "script_uris", "hyperparameters",
     "instance_types", "environment_variables", "fw_utils", "content_types", "vpc_utils", "job",
@@ -63,8 +65,7 @@ _NOT_PROVIDED = (
     "Object2Vec", "Object2VecModel", "PCA", "PCAModel", "PCAPredictor", "RandomCutForest",
     "RandomCutForestModel", "RandomCutForestPredictor", "AutoML", "AutoMLInput", "AutoMLJob", "AutoMLV2",
     "CandidateEstimator", "CandidateStep", "ModelPackage", "PipelineModel", "ModelMetrics", "MetricsSource",
-    "FileSource", "ProfilerConfig", "Profiler", "ModelCard", "container_def", "pipeline_container_def",
-    "production_variant", "PartnerAppAuthProvider",
+    "FileSource", "ProfilerConfig", "Profiler", "ModelCard", "pipeline_container_def", "PartnerAppAuthProvider",
 )
 
 __all__ = ["__version__", *_LAZY, *_SUBMODULES]

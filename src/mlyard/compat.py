@@ -63,9 +63,7 @@ def warn(message: str) -> None:
 def _asks(value: Any) -> bool:
     """Whether an argument's value asks for something (``None``, ``False`` and empties ask for
     nothing: ``use_spot_instances=False`` needs no warning)."""
-    if value is None or value is False:
-        return False
-    return not (isinstance(value, (list, tuple, dict, set, str)) and not value)
+    return bool(value)  # a NetworkConfig() asking for nothing is falsy too
 
 
 def cloud_only(owner: str, arguments: Mapping[str, Any]) -> None:

@@ -106,8 +106,9 @@ def _upload_local_references(client: Client, kind: str, req: dict[str, Any]) -> 
 
     def training(definition: dict[str, Any], hps_key: str) -> None:
         for ch in definition.get("InputDataConfig") or []:
-            src = ch["DataSource"]["S3DataSource"]
-            src["S3Uri"] = up(src["S3Uri"], f"channel {ch['ChannelName']!r}")
+            src = ch["DataSource"].get("S3DataSource")
+            if src is not None:  # a FileSystemDataSource is a folder on the server's machine, read in place
+                src["S3Uri"] = up(src["S3Uri"], f"channel {ch['ChannelName']!r}")
         hps = definition.get(hps_key) or {}
         if hps.get("sagemaker_submit_directory"):
             hps["sagemaker_submit_directory"] = json.dumps(

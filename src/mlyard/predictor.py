@@ -134,6 +134,16 @@ class Predictor:
             self._http.close()
             self._http = None
 
+    def __del__(self) -> None:
+        # Notebooks drop predictors without closing them (or delete the endpoint through the
+        # session): the connection goes with the object, never left for the collector to find open.
+        http = getattr(self, "_http", None)
+        if http is not None:
+            try:
+                http.close()
+            except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to tell
+                pass
+
     def __enter__(self) -> Predictor:
         return self
 

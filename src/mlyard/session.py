@@ -13,7 +13,7 @@ from mlyard.errors import MlyardWarning, UnexpectedStatusException, ValidationEr
 if TYPE_CHECKING:
     from mlyard.jobs import Job
 
-__all__ = ["Session", "LocalSession", "SageMakerClient", "get_execution_role"]
+__all__ = ["Session", "LocalSession", "SageMakerClient", "get_execution_role", "container_def", "production_variant"]
 
 _ROLE = "arn:aws:iam::000000000000:role/mlyard-local"
 
@@ -325,6 +325,23 @@ class Session:
         self.client.create_endpoint_config(config)
         return name
 
+    def endpoint_from_production_variants(self, name: str, production_variants: list[dict[str, Any]],
+                                          tags: list[dict[str, str]] | None = None, kms_key: str | None = None,
+                                          wait: bool = True, data_capture_config_dict: dict[str, Any] | None = None,
+                                          **kwargs: Any) -> str:
+        """An endpoint (and its configuration, both named ``name``) of the variants that
+        ``production_variant`` builds; returns the endpoint's name."""
+        _cloud_only("endpoint_from_production_variants", kms_key=kms_key)
+        if not isinstance(production_variants, list) or not production_variants:
+            raise ValidationError("endpoint_from_production_variants: production_variants must be a non-empty "
+                                  "list of variants (see mlyard.session.production_variant)")
+        config: dict[str, Any] = {"EndpointConfigName": name, "Tags": tags or [],
+                                  "ProductionVariants": production_variants}
+        if data_capture_config_dict:
+            config["DataCaptureConfig"] = data_capture_config_dict
+        self.client.create_endpoint_config(config)
+        return self.create_endpoint(name, name, tags=tags, wait=wait)
+
     def create_endpoint(self, endpoint_name: str, config_name: str, tags: list[dict[str, str]] | None = None,
                         wait: bool = True, live_logging: bool = False) -> str:
         self.client.create_endpoint({"EndpointName": endpoint_name, "EndpointConfigName": config_name,
@@ -586,6 +603,32 @@ class SageMakerClient:
         return {}
 
 LocalSession = Session
+
+
+def container_def(image_uri: str | None, model_data_url: str | None = None, env: dict[str, str] | None = None,
+                  container_mode: str | None = None, image_config: Any = None, accept_eula: bool | None = None,
+                  **kwargs: Any) -> dict[str, Any]:
+    """SageMaker's ContainerDefinition, as ``Session.create_model`` takes it."""
+    container: dict[str, Any] = {"Image": image_uri, "Environment": dict(env or {})}
+    if model_data_url:
+        container["ModelDataUrl"] = model_data_url
+    if container_mode:
+        container["Mode"] = container_mode
+    return container
+
+
+def production_variant(model_name: str, instance_type: str | None = None, initial_instance_count: int | None = None,
+                       variant_name: str = "AllTraffic", initial_weight: float = 1, accelerator_type: str | None = None,
+                       **kwargs: Any) -> dict[str, Any]:
+    """SageMaker's ProductionVariant, as ``Session.endpoint_from_production_variants`` takes it."""
+    if accelerator_type is not None:
+        raise ValidationError(f"accelerator_type {accelerator_type!r}: Elastic Inference accelerators do not exist "
+                              "locally; leave it out (use instance_type='local_gpu' for a GPU)")
+    if instance_type is None:
+        raise ValidationError(f"production_variant({model_name!r}): instance_type is required ('local', "
+                              "'local_gpu' or an ml.* type); serverless inference runs on instances here")
+    return {"ModelName": model_name, "VariantName": variant_name, "InstanceType": instance_type,
+            "InitialInstanceCount": initial_instance_count or 1, "InitialVariantWeight": initial_weight}
 
 
 def get_execution_role(sagemaker_session: Session | None = None) -> str:
