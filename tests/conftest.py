@@ -83,6 +83,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     store.set_buckets({})
     yield h
     store.set_buckets({})
+    end_home(h)
+
+
+def end_home(h: Path) -> None:
+    """Kill the home's server and everything it started; close and forget this process's clients."""
     stop_local_server(h)
     # Endpoint runners and their instances live in sessions of their own.
     for p in procs_under(h / "endpoints"):

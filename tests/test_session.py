@@ -5,7 +5,6 @@ a transform job and an endpoint, each shared by the tests that read it)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import kill_tree, procs_under, stop_local_server, write_script
+from conftest import end_home, procs_under, write_script
 
 import mlyard.client as client_mod
 from mlyard.client import Client
@@ -99,17 +98,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             yield World(home, root, sess, trained, bad.latest_training_job.job_name, proc,  # type: ignore[union-attr]
                         tuner, xs, expected)
         finally:
-            stop_local_server(home)
-            for p in procs_under(home / "endpoints"):
-                kill_tree(p.pid)
-            for state in (home / "jobs").glob("*/state.json"):
-                try:
-                    kill_tree(int(json.loads(state.read_text())["runner_pid"]))
-                except (OSError, ValueError, KeyError):
-                    pass
-            for c in client_mod._clients.values():
-                c.close()
-            client_mod._clients.clear()
+            end_home(home)
 
 
 def _job(world: World) -> str:
