@@ -169,6 +169,22 @@ def test_processing_default_output_is_in_the_default_bucket(session, tmp_path: P
     assert S3Downloader.read_file(f"{dest}/result.txt") == "done"
 
 
+def test_a_sessions_own_default_bucket_and_prefix_hold_its_outputs(session, tmp_path: Path) -> None:
+    """``Session(default_bucket=..., default_bucket_prefix=...)``: outputs that name no destination
+    go there, as SageMaker builds its default output paths from the Session's bucket and prefix."""
+    session.create_bucket("team-bucket")
+    sess = mlyard.Session(default_bucket="team-bucket", default_bucket_prefix="proj")
+    write_script(tmp_path, "train.py", TRAIN)
+    data = S3Uploader.upload_string_as_file_body("1,2\n3,4\n", "s3://team-bucket/proj/data/a.csv", sess)
+    est = Estimator(entry_point=str(tmp_path / "train.py"), instance_type="local", role="r", sagemaker_session=sess)
+    est.fit({"train": data.rsplit("/", 1)[0]}, logs=False)
+    name = est.latest_training_job.job_name
+    assert est.model_data == f"s3://team-bucket/proj/{name}/output/model.tar.gz"
+    assert S3Downloader.list(f"s3://team-bucket/proj/{name}", sess) == [est.model_data]
+    assert _model_file(S3Downloader.read_bytes(est.model_data, sess)) == "a.csv:2"
+    assert mlyard.Session()._default_output() is None  # the server's own default bucket: its default
+
+
 def test_created_bucket_with_the_s3_helpers(session, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
@@ -265,6 +281,11 @@ def test_unreachable_bucket_says_how_to_make_it_local(home: Path, tmp_path: Path
     assert "channel 'train'" in message and "'not-configured-bucket'" in message
     assert "S3 could not be reached" in message
     assert "mlyard buckets create not-configured-bucket" in message and "AWS_ENDPOINT_URL" in message
+    # Reading from it is refused the same way: a 400 naming the bucket, never a 500.
+    with pytest.raises(ValidationError, match="'not-configured-bucket'.*S3 could not be reached"):
+        S3Downloader.read_file("s3://not-configured-bucket/data/x.txt", sess)
+    with pytest.raises(ValidationError, match="'not-configured-bucket'.*S3 could not be reached"):
+        S3Downloader.list("s3://not-configured-bucket/data", sess)
 
 
 def test_without_s3fs_a_foreign_bucket_says_how_to_fix_it(home: Path, tmp_path: Path,
@@ -384,6 +405,14 @@ def test_s3_helpers_against_real_s3(moto: str, tmp_path: Path) -> None:
     got = S3Downloader.download(f"s3://{moto}/up", str(tmp_path / "down"), sagemaker_session=sess)
     assert sorted(Path(g).name for g in got) == ["f.txt", "s.txt"]
     assert (tmp_path / "down" / "f.txt").read_text() == "to s3"
+
+
+def test_reading_a_missing_object_of_real_s3_is_a_client_error(moto: str) -> None:
+    sess = mlyard.Session()
+    with pytest.raises(mlyard.errors.NotFoundError):
+        S3Downloader.read_file(f"s3://{moto}/nothing/here.txt", sess)
+    with pytest.raises(ValidationError, match="'no-such-moto-bucket'.*S3 has no such bucket"):
+        S3Downloader.read_file("s3://no-such-moto-bucket/x.txt", sess)
 
 
 def test_missing_real_bucket_is_refused_at_create(moto: str, tmp_path: Path) -> None:

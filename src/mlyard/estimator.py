@@ -235,6 +235,7 @@ class EstimatorBase:
                 "FrameworkVersion": getattr(self, "framework_version", None),
                 "Sandbox": bool(self.sandbox if self.sandbox is not None else self.sagemaker_session.sandbox),
                 "BaseName": self._base_name(),
+                "DefaultOutput": self.sagemaker_session._default_output(),
             },
         }
         if self.checkpoint_s3_uri:

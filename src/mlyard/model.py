@@ -143,8 +143,7 @@ class Model:
                    "InitialVariantWeight": 1.0}
         capture = None
         if data_capture_config is not None:
-            default = f"s3://{self.sagemaker_session.default_bucket()}/data-capture"
-            capture = data_capture_config._to_request_dict(default)
+            capture = data_capture_config._to_request_dict(self.sagemaker_session._capture_destination())
         config = _deploy_config(endpoint_name, [variant], capture,
                                 {"MaxBatchSize": max_batch_size, "MaxLatencyMs": max_latency_ms})
         config_name = submit(self.sagemaker_session, "endpoint-config", config)["EndpointConfigName"]

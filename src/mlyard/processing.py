@@ -186,7 +186,7 @@ class Processor:
             "MlyardConfig": {"Sandbox": bool(sandbox), "Framework": self._framework,
                              "FrameworkVersion": getattr(self, "framework_version", None),
                              "MetricDefinitions": self.metric_definitions, "BaseName": self._base_name(),
-                             **mlyard_cfg},
+                             "DefaultOutput": self.sagemaker_session._default_output(), **mlyard_cfg},
         }
 
 

@@ -91,6 +91,20 @@ class Session:
             self._default_bucket = str(self._server_info()["default_bucket"])
         return self._default_bucket
 
+    def _default_output(self) -> str | None:
+        """Where this Session's jobs put outputs that name no destination, when it is not the
+        server's default: ``s3://<its default bucket>[/<default_bucket_prefix>]`` (SageMaker builds
+        its default output paths from the Session's bucket and prefix). None: the server's default."""
+        bucket = self.default_bucket()
+        if bucket == str(self._server_info()["default_bucket"]) and not self.default_bucket_prefix:
+            return None
+        base = f"s3://{bucket}"
+        return f"{base}/{self.default_bucket_prefix}" if self.default_bucket_prefix else base
+
+    def _capture_destination(self) -> str:
+        """Where an endpoint's captured data goes when its DataCaptureConfig names no destination."""
+        return f"{self._default_output() or 's3://' + self.default_bucket()}/data-capture"
+
     def create_bucket(self, name: str) -> str:
         """(mlyard only) Make ``name`` a bucket kept in mlyard's own store; return ``name``."""
         self.client.create_bucket(name)
@@ -373,7 +387,7 @@ class Session:
             "MlyardConfig": {"Framework": cfg.get("Framework"), "FrameworkVersion": cfg.get("FrameworkVersion")}})
         capture = None
         if data_capture_config is not None:
-            capture = data_capture_config._to_request_dict(f"s3://{self.default_bucket()}/data-capture")
+            capture = data_capture_config._to_request_dict(self._capture_destination())
         self.create_endpoint_config(name, name, initial_instance_count, instance_type, accelerator_type,
                                     data_capture_config_dict=capture)
         return self.create_endpoint(name, name, wait=wait)

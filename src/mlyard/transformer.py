@@ -71,7 +71,8 @@ class Transformer:
         def request(name: str | None) -> dict[str, Any]:
             """Pure (see ``jobs.submit``): a local ``data`` is a ``file://`` reference."""
             req: dict[str, Any] = {
-                "TransformJobName": name, "MlyardConfig": {"BaseName": base},
+                "TransformJobName": name,
+                "MlyardConfig": {"BaseName": base, "DefaultOutput": self.sagemaker_session._default_output()},
                 "ModelName": self.model_name, "BatchStrategy": self.strategy or "MultiRecord",
                 "Environment": env, "Tags": self.tags,
                 "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": data_type,

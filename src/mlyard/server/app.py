@@ -361,7 +361,7 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         local path inside the store or a local bucket (a token holder must not read the server's
         other files through this)."""
         if uri.startswith("s3://") or uri[:3].lower() == "s3:":
-            return _object_response(check_s3_uri("uri", uri, need_key=True, reach=False))
+            return _object_response(check_s3_uri("uri", uri, need_key=True))
         roots = [r.rstrip("/") + "/" for r in [control.store_root, *store.buckets().values()]]
         normalized = uri if "://" in uri else f"file://{uri}"
         local = store.local_path(normalized)
@@ -491,6 +491,12 @@ def _store_call(fn: Callable[..., Any], *args: Any) -> Any:
         raise ConflictError(f"{args[-1]!r} is a folder, or is inside a file: {exc.strerror}") from exc
     except (OSError, ValueError) as exc:
         raise ValidationError(f"cannot use {args[-1]!r}: {exc}") from exc
+    except Exception as exc:
+        # S3's own errors (botocore: no credentials, the endpoint refused the connection, access
+        # denied...) are about what was asked for: a 400 that names it, never a 500.
+        if type(exc).__module__.split(".")[0] not in ("botocore", "aiobotocore", "s3fs"):
+            raise
+        raise ValidationError(f"cannot use {args[-1]!r}: S3 answered {type(exc).__name__}: {exc}") from exc
 
 
 def _log_offsets(hosts: list[str], since: str | None) -> list[int]:

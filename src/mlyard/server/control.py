@@ -164,7 +164,7 @@ class ControlPlane:
                 raise ValidationError(f"the job's source {uri!r} does not exist; upload it before creating the job")
         what = "the job's output (OutputDataConfig.S3OutputPath)"
         req["OutputDataConfig"]["S3OutputPath"] = self.sources.check_destination(what, store.check_uri(check_s3_uri(
-            what, (req["OutputDataConfig"].get("S3OutputPath") or self.default_output).rstrip("/"))))
+            what, (req["OutputDataConfig"].get("S3OutputPath") or self._default_output(req)).rstrip("/"))))
         if req.get("CheckpointConfig"):
             checkpoints = store.check_uri(check_s3_uri("the checkpoints (CheckpointConfig.S3Uri)",
                                                        req["CheckpointConfig"]["S3Uri"]))
@@ -193,7 +193,7 @@ class ControlPlane:
             what = f"output {out['OutputName']!r}"
             s3["LocalPath"] = _check_local_path(what, s3["LocalPath"], sandboxed)
             s3["S3Uri"] = self.sources.check_destination(what, store.check_uri(check_s3_uri(
-                what, s3.get("S3Uri") or store.join(self.default_output, name, "output", out["OutputName"]))))
+                what, s3.get("S3Uri") or store.join(self._default_output(req), name, "output", out["OutputName"]))))
             out_paths.append((what, s3["LocalPath"]))
         _check_disjoint(out_paths, "outputs")
         for kind, items in (("inputs", [i["InputName"] for i in req["ProcessingInputs"]]),
@@ -208,6 +208,16 @@ class ControlPlane:
         fitted = self._check_resources(req, cc["InstanceType"], cc["InstanceCount"], PROCESSING_ENVIRONMENT)
         return self._create("processing", name, fitted, cc["InstanceCount"], req)
 
+    def _default_output(self, req: dict[str, Any]) -> str:
+        """Where a job's outputs go when the request names no destination: the submitting Session's
+        default bucket and prefix (``MlyardConfig.DefaultOutput``), else the server's default bucket."""
+        given = (req.get("MlyardConfig") or {}).get("DefaultOutput")
+        if not given:
+            return self.default_output
+        if not given.startswith("s3://"):
+            raise ValidationError(f"MlyardConfig.DefaultOutput {given!r} must be an s3://bucket[/prefix] URI")
+        return check_s3_uri("the session's default bucket (MlyardConfig.DefaultOutput)", given.rstrip("/"))
+
     def create_transform_job(self, req: dict[str, Any]) -> dict[str, Any]:
         from mlyard.runtime.records import parse_jsonpath
 
@@ -217,7 +227,7 @@ class ControlPlane:
         out = req["TransformOutput"]
         what = "transform output (S3OutputPath)"
         out["S3OutputPath"] = self.sources.check_destination(what, store.check_uri(check_s3_uri(
-            what, (out.get("S3OutputPath") or store.join(self.default_output, name, "output")).rstrip("/"))))
+            what, (out.get("S3OutputPath") or store.join(self._default_output(req), name, "output")).rstrip("/"))))
         for key in ("InputFilter", "OutputFilter"):
             path = (req.get("DataProcessing") or {}).get(key)
             if path:

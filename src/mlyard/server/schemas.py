@@ -84,6 +84,9 @@ class MlyardConfigShape(_Shape):
     Framework: str | None = None
     FrameworkVersion: str | None = None
     Sandbox: bool = False
+    # The Session's default bucket (and prefix) when it is not the server's: where outputs with no
+    # destination go (s3://bucket/prefix/<job>/...).
+    DefaultOutput: str | None = None
 
 
 class _TrainingJobShape(BaseModel):
@@ -256,6 +259,9 @@ class ProcessingMlyardConfigShape(_Shape):
     Sandbox: bool = False
     MetricDefinitions: list[MetricDefinitionShape] = []
     CodeArchive: bool = False
+    # The Session's default bucket (and prefix) when it is not the server's: where outputs with no
+    # destination go (s3://bucket/prefix/<job>/...).
+    DefaultOutput: str | None = None
 
 
 class CreateProcessingJob(BaseModel):
