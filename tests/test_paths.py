@@ -263,3 +263,34 @@ def test_a_destination_swapped_for_a_link_after_create_is_not_written(session, h
     with pytest.raises(UnexpectedStatusException, match="cannot be written by jobs"):
         job.wait(logs=False)
     assert not list(victim.iterdir())
+
+
+def test_destinations_in_the_stored_inputs_are_refused_in_every_form(tmp_path: Path) -> None:
+    """The store's inputs/ (like its sources/) is never a job's output, checkpoint or capture
+    destination: not by the default bucket's s3:// URI, a file:// URI, a path through '..', nor
+    in a store that is not local."""
+    from mlyard import store
+    from mlyard.store.paths import SourcePolicy
+
+    home = tmp_path / "home"
+    (home / "store" / "inputs" / "trees" / "abc").mkdir(parents=True)
+    policy = SourcePolicy.from_environment(home, f"file://{home}/store")
+    store.set_buckets({"dflt": f"file://{home}/store"})
+    try:
+        for uri in ("s3://dflt/inputs/trees/abc", "s3://dflt/inputs", f"file://{home}/store/inputs/files/x/a.csv",
+                    f"{home}/store/x/../inputs/trees/abc", f"file://{home}/store//inputs/trees"):
+            with pytest.raises(ValidationError, match="inputs/ folder holds the inputs"):
+                policy.check_destination("output", uri)
+        policy.check_destination("output", "s3://dflt/outputs/inputs")  # only the store's own inputs/
+        policy.check_destination("output", "s3://dflt")
+    finally:
+        store.set_buckets({})
+    remote = SourcePolicy((), None, None, "s3://real/pre")
+    for uri in ("s3://real/pre/inputs/trees/abc", "s3://real/pre/./inputs", "s3://real/pre/sources/x"):
+        with pytest.raises(ValidationError, match="folder holds"):
+            remote.check_destination("output", uri)
+    remote.check_destination("output", "s3://real/pre/inputs-old")
+    with pytest.raises(ValidationError, match="output: .*control character"):
+        policy.check_destination("output", "file:///tmp/a\x00b")
+    with pytest.raises(ValidationError, match="input: .*control character"):
+        policy.check("input", "/tmp/a\nb")

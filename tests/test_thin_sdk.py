@@ -17,7 +17,7 @@ from conftest import kill_tree
 import mlyard
 from mlyard.errors import ConflictError
 from mlyard.estimator import Estimator
-from mlyard.processing import ProcessingInput, ScriptProcessor
+from mlyard.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
 from mlyard.server.control import create_named
 
 TRAIN = """import os, sys
@@ -118,14 +118,105 @@ def test_input_uploads_are_content_addressed(home: Path, tmp_path: Path) -> None
     assert tree_tar(a, tmp_path / "a.tar") == tree_tar(b, tmp_path / "b.tar")
     uri = upload_local(client, f"file://{a}", "input")
     assert upload_local(client, str(b), "input") == uri
-    assert uri.endswith(f"/inputs/{tree_tar(a, tmp_path / 'c.tar')}")
+    assert uri.endswith(f"/inputs/trees/{tree_tar(a, tmp_path / 'c.tar')}")
     assert uri.startswith(f"s3://{mlyard.Session().default_bucket()}/inputs/")
     stored = Path(str(client.health()["store"])[len("file://"):]) / uri.split("/", 3)[3]
     assert sorted(p.relative_to(stored).as_posix() for p in stored.rglob("*")) == ["a.csv", "sub", "sub/b.csv"]
     file_uri = upload_local(client, str(a / "a.csv"), "input")
-    assert file_uri.endswith("/a.csv") and "/inputs/" in file_uri
+    assert file_uri.endswith("/a.csv") and "/inputs/files/" in file_uri
     with pytest.raises(mlyard.errors.ValidationError, match="immutable"):
         client.upload("inputs/x/a.csv", b"no")
+
+
+def test_a_file_and_a_folder_of_one_hash_are_never_confused(home: Path, tmp_path: Path) -> None:
+    """Files and folders are stored apart: a file's folder is never found as a folder input, and
+    a file whose bytes are a folder's tar (so of the same SHA-256) adds nothing to that folder."""
+    from mlyard.client.uploads import sha256_file, tree_tar
+
+    client = mlyard.Session().client
+    store_root = Path(str(client.health()["store"])[len("file://"):])
+    lone = tmp_path / "lone.csv"
+    lone.write_text("x\n")
+    sha = sha256_file(lone)
+    assert client.upload_input(lone).endswith(f"/inputs/files/{sha}/lone.csv")
+    assert client.find_input(sha, "lone.csv") is not None
+    assert client.find_input(sha) is None  # the file's folder is no folder input
+
+    tar = tmp_path / "t.tar"
+    tree_sha = tree_tar(_data(tmp_path / "tree"), tar)
+    tree_uri = client.upload_input_tree(tar)
+    assert tree_uri.endswith(f"/inputs/trees/{tree_sha}")
+    assert client.find_input(tree_sha, "a.csv") is None  # a folder's file is no file input
+    (tmp_path / "extra.csv").write_bytes(tar.read_bytes())  # a file of the tar's very bytes
+    file_uri = client.upload_input(tmp_path / "extra.csv")
+    assert file_uri.endswith(f"/inputs/files/{tree_sha}/extra.csv")
+    stored = store_root / tree_uri.split("/", 3)[3]
+    assert sorted(p.relative_to(stored).as_posix() for p in stored.rglob("*")) == ["a.csv", "sub", "sub/b.csv"]
+    assert client.find_input(tree_sha) == tree_uri and client.find_input(tree_sha, "extra.csv") == file_uri
+    for params in ({"kind": "file"}, {"kind": "tree", "filename": "a.csv"}, {"kind": "dir"}):
+        with pytest.raises(mlyard.errors.ValidationError):
+            client.request("GET", f"/v1/inputs/{tree_sha}", params=params)
+
+
+def test_stored_inputs_cannot_be_overwritten_or_deleted(session: mlyard.Session, home: Path, tmp_path: Path) -> None:
+    """Nothing writes under the store's inputs/: not /v1/store, not /v1/objects, not a job's
+    output, whatever the URI's form."""
+    from mlyard.client.uploads import upload_local
+
+    client = session.client
+    uri = upload_local(client, str(_data(tmp_path / "d")), "input")  # s3://<default>/inputs/trees/<sha>
+    file_uri = upload_local(client, str(tmp_path / "d" / "a.csv"), "input")
+    store_root = str(client.health()["store"])
+    key = uri.split("/", 3)[3]
+    stored = Path(store_root[len("file://"):]) / key
+    for k in (f"{key}/a.csv", "inputs/files/x/a.csv"):
+        with pytest.raises(mlyard.errors.ValidationError, match="immutable"):
+            client.upload(k, b"no")
+    for target in (f"{uri}/a.csv", file_uri, f"{uri}/new.csv", f"s3://{session.default_bucket()}/inputs/x"):
+        with pytest.raises(mlyard.errors.ValidationError, match="inputs/ folder holds the inputs"):
+            client.upload_uri(target, b"no")
+    (tmp_path / "p.py").write_text("print('x')\n")
+    proc = ScriptProcessor(command=["python3"], role="r", instance_count=1, instance_type="local",
+                           sagemaker_session=session)
+    for dest in (uri, f"{store_root}/{key}", f"{store_root}/inputs/trees/../trees/{key.rsplit('/', 1)[1]}",
+                 f"s3://{session.default_bucket()}/inputs"):
+        with pytest.raises(mlyard.errors.ValidationError, match=r"output 'out'.*inputs/ folder holds the inputs"):
+            proc.run(code=str(tmp_path / "p.py"), outputs=[ProcessingOutput(
+                source="/opt/ml/processing/out", destination=dest, output_name="out")], logs=False)
+    est = Estimator(entry_point=str(tmp_path / "p.py"), role="r", instance_type="local", output_path=uri,
+                    sagemaker_session=session)
+    with pytest.raises(mlyard.errors.ValidationError, match=r"S3OutputPath.*inputs/ folder holds the inputs"):
+        est.fit(logs=False)
+    assert sorted(p.relative_to(stored).as_posix() for p in stored.rglob("*")) == ["a.csv", "sub", "sub/b.csv"]
+    assert (stored / "a.csv").read_text() == "a\n"
+
+
+@pytest.mark.parametrize("where", ["channel", "output", "model", "objects", "local_path"])
+def test_a_control_character_in_a_uri_is_a_400_naming_it(session: mlyard.Session, tmp_path: Path,
+                                                          where: str) -> None:
+    client = session.client
+    bad = f"file://{tmp_path}/da\x00ta"
+    with pytest.raises(mlyard.errors.ValidationError, match="control character") as info:
+        if where == "channel":
+            client.create_training_job({"ResourceConfig": {"InstanceType": "local"}, "InputDataConfig": [
+                {"ChannelName": "train", "DataSource": {"S3DataSource": {"S3Uri": bad}}}]})
+        elif where == "output":
+            client.create_training_job({"ResourceConfig": {"InstanceType": "local"},
+                                        "OutputDataConfig": {"S3OutputPath": bad}})
+        elif where == "model":
+            client.create_model({"ModelName": "m", "PrimaryContainer": {"Image": "x", "ModelDataUrl": bad},
+                                 "MlyardConfig": {}})
+        elif where == "objects":
+            client.upload_uri(f"s3://{session.default_bucket()}/a\x00b", b"x")
+        else:
+            (tmp_path / "p.py").write_text("print('x')\n")
+            ScriptProcessor(command=["python3"], role="r", instance_count=1, instance_type="local",
+                            sagemaker_session=session).run(code=str(tmp_path / "p.py"), outputs=[ProcessingOutput(
+                                source="/opt/ml/processing/o\x00ut", destination=f"file://{tmp_path}/o",
+                                output_name="out")], logs=False)
+    message = str(info.value)
+    assert {"channel": "channel 'train'", "output": "S3OutputPath", "model": "ModelDataUrl", "objects": "uri",
+            "local_path": "output 'out'"}[where] in message
 
 
 def test_server_picks_a_new_name_when_one_is_taken() -> None:

@@ -246,18 +246,18 @@ class Client:
         return self._put(f"/v1/sources/{_q(filename)}", data)
 
     def upload_input(self, path: Path) -> str:
-        """Store a local input file by its content (``inputs/<sha256>/<file name>``); return its URI."""
+        """Store a local input file by its content (``inputs/files/<sha256>/<file name>``); return its URI."""
         return self._put(f"/v1/inputs/{_q(path.name)}", path)
 
     def upload_input_tree(self, tar: Path) -> str:
         """Store a local input folder, sent as a tar (``client.uploads.tree_tar``), by the tar's
-        content (extracted at ``inputs/<sha256>/``); return its URI."""
+        content (extracted at ``inputs/trees/<sha256>/``); return its URI."""
         return self._put("/v1/input-trees", tar)
 
     def find_input(self, sha256: str, filename: str | None = None) -> str | None:
         """The URI of an input already stored with that content (a file's, named ``filename``, or a
-        folder's tar's), or None."""
-        params = {"filename": filename} if filename else {}
+        folder's tar's: the server is told which, and finds no other kind), or None."""
+        params = {"kind": "file", "filename": filename} if filename else {"kind": "tree"}
         try:
             return str(self.request("GET", f"/v1/inputs/{_q(sha256)}", params=params)["uri"])
         except NotFoundError:

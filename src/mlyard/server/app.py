@@ -317,18 +317,18 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
     @app.put("/v1/inputs/{filename}", tags=["store"])
     async def put_input(filename: str, request: Request) -> dict[str, str]:
-        """Store a client's local input file by its content, at ``inputs/<sha256>/<filename>``
+        """Store a client's local input file by its content, at ``inputs/files/<sha256>/<filename>``
         (written once, never replaced, as a source is)."""
         if not _SOURCE_NAME.match(filename):
             raise ValidationError(f"input file name {filename!r} must be one file name (no '/', control "
                                   "characters, '.' or '..'; at most 255 characters)")
-        writer = await receive(request, store.join(control.default_output, store.INPUTS_PREFIX, filename),
+        writer = await receive(request, store.join(control.default_output, store.INPUT_FILES, filename),
                                by_content=True)
         return {"uri": writer.uri, "sha256": str(writer.sha256)}
 
     @app.put("/v1/input-trees", tags=["store"])
     async def put_input_tree(request: Request) -> dict[str, str]:
-        """Store a client's local input folder, sent as a tar, at ``inputs/<sha256 of the tar>/``:
+        """Store a client's local input folder, sent as a tar, at ``inputs/trees/<sha256 of the tar>/``:
         extracted once (members that would escape, links out, devices are refused), put in place
         whole, never replaced."""
         folder = uploads / f"tree-{os.urandom(8).hex()}"  # this upload's alone: removed whole after
@@ -341,14 +341,31 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         return {"uri": uri, "sha256": str(writer.sha256)}
 
     @app.get("/v1/inputs/{sha256}", tags=["store"])
-    def find_input(sha256: str, filename: str | None = None) -> dict[str, str]:
-        """The URI of an input stored with that content (a file named ``filename``, else a folder),
-        so a client uploads nothing the store holds already; 404 if there is none."""
-        if not re.fullmatch(r"[0-9a-f]{64}", sha256) or (filename is not None and not _SOURCE_NAME.match(filename)):
-            raise ValidationError(f"{sha256!r} is not a SHA-256 in hex, or {filename!r} is not one file name")
-        uri = store.join(control.default_output, store.INPUTS_PREFIX, sha256, *([filename] if filename else []))
-        if not store.exists(uri):
-            raise NotFoundError(f"no input with SHA-256 {sha256} is stored")
+    def find_input(sha256: str, kind: Literal["file", "tree"] | None = None,
+                   filename: str | None = None) -> dict[str, str]:
+        """The URI of an input stored with that content, so a client uploads nothing the store
+        holds already; 404 if there is none. ``kind``: a ``file`` (named ``filename``, which it
+        needs) or a ``tree`` (a folder, by its tar's SHA-256); without it, a file if ``filename``
+        is given, else a folder. A file is never found as a folder, nor a folder as a file."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValidationError(f"{sha256!r} is not a SHA-256 in hex")
+        kind = kind or ("file" if filename is not None else "tree")
+        if kind == "file" and (filename is None or not _SOURCE_NAME.match(filename)):
+            raise ValidationError(f"filename {filename!r}: a file input is found by its SHA-256 and its file name "
+                                  "(one name: no '/', control characters, '.' or '..')")
+        if kind == "tree" and filename is not None:
+            raise ValidationError(f"filename {filename!r}: a folder input (kind=tree) is found by its tar's "
+                                  "SHA-256 alone")
+        if kind == "file":
+            uri = store.join(control.default_output, store.INPUT_FILES, sha256, str(filename))
+            found = store.local_path(uri)
+            there = found.is_file() if found is not None else store.exists(uri)
+        else:
+            uri = store.join(control.default_output, store.INPUT_TREES, sha256)
+            found = store.local_path(uri)
+            there = found.is_dir() if found is not None else store.exists(uri)
+        if not there:
+            raise NotFoundError(f"no input {kind} with SHA-256 {sha256} is stored")
         return {"uri": uri}
 
     @app.get("/v1/store/{key:path}", tags=["store"], response_class=StreamingResponse)
@@ -392,12 +409,12 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
 
 
 def _store_tree(tar: Path, root: str, sha256: str) -> str:
-    """Extract ``tar`` as the input folder ``inputs/<sha256>/`` of the store, unless it is there."""
+    """Extract ``tar`` as the input folder ``inputs/trees/<sha256>/`` of the store, unless it is there."""
     import tempfile
 
     from mlyard.store.archive import extract_tar
 
-    uri = store.join(root, store.INPUTS_PREFIX, sha256)
+    uri = store.join(root, store.INPUT_TREES, sha256)
     if store.exists(uri):
         return uri
     local = store.local_path(uri)

@@ -18,6 +18,7 @@ from typing import Any
 
 from mlyard import config, store
 from mlyard.errors import ValidationError
+from mlyard.store.paths import check_characters
 
 __all__ = ["check_s3_uri", "s3_settings", "s3_problem"]
 
@@ -94,11 +95,11 @@ def s3_problem(bucket: str) -> str | None:
 
 
 def check_s3_uri(what: str, uri: str, need_key: bool = False, reach: bool = True) -> str:
-    """``uri`` if it can be used as ``what``; else a ValidationError naming ``what``. Checks an
-    ``s3://`` URI's form (a valid bucket name; a key where ``need_key``) and, for a bucket that is
-    not local, with ``reach``, that S3 answers for it. Other URIs are returned as they are."""
-    if not isinstance(uri, str):
-        raise ValidationError(f"{what}: {uri!r} is not a URI")
+    """``uri`` if it can be used as ``what``; else a ValidationError naming ``what``. Checks any
+    URI's characters (no NUL byte or other control character), an ``s3://`` URI's form (a valid
+    bucket name; a key where ``need_key``) and, for a bucket that is not local, with ``reach``,
+    that S3 answers for it. Other URIs are returned as they are."""
+    check_characters(what, uri)  # a NUL byte would reach the OS (a 500), another control character mislead
     if uri[:3].lower() == "s3:" and not uri.startswith("s3://"):
         raise ValidationError(f"{what}: {uri!r} is not a valid S3 URI; write s3://bucket/key")
     if not uri.startswith("s3://"):

@@ -29,7 +29,7 @@ from mlyard.server import describe
 from mlyard.server.buckets import check_s3_uri
 from mlyard.server.endpoints import Endpoints
 from mlyard.server.tuning import Tunings
-from mlyard.store.paths import SourcePolicy
+from mlyard.store.paths import SourcePolicy, check_characters
 from mlyard.validation import (
     PROCESSING_ENVIRONMENT,
     TRAINING_ENVIRONMENT,
@@ -634,6 +634,7 @@ def _res_json(r: Resources) -> dict[str, Any]:
 
 def _check_local_path(what: str, path: str, sandboxed: bool) -> str:
     """A processing input's or output's path inside the instance: absolute, normalized."""
+    check_characters(f"{what}: path", path)
     if not path.startswith("/"):
         raise ValidationError(f"{what}: path {path!r} must be absolute, e.g. /opt/ml/processing/input")
     norm = os.path.normpath(path)

@@ -28,7 +28,11 @@ from mlyard.store.archive import extract_tar, make_tar
 
 # The folder of the store that holds content-addressed sources: written only by the sources API.
 SOURCES_PREFIX = "sources"
-INPUTS_PREFIX = "inputs"  # clients' local inputs, by their content: inputs/<sha256>/...
+# Clients' local inputs, by their content: a file at inputs/files/<sha256>/<name>, a folder at
+# inputs/trees/<sha256 of its tar>/ (apart: a file's folder is never taken for a folder input).
+INPUTS_PREFIX = "inputs"
+INPUT_FILES = f"{INPUTS_PREFIX}/files"
+INPUT_TREES = f"{INPUTS_PREFIX}/trees"
 
 __all__ = [
     "local_path",

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlyard.errors import ValidationError
-from mlyard.store import SOURCES_PREFIX, local_path, resolve, set_write_guard
+from mlyard.store import INPUTS_PREFIX, SOURCES_PREFIX, local_path, resolve, set_write_guard
 
-__all__ = ["ALLOWED_ROOTS_ENV", "SourcePolicy", "check_links", "list_files", "copy_file", "read_file", "copy_tree"]
+__all__ = ["ALLOWED_ROOTS_ENV", "SourcePolicy", "check_characters", "check_links", "list_files", "copy_file",
+           "read_file", "copy_tree"]
 
 ALLOWED_ROOTS_ENV = "MLYARD_ALLOWED_ROOTS"
 
@@ -32,6 +34,24 @@ _SYSTEM = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32
 _SECRETS = (".ssh", ".aws", ".gnupg", ".kube", ".docker", ".azure", ".config/gcloud", ".config/gh", ".netrc",
             ".pgpass", ".pypirc", ".git-credentials", ".mlyard", ".bash_history", ".python_history", ".zsh_history",
             ".cache/huggingface", ".huggingface", ".kaggle", ".databrickscfg", ".terraform.d")
+
+
+# The store's folders of content-addressed objects, written only by their own APIs, never replaced:
+# what each holds.
+_IMMUTABLE = {SOURCES_PREFIX: "holds jobs' code", INPUTS_PREFIX: "holds the inputs clients uploaded"}
+
+
+def check_characters(what: str, uri: str) -> str:
+    """``uri`` unless it holds a NUL byte or another control character (no path or URI of a
+    request may: the OS would refuse it, or read it as something else); else a ValidationError
+    naming ``what``."""
+    if not isinstance(uri, str):
+        raise ValidationError(f"{what}: {uri!r} is not a URI")
+    bad = next((c for c in uri if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise ValidationError(f"{what}: {uri!r} holds the control character {bad!r}; URIs and paths may not "
+                              "hold control characters")
+    return uri
 
 
 def _inside(path: str, root: str) -> bool:
@@ -113,6 +133,7 @@ class SourcePolicy:
     def check(self, what: str, uri: str) -> Path | None:
         """Raise ValidationError if ``uri`` is a local path that ``what`` may not read, or a folder
         with a link leading out of it; return its resolved local path (None for other URIs)."""
+        check_characters(what, uri)
         path = local_path(uri)
         if path is None:
             return None
@@ -136,25 +157,30 @@ class SourcePolicy:
     def check_destination(self, what: str, uri: str, contains: bool = True) -> str:
         """Raise ValidationError if ``uri`` is a local folder jobs' outputs may not be written to:
         the same rule as for sources (the runner writes outputs with the server's rights, so an
-        output into /etc or mlyard's home would be a write the job itself could not make). Return
-        ``uri``. A local bucket's URI is judged where it lies (the default bucket is the store)."""
-        sources_uri = f"{self.store_uri}/{SOURCES_PREFIX}"
-        if self.store_uri and not self.store and _inside(resolve(uri).rstrip("/"), sources_uri):
-            raise ValidationError(f"{what}: {uri!r} cannot be written by jobs: the store's {SOURCES_PREFIX}/ "
-                                  "folder holds jobs' code, which nothing overwrites. Write outputs elsewhere.")
+        output into /etc or mlyard's home would be a write the job itself could not make), and
+        never inside the store's content-addressed ``sources/`` and ``inputs/`` (what other jobs
+        run and read), whatever the URI's form. Return ``uri``. A local bucket's URI is judged
+        where it lies (the default bucket is the store)."""
+        check_characters(what, uri)
+        if self.store_uri and not self.store:
+            resolved = posixpath.normpath(resolve(uri))
+            for prefix, holds in _IMMUTABLE.items():
+                if _inside(resolved, posixpath.normpath(f"{self.store_uri}/{prefix}")):
+                    raise ValidationError(f"{what}: {uri!r} cannot be written by jobs: the store's {prefix}/ "
+                                          f"folder {holds}, which nothing overwrites. Write outputs elsewhere.")
         path = local_path(uri)
         if path is not None:
             problem = self.problem(str(path), contains)  # ``contains``: what is written may go anywhere below
-            sources = os.path.join(self.store, SOURCES_PREFIX) if self.store else None
             real = os.path.realpath(path)
-            if sources and _inside(real, sources) and not problem:  # the store's root itself is fine
-                problem = f"the store's {SOURCES_PREFIX}/ folder holds jobs' code, which nothing overwrites"
+            for prefix, holds in _IMMUTABLE.items():
+                folder = os.path.join(self.store, prefix) if self.store else None
+                if folder and _inside(real, folder) and not problem:  # the store's root itself is fine
+                    problem = f"the store's {prefix}/ folder {holds}, which nothing overwrites"
             if problem:
                 raise ValidationError(f"{what}: {uri!r} cannot be written by jobs: {problem}. Write outputs to a "
                                       f"folder of their own (or to the store), or ask the server's operator to "
                                       f"allow its folder with {ALLOWED_ROOTS_ENV}.")
         return uri
-
 
     def guard_writes(self) -> None:
         """Make this process's local store writes check, at the moment they happen, that the
