@@ -60,3 +60,27 @@ def test_lower_sdk_modules_never_import_the_estimator(module: str) -> None:
 def test_predictor_and_transformer_do_not_import_the_model() -> None:
     for module in ("predictor", "transformer"):
         assert "mlyard.model" not in _loaded_after(module)
+
+
+def test_lower_sdk_modules_import_no_higher_one_even_lazily() -> None:
+    """The one-way rule holds for imports inside functions too (run only when called, so the
+    module-loading tests above cannot see them): predictor, transformer and jobs never import the
+    model, and none of the modules below the estimator imports it. (``session`` makes the job
+    objects of each kind on demand, so it is left out.)"""
+    import re
+    from pathlib import Path
+
+    import mlyard
+
+    src = Path(mlyard.__file__).parent
+    higher = {"predictor.py": ("model", "estimator"), "transformer.py": ("model", "estimator"),
+              "jobs.py": ("model", "estimator", "predictor", "transformer", "processing", "tuner"),
+              "model.py": ("estimator",), "processing.py": ("estimator",)}
+    found = []
+    for name, modules in higher.items():
+        text = (src / name).read_text()
+        for module in modules:
+            pattern = (rf"^\s*(from\s+mlyard\.{module}\s+import|import\s+mlyard\.{module}\b"
+                       rf"|from\s+mlyard\s+import\s+.*\b{module}\b)")
+            found += [f"{name}: {m.group(0).strip()}" for m in re.finditer(pattern, text, re.MULTILINE)]
+    assert found == []

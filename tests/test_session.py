@@ -360,7 +360,17 @@ def test_create_model_and_transform_job_object(world: World, capsys: pytest.Capt
                        ({"container_defs": [{"ModelDataUrl": artifacts}] * 2}, "2 containers")):
         with pytest.raises(ValidationError, match=match):
             sess.create_model("iris-bad", **bad)
-    with pytest.raises(ValidationError, match="does not exist"):
+    # A local model is uploaded by the client: the server is sent (and records) a store URI, never
+    # a path on the client's disk; a local path that is not there is refused before anything is sent.
+    local = world.root / "made" / "model.tar.gz"
+    sess.download_data(str(local.parent), *artifacts[len("s3://"):].split("/", 1))
+    assert local.is_file()
+    for url in (str(local), f"file://{local}"):
+        sess.create_model("iris-local", container_defs={"ModelDataUrl": url})
+        stored = sess.describe_model("iris-local")["PrimaryContainer"]["ModelDataUrl"]
+        assert stored.startswith(f"s3://{sess.default_bucket()}/inputs/"), stored
+        sess.delete_model("iris-local")
+    with pytest.raises(ValidationError, match="the local path .* does not exist"):
         sess.create_model("iris-missing", container_defs={"ModelDataUrl": f"file://{world.root}/nope.tar.gz"})
 
 

@@ -65,6 +65,16 @@ def check_instances(instance_type: str | None, instance_count: int | None) -> in
     return check_count("instance_count", instance_count)
 
 
+def _deploy_config(endpoint_name: str, variants: list[dict[str, Any]], data_capture: dict[str, Any] | None,
+                   batching: dict[str, Any] | None) -> dict[str, Any]:
+    """An endpoint configuration for ``endpoint_name``, named by the server after it."""
+    config: dict[str, Any] = {"ProductionVariants": variants,
+                              "MlyardConfig": {**(batching or {}), "BaseName": endpoint_name[:30]}}
+    if data_capture:
+        config["DataCaptureConfig"] = data_capture
+    return config
+
+
 # What each kind of create request is: its name's key and the client's method.
 _KINDS: dict[str, tuple[str, str]] = {
     "training": ("TrainingJobName", "create_training_job"),

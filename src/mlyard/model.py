@@ -9,7 +9,7 @@ from mlyard import image_uris
 from mlyard.compat import cloud_only, resolve_versions
 from mlyard.deserializers import BaseDeserializer
 from mlyard.errors import ValidationError
-from mlyard.jobs import _file_uri, submit
+from mlyard.jobs import _deploy_config, _file_uri, submit
 from mlyard.predictor import Predictor
 from mlyard.serializers import BaseSerializer
 from mlyard.session import Session
@@ -25,16 +25,6 @@ __all__ = ["Model", "FrameworkModel"]
 _MODEL_HONOURED = {"container_log_level", "code_location", "image_uri_region"}
 _PREDICTORS = {"tensorflow": "mlyard.tensorflow.model.TensorFlowPredictor",
                "pytorch": "mlyard.pytorch.model.PyTorchPredictor", "sklearn": "mlyard.sklearn.model.SKLearnPredictor"}
-
-
-def _deploy_config(endpoint_name: str, variants: list[dict[str, Any]], data_capture: dict[str, Any] | None,
-                   batching: dict[str, Any] | None) -> dict[str, Any]:
-    """An endpoint configuration for ``endpoint_name``, named by the server after it."""
-    config: dict[str, Any] = {"ProductionVariants": variants,
-                              "MlyardConfig": {**(batching or {}), "BaseName": endpoint_name[:30]}}
-    if data_capture:
-        config["DataCaptureConfig"] = data_capture
-    return config
 
 
 class Model:

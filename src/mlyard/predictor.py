@@ -7,8 +7,10 @@ from typing import Any
 
 import httpx
 
+from mlyard.compat import cloud_only
 from mlyard.deserializers import BaseDeserializer, BytesDeserializer
 from mlyard.errors import MlyardError, ServerUnavailableError, error_for_code
+from mlyard.jobs import _deploy_config, submit
 from mlyard.serializers import BaseSerializer, IdentitySerializer
 from mlyard.session import Session
 
@@ -25,7 +27,8 @@ class Predictor:
 
     def __init__(self, endpoint_name: str, sagemaker_session: Session | None = None,
                  serializer: BaseSerializer | None = None, deserializer: BaseDeserializer | None = None,
-                 **_ignored: Any) -> None:
+                 **kwargs: Any) -> None:
+        cloud_only(type(self).__name__, kwargs)  # component_name, model_name, context...: one warning
         self.endpoint_name = endpoint_name
         self.sagemaker_session = sagemaker_session or Session()
         self.serializer = serializer or self._serializer()
@@ -93,11 +96,12 @@ class Predictor:
         return self.deserializer.deserialize(resp.content, resp.headers.get("content-type", ""))
 
     def update_endpoint(self, initial_instance_count: int | None = None, instance_type: str | None = None,
-                        model_name: str | None = None, **_ignored: Any) -> None:
-        """Roll the endpoint to a new configuration (new model, instance count or type)."""
-        from mlyard.jobs import submit
-        from mlyard.model import _deploy_config
-
+                        model_name: str | None = None, data_capture_config_dict: dict[str, Any] | None = None,
+                        wait: bool = True, **kwargs: Any) -> None:
+        """Roll the endpoint to a new configuration (new model, instance count or type, data
+        capture); with ``wait``, until the new configuration serves. SageMaker's cloud-only
+        arguments (``kms_key``, ``tags``...) are accepted with one warning naming them."""
+        cloud_only(f"{type(self).__name__}.update_endpoint", kwargs)
         current = self.describe()
         client = self.sagemaker_session.client
         old = client.request("GET", f"/v1/endpoint-configs/{current['EndpointConfigName']}")
@@ -108,9 +112,12 @@ class Predictor:
             variant["InstanceType"] = instance_type
         if model_name is not None:
             variant["ModelName"] = model_name
-        config = _deploy_config(self.endpoint_name, [variant], old.get("DataCaptureConfig"), old.get("MlyardConfig"))
+        config = _deploy_config(self.endpoint_name, [variant], data_capture_config_dict or old.get("DataCaptureConfig"),
+                                old.get("MlyardConfig"))
         config_name = submit(self.sagemaker_session, "endpoint-config", config)["EndpointConfigName"]
         client.update_endpoint(self.endpoint_name, config_name)
+        if not wait:  # the endpoint keeps its address: requests go on to the serving configuration
+            return
         desc = self._wait()
         if desc["EndpointConfigName"] != config_name:
             raise MlyardError(f"updating endpoint {self.endpoint_name!r} failed; the previous configuration keeps "

@@ -25,7 +25,10 @@ class ProcessingInput:
     def __init__(self, source: str | None = None, destination: str | None = None, input_name: str | None = None,
                  s3_data_type: str = "S3Prefix", s3_input_mode: str = "File",
                  s3_data_distribution_type: str = "FullyReplicated", s3_compression_type: str = "None",
-                 **_ignored: Any) -> None:
+                 s3_input: Any = None, dataset_definition: Any = None, app_managed: bool = False,
+                 **kwargs: Any) -> None:
+        cloud_only("ProcessingInput", {"s3_input": s3_input, "dataset_definition": dataset_definition,
+                                       "app_managed": app_managed, **kwargs})
         self.source = source
         self.destination = destination
         self.input_name = input_name
@@ -49,7 +52,10 @@ class ProcessingInput:
 
 class ProcessingOutput:
     def __init__(self, source: str | None = None, destination: str | None = None, output_name: str | None = None,
-                 s3_upload_mode: str = "EndOfJob", app_managed: bool = False, **_ignored: Any) -> None:
+                 s3_upload_mode: str = "EndOfJob", app_managed: bool = False, feature_store_output: Any = None,
+                 **kwargs: Any) -> None:
+        cloud_only("ProcessingOutput", {"app_managed": app_managed, "feature_store_output": feature_store_output,
+                                        **kwargs})
         self.source = source
         self.destination = destination
         self.output_name = output_name

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlyard.errors import ValidationError
+from mlyard.uris import check_s3_form
 
 if TYPE_CHECKING:
     from mlyard.session import Session
@@ -23,13 +23,9 @@ def is_s3_url(url: str) -> bool:
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
-    """``(bucket, key)`` of ``s3://bucket/key``; ValidationError for anything else."""
-    if not is_s3_url(url):
-        raise ValidationError(f"{url!r} is not an S3 URL; write s3://bucket/key")
-    bucket, _, key = url[len("s3://"):].partition("/")
-    if not bucket:
-        raise ValidationError(f"{url!r} names no bucket; write s3://bucket/key")
-    return bucket, key
+    """``(bucket, key)`` of ``s3://bucket/key`` (the key may be empty); ValidationError for
+    anything else."""
+    return check_s3_form(None, url)
 
 
 def s3_path_join(*args: str | None, with_end_slash: bool = False) -> str:
@@ -54,13 +50,6 @@ def _session(sagemaker_session: Session | None) -> Session:
     return Session()
 
 
-def _check(what: str, uri: str, need_key: bool = True) -> tuple[str, str]:
-    bucket, key = parse_s3_url(uri)
-    if need_key and not key.strip("/"):
-        raise ValidationError(f"{what}: {uri!r} names a bucket but no object; write s3://{bucket}/path/to/object")
-    return bucket, key
-
-
 class S3Uploader:
     """Writes local files, strings and bytes to ``s3://`` URIs."""
 
@@ -76,14 +65,14 @@ class S3Uploader:
     def upload_string_as_file_body(body: str, desired_s3_uri: str, kms_key: str | None = None,
                                    sagemaker_session: Session | None = None) -> str:
         """Write ``body`` (UTF-8) as the object ``desired_s3_uri``; return the URI."""
-        _check("upload_string_as_file_body", desired_s3_uri)
+        check_s3_form("upload_string_as_file_body", desired_s3_uri, need_key=True)
         return _session(sagemaker_session).client.upload_uri(desired_s3_uri, body.encode("utf-8"))
 
     @staticmethod
     def upload_bytes(b: bytes | Any, s3_uri: str, kms_key: str | None = None,
                      sagemaker_session: Session | None = None) -> str:
         """Write ``b`` (bytes, or a binary file object) as the object ``s3_uri``; return the URI."""
-        _check("upload_bytes", s3_uri)
+        check_s3_form("upload_bytes", s3_uri, need_key=True)
         data = b if isinstance(b, (bytes, bytearray)) else b.read()
         return _session(sagemaker_session).client.upload_uri(s3_uri, bytes(data))
 
@@ -107,7 +96,7 @@ class S3Downloader:
     @staticmethod
     def read_bytes(s3_uri: str, sagemaker_session: Session | None = None) -> bytes:
         """The object ``s3_uri``'s bytes."""
-        _check("read_file", s3_uri)
+        check_s3_form("read_file", s3_uri, need_key=True)
         return _session(sagemaker_session).client.read_uri(s3_uri)
 
     @staticmethod

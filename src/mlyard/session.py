@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlyard import image_uris
 from mlyard.client import Client, default_client
-from mlyard.errors import MlyardWarning, UnexpectedStatusException, ValidationError
+from mlyard.compat import cloud_only
+from mlyard.errors import UnexpectedStatusException, ValidationError
 
 if TYPE_CHECKING:
     from mlyard.jobs import Job
+    from mlyard.local.local_session import LocalSession  # at run time: the module's __getattr__
 
 __all__ = ["Session", "LocalSession", "SageMakerClient", "get_execution_role", "container_def", "production_variant"]
 
@@ -165,11 +167,8 @@ class Session:
         objects = self.client.list_uri(uri)
         if not objects:
             raise ValidationError(f"download_data: nothing found at {uri!r}")
-        out = []
-        for obj in objects:
-            rel = obj.rsplit("/", 1)[-1] if obj == uri.rstrip("/") else obj[len(uri.rstrip("/")) + 1:]
-            out.append(str(self.client.download(obj, Path(path) / rel)))
-        return out
+        targets = [(obj, _download_target(path, uri, obj)) for obj in objects]  # all checked before any is written
+        return [str(self.client.download(obj, target)) for obj, target in targets]
 
     # -- training, processing, transform and tuning jobs -----------------------------------------
     def _job(self, kind: str, name: str) -> Job:
@@ -306,16 +305,19 @@ class Session:
         if not isinstance(container, dict):
             raise ValidationError("create_model needs container_defs (or primary_container): a dict with "
                                   "'ModelDataUrl' and optionally 'Image' and 'Environment'")
-        _cloud_only("create_model", vpc_config=vpc_config, enable_network_isolation=enable_network_isolation)
+        cloud_only("create_model", {"vpc_config": vpc_config, "enable_network_isolation": enable_network_isolation})
+        from mlyard.jobs import _file_uri, submit
+
         image = container.get("Image")
-        framework, version = _framework_of(image)
+        spec = image_uris.parse(image)
+        url = container.get("ModelDataUrl")
         request = {"ModelName": name, "ExecutionRoleArn": role, "Tags": tags or [],
-                   "PrimaryContainer": {"Image": image, "ModelDataUrl": container.get("ModelDataUrl"),
+                   "PrimaryContainer": {"Image": image, "ModelDataUrl": _file_uri(url) if url else url,
                                         "Environment": {str(k): str(v) for k, v in
                                                         (container.get("Environment") or {}).items()}},
-                   "MlyardConfig": {"Framework": framework, "FrameworkVersion": version}}
-        self.client.create_model(request)
-        return name
+                   "MlyardConfig": {"Framework": spec.framework if spec else None,
+                                    "FrameworkVersion": spec.version if spec else None}}
+        return str(submit(self, "model", request)["ModelName"])
 
     def create_endpoint_config(self, name: str, model_name: str, initial_instance_count: int, instance_type: str,
                                accelerator_type: str | None = None, tags: list[dict[str, str]] | None = None,
@@ -325,7 +327,7 @@ class Session:
         if accelerator_type is not None:
             raise ValidationError(f"accelerator_type {accelerator_type!r}: Elastic Inference accelerators do not "
                                   "exist locally; leave it out (use instance_type='local_gpu' for a GPU)")
-        _cloud_only("create_endpoint_config", kms_key=kms_key)
+        cloud_only("create_endpoint_config", {"kms_key": kms_key, **kwargs})
         from mlyard.validation import check_count
 
         config: dict[str, Any] = {
@@ -336,8 +338,12 @@ class Session:
                                     "InstanceType": instance_type, "InitialVariantWeight": 1.0}]}
         if data_capture_config_dict:
             config["DataCaptureConfig"] = data_capture_config_dict
-        self.client.create_endpoint_config(config)
-        return name
+        return self._submit_endpoint_config(config)
+
+    def _submit_endpoint_config(self, config: dict[str, Any]) -> str:
+        from mlyard.jobs import submit
+
+        return str(submit(self, "endpoint-config", config)["EndpointConfigName"])
 
     def endpoint_from_production_variants(self, name: str, production_variants: list[dict[str, Any]],
                                           tags: list[dict[str, str]] | None = None, kms_key: str | None = None,
@@ -345,7 +351,7 @@ class Session:
                                           **kwargs: Any) -> str:
         """An endpoint (and its configuration, both named ``name``) of the variants that
         ``production_variant`` builds; returns the endpoint's name."""
-        _cloud_only("endpoint_from_production_variants", kms_key=kms_key)
+        cloud_only("endpoint_from_production_variants", {"kms_key": kms_key, **kwargs})
         if not isinstance(production_variants, list) or not production_variants:
             raise ValidationError("endpoint_from_production_variants: production_variants must be a non-empty "
                                   "list of variants (see mlyard.session.production_variant)")
@@ -353,13 +359,15 @@ class Session:
                                   "ProductionVariants": production_variants}
         if data_capture_config_dict:
             config["DataCaptureConfig"] = data_capture_config_dict
-        self.client.create_endpoint_config(config)
-        return self.create_endpoint(name, name, tags=tags, wait=wait)
+        return self.create_endpoint(name, self._submit_endpoint_config(config), tags=tags, wait=wait)
 
     def create_endpoint(self, endpoint_name: str, config_name: str, tags: list[dict[str, str]] | None = None,
                         wait: bool = True, live_logging: bool = False) -> str:
-        self.client.create_endpoint({"EndpointName": endpoint_name, "EndpointConfigName": config_name,
-                                     "Tags": tags or []})
+        from mlyard.jobs import submit
+
+        created = submit(self, "endpoint", {"EndpointName": endpoint_name, "EndpointConfigName": config_name,
+                                            "Tags": tags or []})
+        endpoint_name = str(created["EndpointName"])
         if wait:
             self.wait_for_endpoint(endpoint_name)
         return endpoint_name
@@ -376,21 +384,23 @@ class Session:
         if not artifacts:
             raise ValidationError(f"training job {job_name!r} has no model artifacts (it is "
                                   f"{desc['TrainingJobStatus']}); deploy a job that completed")
-        _cloud_only("endpoint_from_job", vpc_config_override=vpc_config_override)
+        cloud_only("endpoint_from_job", {"vpc_config_override": vpc_config_override})
+        from mlyard.jobs import _file_uri, submit
+
         name = name or job_name
         cfg = desc.get("MlyardConfig") or {}
         image = image_uri or (desc.get("AlgorithmSpecification") or {}).get("TrainingImage")
-        self.client.create_model({
+        model = submit(self, "model", {
             "ModelName": name, "ExecutionRoleArn": role or desc.get("RoleArn"),
-            "PrimaryContainer": {"Image": image, "ModelDataUrl": artifacts,
+            "PrimaryContainer": {"Image": image, "ModelDataUrl": _file_uri(artifacts),
                                  "Environment": {str(k): str(v) for k, v in (model_environment_vars or {}).items()}},
             "MlyardConfig": {"Framework": cfg.get("Framework"), "FrameworkVersion": cfg.get("FrameworkVersion")}})
         capture = None
         if data_capture_config is not None:
             capture = data_capture_config._to_request_dict(self._capture_destination())
-        self.create_endpoint_config(name, name, initial_instance_count, instance_type, accelerator_type,
-                                    data_capture_config_dict=capture)
-        return self.create_endpoint(name, name, wait=wait)
+        config = self.create_endpoint_config(name, str(model["ModelName"]), initial_instance_count, instance_type,
+                                             accelerator_type, data_capture_config_dict=capture)
+        return self.create_endpoint(name, config, wait=wait)
 
     def describe_model(self, name: str) -> dict[str, Any]:
         from mlyard.jobs import _parse_times
@@ -507,6 +517,21 @@ def _page(rows: list[dict[str, Any]], key: str, prefix: str, kwargs: dict[str, A
     return out
 
 
+def _download_target(folder: str | Path, prefix: str, obj: str) -> Path:
+    """Where ``download_data`` writes the object ``obj`` listed under the URI ``prefix``: the
+    object's name when ``obj`` is ``prefix`` itself, else its key below ``prefix``, inside
+    ``folder``. A key whose part below the prefix is absolute or has a ``..`` part (a real S3 key
+    may be ``a/../../x``) would be written outside ``folder``: refused."""
+    base = prefix.rstrip("/")
+    rel = obj.rsplit("/", 1)[-1] if obj == base else obj[len(base) + 1:] if obj.startswith(base + "/") else ""
+    parts = rel.split("/")
+    if not rel or rel.startswith("/") or ".." in parts:
+        raise ValidationError(f"download_data: the object {obj!r} listed under {prefix!r} has no relative key "
+                              f"below it that stays inside {str(folder)!r} ({rel!r} is empty, absolute or has a "
+                              "'..' part): it is not written; download it by its URI to a file of your choosing")
+    return Path(folder, *parts)
+
+
 def _datetime(arg: str, value: Any) -> datetime:
     """A list filter's time bound: a datetime (naive means UTC), an ISO string or epoch seconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -519,22 +544,6 @@ def _datetime(arg: str, value: Any) -> datetime:
     if not isinstance(value, datetime):
         raise ValidationError(f"list: {arg} must be a datetime, an ISO string or epoch seconds, not {value!r}")
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def _framework_of(image: str | None) -> tuple[str | None, str | None]:
-    """The framework and version an mlyard image name (``mlyard/<framework>:<version>``) selects."""
-    if not image or not image.startswith("mlyard/"):
-        return None, None
-    framework, _, version = image[len("mlyard/"):].partition(":")
-    return framework or None, version if version and version != "latest" else None
-
-
-def _cloud_only(call: str, **args: Any) -> None:
-    """One warning naming each SageMaker argument given that has no meaning on this machine."""
-    given = sorted(k for k, v in args.items() if v not in (None, False))
-    if given:
-        warnings.warn(f"{call}: {', '.join(given)} has no effect in mlyard (no VPCs, KMS keys or network "
-                      "isolation locally); ignored", MlyardWarning, stacklevel=3)
 
 
 class SageMakerClient:
@@ -616,13 +625,25 @@ class SageMakerClient:
         self._session.delete_model(ModelName)
         return {}
 
-LocalSession = Session
+
+def __getattr__(name: str) -> Any:
+    """``mlyard.session.LocalSession`` is ``mlyard.local.LocalSession`` (SageMaker's
+    ``sagemaker.local.LocalSession``), a subclass of ``Session``: imported on first access, as
+    ``mlyard.local`` imports this module."""
+    if name == "LocalSession":
+        from mlyard.local.local_session import LocalSession
+
+        return LocalSession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def container_def(image_uri: str | None, model_data_url: str | None = None, env: dict[str, str] | None = None,
                   container_mode: str | None = None, image_config: Any = None, accept_eula: bool | None = None,
                   **kwargs: Any) -> dict[str, Any]:
-    """SageMaker's ContainerDefinition, as ``Session.create_model`` takes it."""
+    """SageMaker's ContainerDefinition, as ``Session.create_model`` takes it. Its cloud-only
+    arguments (``image_config``, ``accept_eula``, ``additional_model_data_sources``...) are accepted
+    with one warning naming them."""
+    cloud_only("container_def", {"image_config": image_config, "accept_eula": accept_eula, **kwargs})
     container: dict[str, Any] = {"Image": image_uri, "Environment": dict(env or {})}
     if model_data_url:
         container["ModelDataUrl"] = model_data_url
@@ -634,7 +655,12 @@ def container_def(image_uri: str | None, model_data_url: str | None = None, env:
 def production_variant(model_name: str, instance_type: str | None = None, initial_instance_count: int | None = None,
                        variant_name: str = "AllTraffic", initial_weight: float = 1, accelerator_type: str | None = None,
                        **kwargs: Any) -> dict[str, Any]:
-    """SageMaker's ProductionVariant, as ``Session.endpoint_from_production_variants`` takes it."""
+    """SageMaker's ProductionVariant, as ``Session.endpoint_from_production_variants`` takes it.
+    Its cloud-only arguments (``volume_size``, ``serverless_inference_config``...) are accepted
+    with one warning naming them; a serverless variant runs on a ``local`` instance."""
+    cloud_only("production_variant", kwargs)
+    if instance_type is None and kwargs.get("serverless_inference_config") is not None:
+        instance_type = "local"
     if accelerator_type is not None:
         raise ValidationError(f"accelerator_type {accelerator_type!r}: Elastic Inference accelerators do not exist "
                               "locally; leave it out (use instance_type='local_gpu' for a GPU)")

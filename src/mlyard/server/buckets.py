@@ -19,6 +19,7 @@ from typing import Any
 from mlyard import config, store
 from mlyard.errors import ValidationError
 from mlyard.store.paths import check_characters
+from mlyard.uris import check_s3_form
 
 __all__ = ["check_s3_uri", "s3_settings", "s3_problem"]
 
@@ -99,19 +100,15 @@ def check_s3_uri(what: str, uri: str, need_key: bool = False, reach: bool = True
     URI's characters (no NUL byte or other control character), an ``s3://`` URI's form (a valid
     bucket name; a key where ``need_key``) and, for a bucket that is not local, with ``reach``,
     that S3 answers for it. Other URIs are returned as they are."""
+    if not isinstance(uri, str):
+        raise ValidationError(f"{what}: {uri!r} is not a URI")
     check_characters(what, uri)  # a NUL byte would reach the OS (a 500), another control character mislead
-    if uri[:3].lower() == "s3:" and not uri.startswith("s3://"):
-        raise ValidationError(f"{what}: {uri!r} is not a valid S3 URI; write s3://bucket/key")
-    if not uri.startswith("s3://"):
+    if uri[:3].lower() != "s3:":
         return uri
-    bucket, key = store.split_s3(uri)
-    if not bucket:
-        raise ValidationError(f"{what}: {uri!r} names no bucket; write s3://bucket/key")
+    bucket, _key = check_s3_form(what, uri, need_key)  # 's3:/x' too: a mistyped S3 URI, not a path
     local = store.buckets()
     if bucket not in local and (problem := config.bucket_name_problem(bucket)):
         raise ValidationError(f"{what}: {uri!r}: {bucket!r} is not a valid S3 bucket name: {problem}")
-    if need_key and not key.strip("/"):
-        raise ValidationError(f"{what}: {uri!r} names a bucket but no object; write s3://{bucket}/path/to/object")
     if bucket in local:
         store.resolve(uri)  # a key leading out of the bucket is refused
         return uri

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from mlyard.errors import ValidationError
 from mlyard.store.archive import extract_tar, make_tar
+from mlyard.uris import split_s3
 
 # The folder of the store that holds content-addressed sources: written only by the sources API.
 SOURCES_PREFIX = "sources"
@@ -117,12 +118,6 @@ def set_buckets(table: dict[str, str]) -> None:
 def buckets() -> dict[str, str]:
     """This process's local buckets (a copy)."""
     return dict(_buckets)
-
-
-def split_s3(uri: str) -> tuple[str, str]:
-    """(bucket, key) of an ``s3://bucket/key`` URI (key may be empty)."""
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    return bucket, key
 
 
 def resolve(uri: str) -> str:
