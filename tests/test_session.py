@@ -326,6 +326,34 @@ def test_a_predictor_dropped_without_close_leaves_no_connection_open(world: Worl
     assert http.is_closed
 
 
+def test_endpoint_from_model_data_update_endpoint_and_roles(world: World) -> None:
+    import mlyard
+    from mlyard import image_uris
+    from mlyard.compat import installed_version
+
+    sess, name = world.session, _job(world)
+    artifacts = sess.describe_training_job(name)["ModelArtifacts"]["S3ModelArtifacts"]
+    image = image_uris.retrieve("sklearn", version=installed_version("sklearn"), image_scope="inference")
+    assert sess.endpoint_from_model_data(artifacts, image, 1, "local", name="iris-data") == "iris-data"
+    assert sess.describe_model("iris-data")["PrimaryContainer"]["Image"] == image
+    pred = Predictor("iris-data", sagemaker_session=sess, serializer=CSVSerializer(), deserializer=JSONDeserializer())
+    assert pred.predict(world.x) == world.expected
+    first = sess.describe_endpoint("iris-data")["EndpointConfigName"]
+    assert sess.create_endpoint_config_from_existing(first, "iris-data-v2") == "iris-data-v2"
+    assert sess.describe_endpoint_config("iris-data-v2")["ProductionVariants"][0]["ModelName"] == "iris-data"
+    assert sess.update_endpoint("iris-data", "iris-data-v2") == "iris-data"
+    desc = sess.describe_endpoint("iris-data")
+    assert desc["EndpointStatus"] == "InService" and desc["EndpointConfigName"] == "iris-data-v2"
+    assert pred.predict(world.x) == world.expected
+    pred.close()
+    sess.delete_endpoint("iris-data")
+    assert sess.expand_role("MyRole") == f"arn:aws:iam::{sess.account_id()}:role/MyRole"
+    assert sess.expand_role("arn:aws:iam::1:role/x") == "arn:aws:iam::1:role/x"
+    assert sess.get_caller_identity_arn() == mlyard.get_execution_role()
+    with pytest.warns(DeprecationWarning, match="TrainingInput"):
+        assert mlyard.s3_input("s3://b/k").config["DataSource"]["S3DataSource"]["S3Uri"] == "s3://b/k"
+
+
 def test_create_model_and_transform_job_object(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     sess, name = world.session, _job(world)
     sess.wait_for_job(name)

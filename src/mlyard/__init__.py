@@ -21,6 +21,7 @@ _LAZY = {
     "container_def": "mlyard.session",
     "production_variant": "mlyard.session",
     "TrainingInput": "mlyard.inputs",
+    "s3_input": "mlyard.inputs",
     "Estimator": "mlyard.estimator",
     "Framework": "mlyard.estimator",
     "Model": "mlyard.model",

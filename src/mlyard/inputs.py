@@ -7,7 +7,8 @@ from typing import Any
 
 from mlyard.errors import ValidationError
 
-__all__ = ["TrainingInput", "FileSystemInput", "TransformInput", "CreateModelInput", "BatchDataCaptureConfig"]
+__all__ = ["TrainingInput", "FileSystemInput", "TransformInput", "CreateModelInput", "BatchDataCaptureConfig",
+           "s3_input"]
 
 
 class TrainingInput:
@@ -25,6 +26,17 @@ class TrainingInput:
             self.config["RecordWrapperType"] = record_wrapping
         if input_mode is not None:
             self.config["InputMode"] = input_mode
+
+
+class s3_input(TrainingInput):  # noqa: N801 - SageMaker SDK v1's name
+    """SageMaker SDK v1's name of ``TrainingInput``: accepted, with a deprecation warning."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        import warnings
+
+        warnings.warn("s3_input is SageMaker SDK v1's name: use TrainingInput (same arguments)",
+                      DeprecationWarning, stacklevel=2)
+        super().__init__(*args, **kwargs)
 
 
 class FileSystemInput:

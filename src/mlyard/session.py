@@ -402,6 +402,63 @@ class Session:
                                              accelerator_type, data_capture_config_dict=capture)
         return self.create_endpoint(name, config, wait=wait)
 
+    def endpoint_from_model_data(self, model_s3_location: str, image_uri: str, initial_instance_count: int,
+                                 instance_type: str, name: str | None = None, role: str | None = None,
+                                 wait: bool = True, model_environment_vars: dict[str, str] | None = None,
+                                 model_vpc_config: Any = None, accelerator_type: str | None = None,
+                                 data_capture_config: Any = None, tags: list[dict[str, str]] | None = None) -> str:
+        """Deploy ``model_s3_location`` (a model.tar.gz) served as ``image_uri`` says (an
+        ``image_uris.retrieve`` identifier selects the framework): a model, an endpoint
+        configuration and an endpoint, all named ``name``; return the endpoint's name."""
+        from mlyard.naming import base_name_from_image, name_from_base
+
+        name = name or name_from_base(base_name_from_image(image_uri, "model"))
+        model = self.create_model(name, role, container_def(image_uri, model_s3_location, model_environment_vars),
+                                  vpc_config=model_vpc_config, tags=tags)
+        capture = None
+        if data_capture_config is not None:
+            capture = data_capture_config._to_request_dict(self._capture_destination())
+        config = self.create_endpoint_config(name, model, initial_instance_count, instance_type, accelerator_type,
+                                             tags=tags, data_capture_config_dict=capture)
+        return self.create_endpoint(name, config, tags=tags, wait=wait)
+
+    def create_endpoint_config_from_existing(self, existing_config_name: str, new_config_name: str,
+                                             new_tags: list[dict[str, str]] | None = None,
+                                             new_kms_key: str | None = None,
+                                             new_data_capture_config_dict: dict[str, Any] | None = None,
+                                             new_production_variants: list[dict[str, Any]] | None = None) -> str:
+        """A copy of the endpoint configuration ``existing_config_name`` under ``new_config_name``,
+        with whatever ``new_*`` replaces; return the new name."""
+        cloud_only("create_endpoint_config_from_existing", {"new_kms_key": new_kms_key})
+        existing = self.client.describe_endpoint_config(existing_config_name)
+        config: dict[str, Any] = {
+            "EndpointConfigName": new_config_name,
+            "ProductionVariants": new_production_variants or existing["ProductionVariants"],
+            "Tags": new_tags if new_tags is not None else existing.get("Tags") or []}
+        capture = new_data_capture_config_dict or existing.get("DataCaptureConfig")
+        if capture:
+            config["DataCaptureConfig"] = capture
+        return self._submit_endpoint_config(config)
+
+    def update_endpoint(self, endpoint_name: str, endpoint_config_name: str, wait: bool = True) -> str:
+        """Roll ``endpoint_name`` to the configuration ``endpoint_config_name`` (new instances
+        first, then traffic, then the old ones drained); with ``wait``, until it is InService."""
+        self.client.update_endpoint(endpoint_name, endpoint_config_name)
+        if wait:
+            self.wait_for_endpoint(endpoint_name)
+        return endpoint_name
+
+    def expand_role(self, role: str) -> str:
+        """``role`` as an IAM role ARN (a bare name is put in this installation's account): local
+        jobs run as the server's user whatever the role says; it is recorded, as SageMaker does."""
+        if "/" in role or role.startswith("arn:"):
+            return role
+        return f"arn:aws:iam::{self.account_id()}:role/{role}"
+
+    def get_caller_identity_arn(self) -> str:
+        """The role notebooks run as (the same placeholder ``get_execution_role`` returns)."""
+        return _ROLE
+
     def describe_model(self, name: str) -> dict[str, Any]:
         from mlyard.jobs import _parse_times
 
