@@ -143,3 +143,19 @@ def resolve_versions(owner: str, framework: str | None, framework_version: str |
                             f"jobs run with Python {sys.version_info.major}.{sys.version_info.minor}")
     if problems:
         warn(f"{owner}: {'; '.join(problems)} (mlyard runs what is installed, not a container per version)")
+
+
+def serving_instance_type(owner: str, instance_type: str | None, accelerator_type: str | None,
+                          arguments: Mapping[str, Any]) -> str:
+    """The instance type an endpoint variant runs on: ``instance_type``, or ``local`` for a
+    serverless one (``serverless_inference_config`` in ``arguments``). Elastic Inference
+    accelerators are refused (there are none locally), and so is a variant with no type."""
+    if accelerator_type is not None:
+        raise ValidationError(f"{owner}: accelerator_type {accelerator_type!r}: Elastic Inference accelerators do "
+                              "not exist locally; leave it out (use instance_type='local_gpu' for a GPU)")
+    if instance_type is None and arguments.get("serverless_inference_config") is not None:
+        return "local"
+    if instance_type is None:
+        raise ValidationError(f"{owner}: instance_type is required ('local', 'local_gpu' or an ml.* type); "
+                              "serverless inference runs on instances here")
+    return instance_type

@@ -6,7 +6,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from mlyard import image_uris
-from mlyard.compat import cloud_only, resolve_versions
+from mlyard.compat import cloud_only, resolve_versions, serving_instance_type
 from mlyard.deserializers import BaseDeserializer
 from mlyard.errors import ValidationError
 from mlyard.jobs import _deploy_config, _file_uri, submit
@@ -115,13 +115,8 @@ class Model:
         configurations...) are accepted with one warning; a serverless endpoint runs on a
         ``local`` instance."""
         cloud_only(f"{type(self).__name__}.deploy", {"kms_key": kms_key, **kwargs})
-        if instance_type is None and kwargs.get("serverless_inference_config") is not None:
-            instance_type = "local"
-        if accelerator_type is not None:
-            raise ValidationError(f"accelerator_type {accelerator_type!r}: Elastic Inference accelerators do not "
-                                  "exist locally; leave it out (use instance_type='local_gpu' for a GPU)")
-        if instance_type is None:
-            raise ValidationError("deploy needs instance_type ('local', 'local_gpu' or an ml.* type)")
+        instance_type = serving_instance_type(f"{type(self).__name__}.deploy", instance_type, accelerator_type,
+                                              kwargs)
         count = 1 if initial_instance_count is None else check_count("initial_instance_count",
                                                                      initial_instance_count)
         if endpoint_name is not None:

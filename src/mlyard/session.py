@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlyard import image_uris
 from mlyard.client import Client, default_client
-from mlyard.compat import cloud_only
+from mlyard.compat import cloud_only, serving_instance_type
 from mlyard.errors import UnexpectedStatusException, ValidationError
 
 if TYPE_CHECKING:
@@ -324,9 +324,7 @@ class Session:
                                kms_key: str | None = None, data_capture_config_dict: dict[str, Any] | None = None,
                                **kwargs: Any) -> str:
         """An endpoint configuration of one variant (``AllTraffic``) serving ``model_name``."""
-        if accelerator_type is not None:
-            raise ValidationError(f"accelerator_type {accelerator_type!r}: Elastic Inference accelerators do not "
-                                  "exist locally; leave it out (use instance_type='local_gpu' for a GPU)")
+        instance_type = serving_instance_type("create_endpoint_config", instance_type, accelerator_type, kwargs)
         cloud_only("create_endpoint_config", {"kms_key": kms_key, **kwargs})
         from mlyard.validation import check_count
 
@@ -716,14 +714,8 @@ def production_variant(model_name: str, instance_type: str | None = None, initia
     Its cloud-only arguments (``volume_size``, ``serverless_inference_config``...) are accepted
     with one warning naming them; a serverless variant runs on a ``local`` instance."""
     cloud_only("production_variant", kwargs)
-    if instance_type is None and kwargs.get("serverless_inference_config") is not None:
-        instance_type = "local"
-    if accelerator_type is not None:
-        raise ValidationError(f"accelerator_type {accelerator_type!r}: Elastic Inference accelerators do not exist "
-                              "locally; leave it out (use instance_type='local_gpu' for a GPU)")
-    if instance_type is None:
-        raise ValidationError(f"production_variant({model_name!r}): instance_type is required ('local', "
-                              "'local_gpu' or an ml.* type); serverless inference runs on instances here")
+    instance_type = serving_instance_type(f"production_variant({model_name!r})", instance_type, accelerator_type,
+                                          kwargs)
     return {"ModelName": model_name, "VariantName": variant_name, "InstanceType": instance_type,
             "InitialInstanceCount": initial_instance_count or 1, "InitialVariantWeight": initial_weight}
 
