@@ -4,8 +4,6 @@ old version strings, cloud-only arguments, SageMaker's spellings and positional 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import io
 import json
 import os
@@ -33,6 +31,8 @@ SAGEMAKER_NAMES = [
     "Predictor", "Processor", "ScriptProcessor", "ProcessingInput", "ProcessingOutput", "TrainingInput",
     "Transformer", "TrainingJobAnalytics", "HyperparameterTuningJobAnalytics", "HyperparameterTuner",
     "ContinuousParameter", "IntegerParameter", "CategoricalParameter", "DataCaptureConfig", "__version__",
+    "container_def", "production_variant", "s3_input", "network.NetworkConfig",
+    "serverless.ServerlessInferenceConfig", "tensorflow.serving.Model", "tensorflow.serving.Predictor",
     "session.Session", "session.get_execution_role", "estimator.Estimator", "estimator.Framework",
     "model.Model", "model.FrameworkModel", "predictor.Predictor", "processing.Processor",
     "processing.ScriptProcessor", "processing.FrameworkProcessor", "processing.ProcessingInput",
@@ -82,9 +82,6 @@ def _installed(framework: str) -> str:
 # -- names ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dotted", SAGEMAKER_NAMES)
 def test_sagemaker_name_resolves(dotted: str) -> None:
-    head = dotted.split(".")[0]
-    if head in ("s3", "utils") and importlib.util.find_spec(f"mlyard.{head}") is None:
-        pytest.skip(f"mlyard.{head} is written in another branch")
     obj = mlyard
     for part in dotted.split("."):
         obj = getattr(obj, part)
@@ -448,3 +445,17 @@ def test_file_system_input_is_a_channel_read_in_place(session, tmp_path: Path) -
         est.fit({"train": FileSystemInput("fs-123", "EFS", str(tmp_path / "missing"))}, logs=False)
     with pytest.raises(ValidationError):
         est.fit({"train": FileSystemInput("fs-123", "EFS", "/etc")}, logs=False)
+
+
+def test_serverless_config_is_accepted_and_checked() -> None:
+    from mlyard.serverless import ServerlessInferenceConfig
+    from mlyard.tensorflow import TensorFlowModel
+    from mlyard.tensorflow.serving import Model
+
+    assert Model is TensorFlowModel
+    config = ServerlessInferenceConfig(memory_size_in_mb=4096, max_concurrency=2)
+    assert config._to_request_dict() == {"MemorySizeInMB": 4096, "MaxConcurrency": 2}
+    with pytest.raises(ValidationError, match="memory_size_in_mb 1000 must be one of"):
+        ServerlessInferenceConfig(memory_size_in_mb=1000)
+    with pytest.raises(ValidationError, match="max_concurrency 0"):
+        ServerlessInferenceConfig(max_concurrency=0)
