@@ -437,6 +437,7 @@ def test_file_system_input_is_a_channel_read_in_place(session, tmp_path: Path) -
     est.fit({"train": FileSystemInput("fs-123", "EFS", str(data))}, logs=False)
     desc = est.latest_training_job.describe()
     assert desc["InputDataConfig"][0]["DataSource"]["FileSystemDataSource"]["DirectoryPath"] == str(data)
+    assert "S3DataSource" not in desc["InputDataConfig"][0]["DataSource"]  # described as given
     import tarfile
 
     with tarfile.open(store.local_path(est.model_data)) as tar:

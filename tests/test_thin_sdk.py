@@ -250,3 +250,24 @@ def test_name_helpers() -> None:
     assert utils.base_name_from_image("123.dkr.ecr/sklearn:1.2-1") == "sklearn"
     assert utils.base_name_from_image(None, "default") == "default"
     assert len(utils.unique_name_from_base("y" * 80)) == 63
+
+
+def test_links_inside_an_input_folder_are_sent_as_their_files(home: Path, tmp_path: Path) -> None:
+    from mlyard.client.uploads import tree_tar, upload_local
+
+    client = mlyard.Session().client
+    a = _data(tmp_path / "a")
+    (a / "link.csv").symlink_to(a / "a.csv")
+    uri = upload_local(client, str(a), "input")
+    stored = Path(str(client.health()["store"])[len("file://"):]) / uri.split("/", 3)[3]
+    assert (stored / "link.csv").is_file() and not (stored / "link.csv").is_symlink()
+    assert (stored / "link.csv").read_bytes() == (a / "a.csv").read_bytes()
+    outside = tmp_path / "outside.csv"
+    outside.write_text("secret")
+    (a / "out.csv").symlink_to(outside)
+    with pytest.raises(mlyard.errors.ValidationError, match="is a link out of the folder"):
+        tree_tar(a, tmp_path / "t.tar")
+    (a / "out.csv").unlink()
+    (a / "dir-link").symlink_to(a / "sub")
+    with pytest.raises(mlyard.errors.ValidationError, match="a link to a folder"):
+        tree_tar(a, tmp_path / "t.tar")

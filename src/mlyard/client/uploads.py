@@ -30,17 +30,25 @@ def sha256_file(path: Path) -> str:
 
 
 def _members(folder: Path, what: str) -> list[tuple[str, Path]]:
-    """Every folder and regular file under ``folder`` (relative POSIX name, path), sorted; links
-    and special files are refused (the job could not follow them where the folder is stored)."""
+    """Every folder and regular file under ``folder`` (relative POSIX name, path to read), sorted.
+    A link to a regular file inside the folder is sent as that file's contents; other links and
+    special files are refused (the job could not follow them where the folder is stored)."""
     out: list[tuple[str, Path]] = []
+    root = folder.resolve()
     for top, dirs, files in os.walk(folder):
         dirs.sort()
         for name in sorted([*dirs, *files]):
             path = Path(top, name)
             mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                target = path.resolve()
+                if target.is_relative_to(root) and target.is_file():
+                    out.append((path.relative_to(folder).as_posix(), target))
+                    continue
             if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
-                raise ValidationError(f"{what}: {str(path)!r} is a link or a special file; a local input is "
-                                      "uploaded as its regular files and folders: copy the file in instead")
+                raise ValidationError(f"{what}: {str(path)!r} is a link out of the folder, a link to a folder, or a "
+                                      "special file; a local input is uploaded as its regular files and folders: "
+                                      "copy the file in instead")
             out.append((path.relative_to(folder).as_posix(), path))
     out.sort(key=lambda m: m[0])
     return out

@@ -128,7 +128,7 @@ def _training(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: 
         "HyperParameters": spec.get("HyperParameters") or {},
         "AlgorithmSpecification": spec.get("AlgorithmSpecification") or {},
         "RoleArn": spec.get("RoleArn"),
-        "InputDataConfig": spec.get("InputDataConfig") or [],
+        "InputDataConfig": [_as_given(ch) for ch in spec.get("InputDataConfig") or []],
         "OutputDataConfig": spec.get("OutputDataConfig") or {},
         "ResourceConfig": spec.get("ResourceConfig") or {},
         "StoppingCondition": spec.get("StoppingCondition") or {},
@@ -167,3 +167,12 @@ def summary(row: dict[str, Any]) -> dict[str, Any]:
         "EndTime": iso(row["ended_at"]),
         "FailureReason": row["failure_reason"],
     }
+
+
+def _as_given(channel: dict[str, Any]) -> dict[str, Any]:
+    """A channel as its creator gave it: a ``FileSystemDataSource`` channel without the
+    ``S3DataSource`` of its folder that the control plane adds for the runner."""
+    source = channel.get("DataSource") or {}
+    if source.get("FileSystemDataSource") is None:
+        return channel
+    return {**channel, "DataSource": {"FileSystemDataSource": source["FileSystemDataSource"]}}
