@@ -303,28 +303,27 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         writer = await receive(request, uri)
         return {"uri": writer.uri}
 
+    async def receive_by_content(request: Request, prefix: str, filename: str, what: str) -> dict[str, str]:
+        """Store the body by its content at ``<prefix>/<sha256>/<filename>`` of the default bucket:
+        written once, atomically, never replaced (sources and client inputs alike)."""
+        if not _SOURCE_NAME.match(filename):
+            raise ValidationError(f"{what} file name {filename!r} must be one file name (no '/', control "
+                                  "characters, '.' or '..'; at most 255 characters)")
+        writer = await receive(request, store.join(control.default_output, prefix, filename), by_content=True)
+        return {"uri": writer.uri, "sha256": str(writer.sha256)}
+
     @app.put("/v1/sources/{filename}", tags=["store"])
     async def put_source(filename: str, request: Request) -> dict[str, str]:
         """Store a job's code by its content, at ``sources/<sha256>/<filename>``: written once,
         atomically, never replaced; a job's create request names the URI returned, so what a job
         runs is what its creator sent, whoever else creates jobs meanwhile."""
-        if not _SOURCE_NAME.match(filename):
-            raise ValidationError(f"source file name {filename!r} must be one file name (no '/', control "
-                                  "characters, '.' or '..'; at most 255 characters)")
-        writer = await receive(request, store.join(control.default_output, store.SOURCES_PREFIX, filename),
-                               by_content=True)
-        return {"uri": writer.uri, "sha256": str(writer.sha256)}
+        return await receive_by_content(request, store.SOURCES_PREFIX, filename, "source")
 
     @app.put("/v1/inputs/{filename}", tags=["store"])
     async def put_input(filename: str, request: Request) -> dict[str, str]:
         """Store a client's local input file by its content, at ``inputs/files/<sha256>/<filename>``
         (written once, never replaced, as a source is)."""
-        if not _SOURCE_NAME.match(filename):
-            raise ValidationError(f"input file name {filename!r} must be one file name (no '/', control "
-                                  "characters, '.' or '..'; at most 255 characters)")
-        writer = await receive(request, store.join(control.default_output, store.INPUT_FILES, filename),
-                               by_content=True)
-        return {"uri": writer.uri, "sha256": str(writer.sha256)}
+        return await receive_by_content(request, store.INPUT_FILES, filename, "input")
 
     @app.put("/v1/input-trees", tags=["store"])
     async def put_input_tree(request: Request) -> dict[str, str]:
