@@ -74,6 +74,38 @@ def test_migrate_creates_the_schema_at_head(bare: Catalog) -> None:
     assert {"name", "kind", "status", "spec", "result", "allocation", "metrics_offset", "created_at"} <= columns
 
 
+def test_migration_to_runner_handles_keeps_every_row(bare: Catalog) -> None:
+    """A catalog of the days of runner_pid/runner_started: migrating keeps every job, event and metric,
+    and a started runner's pid and start time become its executor handle."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(mlyard.catalog.__file__).parent / "migrations"))
+    with bare.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+    with bare.engine.begin() as conn:
+        for name, pid, started in (("ran", 4242, 1700000000.25), ("queued", None, None)):
+            conn.execute(sa.text(
+                "INSERT INTO jobs (name, kind, status, secondary_status, spec, result, job_dir, runner_pid, "
+                "runner_started, metrics_offset, created_at, modified_at) VALUES (:n, 'training', 'InProgress', "
+                "'Training', '{}', '{}', '/j', :pid, :started, 0, 1.0, 1.0)"), {"n": name, "pid": pid,
+                                                                               "started": started})
+            conn.execute(sa.text("INSERT INTO job_events (job_name, time, status, secondary_status, message) "
+                                 "VALUES (:n, 1.0, 'InProgress', 'Pending', 'Created')"), {"n": name})
+        conn.execute(sa.text("INSERT INTO metrics (job_name, host, name, value, timestamp) "
+                             "VALUES ('ran', 'algo-1', 'loss', 0.5, 2.0)"))
+    bare.migrate()
+    columns = {c["name"] for c in sa.inspect(bare.engine).get_columns("jobs")}
+    assert "runner" in columns and not {"runner_pid", "runner_started"} & columns
+    assert bare.get_job("ran")["runner"] == {"pid": 4242, "started": 1700000000.25}
+    assert bare.get_job("queued")["runner"] is None
+    assert [e["message"] for e in bare.events("ran")] == ["Created"]
+    assert bare.final_metrics("ran") == [{"name": "loss", "value": 0.5, "timestamp": 2.0}]
+    assert names(bare.list_jobs()) == ["queued", "ran"] or names(bare.list_jobs()) == ["ran", "queued"]
+
+
 def test_sqlite_catalog_is_in_wal_mode(tmp_path: Path) -> None:
     cat = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     try:
@@ -101,7 +133,7 @@ def test_insert_and_get_round_trip(catalog: Catalog) -> None:
         assert got[key] == value, key
     assert got["modified_at"] == 1000.5
     assert got["metrics_offset"] == 0
-    assert got["failure_reason"] is None and got["runner_pid"] is None and got["ended_at"] is None
+    assert got["failure_reason"] is None and got["runner"] is None and got["ended_at"] is None
     events = catalog.events("job-1")
     assert [(e["status"], e["secondary_status"], e["message"], e["time"]) for e in events] == [
         ("InProgress", "Starting", "Created", 1000.5)]
@@ -140,10 +172,11 @@ def test_update_job_only_if_status(catalog: Catalog) -> None:
 
     applied = catalog.update_job("j", event=("Stopping", "Stopping", "stop asked"),
                                  only_if_status=["Pending", "InProgress"], status="Stopping",
-                                 secondary_status="Stopping", runner_pid=4242)
+                                 secondary_status="Stopping", runner={"pid": 4242, "started": 1.5})
     assert applied is True
     got = catalog.get_job("j")
-    assert (got["status"], got["secondary_status"], got["runner_pid"]) == ("Stopping", "Stopping", 4242)
+    assert (got["status"], got["secondary_status"], got["runner"]) == (
+        "Stopping", "Stopping", {"pid": 4242, "started": 1.5})
     assert got["modified_at"] >= got["created_at"]
     events = catalog.events("j")
     assert [(e["status"], e["message"]) for e in events] == [("InProgress", "Created"), ("Stopping", "stop asked")]

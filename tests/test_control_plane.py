@@ -305,6 +305,18 @@ def test_a_second_server_for_the_same_home_refuses_to_start(session, home: Path)
     assert "another server already runs" in second.stderr
 
 
+def test_the_executor_is_chosen_by_configuration_and_a_wrong_one_is_one_clear_line(session, tmp_path: Path) -> None:
+    assert session.client.health()["executor"]["name"] == "local"  # the default
+    env = {**os.environ, "MLYARD_HOME": str(tmp_path / "other-home")}
+    for args, extra in ((["--executor", "nope"], {}), ([], {"MLYARD_EXECUTOR": "slurm"})):
+        bad = subprocess.run([sys.executable, "-m", "mlyard", "server", *args], env={**env, **extra},
+                             capture_output=True, text=True, timeout=60)
+        assert bad.returncode != 0
+        lines = bad.stderr.strip().splitlines()
+        assert len(lines) == 1 and "unknown executor" in lines[0] and "MLYARD_EXECUTOR" in lines[0], bad.stderr
+        assert not (tmp_path / "other-home" / "server.json").exists()
+
+
 def test_stopping_jobs_right_after_creating_them_frees_their_resources(session, tmp_path: Path) -> None:
     write_script(tmp_path, "t.py", "import time\ntime.sleep(600)\n")
     for _ in range(3):
@@ -411,7 +423,7 @@ def test_a_job_stopped_while_it_was_being_launched_ends_stopped_after_a_restart(
     # As the catalog is when a stop lands while the job is claimed for launch, and the server dies
     # before its runner starts.
     catalog = Catalog(f"sqlite:///{home / 'catalog.db'}")
-    assert catalog.update_job(name, only_if={"runner_pid": None}, status="Stopping", secondary_status="Starting")
+    assert catalog.update_job(name, only_if={"runner": None}, status="Stopping", secondary_status="Starting")
     catalog.dispose()
     desc = wait_for(lambda: (d := queued.latest_training_job.describe())["TrainingJobStatus"] != "Stopping" and d)
     assert desc["TrainingJobStatus"] == "Stopped" and desc["SecondaryStatus"] == "Stopped"

@@ -40,11 +40,13 @@ def _client():  # type: ignore[no-untyped-def]
 @app.command()
 def server(host: str = typer.Option("127.0.0.1", help="Address to bind; keep loopback unless the "
                                     "network is trusted (every request still needs the token)."),
-           port: int = typer.Option(0, help="Port; 0 picks a free one.")) -> None:
+           port: int = typer.Option(0, help="Port; 0 picks a free one."),
+           executor: str = typer.Option(None, help="Where jobs run: local (the default) or ray "
+                                        "(also MLYARD_EXECUTOR).")) -> None:
     """Run the control plane in the foreground."""
     from mlyard.server.main import serve
 
-    serve(host, port)
+    serve(host, port, executor)
 
 
 @app.command()

@@ -20,8 +20,8 @@ jobs = sa.Table(
     sa.Column("result", sa.JSON, nullable=False),
     sa.Column("allocation", sa.JSON, nullable=True),
     sa.Column("job_dir", sa.Text, nullable=False),
-    sa.Column("runner_pid", sa.Integer, nullable=True),
-    sa.Column("runner_started", sa.Float, nullable=True),
+    # The executor's handle of the job's runner (opaque JSON); NULL until the runner is started.
+    sa.Column("runner", sa.JSON(none_as_null=True), nullable=True),
     sa.Column("metrics_offset", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", sa.Float, nullable=False, index=True),
     sa.Column("started_at", sa.Float, nullable=True),

@@ -1,36 +1,101 @@
-"""Executors start job runners and answer whether they are still alive."""
+"""The executor contract: where a job's runner runs, and how the control plane reaches it again.
+
+The control plane knows executors only through this contract. What ``start`` returns is an opaque
+handle, a JSON object the catalog keeps with the job (``jobs.runner``) and hands back to ``alive``,
+``stop`` and ``kill``, also after a restart of the control plane, so an executor keeps in it
+whatever finds its runner again (a process id and start time, an actor's name).
+"""
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Executor", "RunnerHandle"]
+from mlyard.compute.instance_types import Resources
+from mlyard.errors import ValidationError
+
+__all__ = ["Executor", "Launch", "Handle", "EXECUTORS", "create_executor", "executor_name"]
+
+Handle = dict[str, Any]
+
+# The executors there are, by the name ``mlyard server --executor`` and MLYARD_EXECUTOR take.
+EXECUTORS = ("local",)
 
 
 @dataclass(frozen=True)
-class RunnerHandle:
-    pid: int
-    started: float  # the process's start time: a pid alone may be reused after the runner ends
+class Launch:
+    """What an executor needs to start a job's runner."""
+
+    name: str                      # the job's name
+    job_dir: Path                  # the runner's job directory
+    hosts: list[str]               # algo-1, ..., one per instance
+    per_host: Resources            # what each host gets
+    env: dict[str, str] = field(default_factory=dict)  # the runner's environment
 
 
 class Executor(abc.ABC):
-    """The contract every executor honours: ``start`` launches ``python -m mlyard.runtime.runner
-    JOB_DIR`` somewhere it survives the control plane's restart; ``alive`` and ``stop`` work on a
-    handle from an earlier ``start``, also after such a restart."""
+    """The contract every executor honours: ``start`` launches the runner of a job
+    (``python -m mlyard.runtime.runner JOB_DIR``, or its equivalent) somewhere it survives the
+    control plane's restart; ``alive``, ``stop`` and ``kill`` work on the handle ``start``
+    returned, also after such a restart; ``capacity`` is what the scheduler admits jobs against,
+    read again as it changes."""
+
+    name = "executor"
 
     @abc.abstractmethod
-    def start(self, job_dir: Path, env: dict[str, str]) -> RunnerHandle: ...
+    def start(self, launch: Launch) -> Handle: ...
 
     @abc.abstractmethod
-    def alive(self, handle: RunnerHandle) -> bool: ...
+    def adopt(self, launch: Launch, reported: dict[str, Any] | None) -> Handle | None:
+        """The handle of a runner that was started but whose handle was never recorded (the control
+        plane stopped while launching it): found from what it reported (``reported``: its state, or
+        None if it reported nothing), None if there is no such runner."""
 
     @abc.abstractmethod
-    def stop(self, handle: RunnerHandle) -> None:
+    def alive(self, handle: Handle) -> bool: ...
+
+    @abc.abstractmethod
+    def stop(self, handle: Handle) -> None:
         """Ask the runner to stop its job (it stops the hosts and reports Stopped)."""
 
     @abc.abstractmethod
-    def kill(self, handle: RunnerHandle) -> None:
+    def kill(self, handle: Handle) -> None:
         """End the runner and everything it started at once: what a stop escalates to when the
         runner has not ended its job within the grace period."""
+
+    @abc.abstractmethod
+    def capacity(self) -> Resources:
+        """What jobs may use in all (CPUs, memory, GPUs); read again on every scheduling pass."""
+
+    def runner_text(self, handle: Handle) -> str:
+        """The runner, in words, for failure reasons ("the job's runner process (pid 42)")."""
+        return f"the job's runner ({self.name} executor: {', '.join(f'{k} {v}' for k, v in handle.items())})"
+
+    def describe(self) -> dict[str, Any]:
+        """What ``/v1/health`` shows of the executor."""
+        cap = self.capacity()
+        return {"name": self.name, "cpus": cap.cpus, "memory_mib": cap.memory_mib, "gpus": cap.gpus}
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release what the executor holds (connections, warm processes). Runners keep running."""
+
+
+def executor_name(given: str | None = None) -> str:
+    """The executor to use: ``given``, else ``$MLYARD_EXECUTOR``, else ``local``."""
+    name = (given or os.environ.get("MLYARD_EXECUTOR") or "local").strip().lower()
+    if name not in EXECUTORS:
+        raise ValidationError(f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)} "
+                              "(mlyard server --executor NAME, or MLYARD_EXECUTOR)")
+    return name
+
+
+def create_executor(name: str | None = None) -> Executor:
+    """The executor named ``name`` (see ``executor_name``)."""
+    executor_name(name)
+    from mlyard.compute.local import LocalExecutor
+
+    return LocalExecutor()

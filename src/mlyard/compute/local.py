@@ -6,21 +6,27 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psutil
 
-from mlyard.compute.executor import Executor, RunnerHandle
+from mlyard.compute.executor import Executor, Handle, Launch
+from mlyard.compute.instance_types import Resources
+from mlyard.compute.resources import machine
 from mlyard.runtime.hosts import kill_tree
 
 __all__ = ["LocalExecutor"]
 
 
 class LocalExecutor(Executor):
-    """Keeps one runner warm (interpreter started, modules imported), waiting on its stdin for a
+    """Runners are processes of this machine, in sessions of their own; a handle is the runner's
+    pid and start time (a pid alone may be reused after the runner ends).
+
+    Keeps one runner warm (interpreter started, modules imported), waiting on its stdin for a
     job directory, so a job does not pay for Python's start-up. A warm runner whose server is
     gone reads end-of-file and exits."""
+
+    name = "local"
 
     def __init__(self, warm: bool = True) -> None:
         self._children: list[subprocess.Popen[bytes]] = []
@@ -71,7 +77,8 @@ class LocalExecutor(Executor):
             except OSError:
                 pass
 
-    def start(self, job_dir: Path, env: dict[str, str]) -> RunnerHandle:
+    def start(self, launch: Launch) -> Handle:
+        job_dir, env = launch.job_dir, launch.env
         proc = self._take_warm(env)
         if proc is not None and proc.stdin is not None:
             try:
@@ -87,7 +94,23 @@ class LocalExecutor(Executor):
             started = psutil.Process(proc.pid).create_time()
         except psutil.Error:
             started = 0.0
-        return RunnerHandle(proc.pid, started)
+        return {"pid": proc.pid, "started": started}
+
+    def adopt(self, launch: Launch, reported: dict[str, Any] | None) -> Handle | None:
+        pid = int((reported or {}).get("runner_pid") or 0)
+        if not pid:
+            return None
+        try:
+            started = psutil.Process(pid).create_time()
+        except psutil.Error:
+            started = 0.0
+        return {"pid": pid, "started": started}
+
+    def runner_text(self, handle: Handle) -> str:
+        return f"the job's runner process (pid {handle['pid']})"
+
+    def capacity(self) -> Resources:
+        return machine()
 
     def close(self) -> None:
         with self._lock:
@@ -100,10 +123,11 @@ class LocalExecutor(Executor):
         with self._lock:
             self._children = [p for p in self._children if p.poll() is None]
 
-    def _process(self, handle: RunnerHandle) -> psutil.Process | None:
+    def _process(self, handle: Handle) -> psutil.Process | None:
         try:
-            proc = psutil.Process(handle.pid)
-            if handle.started and abs(proc.create_time() - handle.started) > 0.5:
+            proc = psutil.Process(int(handle["pid"]))
+            started = float(handle.get("started") or 0.0)
+            if started and abs(proc.create_time() - started) > 0.5:
                 return None
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
@@ -111,11 +135,11 @@ class LocalExecutor(Executor):
         except psutil.Error:
             return None
 
-    def alive(self, handle: RunnerHandle) -> bool:
+    def alive(self, handle: Handle) -> bool:
         self.reap()
         return self._process(handle) is not None
 
-    def stop(self, handle: RunnerHandle) -> None:
+    def stop(self, handle: Handle) -> None:
         proc = self._process(handle)
         if proc is not None:
             try:
@@ -123,7 +147,7 @@ class LocalExecutor(Executor):
             except psutil.Error:
                 pass
 
-    def kill(self, handle: RunnerHandle) -> None:
+    def kill(self, handle: Handle) -> None:
         proc = self._process(handle)
         if proc is not None:
             kill_tree(proc)  # the runner first: it would start nothing new, and its hosts die with it

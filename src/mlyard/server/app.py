@@ -84,6 +84,7 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         cap = control.scheduler.capacity
         return {"status": "ok", "version": mlyard.__version__, "build": build,
                 "machine": {"cpus": cap.cpus, "memory_mib": cap.memory_mib, "gpus": cap.gpus},
+                "executor": control.executor.describe(),
                 "store": control.store_root, "sources": control.sources.to_json(),
                 "region": config.region(), "account_id": config.account_id(control.home),
                 "default_bucket": control.default_bucket, "buckets": store.buckets(), "s3": s3_settings(),

@@ -16,10 +16,9 @@ from typing import Any
 from mlyard import config, store
 from mlyard.catalog import Catalog
 from mlyard.compute import sandbox
-from mlyard.compute.executor import RunnerHandle
+from mlyard.compute.executor import Executor, Launch, create_executor
 from mlyard.compute.instance_types import Resources, lookup
-from mlyard.compute.local import LocalExecutor
-from mlyard.compute.resources import Fitted, fit_request, machine
+from mlyard.compute.resources import Fitted, fit_request
 from mlyard.compute.scheduler import Allocation, Scheduler
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.naming import name_from_base
@@ -51,7 +50,7 @@ _STOP_SLACK_SECONDS = 5.0
 
 
 class ControlPlane:
-    def __init__(self, home: Path, catalog: Catalog, store_root: str) -> None:
+    def __init__(self, home: Path, catalog: Catalog, store_root: str, executor: Executor | None = None) -> None:
         self.home = home
         self.catalog = catalog
         self.store_root = store_root
@@ -60,10 +59,10 @@ class ControlPlane:
         self.default_bucket = config.default_bucket(home)
         store.set_buckets({**config.local_buckets(home), self.default_bucket: store_root})
         self.default_output = f"s3://{self.default_bucket}"
-        self.executor = LocalExecutor()
+        self.executor = executor or create_executor()
         self.sources = SourcePolicy.from_environment(home, store_root)  # where local inputs may be read
         self.endpoints = Endpoints(home, catalog, self.sources)
-        self.scheduler = Scheduler(machine())
+        self.scheduler = Scheduler(self.executor.capacity())
         self.changed = threading.Condition()
         self.generation = 0
         self._async_waiters: set[tuple[Any, Any]] = set()
@@ -94,7 +93,7 @@ class ControlPlane:
     def reconcile(self) -> None:
         """After a (re)start: re-attach to live runners, fail jobs whose runner is gone."""
         for job in self.catalog.list_jobs(statuses=ACTIVE, limit=None):
-            if job["runner_pid"] is None:
+            if job["runner"] is None:
                 if job["secondary_status"] != "Pending":
                     self._recover_launch(job)  # the server stopped while launching it
                 continue  # still queued: the scheduler starts it
@@ -103,24 +102,24 @@ class ControlPlane:
             self._ingest(job)
 
     def _recover_launch(self, job: dict[str, Any]) -> None:
-        """A job claimed for launch, whose runner's pid was never recorded: adopt the runner if it
-        runs, fail the job if it ran and vanished, queue it again if it never started."""
-        import psutil
-
+        """A job claimed for launch, whose runner's handle was never recorded: adopt the runner if
+        it runs, fail the job if it ran and vanished, queue it again if it never started."""
         state = read_state(Path(job["job_dir"]) / "state.json")
         if state is None and job["status"] == "Stopping":  # stopped while it was launched: it never ran
             self._finish(job["name"], job, "Stopped", "Stopped", "Stopped before it started")
             return
         if state is None:
             self.catalog.update_job(job["name"], event=("InProgress", "Pending", "Queued again after a restart"),
-                                    only_if={"runner_pid": None}, secondary_status="Pending", allocation=None)
+                                    only_if={"runner": None}, secondary_status="Pending", allocation=None)
             return
-        pid = int(state.get("runner_pid") or 0)
-        try:
-            started = psutil.Process(pid).create_time()
-        except psutil.Error:
-            started = 0.0
-        self.catalog.update_job(job["name"], only_if={"runner_pid": None}, runner_pid=pid, runner_started=started)
+        handle = self.executor.adopt(self._launch_of(job), state)
+        if handle is None:  # it reported, and is gone: what it reported stands, else it failed
+            if not (self._apply_state(job, state) and state["status"] in TERMINAL):
+                self._finish(job["name"], job, "Failed", "Failed", "The job's runner ended without a result",
+                             failure_reason="InternalServerError: the job's runner ended without reporting a "
+                                            "result while the control plane restarted. Run the job again.")
+            return
+        self.catalog.update_job(job["name"], only_if={"runner": None}, runner=handle)
         job = self.catalog.get_job(job["name"])
         if job["allocation"]:
             self.scheduler.hold(job["name"], Allocation.from_json(job["allocation"]))
@@ -263,7 +262,7 @@ class ControlPlane:
         """What every job kind checks: its environment, instances and sandbox."""
         check_map("environment variable", req.get("Environment") or {}, env_limits)
         check_count("instance count", count)
-        fitted = fit_request(lookup(instance_type), count, self.scheduler.capacity)
+        fitted = fit_request(lookup(instance_type), count, self.executor.capacity())
         problem = sandbox.sandbox_problem() if req["MlyardConfig"].get("Sandbox") else None
         if problem:
             raise ValidationError(problem)
@@ -328,7 +327,7 @@ class ControlPlane:
         # launches one, so the two never both win.
         if self.catalog.update_job(
                 name, event=("Stopped", "Stopped", "Stopped before it started"), only_if_status=["InProgress"],
-                only_if={"runner_pid": None, "secondary_status": "Pending"},
+                only_if={"runner": None, "secondary_status": "Pending"},
                 status="Stopped", secondary_status="Stopped", ended_at=time.time()):
             self.notify()
             return self.describe(name)
@@ -336,8 +335,8 @@ class ControlPlane:
                                 only_if_status=["InProgress"], status="Stopping", secondary_status="Stopping")
         self._stopping_since.setdefault(name, time.monotonic())
         job = self.catalog.get_job(name)
-        if job["runner_pid"] is not None:  # else _launch delivers the stop once the runner exists
-            self.executor.stop(RunnerHandle(job["runner_pid"], job["runner_started"] or 0.0))
+        if job["runner"] is not None:  # else _launch delivers the stop once the runner exists
+            self.executor.stop(job["runner"])
         self.notify()
         return self.describe(name)
 
@@ -428,14 +427,13 @@ class ControlPlane:
                     queued = self._schedule()
                     self.tunings.revive()
                     active = [j for j in self.catalog.list_jobs(statuses=ACTIVE, limit=None)
-                              if j["runner_pid"] is not None]
+                              if j["runner"] is not None]
                     last_refresh = now
                 check = now - last_liveness > 1.0
                 for job in active:
                     self._ingest(job, check_liveness=check)
                 if check:
                     last_liveness = now
-                    self.executor.reap()
             except Exception:  # keep the control plane alive; the error is logged for the operator
                 import traceback
 
@@ -445,7 +443,9 @@ class ControlPlane:
 
     def _schedule(self) -> bool:
         queued = [j for j in self.catalog.list_jobs(statuses=["InProgress"], limit=None)
-                  if j["runner_pid"] is None and j["secondary_status"] == "Pending"]
+                  if j["runner"] is None and j["secondary_status"] == "Pending"]
+        if queued:
+            self.scheduler.capacity = self.executor.capacity()  # what the executor has now (nodes come and go)
         for job in sorted(queued, key=lambda j: j["created_at"]):
             per_host = Resources(**job["result"]["per_host"])
             count = int(job["result"]["hosts"])
@@ -458,7 +458,7 @@ class ControlPlane:
         name = job["name"]
         if not self.catalog.update_job(
                 name, event=("InProgress", "Starting", "Starting the job's runner"), only_if_status=["InProgress"],
-                only_if={"runner_pid": None, "secondary_status": "Pending"},
+                only_if={"runner": None, "secondary_status": "Pending"},
                 secondary_status="Starting", allocation=alloc.to_json(), started_at=time.time()):
             self.scheduler.release(name)  # stopped meanwhile
             return
@@ -478,17 +478,25 @@ class ControlPlane:
             "model": req.get("ModelSpec"),
         }
         store.write_atomic(job_dir / "spec.json", json.dumps(spec).encode())
-        env = public_environment()
         try:
-            handle = self.executor.start(job_dir, env)
-        except OSError as exc:
+            handle = self.executor.start(self._launch_of(job, alloc))
+        except (OSError, ValidationError) as exc:
             self._finish(name, job, "Failed", "Failed", "The job's runner could not be started",
                          failure_reason=f"InternalServerError: cannot start the job's runner: {exc}")
             return
-        self.catalog.update_job(name, runner_pid=handle.pid, runner_started=handle.started)
+        self.catalog.update_job(name, runner=handle)
         if self.catalog.get_job(name)["status"] == "Stopping":  # stopped while it was launched
             self.executor.stop(handle)
         self.notify()
+
+    def _launch_of(self, job: dict[str, Any], alloc: Allocation | None = None) -> Launch:
+        """What the executor is told of ``job`` (its allocation, or the one recorded)."""
+        if alloc is None:
+            alloc = Allocation.from_json(job["allocation"]) if job["allocation"] else Allocation(
+                Resources(**job["result"]["per_host"]), int(job["result"]["hosts"]), None)
+        return Launch(name=job["name"], job_dir=Path(job["job_dir"]),
+                      hosts=[f"algo-{i + 1}" for i in range(alloc.hosts)], per_host=alloc.per_host,
+                      env=public_environment())
 
     def _ingest(self, job: dict[str, Any], check_liveness: bool = True) -> None:
         name = job["name"]
@@ -508,7 +516,7 @@ class ControlPlane:
                 if state["status"] in TERMINAL:
                     return
         if check_liveness:
-            handle = RunnerHandle(job["runner_pid"], job["runner_started"] or 0.0)
+            handle = job["runner"]
             if job["status"] == "Stopping":
                 self._escalate(name, handle)
             if not self.executor.alive(handle):
@@ -521,11 +529,11 @@ class ControlPlane:
                     self._finish(name, job, "Stopped", "Stopped", message)
                     return
                 self._finish(name, job, "Failed", "Failed", "The job's runner ended without a result",
-                             failure_reason=(f"InternalServerError: the job's runner process (pid {handle.pid}) "
-                                             "ended without reporting a result: it was killed, or the machine "
+                             failure_reason=(f"InternalServerError: {self.executor.runner_text(handle)} ended "
+                                             "without reporting a result: it was killed, or its machine "
                                              "restarted. Run the job again."))
 
-    def _escalate(self, name: str, handle: RunnerHandle) -> None:
+    def _escalate(self, name: str, handle: dict[str, Any]) -> None:
         """A stop that the runner has not carried out within the grace period (plus time to upload
         what the job wrote) ends in SIGKILL for the runner and everything it started."""
         since = self._stopping_since.setdefault(name, time.monotonic())  # after a restart: from now

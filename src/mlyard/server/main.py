@@ -38,21 +38,27 @@ def ensure_token(home: Path) -> str:
     return path.read_text().strip()
 
 
-def serve(host: str = "127.0.0.1", port: int = 0) -> None:
+def serve(host: str = "127.0.0.1", port: int = 0, executor: str | None = None) -> None:
     import uvicorn
     from filelock import FileLock, Timeout
 
     from mlyard.catalog import Catalog
+    from mlyard.compute.executor import create_executor
     from mlyard.server.app import create_app
     from mlyard.server.control import ControlPlane
     from mlyard.serving.main import bind
 
     home = config.home()
+    try:
+        chosen = create_executor(executor)  # before anything else: a wrong choice is one clear line
+    except MlyardError as exc:
+        raise SystemExit(f"mlyard server: {exc.message}") from exc
     # One control plane per home: two would both start the queued jobs.
     lock = FileLock(str(home / "server.pid.lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        chosen.close()
         raise SystemExit(f"mlyard server: another server already runs for {home} "
                          f"(see {home / 'server.json'}); use it, or stop it first.") from None
     token = ensure_token(home)
@@ -60,7 +66,7 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     shutil.rmtree(home / "uploads", ignore_errors=True)
     catalog = Catalog(config.database_url(home))
     catalog.migrate()
-    control = ControlPlane(home, catalog, config.store_root(home))
+    control = ControlPlane(home, catalog, config.store_root(home), chosen)
     control.start()
     app = create_app(control, token)
 
