@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import textwrap
 import time
 import uuid
@@ -71,7 +74,7 @@ def stop_local_server(home: Path, tree: bool = True) -> None:
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh MLYARD_HOME; afterwards its server and every job runner it started are killed."""
     h = tmp_path / "mlyard-home"
-    for var in ("MLYARD_URL", "MLYARD_TOKEN", "MLYARD_DATABASE_URL", "MLYARD_STORE"):
+    for var in ("MLYARD_URL", "MLYARD_TOKEN", "MLYARD_DATABASE_URL", "MLYARD_STORE", "MLYARD_RUNS", "MLYARD_EXECUTOR"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MLYARD_HOME", str(h))
     monkeypatch.setenv("MLYARD_STOP_GRACE_SECONDS", "3")
@@ -202,3 +205,45 @@ def postgres_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+# -- real S3: an S3-compatible server on loopback -------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def moto(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto_server on loopback, the AWS settings pointing at it (set before mlyard's server
+    starts, which inherits them); yields a bucket made there."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto")
+    boto3 = pytest.importorskip("boto3")
+    binary = Path(sys.executable).parent / "moto_server"
+    if not binary.exists():
+        pytest.skip("moto_server is not installed")
+    port = free_port()
+    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for var, value in (("AWS_ENDPOINT_URL", url), ("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
+                       ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(var, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("moto_server did not start") from None
+                time.sleep(0.1)
+        boto3.client("s3", endpoint_url=url).create_bucket(Bucket="moto-bucket")
+        yield "moto-bucket"
+    finally:
+        proc.kill()
+        proc.wait()

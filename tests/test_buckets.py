@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import write_script
+from conftest import free_port, write_script
 
 import mlyard
 from mlyard import config, store
@@ -266,7 +264,7 @@ def test_bad_uris_are_refused_naming_the_argument(session, tmp_path: Path) -> No
 def test_unreachable_bucket_says_how_to_make_it_local(home: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("s3fs")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")  # nothing listens there
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -309,47 +307,6 @@ def test_without_s3fs_a_foreign_bucket_says_how_to_fix_it(home: Path, tmp_path: 
 
 
 # -- real S3: an S3-compatible server on loopback -------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def moto(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A moto_server on loopback, the AWS settings pointing at it (set before mlyard's server
-    starts, which inherits them); yields a bucket made there."""
-    pytest.importorskip("s3fs")
-    pytest.importorskip("moto")
-    boto3 = pytest.importorskip("boto3")
-    binary = Path(sys.executable).parent / "moto_server"
-    if not binary.exists():
-        pytest.skip("moto_server is not installed")
-    port = _free_port()
-    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for var, value in (("AWS_ENDPOINT_URL", url), ("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
-                       ("AWS_DEFAULT_REGION", "us-east-1")):
-        monkeypatch.setenv(var, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("moto_server did not start") from None
-                time.sleep(0.1)
-        boto3.client("s3", endpoint_url=url).create_bucket(Bucket="moto-bucket")
-        yield "moto-bucket"
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 def _s3_keys(bucket: str, prefix: str = "") -> list[str]:
     import boto3
 

@@ -40,6 +40,15 @@ def store_root(base: Path | None = None) -> str:
     return f"file://{root}"
 
 
+def runs_root(base: Path | None = None) -> str:
+    """Where jobs' runner channels live: ``$MLYARD_RUNS`` (a folder, or any fsspec URI every
+    machine that runs jobs reaches, such as ``s3://bucket/runs``), default ``<home>/jobs``."""
+    given = os.environ.get("MLYARD_RUNS")
+    if given:
+        return given.rstrip("/")
+    return str((base or home()) / "jobs")
+
+
 DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024**3
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mlyard.compute.instance_types import Resources
@@ -30,7 +29,7 @@ class Launch:
     """What an executor needs to start a job's runner."""
 
     name: str                      # the job's name
-    job_dir: Path                  # the runner's job directory
+    channel: str                   # the job's runner channel: a folder or an fsspec URI
     hosts: list[str]               # algo-1, ..., one per instance
     per_host: Resources            # what each host gets
     env: dict[str, str] = field(default_factory=dict)  # the runner's environment
@@ -39,9 +38,10 @@ class Launch:
 class Executor(abc.ABC):
     """The contract every executor honours: ``start`` launches the runner of a job
     (``python -m mlyard.runtime.runner JOB_DIR``, or its equivalent) somewhere it survives the
-    control plane's restart; ``alive``, ``stop`` and ``kill`` work on the handle ``start``
-    returned, also after such a restart; ``capacity`` is what the scheduler admits jobs against,
-    read again as it changes."""
+    control plane's restart; ``alive`` and ``kill`` work on the handle ``start`` returned, also
+    after such a restart; ``capacity`` is what the scheduler admits jobs against, read again as it
+    changes. A stop is not the executor's: it travels in the job's runner channel, which the
+    runner watches, wherever it runs."""
 
     name = "executor"
 
@@ -56,10 +56,6 @@ class Executor(abc.ABC):
 
     @abc.abstractmethod
     def alive(self, handle: Handle) -> bool: ...
-
-    @abc.abstractmethod
-    def stop(self, handle: Handle) -> None:
-        """Ask the runner to stop its job (it stops the hosts and reports Stopped)."""
 
     @abc.abstractmethod
     def kill(self, handle: Handle) -> None:

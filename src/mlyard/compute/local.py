@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ from mlyard.compute.executor import Executor, Handle, Launch
 from mlyard.compute.instance_types import Resources
 from mlyard.compute.resources import machine
 from mlyard.runtime.hosts import kill_tree
+from mlyard.runtime.runner_channel import RunnerChannel, work_dir_for
 
 __all__ = ["LocalExecutor"]
 
@@ -78,17 +78,20 @@ class LocalExecutor(Executor):
                 pass
 
     def start(self, launch: Launch) -> Handle:
-        job_dir, env = launch.job_dir, launch.env
+        env = launch.env
+        work = work_dir_for(RunnerChannel(launch.channel), launch.name)
+        work.mkdir(parents=True, exist_ok=True)
+        args = [launch.channel, str(work)]
         proc = self._take_warm(env)
         if proc is not None and proc.stdin is not None:
             try:
-                proc.stdin.write(f"{job_dir}\n".encode())
+                proc.stdin.write(("\t".join(args) + "\n").encode())
                 proc.stdin.close()
             except OSError:
                 proc = None
         if proc is None:
-            with (job_dir / "runner.log").open("ab") as log:
-                proc = self._spawn([str(job_dir)], env, log)
+            with (work / "runner.log").open("ab") as log:
+                proc = self._spawn(args, env, log)
         threading.Thread(target=self._prewarm, args=(env,), daemon=True).start()
         try:
             started = psutil.Process(proc.pid).create_time()
@@ -138,14 +141,6 @@ class LocalExecutor(Executor):
     def alive(self, handle: Handle) -> bool:
         self.reap()
         return self._process(handle) is not None
-
-    def stop(self, handle: Handle) -> None:
-        proc = self._process(handle)
-        if proc is not None:
-            try:
-                proc.send_signal(signal.SIGTERM)
-            except psutil.Error:
-                pass
 
     def kill(self, handle: Handle) -> None:
         proc = self._process(handle)

@@ -11,10 +11,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from mlyard.runtime.metrics import LineSplitter, MetricParser
+from mlyard.runtime.runner_channel import Appender
 
 __all__ = ["HostProcess", "MetricSink", "terminate_all", "kill_tree"]
 
@@ -22,31 +22,28 @@ _TAIL_BYTES = 16 * 1024
 
 
 class MetricSink:
-    """Appends parsed metric points to ``metrics.jsonl``, which the control plane ingests."""
+    """Appends parsed metric points to the channel's ``metrics.jsonl``, which the control plane ingests."""
 
-    def __init__(self, path: Path) -> None:
-        self._fh = path.open("a", buffering=1)
-        self._lock = threading.Lock()
+    def __init__(self, out: Appender) -> None:
+        self._out = out
 
     def emit(self, host: str, name: str, value: float) -> None:
         line = json.dumps({"host": host, "name": name, "value": value, "timestamp": time.time()})
-        with self._lock:
-            self._fh.write(line + "\n")
+        self._out.write(line.encode() + b"\n")
 
     def close(self) -> None:
-        with self._lock:
-            self._fh.close()
+        self._out.close()
 
 
 class HostProcess:
-    """One host: a process whose stdout and stderr go to ``log_path`` and through the metric
+    """One host: a process whose stdout and stderr go to ``log`` and through the metric
     regexes; the tail of stderr is kept for the failure reason.
 
     The host runs in its own process group (and, sandboxed, its own control group): when its entry
     point exits, whatever it started is killed with it, as a container's processes end with the
     container, and its output is read until then, never waited for on pipes a leftover holds."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], cwd: str | None, log_path: Path,
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], cwd: str | None, log: Appender,
                  parser: MetricParser, sink: MetricSink, wrapped: bool, pass_fds: tuple[int, ...] = (),
                  cgroup: Any = None) -> None:
         self.name = name
@@ -54,8 +51,7 @@ class HostProcess:
         self.wrapped = wrapped  # under bubblewrap: signal the children, not bwrap itself
         self.cgroup = cgroup    # a compute.cgroups.HostCgroup, or None
         self.stderr_tail = bytearray()
-        self._log = log_path.open("ab")
-        self._log_lock = threading.Lock()
+        self._log = log
         self._parser = parser
         self._sink = sink
         self._closing = threading.Event()
@@ -89,9 +85,7 @@ class HostProcess:
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
-            with self._log_lock:
-                self._log.write(chunk)
-                self._log.flush()
+            self._log.write(chunk)
             if is_stderr:
                 self.stderr_tail += chunk
                 del self.stderr_tail[:-_TAIL_BYTES]
@@ -140,8 +134,7 @@ class HostProcess:
         self._closing.set()  # a process outside our reach holds the pipes: stop reading them
         for t in self._threads:
             t.join(timeout=1.0)
-        with self._log_lock:
-            self._log.close()
+        self._log.close()
 
     def signal(self, sig: int) -> None:
         """SIGKILL goes to the whole process tree; other signals, as ``docker stop`` does, to the

@@ -14,6 +14,7 @@ from mlyard.runtime import contract
 from mlyard.runtime.channels import assign, fetch, resolve_objects, source_policy
 from mlyard.runtime.hosts import HostProcess
 from mlyard.runtime.runner import JobFailure, JobRunner, job_environment
+from mlyard.runtime.runner_channel import RunnerChannel
 
 __all__ = ["ProcessingRunner"]
 
@@ -23,8 +24,8 @@ _MESSAGE_LIMIT = 1024
 class ProcessingRunner(JobRunner):
     kind = "processing"
 
-    def __init__(self, job_dir: Path, spec: dict[str, Any]) -> None:
-        super().__init__(job_dir, spec)
+    def __init__(self, channel: RunnerChannel, job_dir: Path, spec: dict[str, Any]) -> None:
+        super().__init__(channel, job_dir, spec)
         self.use_bwrap = sandbox.bwrap_available()
         self.layouts = {h: contract.HostLayout(job_dir / "hosts" / h, "/opt/ml" if self.use_bwrap
                                                else str(job_dir / "hosts" / h)) for h in self.hosts}

@@ -1,13 +1,14 @@
-"""The job runner: ``python -m mlyard.runtime.runner JOB_DIR``.
+"""The job runner: ``python -m mlyard.runtime.runner CHANNEL [WORK_DIR]``.
 
-One runner process per job, started detached by an executor so that it outlives a restart of the
-control plane. It reads ``spec.json``, lays out the contract for each host, runs the hosts, and
-reports through ``state.json``, ``metrics.jsonl`` and ``logs/<host>.log`` in the job directory.
+One runner per job, started by an executor so that it outlives a restart of the control plane.
+It reads ``spec.json`` from its runner channel (``runtime/runner_channel.py``), lays out the
+contract for each host in its work directory (the channel's folder when that is local, else a
+folder of the machine it runs on), runs the hosts, and reports through the channel: ``state.json``,
+``metrics.jsonl``, ``logs/<host>.log``. A ``stop`` object in the channel (or SIGTERM) stops it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -21,6 +22,7 @@ from mlyard.errors import ValidationError
 from mlyard.runtime.contract import HostLayout
 from mlyard.runtime.hosts import HostProcess, MetricSink, kill_tree, terminate_all
 from mlyard.runtime.metrics import MetricParser
+from mlyard.runtime.runner_channel import RunnerChannel, work_dir_for
 from mlyard.runtime.state import TERMINAL, StateFile
 
 __all__ = ["JobRunner", "JobFailure", "main", "STOP_REQUESTED", "job_environment", "public_environment",
@@ -69,13 +71,14 @@ class JobRunner:
 
     kind = "job"
 
-    def __init__(self, job_dir: Path, spec: dict[str, Any]) -> None:
-        self.job_dir = job_dir
+    def __init__(self, channel: RunnerChannel, job_dir: Path, spec: dict[str, Any]) -> None:
+        self.channel = channel
+        self.job_dir = job_dir  # the work directory: hosts' layouts, code, downloads
         self.spec = spec
         self.request: dict[str, Any] = spec["request"]
         self.name: str = spec["job_name"]
         self.hosts: list[str] = spec["hosts"]
-        self.state = StateFile(job_dir / "state.json")
+        self.state = StateFile(channel)
         self.stop_requested = STOP_REQUESTED
         self.procs: list[HostProcess] = []
         self.grace = float(spec.get("stop_grace_seconds", 30))
@@ -84,7 +87,7 @@ class JobRunner:
         self.pass_fds: dict[str, int] = {}     # host -> the seccomp filter's file descriptor
         self.t0 = time.monotonic()             # max_run counts from here: download and setup too
         self.abandoned_setup = False           # set-up was interrupted and its thread may still start things
-        (job_dir / "logs").mkdir(exist_ok=True)
+        job_dir.mkdir(parents=True, exist_ok=True)
 
     # -- hooks ------------------------------------------------------------------------------
     def prepare(self) -> list[tuple[str, list[str], dict[str, str], str | None, bool]]:
@@ -311,12 +314,12 @@ class JobRunner:
     def _run_hosts(self, commands: list[tuple[str, list[str], dict[str, str], str | None, bool]]
                    ) -> tuple[str, str | None]:
         parser = MetricParser(self.metric_definitions())
-        sink = MetricSink(self.job_dir / "metrics.jsonl")
+        sink = MetricSink(self.channel.appender("metrics.jsonl"))
         try:
             for host, cmd, env, cwd, wrapped in commands:
                 fd = self.pass_fds.pop(host, None)
                 try:
-                    self.procs.append(HostProcess(host, cmd, env, cwd, self.job_dir / "logs" / f"{host}.log",
+                    self.procs.append(HostProcess(host, cmd, env, cwd, self.channel.appender(f"logs/{host}.log"),
                                                   parser, sink, wrapped, pass_fds=() if fd is None else (fd,),
                                                   cgroup=self.cgroups.get(host)))
                 finally:
@@ -405,8 +408,9 @@ def _clip(text: str) -> str:
     return text if len(text) <= _FAILURE_LIMIT else text[: _FAILURE_LIMIT - 3] + "..."
 
 
-def _wait_for_job() -> Path | None:
-    """Warm start: modules are imported; read the job directory from stdin (end-of-file: exit)."""
+def _wait_for_job() -> list[str] | None:
+    """Warm start: modules are imported; read the job's arguments (channel, work directory) from
+    stdin, tab-separated (end-of-file: exit)."""
     import psutil  # noqa: F401  (kill_descendants at every job's end)
 
     import mlyard.runtime.processing  # noqa: F401  (the imports are what warming is for)
@@ -417,12 +421,14 @@ def _wait_for_job() -> Path | None:
     line = sys.stdin.readline().strip()
     if not line:
         return None
-    job_dir = Path(line).resolve()
-    fd = os.open(job_dir / "runner.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    args = line.split("\t")
+    work = Path(args[1] if len(args) > 1 else args[0])
+    work.mkdir(parents=True, exist_ok=True)
+    fd = os.open(work / "runner.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    return job_dir
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,10 +444,11 @@ def main(argv: list[str] | None = None) -> int:
         waited = _wait_for_job()
         if waited is None:
             return 0
-        job_dir = waited
-    else:
-        job_dir = Path(args[0]).resolve()
-    spec = json.loads((job_dir / "spec.json").read_text())
+        args = waited
+    channel = RunnerChannel(args[0] if "://" in args[0] else str(Path(args[0]).resolve()))
+    spec = channel.read_spec()
+    job_dir = Path(args[1]).resolve() if len(args) > 1 else work_dir_for(channel, spec["job_name"])
+    channel.watch_stop(module.STOP_REQUESTED)
     from mlyard import store
     from mlyard.runtime.channels import source_policy
 
@@ -453,18 +460,22 @@ def main(argv: list[str] | None = None) -> int:
     if kind == "training":
         from mlyard.runtime.training import TrainingRunner
 
-        runner = TrainingRunner(job_dir, spec)
+        runner = TrainingRunner(channel, job_dir, spec)
     elif kind == "processing":
         from mlyard.runtime.processing import ProcessingRunner
 
-        runner = ProcessingRunner(job_dir, spec)
+        runner = ProcessingRunner(channel, job_dir, spec)
     elif kind == "transform":
         from mlyard.runtime.transform import TransformRunner
 
-        runner = TransformRunner(job_dir, spec)
+        runner = TransformRunner(channel, job_dir, spec)
     else:
         raise SystemExit(f"unknown job kind {kind!r}")
     code = runner.run()
+    if channel.local is None:  # everything worth keeping is in the channel and the store now
+        import shutil
+
+        shutil.rmtree(job_dir, ignore_errors=True)
     if runner.abandoned_setup and os.getpgrp() == os.getpid():  # a group of its own, as executors start it
         # The set-up thread may have started a process since its children were killed (pip's next
         # step, say); they are in the runner's process group, which ends here, the runner with it.

@@ -1,23 +1,21 @@
-"""``state.json``: what a runner tells the control plane, written atomically before it acts."""
+"""``state.json``: what a runner tells the control plane through its channel, written whole before it acts."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
+from mlyard.runtime.runner_channel import RunnerChannel
 from mlyard.statuses import TERMINAL
-from mlyard.store import write_atomic
 
-__all__ = ["StateFile", "read_state", "TERMINAL"]
+__all__ = ["StateFile", "TERMINAL"]
 
 
 class StateFile:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, channel: RunnerChannel) -> None:
+        self.channel = channel
         self.data: dict[str, Any] = {"status": "InProgress", "secondary_status": "Starting", "transitions": [],
                                      "runner_pid": os.getpid(), "warnings": []}
         self._lock = threading.Lock()
@@ -39,12 +37,4 @@ class StateFile:
             self.write()
 
     def write(self) -> None:
-        write_atomic(self.path, json.dumps(self.data).encode(), fsync=True)
-
-
-def read_state(path: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-        return data
-    except (OSError, ValueError):
-        return None
+        self.channel.write_state(self.data)

@@ -17,6 +17,7 @@ from mlyard.runtime import contract
 from mlyard.runtime.channels import assign, fetch, resolve_objects, source_policy
 from mlyard.runtime.hosts import HostProcess
 from mlyard.runtime.runner import JobFailure, JobRunner, job_environment
+from mlyard.runtime.runner_channel import RunnerChannel
 from mlyard.store.paths import copy_tree
 
 __all__ = ["TrainingRunner"]
@@ -44,8 +45,8 @@ def _legacy_keras(version: str | None) -> bool:
 class TrainingRunner(JobRunner):
     kind = "training"
 
-    def __init__(self, job_dir: Path, spec: dict[str, Any]) -> None:
-        super().__init__(job_dir, spec)
+    def __init__(self, channel: RunnerChannel, job_dir: Path, spec: dict[str, Any]) -> None:
+        super().__init__(channel, job_dir, spec)
         self.use_bwrap = sandbox.bwrap_available()
         seen = "/opt/ml" if self.use_bwrap else None
         channels = [c["ChannelName"] for c in self.request.get("InputDataConfig") or []]

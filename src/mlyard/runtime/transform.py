@@ -17,6 +17,7 @@ from mlyard.runtime.channels import assign, read, resolve_objects, source_policy
 from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
 from mlyard.runtime.metrics import MetricParser
 from mlyard.runtime.runner import JobFailure, JobRunner, job_environment
+from mlyard.runtime.runner_channel import RunnerChannel
 from mlyard.serving.artifacts import materialize_model
 
 __all__ = ["TransformRunner"]
@@ -27,8 +28,8 @@ _FILTERABLE = ("application/json", "text/csv", "application/jsonlines")
 class TransformRunner(JobRunner):
     kind = "transform"
 
-    def __init__(self, job_dir: Path, spec: dict[str, Any]) -> None:
-        super().__init__(job_dir, spec)
+    def __init__(self, channel: RunnerChannel, job_dir: Path, spec: dict[str, Any]) -> None:
+        super().__init__(channel, job_dir, spec)
         req = self.request
         self.input = req["TransformInput"]
         self.output = req["TransformOutput"]
@@ -69,10 +70,10 @@ class TransformRunner(JobRunner):
     # -- running --------------------------------------------------------------------------------
     def _run_hosts(self, commands: list[tuple[str, list[str], dict[str, str], str | None, bool]]
                    ) -> tuple[str, str | None]:
-        sink = MetricSink(self.job_dir / "metrics.jsonl")
+        sink = MetricSink(self.channel.appender("metrics.jsonl"))
         try:
             for host, cmd, env, cwd, wrapped in commands:
-                self.procs.append(HostProcess(host, cmd, env, cwd, self.job_dir / "logs" / f"{host}.log",
+                self.procs.append(HostProcess(host, cmd, env, cwd, self.channel.appender(f"logs/{host}.log"),
                                               MetricParser([]), sink, wrapped))
             self._wait_ready()
             self.state.transition("InProgress", "InProgress", "Transforming on " + ", ".join(self.hosts))

@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 import mlyard
 from mlyard import config, store
 from mlyard.errors import ConflictError, MlyardError, NotFoundError, PayloadTooLargeError, ValidationError
+from mlyard.runtime.runner_channel import RunnerChannel
 from mlyard.server.buckets import check_s3_uri, s3_settings
 from mlyard.server.control import ControlPlane, create_named
 from mlyard.server.schemas import (
@@ -148,10 +149,10 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         are named in the ``Mlyard-Log-Hosts`` header). A client that lost a stream resumes it with
         ``since``: with one host, the bytes it got; with several, each host's prefixed lines'
         bytes, the prefix left out and the newline counted."""
-        files, _ = await run_in_threadpool(control.log_files, name)
-        offsets = _log_offsets([p.stem for p in files], since)
-        return StreamingResponse(_stream_logs(control, name, files, follow, offsets), media_type="text/plain",
-                                 headers={"Mlyard-Log-Hosts": ",".join(p.stem for p in files)})
+        channel, hosts, _ = await run_in_threadpool(control.log_channel, name)
+        offsets = _log_offsets(hosts, since)
+        return StreamingResponse(_stream_logs(control, name, channel, hosts, follow, offsets),
+                                 media_type="text/plain", headers={"Mlyard-Log-Hosts": ",".join(hosts)})
 
     tunings = control.tunings
 
@@ -530,27 +531,24 @@ def _log_offsets(hosts: list[str], since: str | None) -> list[int]:
     return list(offsets.values())
 
 
-async def _stream_logs(control: ControlPlane, name: str, files: list[Path], follow: bool,
+async def _stream_logs(control: ControlPlane, name: str, channel: RunnerChannel, hosts: list[str], follow: bool,
                        offsets: list[int]) -> AsyncIterator[bytes]:
-    """The hosts' logs from ``offsets``; with several hosts each line is prefixed with its host's
-    name (lines are cut at newlines only, so that a prefixed line's bytes are its log's bytes).
-    Following ends once the job has ended and every log is drained."""
-    rests = [b""] * len(files)
-    prefix = len(files) > 1
+    """The hosts' logs (``logs/<host>.log`` in the job's runner channel) from ``offsets``; with
+    several hosts each line is prefixed with its host's name (lines are cut at newlines only, so
+    that a prefixed line's bytes are its log's bytes). Following ends once the job has ended and
+    every log is drained."""
+    rests = [b""] * len(hosts)
+    prefix = len(hosts) > 1
     generation, checked = control.generation, -1
     ended = False
     while True:
         if generation != checked:  # the job can only have ended if some job's state changed
             checked = generation
-            _, ended = await run_in_threadpool(control.log_files, name)
+            _, _, ended = await run_in_threadpool(control.log_channel, name)
         more = False  # a read was cut at the chunk size: read on before waiting or ending
-        for i, path in enumerate(files):
-            try:
-                with path.open("rb") as fh:
-                    fh.seek(offsets[i])
-                    data = fh.read(store.CHUNK_SIZE)
-            except FileNotFoundError:
-                continue
+        for i, host in enumerate(hosts):
+            data = await run_in_threadpool(channel.read, f"logs/{host}.log", offsets[i], store.CHUNK_SIZE) \
+                if channel.local is None else channel.read(f"logs/{host}.log", offsets[i], store.CHUNK_SIZE)
             if not data:
                 continue
             more = more or len(data) == store.CHUNK_SIZE
@@ -562,14 +560,13 @@ async def _stream_logs(control: ControlPlane, name: str, files: list[Path], foll
             cut = data.rfind(b"\n") + 1
             rests[i] = data[cut:]
             if cut:
-                host = path.stem.encode()
-                yield b"".join(host + b" | " + line + b"\n" for line in data[:cut - 1].split(b"\n"))
+                yield b"".join(host.encode() + b" | " + line + b"\n" for line in data[:cut - 1].split(b"\n"))
         if more:
             continue
         if not follow or ended:
             for i, rest in enumerate(rests):
                 if rest:
-                    yield files[i].stem.encode() + b" | " + rest + b"\n"
+                    yield hosts[i].encode() + b" | " + rest + b"\n"
             return
         # Wake at once when the job's state changes (it may have ended), else poll the files.
         generation = await control.changed_since(generation, 0.05)

@@ -23,7 +23,8 @@ from mlyard.compute.scheduler import Allocation, Scheduler
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.naming import name_from_base
 from mlyard.runtime.runner import public_environment
-from mlyard.runtime.state import TERMINAL, read_state
+from mlyard.runtime.runner_channel import RunnerChannel
+from mlyard.runtime.state import TERMINAL
 from mlyard.server import describe
 from mlyard.server.buckets import check_s3_uri
 from mlyard.server.endpoints import Endpoints
@@ -47,6 +48,7 @@ ACTIVE = ["InProgress", "Stopping"]
 # A stopping runner has its grace period twice over, plus this, to end its hosts and upload what they
 # wrote, before it is killed.
 _STOP_SLACK_SECONDS = 5.0
+_METRICS_READ = 4 * 1024 * 1024  # most bytes of metric points ingested in one pass
 
 
 class ControlPlane:
@@ -59,6 +61,7 @@ class ControlPlane:
         self.default_bucket = config.default_bucket(home)
         store.set_buckets({**config.local_buckets(home), self.default_bucket: store_root})
         self.default_output = f"s3://{self.default_bucket}"
+        self.runs_root = config.runs_root(home)  # runner channels
         self.executor = executor or create_executor()
         self.sources = SourcePolicy.from_environment(home, store_root)  # where local inputs may be read
         self.endpoints = Endpoints(home, catalog, self.sources)
@@ -104,7 +107,7 @@ class ControlPlane:
     def _recover_launch(self, job: dict[str, Any]) -> None:
         """A job claimed for launch, whose runner's handle was never recorded: adopt the runner if
         it runs, fail the job if it ran and vanished, queue it again if it never started."""
-        state = read_state(Path(job["job_dir"]) / "state.json")
+        state = RunnerChannel(job["job_dir"]).read_state()
         if state is None and job["status"] == "Stopping":  # stopped while it was launched: it never ran
             self._finish(job["name"], job, "Stopped", "Stopped", "Stopped before it started")
             return
@@ -275,7 +278,7 @@ class ControlPlane:
             "name": name, "kind": kind, "parent": parent, "status": "InProgress", "secondary_status": "Pending",
             "spec": req,
             "result": {"warnings": warnings, "per_host": _res_json(fitted.per_host), "hosts": count},
-            "job_dir": str(self.home / "jobs" / name),
+            "job_dir": f"{self.runs_root}/{name}",  # the job's runner channel
         }, "Waiting for resources" + (f" ({fitted.warning})" if fitted.warning else ""))
         self._wake.set()
         return self.describe(name)
@@ -336,7 +339,7 @@ class ControlPlane:
         self._stopping_since.setdefault(name, time.monotonic())
         job = self.catalog.get_job(name)
         if job["runner"] is not None:  # else _launch delivers the stop once the runner exists
-            self.executor.stop(job["runner"])
+            RunnerChannel(job["job_dir"]).request_stop()
         self.notify()
         return self.describe(name)
 
@@ -368,13 +371,12 @@ class ControlPlane:
         self.catalog.get_job(name)
         return self.catalog.metrics(name, metric_name)
 
-    def log_files(self, name: str) -> tuple[list[Path], bool]:
-        """The job's per-host log files, and whether the job has ended."""
+    def log_channel(self, name: str) -> tuple[RunnerChannel, list[str], bool]:
+        """The job's runner channel (its hosts' logs are ``logs/<host>.log`` in it), its hosts, and
+        whether the job has ended."""
         job = self.catalog.get_job(name)
-        logs = Path(job["job_dir"]) / "logs"
-        hosts = int(job["result"].get("hosts", 1))
-        files = [logs / f"algo-{i + 1}.log" for i in range(hosts)]
-        return files, job["status"] in TERMINAL
+        hosts = [f"algo-{i + 1}" for i in range(int(job["result"].get("hosts", 1)))]
+        return RunnerChannel(job["job_dir"]), hosts, job["status"] in TERMINAL
 
     # -- the loop -------------------------------------------------------------------------------
     def notify(self) -> None:
@@ -462,8 +464,7 @@ class ControlPlane:
                 secondary_status="Starting", allocation=alloc.to_json(), started_at=time.time()):
             self.scheduler.release(name)  # stopped meanwhile
             return
-        job_dir = Path(job["job_dir"])
-        job_dir.mkdir(parents=True, exist_ok=True)
+        channel = RunnerChannel(job["job_dir"])
         req = job["spec"]
         output = (req.get("OutputDataConfig") or {}).get("S3OutputPath") or self.default_output
         spec = {
@@ -477,8 +478,9 @@ class ControlPlane:
             "stop_grace_seconds": self.stop_grace, "sources": self.sources.to_json(), "buckets": store.buckets(),
             "model": req.get("ModelSpec"),
         }
-        store.write_atomic(job_dir / "spec.json", json.dumps(spec).encode())
         try:
+            channel.create()
+            channel.write_spec(spec)
             handle = self.executor.start(self._launch_of(job, alloc))
         except (OSError, ValidationError) as exc:
             self._finish(name, job, "Failed", "Failed", "The job's runner could not be started",
@@ -486,7 +488,7 @@ class ControlPlane:
             return
         self.catalog.update_job(name, runner=handle)
         if self.catalog.get_job(name)["status"] == "Stopping":  # stopped while it was launched
-            self.executor.stop(handle)
+            channel.request_stop()
         self.notify()
 
     def _launch_of(self, job: dict[str, Any], alloc: Allocation | None = None) -> Launch:
@@ -494,23 +496,18 @@ class ControlPlane:
         if alloc is None:
             alloc = Allocation.from_json(job["allocation"]) if job["allocation"] else Allocation(
                 Resources(**job["result"]["per_host"]), int(job["result"]["hosts"]), None)
-        return Launch(name=job["name"], job_dir=Path(job["job_dir"]),
+        return Launch(name=job["name"], channel=job["job_dir"],
                       hosts=[f"algo-{i + 1}" for i in range(alloc.hosts)], per_host=alloc.per_host,
                       env=public_environment())
 
     def _ingest(self, job: dict[str, Any], check_liveness: bool = True) -> None:
         name = job["name"]
-        job_dir = Path(job["job_dir"])
-        self._ingest_metrics(job)
-        state_path = job_dir / "state.json"
-        try:
-            st = state_path.stat()
-            sig = (st.st_mtime_ns, st.st_size)
-        except FileNotFoundError:
-            sig = (0, 0)
+        channel = RunnerChannel(job["job_dir"])
+        self._ingest_metrics(job, channel)
+        sig = channel.signature("state.json")
         state = None
-        if sig != self._seen.get(name) and sig != (0, 0):
-            state = read_state(state_path)
+        if sig is not None and sig != self._seen.get(name):
+            state = channel.read_state()
             if state is not None and self._apply_state(job, state):
                 self._seen[name] = sig
                 if state["status"] in TERMINAL:
@@ -520,7 +517,7 @@ class ControlPlane:
             if job["status"] == "Stopping":
                 self._escalate(name, handle)
             if not self.executor.alive(handle):
-                state = read_state(state_path)
+                state = channel.read_state()
                 if state is not None and self._apply_state(job, state) and state["status"] in TERMINAL:
                     return
                 if self.catalog.get_job(name)["status"] == "Stopping":
@@ -541,17 +538,9 @@ class ControlPlane:
             self._killed.add(name)
             self.executor.kill(handle)
 
-    def _ingest_metrics(self, job: dict[str, Any]) -> None:
-        path = Path(job["job_dir"]) / "metrics.jsonl"
+    def _ingest_metrics(self, job: dict[str, Any], channel: RunnerChannel | None = None) -> None:
         offset = int(job["metrics_offset"] or 0)
-        try:
-            if path.stat().st_size <= offset:
-                return
-            with path.open("rb") as fh:
-                fh.seek(offset)
-                data = fh.read()
-        except FileNotFoundError:
-            return
+        data = (channel or RunnerChannel(job["job_dir"])).read("metrics.jsonl", offset, _METRICS_READ)
         end = data.rfind(b"\n") + 1
         if end == 0:
             return
@@ -592,7 +581,7 @@ class ControlPlane:
         if state.get("started_at"):
             fields["started_at"] = state["started_at"]
         if status in TERMINAL:
-            self._ingest_metrics(current)
+            self._ingest_metrics(current)  # what the runner wrote before it reported the end
             fields["ended_at"] = state.get("ended_at") or time.time()
         if not self.catalog.update_job(name, events=events, only_if_status=[current["status"]], **fields):
             return False

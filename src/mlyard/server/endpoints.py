@@ -23,7 +23,7 @@ from mlyard.catalog import Catalog, Objects
 from mlyard.compute.instance_types import lookup
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.runtime.runner import public_environment
-from mlyard.runtime.state import read_state
+from mlyard.runtime.runner_channel import RunnerChannel
 from mlyard.server.buckets import check_s3_uri
 from mlyard.server.describe import arn, iso
 from mlyard.serving.auth import endpoint_network, new_token
@@ -174,7 +174,7 @@ class Endpoints:
         row = self.objects.get("endpoint", name, "endpoint")
         state = row["state"]
         endpoint_dir = Path(state["dir"])
-        runner = read_state(endpoint_dir / "state.json") or {}
+        runner = RunnerChannel(endpoint_dir).read_state() or {}
         status = runner.get("status", "Creating")
         reason = runner.get("failure_reason")
         if status not in _ENDED and "pid" in state and not self._runner_alive(state):
@@ -234,7 +234,7 @@ class Endpoints:
     def delete_endpoint(self, name: str) -> None:
         row = self.objects.get("endpoint", name, "endpoint")
         state = row["state"]
-        runner = read_state(Path(state["dir"]) / "state.json") or {}
+        runner = RunnerChannel(state["dir"]).read_state() or {}
         if not self._runner_alive(state):
             # The runner is gone: its instances may not be; stop the ones that are still ours.
             for inst in runner.get("instances") or []:

@@ -33,6 +33,7 @@ from starlette.routing import Route
 from mlyard import store
 from mlyard.errors import ValidationError
 from mlyard.runtime.runner import job_environment
+from mlyard.runtime.runner_channel import RunnerChannel
 from mlyard.runtime.state import StateFile
 from mlyard.serving.artifacts import materialize_model
 from mlyard.serving.auth import SERVE_TOKEN_ENV, RequireToken, new_token
@@ -117,7 +118,7 @@ class EndpointRunner:
         self.spec: dict[str, Any] = json.loads((endpoint_dir / "spec.json").read_text())
         store.set_buckets(self.spec.get("Buckets") or {})  # before any URI is touched
         self.name = self.spec["EndpointName"]
-        self.state = StateFile(endpoint_dir / "state.json")
+        self.state = StateFile(RunnerChannel(endpoint_dir))
         self.routing = Routing()
         self.work = endpoint_dir / "work"
         self.work.mkdir(parents=True, exist_ok=True)
