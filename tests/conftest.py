@@ -27,6 +27,18 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "tf2_workflow"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Where CI says the sandbox must be tested (MLYARD_REQUIRE_BWRAP=1), a machine where
+    bubblewrap cannot run fails the run instead of skipping the sandbox tests."""
+    if os.environ.get("MLYARD_REQUIRE_BWRAP") == "1":
+        from mlyard.compute.sandbox import sandbox_problem
+
+        if not bwrap_usable() or sandbox_problem():
+            pytest.exit("MLYARD_REQUIRE_BWRAP=1 but bubblewrap cannot run here "
+                        f"({sandbox_problem() or 'bwrap is missing or cannot create a namespace'}); "
+                        "install it (apt-get install bubblewrap) and allow user namespaces", returncode=1)
+
+
 def kill_tree(pid: int) -> None:
     """SIGKILL a process and everything it started; wait for them to go."""
     try:
