@@ -4,6 +4,10 @@ metrics out; the stop request in), so a channel on an object store works with no
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -58,6 +62,7 @@ def test_a_channel_on_an_object_store_holds_appends_until_flushed(moto: str) -> 
     again.write(b"c\n")
     again.close()
     assert channel.read("metrics.jsonl", 2, 100) == b"b\nc\n"
+    assert channel.read("metrics.jsonl", 6, 100) == b""  # from the end on: nothing yet, no error
     with pytest.raises(FileNotFoundError, match="no spec.json"):
         channel.read_spec()
 
@@ -97,3 +102,72 @@ def test_jobs_whose_channels_are_on_an_object_store_run_report_and_stop(
     desc = running.wait(logs=False)
     assert (desc["TrainingJobStatus"], desc["SecondaryStatus"]) == ("Stopped", "Stopped")
     assert any(t["StatusMessage"] == "The job was stopped" for t in desc["SecondaryStatusTransitions"])
+
+
+TWO_HOSTS = """
+import json, os, sys
+host = os.environ["SM_CURRENT_HOST"]
+print(f"{host} loss={0.5 if host == 'algo-1' else 0.25}", flush=True)
+with open(os.path.join(os.environ["SM_MODEL_DIR"], host + ".json"), "w") as fh:
+    json.dump({"master": os.environ["MASTER_ADDR"], "hosts": json.loads(os.environ["SM_HOSTS"]),
+               "tf": json.loads(os.environ["TF_CONFIG"])}, fh)
+if host == "algo-2" and os.environ.get("FAIL_ON_2"):
+    raise SystemExit("algo-2 cannot go on")
+"""
+
+
+def _spec_of_a_two_host_job(tmp_path: Path, home: Path) -> dict:
+    """The spec the control plane writes for a 2-host job (taken from one that ran here)."""
+    write_script(tmp_path, "two.py", TWO_HOSTS)
+    est = Estimator(entry_point=str(tmp_path / "two.py"), role="r", instance_type="local", instance_count=2,
+                    metric_definitions=[{"Name": "loss", "Regex": r"loss=([0-9.]+)"}],
+                    sagemaker_session=mlyard.Session())
+    est.fit(logs=False)
+    assert est.latest_training_job.describe()["TrainingJobStatus"] == "Completed"
+    return dict(json.loads((home / "jobs" / est.latest_training_job.name / "spec.json").read_text()))
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_host_placed_on_another_machine_runs_through_an_agent(home: Path, tmp_path: Path, fail: bool) -> None:
+    """The executor placed algo-2 elsewhere (placement.json): the runner hands its files and command
+    to the agent through the channel and supervises it like a local host: its log and metrics
+    arrive, its model files are in the job's model, and its failure is the job's."""
+    spec = _spec_of_a_two_host_job(tmp_path, home)
+    out = tmp_path / "out"
+    spec["model_artifacts_uri"] = f"file://{out}/model.tar.gz"
+    spec["output_artifacts_uri"] = f"file://{out}/output.tar.gz"
+    if fail:
+        spec["request"]["Environment"] = {**(spec["request"].get("Environment") or {}), "FAIL_ON_2": "1"}
+    channel = RunnerChannel(tmp_path / "channel")
+    channel.create()
+    channel.write_spec(spec)
+    channel.put("placement.json", json.dumps({"hosts": {"algo-1": {"address": "127.0.0.1"},
+                                                        "algo-2": {"address": "127.0.0.1", "remote": True}}}).encode())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLYARD_")}
+    agent = subprocess.Popen([sys.executable, "-m", "mlyard.runtime.remote", channel.uri, "algo-2",
+                              str(tmp_path / "agent-work")], env=env)
+    runner = subprocess.run([sys.executable, "-m", "mlyard.runtime.runner", channel.uri, str(tmp_path / "work")],
+                            env=env, timeout=120, capture_output=True)
+    assert agent.wait(timeout=60) == 0
+    state = channel.read_state()
+    assert state is not None, runner.stderr.decode()
+    assert channel.read("logs/algo-2.log", 0, 10000).startswith(b"algo-2 loss=0.25")
+    points = [json.loads(line) for line in channel.read("metrics.jsonl", 0, 10000).splitlines()]
+    assert {(p["host"], p["value"]) for p in points} == {("algo-1", 0.5), ("algo-2", 0.25)}
+    if fail:
+        assert state["status"] == "Failed"
+        assert state["failure_reason"].startswith("algo-2: AlgorithmError")
+        assert "algo-2 cannot go on" in state["failure_reason"]
+        return
+    assert state["status"] == "Completed", state.get("failure_reason")
+    with tarfile.open(out / "model.tar.gz") as tar:
+        files = {m.name: json.load(tar.extractfile(m)) for m in tar.getmembers() if m.isfile()}  # type: ignore[arg-type]
+    assert set(files) == {"algo-1.json", "algo-2.json"}  # the agent's host's model came back
+    seen = files["algo-2.json"]
+    assert seen["master"] == "127.0.0.1" and seen["hosts"] == ["algo-1", "algo-2"]
+    assert [w.split(":")[0] for w in seen["tf"]["cluster"]["worker"]] == ["127.0.0.1", "127.0.0.1"]
+    assert seen["tf"]["task"]["index"] == 1
+    # The agent ran in its own folder (the runner's paths rewritten to it); what it wrote came back.
+    assert (tmp_path / "agent-work" / "hosts" / "algo-2" / "model" / "algo-2.json").is_file()
+    assert (tmp_path / "work" / "hosts" / "algo-2" / "model" / "algo-2.json").is_file()
+    assert not (tmp_path / "agent-work" / "hosts" / "algo-1").exists()

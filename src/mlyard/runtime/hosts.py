@@ -44,7 +44,7 @@ class HostProcess:
     container, and its output is read until then, never waited for on pipes a leftover holds."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], cwd: str | None, log: Appender,
-                 parser: MetricParser, sink: MetricSink, wrapped: bool, pass_fds: tuple[int, ...] = (),
+                 parser: MetricParser, sink: MetricSink | None, wrapped: bool, pass_fds: tuple[int, ...] = (),
                  cgroup: Any = None) -> None:
         self.name = name
         self.cmd = cmd
@@ -98,7 +98,8 @@ class HostProcess:
 
     def _parse(self, line: str) -> None:
         for name, value in self._parser.parse(line):
-            self._sink.emit(self.name, name, value)
+            if self._sink is not None:
+                self._sink.emit(self.name, name, value)
 
     def poll(self) -> int | None:
         code = self.proc.poll()
@@ -135,6 +136,13 @@ class HostProcess:
         for t in self._threads:
             t.join(timeout=1.0)
         self._log.close()
+
+    def wait(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the entry point to exit."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
 
     def signal(self, sig: int) -> None:
         """SIGKILL goes to the whole process tree; other signals, as ``docker stop`` does, to the
@@ -178,7 +186,7 @@ def kill_tree(root: Any, include_root: bool = True, wait: float = 0.0) -> None:
         psutil.wait_procs(tree, timeout=wait)
 
 
-def terminate_all(hosts: list[HostProcess], grace: float, on_kill: Callable[[str], None] | None = None) -> None:
+def terminate_all(hosts: list[Any], grace: float, on_kill: Callable[[str], None] | None = None) -> None:
     """SIGTERM every live host, then SIGKILL whatever is still running after ``grace`` seconds."""
     live = [h for h in hosts if h.poll() is None]
     for h in live:
@@ -192,7 +200,4 @@ def terminate_all(hosts: list[HostProcess], grace: float, on_kill: Callable[[str
                 on_kill(h.name)
             h.signal(signal.SIGKILL)
     for h in live:
-        try:
-            h.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        h.wait(timeout=10)

@@ -9,6 +9,7 @@ folder of the machine it runs on), runs the hosts, and reports through the chann
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -80,14 +81,28 @@ class JobRunner:
         self.hosts: list[str] = spec["hosts"]
         self.state = StateFile(channel)
         self.stop_requested = STOP_REQUESTED
-        self.procs: list[HostProcess] = []
+        self.procs: list[Any] = []  # HostProcess here, RemoteHost on another machine
         self.grace = float(spec.get("stop_grace_seconds", 30))
         self.sandboxed = bool(spec.get("sandbox"))
         self.cgroups: dict[str, Any] = {}       # host -> HostCgroup (sandboxed hosts)
         self.pass_fds: dict[str, int] = {}     # host -> the seccomp filter's file descriptor
         self.t0 = time.monotonic()             # max_run counts from here: download and setup too
+        self.placement = self._placement()     # host -> {"address", "remote"}: where the executor put it
         self.abandoned_setup = False           # set-up was interrupted and its thread may still start things
         job_dir.mkdir(parents=True, exist_ok=True)
+
+    def _placement(self) -> dict[str, dict[str, Any]]:
+        """Where each host runs, as the executor wrote it in the channel (``placement.json``:
+        ``{"hosts": {"algo-1": {"address": "10.0.0.5", "remote": false}, ...}}``); without it,
+        every host runs here, on loopback."""
+        raw = self.channel.get("placement.json")
+        given = (json.loads(raw).get("hosts") or {}) if raw else {}
+        return {h: {"address": str((given.get(h) or {}).get("address") or "127.0.0.1"),
+                    "remote": bool((given.get(h) or {}).get("remote"))} for h in self.hosts}
+
+    def address(self, host: str) -> str:
+        """The address other hosts reach ``host`` at."""
+        return str(self.placement[host]["address"])
 
     # -- hooks ------------------------------------------------------------------------------
     def prepare(self) -> list[tuple[str, list[str], dict[str, str], str | None, bool]]:
@@ -124,11 +139,15 @@ class JobRunner:
             raise JobFailure(f"InstallRequirementsError:\n{exc}\n{exc.output[-700:]}") from exc
 
     def hosts_file(self) -> Path:
-        """An /etc/hosts that resolves every host name (algo-N) to this machine."""
+        """An /etc/hosts that resolves every host name (algo-N) to the address it runs at."""
         path = self.job_dir / "work" / "hosts"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"127.0.0.1 localhost {' '.join(self.hosts)}\n::1 localhost ip6-localhost ip6-loopback\n")
+            by_address: dict[str, list[str]] = {"127.0.0.1": ["localhost"]}
+            for host in self.hosts:
+                by_address.setdefault(self.address(host), []).append(host)
+            lines = [f"{address} {' '.join(names)}" for address, names in by_address.items()]
+            path.write_text("\n".join([*lines, "::1 localhost ip6-localhost ip6-loopback"]) + "\n")
         return path
 
     def contain(self, host: str, cmd: list[str], host_dir: Path, chdir: str, python: str,
@@ -313,10 +332,16 @@ class JobRunner:
 
     def _run_hosts(self, commands: list[tuple[str, list[str], dict[str, str], str | None, bool]]
                    ) -> tuple[str, str | None]:
+        from mlyard.runtime.remote import RemoteHost
+
         parser = MetricParser(self.metric_definitions())
         sink = MetricSink(self.channel.appender("metrics.jsonl"))
         try:
             for host, cmd, env, cwd, wrapped in commands:
+                if self.placement[host]["remote"]:
+                    self.procs.append(RemoteHost(self.channel, host, cmd, env, cwd, wrapped,
+                                                 self.job_dir / "hosts" / host, self.job_dir, parser, sink))
+                    continue
                 fd = self.pass_fds.pop(host, None)
                 try:
                     self.procs.append(HostProcess(host, cmd, env, cwd, self.channel.appender(f"logs/{host}.log"),

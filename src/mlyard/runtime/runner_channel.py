@@ -18,6 +18,7 @@ plane that comes back reads on from the catalog's offsets.
 
 from __future__ import annotations
 
+import errno
 import json
 import threading
 import time
@@ -94,6 +95,10 @@ class RunnerChannel:
             return data
         except FileNotFoundError:
             return b""
+        except OSError as exc:  # a range from the object's end on: nothing new yet (HTTP 416)
+            if exc.errno == errno.EINVAL or "not satisfiable" in str(exc):
+                return b""
+            raise
 
     def signature(self, name: str) -> tuple[Any, ...] | None:
         """Something that changes whenever ``name`` does (None: no object), cheap to ask for."""

@@ -243,12 +243,15 @@ class TrainingRunner(JobRunner):
         n = len(self.hosts)
         if not hasattr(self, "_ports"):
             self._ports = _free_ports(n + 1)
-        env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(self._ports[0]), "WORLD_SIZE": str(n),
+        # Addresses are where the executor placed each host; ports are picked free here (the
+        # runner's machine, where algo-1 runs).
+        env = {"MASTER_ADDR": self.address(self.hosts[0]), "MASTER_PORT": str(self._ports[0]), "WORLD_SIZE": str(n),
                "RANK": str(index), "NODE_RANK": str(index), "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1",
                "GROUP_RANK": str(index)}
         if n > 1:
             env["TF_CONFIG"] = json.dumps({
-                "cluster": {"worker": [f"127.0.0.1:{p}" for p in self._ports[1:]]},
+                "cluster": {"worker": [f"{self.address(h)}:{p}" for h, p in zip(self.hosts, self._ports[1:],
+                                                                              strict=True)]},
                 "task": {"type": "worker", "index": index}})
         return env
 
