@@ -17,12 +17,22 @@ process on the machine used meanwhile (a run where that is high was disturbed; r
 
 Targets: at 64 clients, at least 3x the baseline's requests per second; at 16 clients, p99
 latency at most 50 ms.
+
+The endpoint part (``--parts endpoint``; both parts run by default) measures what an endpoint's
+router costs: a scikit-learn model (Ridge on the diabetes data, one row of 10 features as JSON) is
+served by one ``mlyard serve`` directly and by a 1- and a 2-instance endpoint deployed through the
+control plane (``SKLearnModel.deploy``), each driven by ``wrk`` (Debian package ``wrk``; one
+thread, C kept-alive connections, ``--latency`` for the p99) at 16 and 64 connections,
+interleaved. Reported: requests per second and p99 of each, and ``endpoint/direct`` ratios.
+Targets: a 1-instance endpoint at least 0.8x direct at both connection counts, p99 at most 25 ms
+at 16 connections, and the 2-instance endpoint faster than the 1-instance one at 64.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -83,6 +93,8 @@ uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, worker
 '''
 
 LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from home import isolated_home  # noqa: E402
 
 
 def build_model(root: Path) -> Path:
@@ -287,6 +299,143 @@ def check_same_predictions(servers: list[Server], bodies: list[bytes]) -> None:
             raise RuntimeError(f"the servers disagree: {mine} vs {theirs}")
 
 
+# -- the endpoint part: an endpoint's router against one instance served directly ---------------
+
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.body = '{body}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json"
+"""
+
+
+def build_sklearn_model(root: Path) -> tuple[Path, bytes]:
+    """Ridge regression on scikit-learn's diabetes data, saved as <root>/sk-model/model.joblib, and
+    one row of it as a JSON body."""
+    import joblib
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    x, y = load_diabetes(return_X_y=True)
+    model_dir = root / "sk-model"
+    model_dir.mkdir()
+    joblib.dump(Ridge().fit(x, y), model_dir / "model.joblib")
+    return model_dir, json.dumps([[round(float(v), 6) for v in x[0]]]).encode()
+
+
+_WRK_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def run_wrk(url: str, script: Path, connections: int, duration: float, warmup: float) -> dict[str, Any]:
+    """``wrk`` against ``url``/invocations; requests per second, p50/p99 latency, failed requests."""
+    def wrk(seconds: float) -> str:
+        done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+                               "-s", str(script), f"{url}/invocations"], capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr[-2000:]}")
+        return done.stdout
+
+    if warmup > 0:
+        wrk(warmup)
+    out = wrk(duration)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rps is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{out}")
+
+    def percentile(p: str) -> float:
+        found = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return round(float(found.group(1)) * _WRK_UNIT[found.group(2)], 2) if found else float("nan")
+
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"connections": connections, "rps": round(float(rps.group(1)), 1), "p50_ms": percentile("50"),
+            "p99_ms": percentile("99"), "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0}
+
+
+def endpoint_part(root: Path, env: dict[str, str], duration: float, warmup: float,
+                  connection_counts: tuple[int, ...]) -> dict[str, Any]:
+    import httpx
+
+    model_dir, body = build_sklearn_model(root)
+    script = root / "invoke.lua"
+    script.write_text(WRK_SCRIPT.format(body=body.decode()))
+    direct = Server("direct", [sys.executable, "-m", "mlyard", "serve", str(model_dir), "--port", "0"],
+                    root / "direct.log", env)
+    predictors: list[Any] = []
+    try:
+        with isolated_home(root / "sdk"):
+            from mlyard.sklearn import SKLearnModel
+
+            urls = {"direct": f"http://127.0.0.1:{direct.wait_ready()}"}
+            for count in (1, 2):
+                predictor = SKLearnModel(model_data=str(model_dir), role="bench").deploy(
+                    initial_instance_count=count, instance_type="local", endpoint_name=f"bench-{count}")
+                predictors.append(predictor)
+                urls[f"endpoint_{count}"] = predictor.endpoint_url
+            answers = {name: httpx.post(f"{url}/invocations", content=body,
+                                        headers={"Content-Type": "application/json"}).json()
+                       for name, url in urls.items()}
+            if len({json.dumps(a) for a in answers.values()}) != 1:
+                raise RuntimeError(f"the servers disagree: {answers}")
+            results: dict[str, dict[str, Any]] = {name: {} for name in urls}
+            for connections in sorted(connection_counts, reverse=True):
+                for name, url in urls.items():  # interleaved: drift in the machine's load hits all alike
+                    results[name][f"c{connections}"] = run_wrk(url, script, connections, duration, warmup)
+            for predictor in predictors:
+                predictor.delete_endpoint()
+            predictors.clear()
+    finally:
+        for predictor in predictors:
+            with contextlib.suppress(Exception):
+                predictor.delete_endpoint()
+        direct.stop()
+    out: dict[str, Any] = {"model": "sklearn Ridge (diabetes), one row of 10 features", "generator": "wrk -t1",
+                           **results}
+    for connections in connection_counts:
+        c = f"c{connections}"
+        for count in (1, 2):
+            ratio = results[f"endpoint_{count}"][c]["rps"] / results["direct"][c]["rps"]
+            out[f"ratio_endpoint_{count}_{c}"] = round(ratio, 2)
+    return out
+
+
+def model_part(root: Path, env: dict[str, str], args: argparse.Namespace, run: Any) -> dict[str, Any]:
+    endpoint_def = "async def" if args.baseline_endpoint == "async" else "def"
+    servers: list[Server] = []
+    try:
+        started = time.perf_counter()
+        model_dir = build_model(root)
+        train_s = time.perf_counter() - started
+        (root / "baseline_app.py").write_text(BASELINE_TEMPLATE.replace("{def_}", endpoint_def))
+        subject = Server("mlyard", [sys.executable, "-m", "mlyard", "serve", str(model_dir), "--port", "0"],
+                         root / "mlyard.log", env)
+        servers.append(subject)
+        baseline = Server("baseline", [sys.executable, str(root / "baseline_app.py"), str(model_dir / "1")],
+                          root / "baseline.log", env)
+        servers.append(baseline)
+        for s in servers:
+            s.wait_ready()
+        bodies = request_bodies(root)
+        check_same_predictions(servers, bodies)
+        results: dict[str, dict[str, dict[str, Any]]] = {"mlyard": {}, "baseline": {}}
+        # Interleaved, so drift in the machine's load hits both alike.
+        for clients in (args.throughput_clients, args.latency_clients):
+            for s in servers:
+                results[s.name][f"c{clients}"] = run(
+                    run_load(s.port, clients, bodies, args.warmup, args.duration, args.generator, s))
+    finally:
+        for s in servers:
+            s.stop()
+    tc, lc = f"c{args.throughput_clients}", f"c{args.latency_clients}"
+    ratio = results["mlyard"][tc]["rps"] / results["baseline"][tc]["rps"]
+    p99 = results["mlyard"][lc]["p99_ms"]
+    return {"baseline_endpoint": endpoint_def, "train_s": round(train_s, 1),
+            "mlyard": results["mlyard"], "baseline": results["baseline"],
+            "throughput_ratio": round(ratio, 2), "target_throughput_ratio": 3.0,
+            "mlyard_p99_ms_at_latency_clients": p99, "target_p99_ms": 50.0,
+            "met": ratio >= 3.0 and p99 <= 50.0}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per run")
@@ -296,7 +445,13 @@ def main() -> None:
     parser.add_argument("--latency-clients", type=int, default=16)
     parser.add_argument("--baseline-endpoint", choices=("async", "sync"), default="async",
                         help="the baseline's endpoint: 'async def' or plain 'def' (run in a thread pool)")
+    parser.add_argument("--parts", default="model,endpoint",
+                        help="what to measure, comma-separated: 'model' (mlyard serve against FastAPI, "
+                             "TensorFlow) and 'endpoint' (an endpoint's router against direct, wrk)")
     args = parser.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if not parts or parts - {"model", "endpoint"}:
+        parser.error(f"--parts: choose from 'model' and 'endpoint', not {args.parts!r}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the servers are stopped on SIGTERM too
     try:
         import uvloop
@@ -305,49 +460,24 @@ def main() -> None:
     except ImportError:
         run, loop_name = asyncio.run, "asyncio"
 
-    endpoint_def = "async def" if args.baseline_endpoint == "async" else "def"
-    servers: list[Server] = []
+    figures: dict[str, Any] = {"benchmark": "serving", "generator": f"{args.generator} ({loop_name})",
+                               "cpus": os.cpu_count(), "duration_s": args.duration, "warmup_s": args.warmup}
     with tempfile.TemporaryDirectory(prefix="mlyard-bench-") as tmp:
         root = Path(tmp)
         env = dict(os.environ, MLYARD_HOME=str(root / "home"), TF_CPP_MIN_LOG_LEVEL="3")
         for var in ("MLYARD_URL", "MLYARD_TOKEN", "MLYARD_DATABASE_URL", "MLYARD_STORE"):
             env.pop(var, None)
-        try:
-            started = time.perf_counter()
-            model_dir = build_model(root)
-            train_s = time.perf_counter() - started
-            (root / "baseline_app.py").write_text(BASELINE_TEMPLATE.replace("{def_}", endpoint_def))
-            subject = Server("mlyard", [sys.executable, "-m", "mlyard", "serve", str(model_dir), "--port", "0"],
-                             root / "mlyard.log", env)
-            servers.append(subject)
-            baseline = Server("baseline", [sys.executable, str(root / "baseline_app.py"), str(model_dir / "1")],
-                              root / "baseline.log", env)
-            servers.append(baseline)
-            for s in servers:
-                s.wait_ready()
-            bodies = request_bodies(root)
-            check_same_predictions(servers, bodies)
-            results: dict[str, dict[str, dict[str, Any]]] = {"mlyard": {}, "baseline": {}}
-            # Interleaved, so drift in the machine's load hits both alike.
-            for clients in (args.throughput_clients, args.latency_clients):
-                for s in servers:
-                    results[s.name][f"c{clients}"] = run(
-                        run_load(s.port, clients, bodies, args.warmup, args.duration, args.generator, s))
-        finally:
-            for s in servers:
-                s.stop()
-    tc, lc = f"c{args.throughput_clients}", f"c{args.latency_clients}"
-    ratio = results["mlyard"][tc]["rps"] / results["baseline"][tc]["rps"]
-    p99 = results["mlyard"][lc]["p99_ms"]
-    print(json.dumps({
-        "benchmark": "serving", "generator": f"{args.generator} ({loop_name})",
-        "baseline_endpoint": endpoint_def, "cpus": os.cpu_count(),
-        "duration_s": args.duration, "warmup_s": args.warmup, "train_s": round(train_s, 1),
-        "mlyard": results["mlyard"], "baseline": results["baseline"],
-        "throughput_ratio": round(ratio, 2), "target_throughput_ratio": 3.0,
-        "mlyard_p99_ms_at_latency_clients": p99, "target_p99_ms": 50.0,
-        "met": ratio >= 3.0 and p99 <= 50.0,
-    }))
+        if "model" in parts:
+            figures.update(model_part(root, env, args, run))
+        if "endpoint" in parts:
+            lc, tc = args.latency_clients, args.throughput_clients
+            ep = endpoint_part(root, env, args.duration, args.warmup, (lc, tc))
+            one, two = ep["endpoint_1"], ep["endpoint_2"]
+            ep["target_ratio"], ep["target_p99_ms"] = 0.8, 25.0
+            ep["met"] = (min(ep[f"ratio_endpoint_1_c{lc}"], ep[f"ratio_endpoint_1_c{tc}"]) >= 0.8
+                         and one[f"c{lc}"]["p99_ms"] <= 25.0 and two[f"c{tc}"]["rps"] > one[f"c{tc}"]["rps"])
+            figures["endpoint"] = ep
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":
