@@ -237,7 +237,8 @@ class _Client(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.ended = True
         self.pending.clear()
-        self.proxy.clients.discard(self)
+        if self.exchange is None:  # else kept until it ends: the sweep still times it out
+            self.proxy.clients.discard(self)
 
     def pause_writing(self) -> None:
         if self.exchange is not None:
@@ -360,7 +361,9 @@ class _Client(asyncio.Protocol):
             return
         self.exchange = None
         self.active = time.monotonic()
-        if self.proxy.closing and not self.pending:
+        if self.transport is not None and self.transport.is_closing():
+            self.proxy.clients.discard(self)
+        elif self.proxy.closing and not self.pending:
             self.close()
         else:
             self._next()
