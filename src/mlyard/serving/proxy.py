@@ -1,16 +1,18 @@
 """The endpoint's router: an asyncio HTTP/1.1 proxy from the endpoint's port to its instances.
 
-It used to be a Starlette app doing one httpx request per call: about 1.5 ms of the router's CPU
-per request (ASGI scopes, httpx's request and response models, its connection pool's locks), so
+It used to be a Starlette app doing one httpx request per call: well over a millisecond of the
+router's CPU per request (ASGI scopes, httpx's request and response models, its pool's locks), so
 a 1-instance endpoint served a tenth of what the same model server serves directly, and more
 instances did not help because the router was the limit. Here the work per request is a few
-Python calls around two reads and two writes:
+Python calls around two reads and two writes (about 25 us of CPU on the bench's machine):
 
 - httptools (uvicorn's parser) parses the client's requests and the instances' responses;
 - everything runs in protocol callbacks: no task, future or timer per request (timeouts and idle
   connections are swept once a second);
-- each instance keeps a pool of kept-alive connections, one request in flight on each; the
-  request goes to the variant's instance with the fewest in flight (ties in turn);
+- the router keeps a pool of kept-alive connections to each instance, one request in flight on
+  each, over a Unix socket where there is one (Linux: the kernel's share of a round trip is
+  cheaper than over loopback TCP; the instance's TCP port stays for everyone else); a request
+  goes to the variant's instance with the fewest in flight (ties in turn);
 - a request's body is read whole (capped at the variants' largest payload limit), because a
   request an instance dropped without answering is sent again to another (up to 3 tries); a
   response is passed on whole in one write, or as it arrives once its head is sent when it is
