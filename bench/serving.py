@@ -142,12 +142,7 @@ class Server:
                            f"{self.log.read_text(errors='replace')[-3000:]}")
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the process, all threads (Linux)."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -157,6 +152,15 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all threads (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_seconds() -> float:
@@ -325,8 +329,10 @@ def build_sklearn_model(root: Path) -> tuple[Path, bytes]:
 _WRK_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def run_wrk(url: str, script: Path, connections: int, duration: float, warmup: float) -> dict[str, Any]:
-    """``wrk`` against ``url``/invocations; requests per second, p50/p99 latency, failed requests."""
+def run_wrk(url: str, script: Path, connections: int, duration: float, warmup: float,
+            pids: dict[str, list[int]]) -> dict[str, Any]:
+    """``wrk`` against ``url``/invocations; requests per second, p50/p99 latency, failed requests,
+    and the cores each group of ``pids`` used meanwhile (e.g. the router, the instances)."""
     def wrk(seconds: float) -> str:
         done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
                                "-s", str(script), f"{url}/invocations"], capture_output=True, text=True, timeout=300)
@@ -336,7 +342,12 @@ def run_wrk(url: str, script: Path, connections: int, duration: float, warmup: f
 
     if warmup > 0:
         wrk(warmup)
+    before = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
+    started = time.perf_counter()
     out = wrk(duration)
+    elapsed = time.perf_counter() - started
+    cores = {f"{name}_cores": round((sum(cpu_seconds(p) for p in group) - before[name]) / elapsed, 2)
+             for name, group in pids.items()}
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if rps is None:
         raise RuntimeError(f"cannot read wrk's output:\n{out}")
@@ -349,7 +360,7 @@ def run_wrk(url: str, script: Path, connections: int, duration: float, warmup: f
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {"connections": connections, "rps": round(float(rps.group(1)), 1), "p50_ms": percentile("50"),
             "p99_ms": percentile("99"), "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0}
+            "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0, **cores}
 
 
 def endpoint_part(root: Path, env: dict[str, str], duration: float, warmup: float,
@@ -367,11 +378,16 @@ def endpoint_part(root: Path, env: dict[str, str], duration: float, warmup: floa
             from mlyard.sklearn import SKLearnModel
 
             urls = {"direct": f"http://127.0.0.1:{direct.wait_ready()}"}
+            pids = {"direct": {"server": [direct.proc.pid]}}
             for count in (1, 2):
                 predictor = SKLearnModel(model_data=str(model_dir), role="bench").deploy(
                     initial_instance_count=count, instance_type="local", endpoint_name=f"bench-{count}")
                 predictors.append(predictor)
                 urls[f"endpoint_{count}"] = predictor.endpoint_url
+                desc = predictor.describe()
+                state = json.loads((Path(desc["EndpointDirectory"]) / "state.json").read_text())
+                pids[f"endpoint_{count}"] = {"router": [state["runner_pid"]],
+                                             "instances": [i["pid"] for i in desc["Instances"]]}
             answers = {name: httpx.post(f"{url}/invocations", content=body,
                                         headers={"Content-Type": "application/json"}).json()
                        for name, url in urls.items()}
@@ -380,7 +396,8 @@ def endpoint_part(root: Path, env: dict[str, str], duration: float, warmup: floa
             results: dict[str, dict[str, Any]] = {name: {} for name in urls}
             for connections in sorted(connection_counts, reverse=True):
                 for name, url in urls.items():  # interleaved: drift in the machine's load hits all alike
-                    results[name][f"c{connections}"] = run_wrk(url, script, connections, duration, warmup)
+                    results[name][f"c{connections}"] = run_wrk(url, script, connections, duration, warmup,
+                                                               pids[name])
             for predictor in predictors:
                 predictor.delete_endpoint()
             predictors.clear()
