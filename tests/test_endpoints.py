@@ -720,8 +720,9 @@ def test_router_speaks_http_11(session, models: IrisModels) -> None:
         assert r.status_code == 200 and int(r.headers["content-length"]) > 300_000
         assert r.json() == np.tile(models.pred_a, 16000).tolist()
         # Over the payload limit: 413 with a JSON body, before the body is sent through.
-        r = http.post("/invocations", content=b"1" * (7 * 1024 * 1024), headers={"Content-Type": "text/csv"})
-        assert r.status_code == 413 and r.json()["error"] == "PayloadTooLarge"
+        for content in (b"1" * (7 << 20), iter([b"1" * (1 << 20)] * 7)):  # with a length, and chunked
+            r = http.post("/invocations", content=content, headers={"Content-Type": "text/csv"})
+            assert r.status_code == 413 and r.json()["error"] == "PayloadTooLarge"
         # The model's own errors pass through with its status and body.
         r = http.post("/invocations", content=b"1,2\n", headers={"Content-Type": "text/csv"})
         assert r.status_code == 400 and r.json()["error"] == "ModelError"

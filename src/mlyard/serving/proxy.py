@@ -52,6 +52,7 @@ MAX_HEADERS = 64 * 1024
 STREAM_ABOVE = 64 * 1024  # responses larger than this are passed on as they arrive
 POOL_IDLE_S = 4.0  # below uvicorn's 5 s keep-alive, so the router rarely reuses a connection being closed
 CLIENT_IDLE_S = 75.0
+LINGER_S = 2.0
 TRIES = 3
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
@@ -211,6 +212,7 @@ class _Client(asyncio.Protocol):
         self.active = time.monotonic()
         self.reading = True
         self.ended = False  # no more requests are read from this connection
+        self.linger = False  # a request was refused unread: close gently
 
     # -- asyncio.Protocol --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -332,6 +334,7 @@ class _Client(asyncio.Protocol):
     def _end(self, answer: bytes) -> None:
         """Read no more: answer the requests before, then with ``answer``, and close."""
         self.ended = True
+        self.linger = True
         req = _Request()
         req.local, req.close = answer, True
         self.pending.append(req)
@@ -356,7 +359,14 @@ class _Client(asyncio.Protocol):
         if close:
             self.ended = True
             self.pending.clear()
-            transport.close()
+            if self.linger and transport.can_write_eof():
+                # The client may still be sending what was refused: closing now would reset the
+                # connection, and the client could lose the answer. Send EOF, drop what comes, close
+                # a little later (or when the client does).
+                transport.write_eof()
+                asyncio.get_running_loop().call_later(LINGER_S, self.close)
+            else:
+                transport.close()
 
     def finished(self, exchange: _Exchange) -> None:
         if self.exchange is not exchange:
