@@ -826,3 +826,26 @@ def test_instance_killed_under_concurrent_load_fails_no_request(session, models:
     assert [f for load in loads for f in load.failures([models.pred_a.tolist()])] == []
     pred.delete_endpoint()
     _assert_gone(desc)
+
+
+def test_data_capture_samples_requests(session, tmp_path: Path, models: IrisModels) -> None:
+    dest = tmp_path / "capture"
+    pred = SKLearnModel(model_data=str(models.tar_a), role="r").deploy(
+        initial_instance_count=1, instance_type="local", endpoint_name="sampled",
+        data_capture_config=DataCaptureConfig(enable_capture=True, sampling_percentage=50,
+                                              destination_s3_uri=f"file://{dest}"))
+    desc = pred.describe()
+    with httpx.Client(base_url=desc["EndpointUrl"]) as http:
+        for i in range(200):
+            r = http.post("/invocations", content=_csv(models.x[i % 10: i % 10 + 1]),
+                          headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Inference-Id": f"id-{i}"})
+            assert r.json() == [int(models.pred_a[i % 10])]
+    _close(pred)
+    pred.delete_endpoint()
+    _assert_gone(desc)
+    records = [json.loads(line) for f in dest.rglob("*.jsonl") for line in f.read_text().splitlines()]
+    assert 50 <= len(records) <= 150, len(records)  # about 100; the bounds are 7 standard deviations wide
+    for rec in records:  # each one a request and its own answer
+        i = int(rec["eventMetadata"]["inferenceId"].removeprefix("id-"))
+        assert rec["captureData"]["endpointInput"]["data"] == _csv(models.x[i % 10: i % 10 + 1])
+        assert json.loads(rec["captureData"]["endpointOutput"]["data"]) == [int(models.pred_a[i % 10])]
