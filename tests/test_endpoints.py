@@ -708,6 +708,16 @@ def test_router_speaks_http_11(session, models: IrisModels) -> None:
         sock.sendall(_post("/invocations", rows[0]).replace(b"HTTP/1.1", b"HTTP/1.0"))
         status, headers, body = _read_response(sock, buffer)
         assert status == 200 and headers["connection"] == "close" and sock.recv(10) == b""
+    # An offer to upgrade (curl --http2 sends one): answered over HTTP/1.1; with a body, refused.
+    upgrade = "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+    with _raw(url) as sock:
+        sock.sendall(f"GET /v2/models/model/ready HTTP/1.1\r\nHost: x\r\n{upgrade}\r\n".encode())
+        status, _, body = _read_response(sock, bytearray())
+        assert (status, json.loads(body)) == (200, {"name": "model", "ready": True})
+    with _raw(url) as sock:
+        sock.sendall(_post("/invocations", rows[1], upgrade))
+        status, _, body = _read_response(sock, bytearray())
+        assert status == 400 and json.loads(body)["error"] == "BadRequest"
 
     with httpx.Client(base_url=url, timeout=60) as http:
         # A chunked request body.

@@ -346,11 +346,12 @@ class EndpointRunner:
 def _max_payload(spec: dict[str, Any]) -> int:
     """The largest request body any variant's model server takes (``SAGEMAKER_MAX_PAYLOAD_IN_MB``,
     6 by default): the router refuses larger ones before reading them."""
-    sizes = [6.0]
+    sizes = []
     for variant in spec.get("ProductionVariants") or []:
+        size = (variant.get("Environment") or {}).get("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6)
         with contextlib.suppress(TypeError, ValueError):
-            sizes.append(float((variant.get("Environment") or {}).get("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6)))
-    return int(max(sizes) * 1024 * 1024)
+            sizes.append(float(size))
+    return int(max(sizes, default=6.0) * 1024 * 1024)
 
 
 def _url_host(host: str) -> str:

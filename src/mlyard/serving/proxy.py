@@ -206,6 +206,7 @@ class _Client(asyncio.Protocol):
         self.url = b""
         self.auth = b""
         self.wants_continue = False
+        self.declared_body = False
         self.header_bytes = 0
         self.body: list[bytes] = []
         self.body_size = 0
@@ -230,7 +231,17 @@ class _Client(asyncio.Protocol):
             self._end(cause.answer if isinstance(cause, _Reject) else
                       _json(500, "InternalError", f"the endpoint's router failed: {cause!r}", close=True))
         except httptools.HttpParserUpgrade:
-            self._end(_json(400, "BadRequest", "protocol upgrades are not supported", close=True))
+            # An offer to switch protocols (h2c, websocket): declined; a request without a body is
+            # answered over HTTP/1.1 (as uvicorn does), then the connection closed (the parser stops
+            # there). The parser leaves a body of such a request unread: that one is refused.
+            if self.pending and self.pending[-1] is self.req and not self.declared_body:
+                self.req.keep_alive = False
+                self.ended = True
+            else:
+                if self.pending and self.pending[-1] is self.req:
+                    self.pending.pop()
+                self._end(_json(400, "BadRequest", "a request offering a protocol upgrade (Upgrade: ...) may not "
+                                "have a body here; send it without the Upgrade header", close=True))
         except httptools.HttpParserError as exc:
             self._end(_json(400, "BadRequest", f"not a valid HTTP/1.1 request: {exc}", close=True))
         self._next()
@@ -255,7 +266,7 @@ class _Client(asyncio.Protocol):
     # -- httptools callbacks ------------------------------------------------------------------------
     def on_message_begin(self) -> None:
         self.req = _Request()
-        self.url, self.auth, self.wants_continue = b"", b"", False
+        self.url, self.auth, self.wants_continue, self.declared_body = b"", b"", False, False
         self.header_bytes, self.body, self.body_size = 0, [], 0
 
     def on_url(self, url: bytes) -> None:
@@ -277,8 +288,12 @@ class _Client(asyncio.Protocol):
         elif name == b"authorization":
             self.auth = value
         elif name == b"content-length":
-            if value.strip().isdigit() and int(value) > self.proxy.max_body:
-                raise _Reject(self._too_large(int(value)))
+            if value.strip().isdigit():
+                self.declared_body = int(value) > 0
+                if int(value) > self.proxy.max_body:
+                    raise _Reject(self._too_large(int(value)))
+        elif name == b"transfer-encoding":
+            self.declared_body = True
         elif name == b"expect":
             self.wants_continue = value.lower() == b"100-continue"
 
