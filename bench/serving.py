@@ -332,7 +332,10 @@ _WRK_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 def run_wrk(url: str, script: Path, connections: int, duration: float, warmup: float,
             pids: dict[str, list[int]]) -> dict[str, Any]:
     """``wrk`` against ``url``/invocations; requests per second, p50/p99 latency, failed requests,
-    and the cores each group of ``pids`` used meanwhile (e.g. the router, the instances)."""
+    and the cores each group of ``pids`` (e.g. the router, the instances), wrk and every other
+    process on the machine used meanwhile (a run where ``other_cores`` is high was disturbed)."""
+    import resource
+
     def wrk(seconds: float) -> str:
         done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
                                "-s", str(script), f"{url}/invocations"], capture_output=True, text=True, timeout=300)
@@ -342,12 +345,20 @@ def run_wrk(url: str, script: Path, connections: int, duration: float, warmup: f
 
     if warmup > 0:
         wrk(warmup)
+    def children() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once waited for
+        return usage.ru_utime + usage.ru_stime
+
     before = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
+    busy, wrk_before = machine_busy_seconds(), children()
     started = time.perf_counter()
     out = wrk(duration)
     elapsed = time.perf_counter() - started
-    cores = {f"{name}_cores": round((sum(cpu_seconds(p) for p in group) - before[name]) / elapsed, 2)
-             for name, group in pids.items()}
+    used = {name: sum(cpu_seconds(p) for p in group) - before[name] for name, group in pids.items()}
+    wrk_used = children() - wrk_before
+    cores = {f"{name}_cores": round(v / elapsed, 2) for name, v in used.items()}
+    cores["wrk_cores"] = round(wrk_used / elapsed, 2)
+    cores["other_cores"] = round(max(0.0, machine_busy_seconds() - busy - sum(used.values()) - wrk_used) / elapsed, 2)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if rps is None:
         raise RuntimeError(f"cannot read wrk's output:\n{out}")
