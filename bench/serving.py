@@ -412,51 +412,50 @@ def endpoint_part(root: Path, env: dict[str, str], duration: float, warmup: floa
     predictors: list[Any] = []
     try:
         with isolated_home(root / "sdk"):
-            from mlyard.sklearn import SKLearnModel
+            try:
+                from mlyard.sklearn import SKLearnModel
 
-            urls = {"direct": f"http://127.0.0.1:{direct.wait_ready()}"}
-            pids = {"direct": {"server": [direct.proc.pid]}}
-            for count in (1, 2):
-                predictor = SKLearnModel(model_data=str(model_dir), role="bench").deploy(
-                    initial_instance_count=count, instance_type="local", endpoint_name=f"bench-{count}")
-                predictors.append(predictor)
-                urls[f"endpoint_{count}"] = predictor.endpoint_url
-                desc = predictor.describe()
-                state = json.loads((Path(desc["EndpointDirectory"]) / "state.json").read_text())
-                pids[f"endpoint_{count}"] = {"router": [state["runner_pid"]],
-                                             "instances": [i["pid"] for i in desc["Instances"]]}
-            answers = {name: httpx.post(f"{url}/invocations", content=body,
-                                        headers={"Content-Type": "application/json"}).json()
-                       for name, url in urls.items()}
-            if len({json.dumps(a) for a in answers.values()}) != 1:
-                raise RuntimeError(f"the servers disagree: {answers}")
-            results: dict[str, dict[str, Any]] = {name: {} for name in urls}
-            for connections in sorted(connection_counts, reverse=True):
-                for name, url in urls.items():  # interleaved: drift in the machine's load hits all alike
-                    results[name][f"c{connections}"] = run_wrk(url, script, connections, duration, warmup,
-                                                               pids[name])
-            # Scaling where the instance is the limit (not the machine's 2 cores): 1 and 2 instances.
-            code = root / "slow-code"
-            code.mkdir()
-            (code / "inference.py").write_text(SLOW_INFERENCE)
-            for count in (1, 2):
-                predictor = SKLearnModel(model_data=str(model_dir), role="bench", entry_point="inference.py",
-                                         source_dir=str(code)).deploy(
-                    initial_instance_count=count, instance_type="local", endpoint_name=f"bench-slow-{count}")
-                predictors.append(predictor)
-                desc = predictor.describe()
-                state = json.loads((Path(desc["EndpointDirectory"]) / "state.json").read_text())
-                group = {"router": [state["runner_pid"]], "instances": [i["pid"] for i in desc["Instances"]]}
-                c = min(connection_counts)
-                results[f"instance_bound_endpoint_{count}"] = {f"c{c}": run_wrk(
-                    predictor.endpoint_url, script, c, duration, warmup, group)}
-            for predictor in predictors:
-                predictor.delete_endpoint()
-            predictors.clear()
+                urls = {"direct": f"http://127.0.0.1:{direct.wait_ready()}"}
+                pids = {"direct": {"server": [direct.proc.pid]}}
+                for count in (1, 2):
+                    predictor = SKLearnModel(model_data=str(model_dir), role="bench").deploy(
+                        initial_instance_count=count, instance_type="local", endpoint_name=f"bench-{count}")
+                    predictors.append(predictor)
+                    urls[f"endpoint_{count}"] = predictor.endpoint_url
+                    desc = predictor.describe()
+                    state = json.loads((Path(desc["EndpointDirectory"]) / "state.json").read_text())
+                    pids[f"endpoint_{count}"] = {"router": [state["runner_pid"]],
+                                                 "instances": [i["pid"] for i in desc["Instances"]]}
+                answers = {name: httpx.post(f"{url}/invocations", content=body,
+                                            headers={"Content-Type": "application/json"}).json()
+                           for name, url in urls.items()}
+                if len({json.dumps(a) for a in answers.values()}) != 1:
+                    raise RuntimeError(f"the servers disagree: {answers}")
+                results: dict[str, dict[str, Any]] = {name: {} for name in urls}
+                for connections in sorted(connection_counts, reverse=True):
+                    for name, url in urls.items():  # interleaved: drift in the machine's load hits all alike
+                        results[name][f"c{connections}"] = run_wrk(url, script, connections, duration, warmup,
+                                                                   pids[name])
+                # Scaling where the instance is the limit (not the machine's 2 cores): 1 and 2 instances.
+                code = root / "slow-code"
+                code.mkdir()
+                (code / "inference.py").write_text(SLOW_INFERENCE)
+                for count in (1, 2):
+                    predictor = SKLearnModel(model_data=str(model_dir), role="bench", entry_point="inference.py",
+                                             source_dir=str(code)).deploy(
+                        initial_instance_count=count, instance_type="local", endpoint_name=f"bench-slow-{count}")
+                    predictors.append(predictor)
+                    desc = predictor.describe()
+                    state = json.loads((Path(desc["EndpointDirectory"]) / "state.json").read_text())
+                    group = {"router": [state["runner_pid"]], "instances": [i["pid"] for i in desc["Instances"]]}
+                    c = min(connection_counts)
+                    results[f"instance_bound_endpoint_{count}"] = {f"c{c}": run_wrk(
+                        predictor.endpoint_url, script, c, duration, warmup, group)}
+            finally:  # while the control plane runs: an endpoint outlives it
+                for predictor in predictors:
+                    with contextlib.suppress(Exception):
+                        predictor.delete_endpoint()
     finally:
-        for predictor in predictors:
-            with contextlib.suppress(Exception):
-                predictor.delete_endpoint()
         direct.stop()
     out: dict[str, Any] = {"model": "sklearn Ridge (diabetes), one row of 10 features", "generator": "wrk -t1",
                            "instance_bound": "the same model behind inference code holding its instance 2 ms "
