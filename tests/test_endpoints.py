@@ -626,3 +626,236 @@ def test_an_endpoint_off_loopback_requires_a_token_by_default(home: Path, models
     np.testing.assert_array_equal(pred.predict(models.x), models.pred_a)
     _close(pred)
     pred.delete_endpoint()
+
+
+# -- the router (serving/proxy.py) -----------------------------------------------------------------
+
+
+def _raw(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def _read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length from ``sock`` (``buffer`` keeps what follows it)."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed after {bytes(buffer)!r}")
+        buffer += chunk
+    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    length = int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed in the body")
+        rest += chunk
+    buffer[:] = rest[length:]
+    return int(lines[0].split()[1]), headers, rest[:length]
+
+
+def _post(path: str, body: bytes, extra: str = "") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nAccept: application/json\r\n{extra}"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    """The sockets a process holds open (Linux): a new connection is a new inode."""
+    out = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            out.add(target)
+    return out
+
+
+def test_router_speaks_http_11(session, models: IrisModels) -> None:
+    pred = SKLearnModel(model_data=str(models.tar_a), role="r").deploy(initial_instance_count=1,
+                                                                      instance_type="local")
+    desc = pred.describe()
+    url, inst = desc["EndpointUrl"], desc["Instances"][0]
+    rows = [_csv(models.x[i: i + 1]).encode() for i in range(len(models.x))]
+    expected = [[int(v)] for v in models.pred_a]
+    # Keep-alive: one client connection carries many requests, and the router reuses its
+    # connections to the instance instead of opening one per request.
+    with _raw(url) as sock:
+        buffer = bytearray()
+        for i in range(5):
+            sock.sendall(_post("/invocations", rows[i]))
+            status, headers, body = _read_response(sock, buffer)
+            assert (status, json.loads(body)) == (200, expected[i])
+            assert headers["x-amzn-invoked-production-variant"] == "AllTraffic"
+        before = _socket_inodes(inst["pid"])
+        for i in range(60):
+            sock.sendall(_post("/invocations", rows[i % len(rows)]))
+            assert json.loads(_read_response(sock, buffer)[2]) == expected[i % len(rows)]
+        assert _socket_inodes(inst["pid"]) == before
+        # Pipelined requests (all sent at once) are answered in order.
+        sock.sendall(b"".join(_post("/invocations", rows[i]) for i in range(len(rows))))
+        assert [json.loads(_read_response(sock, buffer)[2]) for _ in rows] == expected
+        # Expect: 100-continue: the router asks for the body, then answers.
+        sock.sendall(_post("/invocations", b"", "Expect: 100-continue\r\n").replace(b"Length: 0",
+                                                                                    b"Length: %d" % len(rows[3])))
+        assert _read_response(sock, buffer)[0] == 100
+        sock.sendall(rows[3])
+        assert json.loads(_read_response(sock, buffer)[2]) == expected[3]
+        # HTTP/1.0 without keep-alive: answered, then closed.
+        sock.sendall(_post("/invocations", rows[0]).replace(b"HTTP/1.1", b"HTTP/1.0"))
+        status, headers, body = _read_response(sock, buffer)
+        assert status == 200 and headers["connection"] == "close" and sock.recv(10) == b""
+    # An offer to upgrade (curl --http2 sends one): answered over HTTP/1.1; with a body, refused.
+    upgrade = "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+    with _raw(url) as sock:
+        sock.sendall(f"GET /v2/models/model/ready HTTP/1.1\r\nHost: x\r\n{upgrade}\r\n".encode())
+        status, _, body = _read_response(sock, bytearray())
+        assert (status, json.loads(body)) == (200, {"name": "model", "ready": True})
+    with _raw(url) as sock:
+        sock.sendall(_post("/invocations", rows[1], upgrade))
+        status, _, body = _read_response(sock, bytearray())
+        assert status == 400 and json.loads(body)["error"] == "BadRequest"
+
+    with httpx.Client(base_url=url, timeout=60) as http:
+        # A chunked request body.
+        chunks = [_csv(models.x[i: i + 2]).encode() for i in range(0, len(models.x), 2)]
+        r = http.post("/invocations", content=iter(chunks), headers={"Content-Type": "text/csv"})
+        assert r.status_code == 200 and r.json() == models.pred_a.tolist()
+        # A large body (~2.4 MB) and a large answer (passed on as it comes).
+        big = np.tile(models.x, (16000, 1))
+        r = http.post("/invocations", content=_csv(big), headers={"Content-Type": "text/csv"})
+        assert r.status_code == 200 and int(r.headers["content-length"]) > 300_000
+        assert r.json() == np.tile(models.pred_a, 16000).tolist()
+        # Over the payload limit: 413 with a JSON body, before the body is sent through.
+        for content in (b"1" * (7 << 20), iter([b"1" * (1 << 20)] * 7)):  # with a length, and chunked
+            r = http.post("/invocations", content=content, headers={"Content-Type": "text/csv"})
+            assert r.status_code == 413 and r.json()["error"] == "PayloadTooLarge"
+        # The model's own errors pass through with its status and body.
+        r = http.post("/invocations", content=b"1,2\n", headers={"Content-Type": "text/csv"})
+        assert r.status_code == 400 and r.json()["error"] == "ModelError"
+        r = http.post("/invocations", content=b"{", headers={"Content-Type": "application/x-nope"})
+        assert r.status_code == 415 and r.json()["error"] == "UnsupportedMediaType"
+        # Other model-server routes go through too; the router answers /ping (HEAD as well).
+        assert http.get("/v2/models/model/ready").json() == {"name": "model", "ready": True}
+        assert http.get("/v2/models/nope").status_code == 404
+        assert http.head("/ping").status_code == 200
+        r = http.request("PATCH", "/invocations")
+        assert r.status_code == 405 and r.json()["error"] == "MethodNotAllowed"
+        r = http.post("/invocations", content=b"1,2,3,4", headers={"X-Amzn-SageMaker-Target-Variant": "nope"})
+        assert r.status_code == 400 and r.json()["error"] == "ValidationException" and "'nope'" in r.json()["message"]
+    # Not HTTP at all, and headers too large: a JSON 4xx, then the connection is closed.
+    for garbage, status in ((b"HELLO\r\n\r\n", 400), (_post("/invocations", b"", "X-Big: " + "a" * 70000 + "\r\n"),
+                                                       431)):
+        with _raw(url) as sock:
+            sock.sendall(garbage)
+            got, _, body = _read_response(sock, bytearray())
+            assert got == status and json.loads(body)["error"]
+    assert pred.predict(models.x).tolist() == models.pred_a.tolist()  # none of that hurt it
+    _close(pred)
+    pred.delete_endpoint()
+    _assert_gone(desc)
+
+
+def test_router_forwards_the_headers_the_model_reads(session, tmp_path: Path, models: IrisModels) -> None:
+    src = tmp_path / "code"
+    src.mkdir()
+    (src / "inference.py").write_text(
+        "import json\n"
+        "def transform_fn(model, data, content_type, accept):\n"
+        "    return json.dumps({'content_type': content_type, 'accept': accept, 'body': data}), 'application/json'\n")
+    pred = SKLearnModel(model_data=str(models.tar_a), role="r", entry_point="inference.py",
+                        source_dir=str(src)).deploy(initial_instance_count=1, instance_type="local")
+    url = pred.describe()["EndpointUrl"]
+    r = httpx.post(f"{url}/invocations?ignored=1", content=b"1,2,3,4",
+                   headers={"Content-Type": "text/csv; charset=utf-8", "Accept": "application/json",
+                            "Authorization": "Bearer not-for-the-model"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"content_type": "text/csv", "accept": "application/json", "body": "1,2,3,4"}
+    assert r.headers["content-type"] == "application/json"
+    pred.delete_endpoint()
+
+
+def test_router_timeout_and_no_healthy_instance(home: Path, tmp_path: Path, models: IrisModels,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlyard
+
+    monkeypatch.setenv("MLYARD_ENDPOINT_TIMEOUT", "2")
+    src = tmp_path / "code"
+    src.mkdir()
+    (src / "inference.py").write_text(
+        "import time\n"
+        "def transform_fn(model, data, content_type, accept):\n"
+        "    time.sleep(float(data))\n"
+        "    return data, 'text/plain'\n")
+    pred = SKLearnModel(model_data=str(models.tar_a), role="r", entry_point="inference.py", source_dir=str(src),
+                        sagemaker_session=mlyard.Session()).deploy(initial_instance_count=1, instance_type="local")
+    desc = pred.describe()
+    url = desc["EndpointUrl"]
+    with httpx.Client(base_url=url, timeout=30) as http:
+        assert http.post("/invocations", content=b"0", headers={"Content-Type": "text/plain"}).text == "0"
+        r = http.post("/invocations", content=b"5", headers={"Content-Type": "text/plain"})
+        assert r.status_code == 424 and r.json()["error"] == "ModelError" and "did not answer" in r.json()["message"]
+        # An instance that stops answering its health checks is taken out: 503 with a JSON body.
+        proc = psutil.Process(desc["Instances"][0]["pid"])
+        proc.suspend()
+        try:
+            wait_for(lambda: http.get("/ping").status_code == 503, timeout=20)
+            r = http.post("/invocations", content=b"0", headers={"Content-Type": "text/plain"})
+            assert r.status_code == 503 and r.json()["error"] == "ServiceUnavailable"
+        finally:
+            proc.resume()
+        wait_for(lambda: http.get("/ping").status_code == 200, timeout=20)
+        assert http.post("/invocations", content=b"0", headers={"Content-Type": "text/plain"}).text == "0"
+    _close(pred)
+    pred.delete_endpoint()
+    _assert_gone(desc)
+
+
+def test_instance_killed_under_concurrent_load_fails_no_request(session, models: IrisModels) -> None:
+    pred = SKLearnModel(model_data=str(models.tar_a), role="r").deploy(initial_instance_count=2,
+                                                                      instance_type="local")
+    desc = pred.describe()
+    body = json.dumps(models.x.tolist())
+    loads = [_Load(pred.endpoint_url, body) for _ in range(6)]
+    for load in loads:
+        load.__enter__()
+    try:
+        os.kill(desc["Instances"][1]["pid"], signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(lambda: (i := pred.describe()["Instances"][1])["healthy"] and i["pid"] != desc["Instances"][1]["pid"],
+                 timeout=30, interval=0.2)
+        n = sum(len(load.results) for load in loads)
+        wait_for(lambda: sum(len(load.results) for load in loads) > n + 100)
+    finally:
+        for load in loads:
+            load.__exit__()
+    assert all(any(sent > killed_at for sent, _ in load.results) for load in loads)
+    assert [f for load in loads for f in load.failures([models.pred_a.tolist()])] == []
+    pred.delete_endpoint()
+    _assert_gone(desc)
+
+
+def test_data_capture_samples_requests(session, tmp_path: Path, models: IrisModels) -> None:
+    dest = tmp_path / "capture"
+    pred = SKLearnModel(model_data=str(models.tar_a), role="r").deploy(
+        initial_instance_count=1, instance_type="local", endpoint_name="sampled",
+        data_capture_config=DataCaptureConfig(enable_capture=True, sampling_percentage=50,
+                                              destination_s3_uri=f"file://{dest}"))
+    desc = pred.describe()
+    with httpx.Client(base_url=desc["EndpointUrl"]) as http:
+        for i in range(200):
+            r = http.post("/invocations", content=_csv(models.x[i % 10: i % 10 + 1]),
+                          headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Inference-Id": f"id-{i}"})
+            assert r.json() == [int(models.pred_a[i % 10])]
+    _close(pred)
+    pred.delete_endpoint()
+    _assert_gone(desc)
+    records = [json.loads(line) for f in dest.rglob("*.jsonl") for line in f.read_text().splitlines()]
+    assert 50 <= len(records) <= 150, len(records)  # about 100; the bounds are 7 standard deviations wide
+    for rec in records:  # each one a request and its own answer
+        i = int(rec["eventMetadata"]["inferenceId"].removeprefix("id-"))
+        assert rec["captureData"]["endpointInput"]["data"] == _csv(models.x[i % 10: i % 10 + 1])
+        assert json.loads(rec["captureData"]["endpointOutput"]["data"]) == [int(models.pred_a[i % 10])]

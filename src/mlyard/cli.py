@@ -55,12 +55,14 @@ def serve(model_dir: str = typer.Argument(..., help="A model directory (e.g. an 
           port: int = typer.Option(8080, help="Port; 0 picks a free one."),
           max_batch_size: int = typer.Option(64, help="Most rows run in one batch."),
           max_latency_ms: float = typer.Option(2.0, help="Longest a request waits for others to batch with."),
-          ready_file: str = typer.Option(None, hidden=True, help="Write the bound port here once serving.")
+          ready_file: str = typer.Option(None, hidden=True, help="Write the bound port here once serving."),
+          unix_socket: str = typer.Option(None, hidden=True, help="Also listen on this Unix socket "
+                                          "('@name': Linux's abstract namespace).")
           ) -> None:
     """Serve one model in the foreground (SageMaker /invocations, TF Serving and v2 protocols)."""
     from mlyard.serving.main import serve_model
 
-    serve_model(model_dir, host, port, max_batch_size, max_latency_ms, ready_file)
+    serve_model(model_dir, host, port, max_batch_size, max_latency_ms, ready_file, unix_socket)
 
 
 @jobs_app.command("list")

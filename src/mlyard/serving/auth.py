@@ -22,7 +22,8 @@ from typing import Any
 
 from mlyard.errors import ValidationError
 
-__all__ = ["AUTH_ENV", "HOST_ENV", "SERVE_TOKEN_ENV", "RequireToken", "endpoint_network", "new_token"]
+__all__ = ["AUTH_ENV", "HOST_ENV", "SERVE_TOKEN_ENV", "RequireToken", "endpoint_network", "new_token",
+           "unauthorized_body"]
 
 AUTH_ENV = "MLYARD_ENDPOINT_AUTH"
 HOST_ENV = "MLYARD_ENDPOINT_HOST"
@@ -57,6 +58,14 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def unauthorized_body(given: bytes, what: str = "endpoint") -> bytes:
+    """The JSON body of a 401 for a request that sent ``given`` as its Authorization header."""
+    message = "missing token" if not given else "wrong token"
+    return json.dumps({"error": "Unauthorized", "message": (
+        f"{message}: this {what} requires 'Authorization: Bearer <token>'; the token is the "
+        "endpoint's EndpointToken (describe the endpoint; mlyard's Predictor sends it itself)")}).encode()
+
+
 class RequireToken:
     """ASGI middleware: every HTTP request but those to ``open_paths`` needs
     ``Authorization: Bearer <token>``; others get 401 with a JSON body."""
@@ -76,10 +85,7 @@ class RequireToken:
                     given = value
                     break
             if not hmac.compare_digest(given, self.expected):
-                message = ("missing token" if not given else "wrong token")
-                body = json.dumps({"error": "Unauthorized", "message": (
-                    f"{message}: this {self.what} requires 'Authorization: Bearer <token>'; the token is the "
-                    "endpoint's EndpointToken (describe the endpoint; mlyard's Predictor sends it itself)")}).encode()
+                body = unauthorized_body(given, self.what)
                 await send({"type": "http.response.start", "status": 401,
                             "headers": [(b"content-type", b"application/json"),
                                         (b"content-length", str(len(body)).encode()),

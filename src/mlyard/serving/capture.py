@@ -51,10 +51,14 @@ class DataCapture:
                     "encoding": "CSV" if ct == "text/csv" else "JSON"}
         return {"observedContentType": ct, "mode": "", "data": base64.b64encode(body).decode(), "encoding": "BASE64"}
 
+    def sample(self) -> bool:
+        """Whether to capture the next request (``InitialSamplingPercentage``); decided before it is
+        sent, so a request that is not captured costs no copy."""
+        return random.random() * 100 < self.percentage
+
     def record(self, variant: str, request: bytes, request_type: str | None, response: bytes,
                response_type: str | None, inference_id: str | None) -> None:
-        if random.random() * 100 >= self.percentage:
-            return
+        """Buffer one sampled request and its response."""
         capture: dict[str, Any] = {}
         if self.inputs:
             capture["endpointInput"] = self._data(request, request_type) | {"mode": "INPUT"}

@@ -5,16 +5,21 @@ instances of every production variant (each a model server process on its own lo
 routes requests arriving on the endpoint's one port to them by variant weight, health-checks them
 and restarts the ones that die (while one is down its traffic goes to the others), rolls to a new
 configuration on SIGHUP without failing requests, captures data, and stops everything on SIGTERM.
-It reports through ``state.json`` in its directory.
+It reports through ``state.json`` in its directory. The requests themselves go through
+``serving/proxy.py`` (why it is a proxy of its own, not an ASGI app, is said there); a variant's
+instance is chosen by weight, then the one with the fewest requests in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import itertools
 import json
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,10 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from mlyard import store
 from mlyard.errors import ValidationError
@@ -36,15 +37,15 @@ from mlyard.runtime.runner import job_environment
 from mlyard.runtime.runner_channel import RunnerChannel
 from mlyard.runtime.state import StateFile
 from mlyard.serving.artifacts import materialize_model
-from mlyard.serving.auth import SERVE_TOKEN_ENV, RequireToken, new_token
+from mlyard.serving.auth import SERVE_TOKEN_ENV, new_token
 from mlyard.serving.capture import DataCapture
+from mlyard.serving.proxy import Pool, Proxy
 from mlyard.store.paths import SourcePolicy
 
 __all__ = ["main"]
 
-_FORWARD = ("content-type", "accept", "x-amzn-sagemaker-custom-attributes", "x-amzn-sagemaker-target-model",
-            "x-amzn-sagemaker-inference-id")
 _READY_TIMEOUT = float(os.environ.get("MLYARD_ENDPOINT_READY_TIMEOUT", "180"))
+_TIMEOUT = float(os.environ.get("MLYARD_ENDPOINT_TIMEOUT", "60"))  # an instance's time to answer a request
 
 
 @dataclass
@@ -61,12 +62,19 @@ class Instance:
     restarts: int = 0
     ready_file: Path | None = None
     next_start: float = 0.0
+    pool: Pool = field(default_factory=Pool)  # the router's kept-alive connections to it
+    unix_socket: str | None = None  # where the router reaches it (its port is for everyone else)
 
     def start(self, work: Path, batch: dict[str, Any]) -> None:
+        self.pool.close()
         self.ready_file = work / f"{self.variant}-{self.index}-{time.time_ns()}.port"
+        # Linux: a socket in the abstract namespace (nothing to clean up); elsewhere loopback TCP.
+        self.unix_socket = f"@mlyard-{secrets.token_hex(12)}" if sys.platform == "linux" else None
         args = [sys.executable, "-m", "mlyard", "serve", str(self.model_dir), "--port", "0",
                 "--max-batch-size", str(batch.get("max_batch_size", 64)),
                 "--max-latency-ms", str(batch.get("max_latency_ms", 2.0)), "--ready-file", str(self.ready_file)]
+        if self.unix_socket:
+            args += ["--unix-socket", self.unix_socket]
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh,
                                          env=job_environment(self.env), start_new_session=True)
@@ -76,6 +84,7 @@ class Instance:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.pool.close()
         if self.alive():
             assert self.proc is not None
             try:
@@ -97,16 +106,32 @@ class Routing:
     cursor: dict[str, itertools.count[int]] = field(default_factory=dict)
 
     def pick(self, target: str | None) -> Instance | None:
-        names = [v for v, insts in self.variants.items() if any(i.healthy for i in insts)]
+        """A healthy instance: of ``target`` if given, else of a variant drawn by weight among
+        those with one; of the variant's, the one with the fewest requests in flight (ties in turn)."""
         if target is not None:
-            names = [target] if target in names else []
-        if not names:
+            name = target
+        elif len(self.variants) == 1:
+            name = next(iter(self.variants))
+        else:
+            names = [v for v, insts in self.variants.items() if any(i.healthy for i in insts)]
+            if not names:
+                return None
+            weights = [max(self.weights.get(v, 1.0), 0.0) for v in names]
+            name = random.choices(names, weights=weights)[0] if sum(weights) > 0 else names[0]
+        insts = self.variants.get(name)
+        if not insts:
             return None
-        weights = [max(self.weights.get(v, 1.0), 0.0) for v in names]
-        name = random.choices(names, weights=weights)[0] if sum(weights) > 0 else names[0]
-        healthy = [i for i in self.variants[name] if i.healthy]
-        counter = self.cursor.setdefault(name, itertools.count())
-        return healthy[next(counter) % len(healthy)]
+        counter = self.cursor.get(name)
+        if counter is None:
+            counter = self.cursor[name] = itertools.count()
+        n = len(insts)
+        first = next(counter) % n
+        best = None
+        for k in range(n):
+            inst = insts[(first + k) % n]
+            if inst.healthy and (best is None or inst.inflight < best.inflight):
+                best = inst
+        return best
 
     def all(self) -> list[Instance]:
         return [i for insts in self.variants.values() for i in insts]
@@ -126,8 +151,8 @@ class EndpointRunner:
         self.capture: DataCapture | None = None
         self.stopping = asyncio.Event()
         self.reload = asyncio.Event()
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0),
-                                        limits=httpx.Limits(max_connections=512, max_keepalive_connections=256))
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))  # health checks only
+        self.proxy: Proxy | None = None
         self.generation = 0
         # With an endpoint token, instances get a token of their own, which only this router sends.
         self.instance_token = new_token() if self.spec.get("Token") else None
@@ -223,46 +248,15 @@ class EndpointRunner:
         except RuntimeError as exc:
             self._write_state("InService", f"instance {inst.variant}/{inst.index + 1} failed to restart: {exc}")
 
-    # -- routing ---------------------------------------------------------------------------------
-    async def proxy(self, request: Request) -> Response:
-        target = request.headers.get("x-amzn-sagemaker-target-variant")
-        body = await request.body()
-        headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARD}
-        if self.instance_token:
-            headers["authorization"] = f"Bearer {self.instance_token}"
-        for _ in range(3):
-            inst = self.routing.pick(target)
-            if inst is None:
-                what = f"variant {target!r}" if target else "instance"
-                status = 400 if target and target not in self.routing.variants else 503
-                return JSONResponse({"error": "ServiceUnavailable" if status == 503 else "ValidationException",
-                                     "message": f"no healthy {what} of endpoint {self.name!r} right now"},
-                                    status_code=status)
-            inst.inflight += 1
-            try:
-                url = f"http://127.0.0.1:{inst.port}{request.url.path}"
-                if request.url.query:
-                    url += f"?{request.url.query}"
-                upstream = await self.client.request(request.method, url, content=body, headers=headers)
-            except httpx.TransportError:
-                inst.healthy = False  # died under us: the health loop restarts it; try another
-                continue
-            finally:
-                inst.inflight -= 1
-            response = Response(upstream.content, status_code=upstream.status_code,
-                                media_type=upstream.headers.get("content-type"),
-                                headers={"x-amzn-invoked-production-variant": inst.variant})
-            if self.capture is not None and request.url.path == "/invocations":
-                self.capture.record(inst.variant, body, request.headers.get("content-type"), upstream.content,
-                                    upstream.headers.get("content-type"),
-                                    request.headers.get("x-amzn-sagemaker-inference-id"))
-            return response
-        return JSONResponse({"error": "ServiceUnavailable", "message": "the endpoint's instances did not answer"},
-                            status_code=503)
+    # -- routing (what the proxy asks) -------------------------------------------------------------
+    def pick(self, target: str | None) -> Instance | None:
+        return self.routing.pick(target)
 
-    async def ping(self, _: Request) -> Response:
-        healthy = any(i.healthy for i in self.routing.all())
-        return Response(status_code=200 if healthy else 503)
+    def has_variant(self, name: str) -> bool:
+        return name in self.routing.variants
+
+    def any_healthy(self) -> bool:
+        return any(i.healthy for i in self.routing.all())
 
     # -- lifecycle --------------------------------------------------------------------------------
     def _write_state(self, status: str, message: str, **fields: Any) -> None:
@@ -298,10 +292,10 @@ class EndpointRunner:
             self.capture = None
         if cfg.get("EnableCapture"):
             self.capture = DataCapture(self.name, cfg, self.dir / "capture")
+        if self.proxy is not None:
+            self.proxy.max_body = _max_payload(self.spec)
 
     async def run(self) -> None:
-        import uvicorn
-
         from mlyard.serving.main import bind
 
         loop = asyncio.get_running_loop()
@@ -319,14 +313,15 @@ class EndpointRunner:
             reason = f"ClientError: {exc.message}" if isinstance(exc, ValidationError) else str(exc)
             self._write_state("Failed", "The endpoint failed to start", failure_reason=reason[:2000])
             return
+        self.proxy = proxy = Proxy(self, self.spec.get("Token"), self.instance_token, _max_payload(self.spec), _TIMEOUT)
         self._configure_capture()
         port = sock.getsockname()[1]
-        app: Any = Starlette(routes=[Route("/ping", self.ping, methods=["GET"]),
-                                     Route("/{path:path}", self.proxy, methods=["GET", "POST", "PUT", "DELETE"])])
-        if self.spec.get("Token"):
-            app = RequireToken(app, self.spec["Token"])
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-        serving = loop.create_task(server.serve(sockets=[sock]))
+        server = await loop.create_server(proxy.connection, sock=sock, backlog=1024)
+        proxy.start()
+        # What is loaded by now lives as long as the runner: kept out of the collector's full scans,
+        # which would otherwise stall every request in flight for milliseconds now and then.
+        gc.collect()
+        gc.freeze()
         health = loop.create_task(self._health())
         self._write_state("InService", "The endpoint is serving", url=f"http://{_url_host(host)}:{port}", port=port,
                           config=self.spec["EndpointConfigName"])
@@ -339,8 +334,7 @@ class EndpointRunner:
                 self.reload.clear()
                 await self._update()
         self._write_state("Deleting", "Stopping the endpoint")
-        server.should_exit = True
-        await serving
+        await proxy.shutdown(server)
         health.cancel()
         if self.capture is not None:
             self.capture.close()
@@ -353,6 +347,17 @@ class EndpointRunner:
             inst.stop(signal.SIGKILL)
         await self.client.aclose()
         self._write_state("Deleted", "The endpoint was deleted")
+
+
+def _max_payload(spec: dict[str, Any]) -> int:
+    """The largest request body any variant's model server takes (``SAGEMAKER_MAX_PAYLOAD_IN_MB``,
+    6 by default): the router refuses larger ones before reading them."""
+    sizes = []
+    for variant in spec.get("ProductionVariants") or []:
+        size = (variant.get("Environment") or {}).get("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6)
+        with contextlib.suppress(TypeError, ValueError):
+            sizes.append(float(size))
+    return int(max(sizes, default=6.0) * 1024 * 1024)
 
 
 def _url_host(host: str) -> str:
@@ -373,7 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     runner = EndpointRunner(Path(args[0]).resolve())
     try:
-        asyncio.run(runner.run())
+        try:
+            import uvloop
+        except ImportError:  # uvicorn[standard] brings it; plain asyncio works too, slower
+            asyncio.run(runner.run())
+        else:
+            uvloop.run(runner.run())
     except Exception as exc:
         traceback.print_exc()
         runner._write_state("Failed", "The endpoint runner failed", failure_reason=f"InternalServerError: {exc!r}")
