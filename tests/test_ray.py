@@ -210,6 +210,19 @@ def test_capacity_follows_the_nodes(ray_session: Any, cluster: Any) -> None:
     wait_for(lambda: _health(ray_session)["cpus"] == 2, timeout=30)
 
 
+def test_local_folders_are_refused_once_nodes_are_on_two_machines(ray_session: Any, cluster: Any,
+                                                                    tmp_path: Path) -> None:
+    est = _estimator(_steps(tmp_path, 1, 0), ray_session)
+    other = cluster.add_node(node_ip_address="127.0.0.2", **NODE)  # another address: "another machine"
+    try:
+        wait_for(lambda: _health(ray_session)["nodes"] == 4, timeout=30)
+        with pytest.raises(mlyard.errors.ValidationError, match="MLYARD_RUNS") as refused:
+            est.fit(wait=False)
+        assert "local folder" in str(refused.value)
+    finally:
+        cluster.remove_node(other)
+
+
 def test_an_unreachable_cluster_is_one_clear_line(tmp_path: Path) -> None:
     env = {**os.environ, "MLYARD_HOME": str(tmp_path / "home")}
     t0 = time.monotonic()

@@ -28,6 +28,7 @@ __all__ = ["RayExecutor", "connect"]
 NAMESPACE = "mlyard"
 _CONNECT_SECONDS = 5.0     # the longest a check that the cluster answers may take
 _CALL_SECONDS = 10.0       # the longest an answer from a runner's actor is waited for
+_ALIVE_SECONDS = 2.0       # ... when the control loop asks whether it runs (once a second per job)
 _CAPACITY_SECONDS = 1.0    # how long the cluster's resources are taken as read
 _RETRY_SECONDS = 5.0       # a job the cluster could not place is tried again after this
 
@@ -174,14 +175,22 @@ class RayExecutor(Executor):
             raise NotPlaced(f"the Ray cluster has no room for {len(launch.hosts)} x {_describe(bundle)} now",
                             retry_after=_RETRY_SECONDS)
         work = str(work_dir_for(RunnerChannel(launch.channel), launch.name))
-        actor = self._actor_class.options(
-            name=self.actor_name(launch.name), namespace=NAMESPACE, lifetime="detached", num_cpus=0,
-            max_restarts=0, scheduling_strategy=self._strategy(placement_group=pg, placement_group_bundle_index=0),
-        ).remote([sys.executable, "-m", "mlyard.runtime.runner", launch.channel, work], launch.env, work)
-        with self._lock:
-            self._actors[launch.name] = actor
         handle: Handle = {"actor": self.actor_name(launch.name), "placement_group": group}
-        handle.update(self._where(actor, wait=60.0) or {})  # a new worker process may take a while to start
+        try:
+            actor = self._actor_class.options(
+                name=handle["actor"], namespace=NAMESPACE, lifetime="detached", num_cpus=0, max_restarts=0,
+                scheduling_strategy=self._strategy(placement_group=pg, placement_group_bundle_index=0),
+            ).remote([sys.executable, "-m", "mlyard.runtime.runner", launch.channel, work], launch.env, work)
+            with self._lock:
+                self._actors[launch.name] = actor
+            # A new worker process may take a while to start; one that is slower is asked again by alive().
+            handle.update(self.ray.get(actor.where.remote(), timeout=60.0))
+        except self.ray.exceptions.GetTimeoutError:
+            pass
+        except Exception as exc:  # the actor could not start the runner (or was not created at all)
+            self._release_now(handle, 0.0)
+            raise ValidationError(f"the Ray actor {handle['actor']} could not start the runner: "
+                                  f"{str(exc)[-800:]}") from None
         return handle
 
     def adopt(self, launch: Launch, reported: dict[str, Any] | None) -> Handle | None:
@@ -198,7 +207,7 @@ class RayExecutor(Executor):
         if actor is None:
             return False
         try:
-            return bool(self.ray.get(actor.running.remote(), timeout=_CALL_SECONDS))
+            return bool(self.ray.get(actor.running.remote(), timeout=_ALIVE_SECONDS))
         except self.ray.exceptions.GetTimeoutError:
             return self._node_alive(handle)  # busy, or not placed yet: alive while its node is
         except self.ray.exceptions.RayError:

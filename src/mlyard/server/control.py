@@ -453,6 +453,8 @@ class ControlPlane:
                   if j["runner"] is None and j["secondary_status"] == "Pending"]
         if queued:
             self.scheduler.capacity = self.executor.capacity()  # what the executor has now (nodes come and go)
+        names = {j["name"] for j in queued}
+        self._deferred = {n: d for n, d in self._deferred.items() if n in names}  # forget those stopped meanwhile
         now = time.monotonic()
         for job in sorted(queued, key=lambda j: j["created_at"]):
             if self._deferred.get(job["name"], (0.0, ""))[0] > now:
