@@ -135,6 +135,38 @@ def test_a_stop_reaches_a_runner_on_a_worker_node(ray_session: Any, tmp_path: Pa
     assert desc["TrainingJobStatus"] == "Stopped"
 
 
+def test_the_server_kills_a_runner_on_a_worker_node_that_does_not_stop(ray_session: Any, tmp_path: Path,
+                                                                        home: Path) -> None:
+    est = _estimator(write_script(tmp_path, "long.py", "import time\ntime.sleep(120)\n"), ray_session)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: _training(home, job.name), timeout=60)
+    runner = psutil.Process(json.loads((home / "jobs" / job.name / "state.json").read_text())["runner_pid"])
+    hosts = runner.children(recursive=True)
+    assert hosts
+    runner.suspend()  # a runner that hangs: it never acts on the stop, so the actor must kill it
+    job.stop()
+    desc = wait_for(lambda: (d := job.describe())["TrainingJobStatus"] != "Stopping" and d, timeout=60)
+    assert desc["TrainingJobStatus"] == "Stopped"
+    events = [t["StatusMessage"] for t in desc["SecondaryStatusTransitions"]]
+    assert "The job did not stop within its grace period and was killed" in events, events
+    assert not [p for p in [runner, *hosts] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_job_of_two_hosts_reserves_a_bundle_on_each_node(ray_session: Any, tmp_path: Path, home: Path) -> None:
+    est = _estimator(_steps(tmp_path, 30, 0.1), ray_session, instance_count=2)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: _training(home, job.name), timeout=60)
+    [group] = [pg for pg in placement_group_table().values() if pg["name"] == f"mlyard-job-{job.name}"]
+    assert group["strategy"] == "SPREAD" and len(group["bundles"]) == 2
+    assert set(group["bundles_to_node_id"].values()) == set(_worker_nodes())
+    desc = job.wait(logs=False)
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    assert [p["Host"] for p in desc["MlyardPlacement"]] == ["algo-1", "algo-2"]
+    assert len(est.training_job_analytics.dataframe()) == 60
+
+
 def test_a_restarted_server_reattaches_to_its_ray_jobs(ray_session: Any, tmp_path: Path, home: Path) -> None:
     est = _estimator(_steps(tmp_path, 40, 0.2), ray_session)
     est.fit(wait=False)
@@ -151,6 +183,22 @@ def test_a_restarted_server_reattaches_to_its_ray_jobs(ray_session: Any, tmp_pat
     assert len(est.training_job_analytics.dataframe()) == 40
     starts = [t for t in desc["SecondaryStatusTransitions"] if t["Status"] == "Starting"]
     assert len(starts) == 1
+
+
+def test_a_job_that_ends_while_no_server_watches_leaves_nothing_on_the_cluster(
+        ray_session: Any, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLYARD_RAY_LINGER_SECONDS", "1")
+    est = _estimator(_steps(tmp_path, 10, 0.2), ray_session)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: _training(home, job.name), timeout=60)
+    group = f"mlyard-job-{job.name}"
+    assert [pg["state"] for pg in placement_group_table().values() if pg["name"] == group] == ["CREATED"]
+    stop_local_server(home, tree=False)  # no server to release the job's group and actor
+    wait_for(lambda: all(pg["state"] == "REMOVED" for pg in placement_group_table().values() if pg["name"] == group),
+             timeout=60)
+    wait_for(lambda: f"mlyard-runner-{job.name}" not in ray.util.list_named_actors(), timeout=30)
+    assert job.describe()["TrainingJobStatus"] == "Completed"  # a new server reads how it ended
 
 
 def test_a_job_that_no_node_can_hold_fails_and_one_without_room_now_waits(

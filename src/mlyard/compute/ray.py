@@ -31,6 +31,7 @@ _CALL_SECONDS = 10.0       # the longest an answer from a runner's actor is wait
 _ALIVE_SECONDS = 2.0       # ... when the control loop asks whether it runs (once a second per job)
 _CAPACITY_SECONDS = 1.0    # how long the cluster's resources are taken as read
 _RETRY_SECONDS = 5.0       # a job the cluster could not place is tried again after this
+_LINGER_SECONDS = "60"     # an actor whose runner has exited removes its group after this (MLYARD_RAY_LINGER_SECONDS)
 
 
 def _import_ray() -> Any:
@@ -44,7 +45,7 @@ def _import_ray() -> Any:
 class _Runner:
     """The actor that holds one job's runner on its node (created through ``ray.remote``)."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], work: str) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], work: str, linger: float) -> None:
         import ray
 
         os.makedirs(work, exist_ok=True)
@@ -54,6 +55,20 @@ class _Runner:
                                          start_new_session=True, close_fds=True)
         self.node_id = ray.get_runtime_context().get_node_id()
         self.node_ip = ray.util.get_node_ip_address()
+        threading.Thread(target=self._linger, args=(linger,), name="runner-watch", daemon=True).start()
+
+    def _linger(self, linger: float) -> None:
+        """Once the runner has exited, and the control plane has had time to see it, remove the
+        job's placement group (which ends this actor too): nothing is left behind when the control
+        plane is not there to release it. A control plane that comes back later reads the job's
+        end from its channel."""
+        from ray.util.placement_group import get_current_placement_group, remove_placement_group
+
+        self.proc.wait()
+        time.sleep(linger)
+        group = get_current_placement_group()
+        if group is not None:
+            remove_placement_group(group)
 
     def where(self) -> dict[str, Any]:
         return {"node_id": self.node_id, "node_ip": self.node_ip, "hostname": socket.gethostname(),
@@ -180,7 +195,8 @@ class RayExecutor(Executor):
             actor = self._actor_class.options(
                 name=handle["actor"], namespace=NAMESPACE, lifetime="detached", num_cpus=0, max_restarts=0,
                 scheduling_strategy=self._strategy(placement_group=pg, placement_group_bundle_index=0),
-            ).remote([sys.executable, "-m", "mlyard.runtime.runner", launch.channel, work], launch.env, work)
+            ).remote([sys.executable, "-m", "mlyard.runtime.runner", launch.channel, work], launch.env, work,
+                     float(os.environ.get("MLYARD_RAY_LINGER_SECONDS", _LINGER_SECONDS)))
             with self._lock:
                 self._actors[launch.name] = actor
             # A new worker process may take a while to start; one that is slower is asked again by alive().
