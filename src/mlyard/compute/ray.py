@@ -271,7 +271,8 @@ class RayExecutor(Executor):
         return cap
 
     def runner_text(self, handle: Handle) -> str:
-        where = f"node {handle['node_ip']} / {handle['node_id']}" if handle.get("node_id") else "a node not known yet"
+        where = (f"node {handle['node_ip']} / {handle['node_id']} (host {handle.get('hostname')})"
+                 if handle.get("node_id") else "a node not known yet")
         text = f"the job's runner (Ray actor {handle['actor']} on {where})"
         if handle.get("node_id") and not self._node_alive(handle):
             text += f", whose node {handle['node_id']} has left the Ray cluster,"
