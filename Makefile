@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch 2.13.0 first: on this project's machines it is a local CPU build (see README).
 	$(PY) -m pip install --quiet 'torch==2.13.0'
-	$(PY) -m pip install --quiet -e '.[dev,s3,tensorflow,sklearn,postgres,tuning]'
+	$(PY) -m pip install --quiet -e '.[dev,s3,tensorflow,sklearn,postgres,tuning,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)

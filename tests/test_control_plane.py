@@ -317,6 +317,16 @@ def test_the_executor_is_chosen_by_configuration_and_a_wrong_one_is_one_clear_li
         assert not (tmp_path / "other-home" / "server.json").exists()
 
 
+def test_the_ray_executor_without_ray_says_how_to_install_it(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['ray'] = None\n"  # as if Ray were not installed
+            "from mlyard.cli import main; sys.argv = ['mlyard', 'server', '--executor', 'ray']; main()")
+    bad = subprocess.run([sys.executable, "-c", code], env={**os.environ, "MLYARD_HOME": str(tmp_path / "h")},
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'mlyard[ray]'" in lines[0], bad.stderr
+
+
 def test_stopping_jobs_right_after_creating_them_frees_their_resources(session, tmp_path: Path) -> None:
     write_script(tmp_path, "t.py", "import time\ntime.sleep(600)\n")
     for _ in range(3):

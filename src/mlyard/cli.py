@@ -42,11 +42,13 @@ def server(host: str = typer.Option("127.0.0.1", help="Address to bind; keep loo
                                     "network is trusted (every request still needs the token)."),
            port: int = typer.Option(0, help="Port; 0 picks a free one."),
            executor: str = typer.Option(None, help="Where jobs run: local (the default) or ray "
-                                        "(also MLYARD_EXECUTOR).")) -> None:
+                                        "(also MLYARD_EXECUTOR)."),
+           ray_address: str = typer.Option(None, help="The Ray cluster the ray executor uses: HOST:PORT of its "
+                                           "head node, or auto (also RAY_ADDRESS; default auto).")) -> None:
     """Run the control plane in the foreground."""
     from mlyard.server.main import serve
 
-    serve(host, port, executor)
+    serve(host, port, executor, ray_address)
 
 
 @app.command()

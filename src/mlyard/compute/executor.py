@@ -16,12 +16,22 @@ from typing import Any
 from mlyard.compute.instance_types import Resources
 from mlyard.errors import ValidationError
 
-__all__ = ["Executor", "Launch", "Handle", "EXECUTORS", "create_executor", "executor_name"]
+__all__ = ["Executor", "Launch", "Handle", "NotPlaced", "EXECUTORS", "create_executor", "executor_name"]
 
 Handle = dict[str, Any]
 
 # The executors there are, by the name ``mlyard server --executor`` and MLYARD_EXECUTOR take.
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "ray")
+
+
+class NotPlaced(Exception):
+    """Raised by ``start`` when the executor has no room for the job now, though it could have
+    later (a cluster's free resources split over nodes, say): the control plane queues the job
+    again, with this as its reason, and tries again after ``retry_after`` seconds."""
+
+    def __init__(self, reason: str, retry_after: float = 5.0) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,10 @@ class Executor(abc.ABC):
         """End the runner and everything it started at once: what a stop escalates to when the
         runner has not ended its job within the grace period."""
 
+    def release(self, handle: Handle) -> None:  # noqa: B027 (optional: most executors hold nothing)
+        """The job has ended (its runner reported the end, or is gone): let go of what the
+        executor holds for it (reservations, helpers). Must not block, and may be called again."""
+
     @abc.abstractmethod
     def capacity(self) -> Resources:
         """What jobs may use in all (CPUs, memory, GPUs); read again on every scheduling pass."""
@@ -69,6 +83,15 @@ class Executor(abc.ABC):
     def runner_text(self, handle: Handle) -> str:
         """The runner, in words, for failure reasons ("the job's runner process (pid 42)")."""
         return f"the job's runner ({self.name} executor: {', '.join(f'{k} {v}' for k, v in handle.items())})"
+
+    def placement(self, handle: Handle, hosts: list[str]) -> list[dict[str, Any]]:
+        """Where each host runs (``[{"Host": "algo-1", "Node": ...}]``), read from the handle alone;
+        empty where there is nothing to tell (everything runs on this machine)."""
+        return []
+
+    def check_reachable(self, locations: dict[str, str]) -> None:  # noqa: B027 (optional)
+        """Raise ValidationError if a location runners need (what -> folder or URI: the runner
+        channels' root, the store) cannot be reached from everywhere runners may run."""
 
     def describe(self) -> dict[str, Any]:
         """What ``/v1/health`` shows of the executor."""
@@ -89,9 +112,13 @@ def executor_name(given: str | None = None) -> str:
     return name
 
 
-def create_executor(name: str | None = None) -> Executor:
-    """The executor named ``name`` (see ``executor_name``)."""
-    executor_name(name)
+def create_executor(name: str | None = None, ray_address: str | None = None) -> Executor:
+    """The executor named ``name`` (see ``executor_name``); the Ray one connects to the cluster at
+    ``ray_address`` (else ``$RAY_ADDRESS``, else ``auto``) or raises ValidationError."""
+    if executor_name(name) == "ray":
+        from mlyard.compute.ray import RayExecutor  # only now: nothing else imports ray
+
+        return RayExecutor(ray_address)
     from mlyard.compute.local import LocalExecutor
 
     return LocalExecutor()

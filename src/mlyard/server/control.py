@@ -16,7 +16,7 @@ from typing import Any
 from mlyard import config, store
 from mlyard.catalog import Catalog
 from mlyard.compute import sandbox
-from mlyard.compute.executor import Executor, Launch, create_executor
+from mlyard.compute.executor import Executor, Launch, NotPlaced, create_executor
 from mlyard.compute.instance_types import Resources, lookup
 from mlyard.compute.resources import Fitted, fit_request
 from mlyard.compute.scheduler import Allocation, Scheduler
@@ -76,6 +76,7 @@ class ControlPlane:
         self.stop_grace = float(os.environ.get("MLYARD_STOP_GRACE_SECONDS", "30"))
         self._stopping_since: dict[str, float] = {}  # job -> when its stop was asked for (monotonic)
         self._killed: set[str] = set()
+        self._deferred: dict[str, tuple[float, str]] = {}  # job -> (not before, why): the executor had no room
         self.tunings = Tunings(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -265,6 +266,9 @@ class ControlPlane:
         """What every job kind checks: its environment, instances and sandbox."""
         check_map("environment variable", req.get("Environment") or {}, env_limits)
         check_count("instance count", count)
+        # Runners may run on other machines: they must reach the channels and the store from there.
+        self.executor.check_reachable({"the runner channels' root (MLYARD_RUNS)": self.runs_root,
+                                       "the store (MLYARD_STORE)": self.store_root})
         fitted = fit_request(lookup(instance_type), count, self.executor.capacity())
         problem = sandbox.sandbox_problem() if req["MlyardConfig"].get("Sandbox") else None
         if problem:
@@ -307,7 +311,9 @@ class ControlPlane:
     def describe(self, name: str, kind: str | None = None) -> dict[str, Any]:
         """The job's description; with ``kind``, only if it is a job of that kind (SageMaker's
         DescribeProcessingJob does not find a training job of that name)."""
-        return describe.job(self.get_job(name, kind), self.catalog.events(name), self.catalog.final_metrics(name))
+        row = self.get_job(name, kind)
+        placement = self.executor.placement(row["runner"], _hosts(row)) if row["runner"] else None
+        return describe.job(row, self.catalog.events(name), self.catalog.final_metrics(name), placement)
 
     def get_job(self, name: str, kind: str | None = None) -> dict[str, Any]:
         """The job's row; NotFoundError if there is none, or (with ``kind``) it is of another kind."""
@@ -375,8 +381,7 @@ class ControlPlane:
         """The job's runner channel (its hosts' logs are ``logs/<host>.log`` in it), its hosts, and
         whether the job has ended."""
         job = self.catalog.get_job(name)
-        hosts = [f"algo-{i + 1}" for i in range(int(job["result"].get("hosts", 1)))]
-        return RunnerChannel(job["job_dir"]), hosts, job["status"] in TERMINAL
+        return RunnerChannel(job["job_dir"]), _hosts(job), job["status"] in TERMINAL
 
     # -- the loop -------------------------------------------------------------------------------
     def notify(self) -> None:
@@ -448,7 +453,12 @@ class ControlPlane:
                   if j["runner"] is None and j["secondary_status"] == "Pending"]
         if queued:
             self.scheduler.capacity = self.executor.capacity()  # what the executor has now (nodes come and go)
+        names = {j["name"] for j in queued}
+        self._deferred = {n: d for n, d in self._deferred.items() if n in names}  # forget those stopped meanwhile
+        now = time.monotonic()
         for job in sorted(queued, key=lambda j: j["created_at"]):
+            if self._deferred.get(job["name"], (0.0, ""))[0] > now:
+                continue  # the executor had no room for it a moment ago
             per_host = Resources(**job["result"]["per_host"])
             count = int(job["result"]["hosts"])
             alloc = self.scheduler.try_admit(job["name"], per_host, count)
@@ -458,8 +468,10 @@ class ControlPlane:
 
     def _launch(self, job: dict[str, Any], alloc: Allocation) -> None:
         name = job["name"]
+        starting = ("InProgress", "Starting", "Starting the job's runner")
+        retry = name in self._deferred  # its claim and requeue were recorded once: not on every try
         if not self.catalog.update_job(
-                name, event=("InProgress", "Starting", "Starting the job's runner"), only_if_status=["InProgress"],
+                name, event=None if retry else starting, only_if_status=["InProgress"],
                 only_if={"runner": None, "secondary_status": "Pending"},
                 secondary_status="Starting", allocation=alloc.to_json(), started_at=time.time()):
             self.scheduler.release(name)  # stopped meanwhile
@@ -482,14 +494,30 @@ class ControlPlane:
             channel.create()
             channel.write_spec(spec)
             handle = self.executor.start(self._launch_of(job, alloc))
+        except NotPlaced as exc:
+            self._requeue(name, job, exc)
+            return
         except (OSError, ValidationError) as exc:
             self._finish(name, job, "Failed", "Failed", "The job's runner could not be started",
                          failure_reason=f"InternalServerError: cannot start the job's runner: {exc}")
             return
-        self.catalog.update_job(name, runner=handle)
+        self._deferred.pop(name, None)
+        self.catalog.update_job(name, event=starting if retry else None, runner=handle)
         if self.catalog.get_job(name)["status"] == "Stopping":  # stopped while it was launched
             channel.request_stop()
         self.notify()
+
+    def _requeue(self, name: str, job: dict[str, Any], exc: NotPlaced) -> None:
+        """The executor has no room for a claimed job now: back to the queue, saying why (once per
+        reason), until ``exc.retry_after`` has passed."""
+        self.scheduler.release(name)
+        reason = f"Waiting for resources: {exc}"
+        said = self._deferred.get(name, (0.0, ""))[1]
+        self._deferred[name] = (time.monotonic() + exc.retry_after, reason)
+        if not self.catalog.update_job(name, event=None if said == reason else ("InProgress", "Pending", reason),
+                                       only_if_status=["InProgress"], only_if={"runner": None},
+                                       secondary_status="Pending", allocation=None, started_at=None):
+            self._finish(name, job, "Stopped", "Stopped", "Stopped before it started")  # stopped meanwhile
 
     def _launch_of(self, job: dict[str, Any], alloc: Allocation | None = None) -> Launch:
         """What the executor is told of ``job`` (its allocation, or the one recorded)."""
@@ -600,6 +628,10 @@ class ControlPlane:
     def _ended(self, name: str) -> None:
         """A job has ended: free its resources, forget its files, tell waiters and the scheduler."""
         self.scheduler.release(name)
+        self._deferred.pop(name, None)
+        handle = self.catalog.get_job(name)["runner"]
+        if handle is not None:
+            self.executor.release(handle)  # the executor lets go of what it holds for the job
         self._seen.pop(name, None)
         self._stopping_since.pop(name, None)
         self._killed.discard(name)
@@ -623,6 +655,10 @@ def _file_system_channel(channel: dict[str, Any]) -> None:
                               "be an absolute path of a folder on the server's machine")
     source["S3DataSource"] = {"S3Uri": "file://" + os.path.normpath(path), "S3DataType": "S3Prefix",
                               "S3DataDistributionType": "FullyReplicated"}
+
+
+def _hosts(job: dict[str, Any]) -> list[str]:
+    return [f"algo-{i + 1}" for i in range(int(job["result"].get("hosts", 1)))]
 
 
 def _res_json(r: Resources) -> dict[str, Any]:

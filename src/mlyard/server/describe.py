@@ -36,14 +36,21 @@ def _transitions(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def job(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: list[dict[str, Any]]) -> dict[str, Any]:
+def job(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: list[dict[str, Any]],
+        placement: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A job's description; ``placement`` (the executor's word on where each host runs, if it has
+    one) becomes ``MlyardPlacement``."""
     if row["kind"] == "training":
-        return _training(row, events, final_metrics)
-    if row["kind"] == "processing":
-        return _processing(row, events, final_metrics)
-    if row["kind"] == "transform":
-        return _transform(row, events, final_metrics)
-    raise ValueError(f"unknown job kind {row['kind']!r}")
+        out = _training(row, events, final_metrics)
+    elif row["kind"] == "processing":
+        out = _processing(row, events, final_metrics)
+    elif row["kind"] == "transform":
+        out = _transform(row, events, final_metrics)
+    else:
+        raise ValueError(f"unknown job kind {row['kind']!r}")
+    if placement:
+        out["MlyardPlacement"] = placement
+    return out
 
 
 def _common(row: dict[str, Any], events: list[dict[str, Any]], final_metrics: list[dict[str, Any]]

@@ -38,7 +38,7 @@ def ensure_token(home: Path) -> str:
     return path.read_text().strip()
 
 
-def serve(host: str = "127.0.0.1", port: int = 0, executor: str | None = None) -> None:
+def serve(host: str = "127.0.0.1", port: int = 0, executor: str | None = None, ray_address: str | None = None) -> None:
     import uvicorn
     from filelock import FileLock, Timeout
 
@@ -50,7 +50,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, executor: str | None = None) -
 
     home = config.home()
     try:
-        chosen = create_executor(executor)  # before anything else: a wrong choice is one clear line
+        chosen = create_executor(executor, ray_address)  # before anything else: a wrong choice is one clear line
     except MlyardError as exc:
         raise SystemExit(f"mlyard server: {exc.message}") from exc
     # One control plane per home: two would both start the queued jobs.

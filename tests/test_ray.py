@@ -1,0 +1,282 @@
+"""The Ray executor on a real cluster of three nodes on this machine: a head that runs no jobs (no
+CPUs) and two workers (1 CPU each, told apart by the resources node-a and node-b), so every job's
+runner runs on a worker node."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from conftest import kill_tree, procs_under, stop_local_server, wait_for, write_script
+
+ray = pytest.importorskip("ray")
+
+from ray.util.placement_group import placement_group_table  # noqa: E402
+
+import mlyard  # noqa: E402
+from mlyard.errors import MlyardWarning  # noqa: E402
+from mlyard.estimator import Estimator  # noqa: E402
+
+GIB = 1024**3
+NODE = {"num_cpus": 1, "memory": 2 * GIB, "object_store_memory": 100 * 1024**2}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "memory": GIB, "object_store_memory": 100 * 1024**2, "include_dashboard": False})
+    for name in ("node-a", "node-b"):
+        c.add_node(resources={name: 1}, **NODE)
+    # In mlyard's namespace: the tests look up its actors and placement groups by name.
+    ray.init(address=c.address, namespace="mlyard", log_to_driver=False, logging_level="WARNING")
+    sessions = {n.session_name for n in c.list_all_nodes()}
+    try:
+        yield c
+    finally:
+        ray.shutdown()
+        c.shutdown()
+        # Ray processes left running would starve the other tests of this machine's CPUs.
+        left = [p for p in psutil.process_iter(["cmdline"])
+                if any(s in " ".join(p.info["cmdline"] or []) for s in sessions)]
+        for p in left:
+            kill_tree(p.pid)
+        assert not left, f"Ray processes outlived the cluster: {left}"
+
+
+@pytest.fixture
+def ray_session(cluster: Any, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A Session whose server runs jobs on the test cluster; afterwards no job of it is left there."""
+    monkeypatch.setenv("MLYARD_EXECUTOR", "ray")
+    monkeypatch.setenv("RAY_ADDRESS", cluster.address)
+    yield mlyard.Session()
+    stop_local_server(home)
+    for p in procs_under(home):  # hosts whose runner died with its node
+        kill_tree(p.pid)
+    from ray.util.placement_group import remove_placement_group
+
+    for name in ray.util.list_named_actors():
+        if name.startswith("mlyard-runner-"):
+            ray.kill(ray.get_actor(name))
+    for pg in placement_group_table().values():
+        if pg["name"].startswith("mlyard-job-") and pg["state"] != "REMOVED":
+            try:
+                remove_placement_group(ray.util.get_placement_group(pg["name"]))
+            except ValueError:  # removed meanwhile
+                pass
+
+
+def _worker_nodes() -> dict[str, str]:
+    """node id -> node-a / node-b."""
+    return {n["NodeID"]: r for n in ray.nodes() if n["Alive"] for r in ("node-a", "node-b") if r in n["Resources"]}
+
+
+def _health(session: Any) -> dict[str, Any]:
+    executor: dict[str, Any] = session.client.health()["executor"]
+    return executor
+
+
+def _steps(tmp_path: Path, steps: int, pause: float) -> Path:
+    return write_script(tmp_path, "train.py", f"""
+        import time
+        for i in range({steps}):
+            print(f"step {{i}} loss: {{1 / (i + 1):.4f}}", flush=True)
+            time.sleep({pause})
+    """)
+
+
+def _estimator(script: Path, session: Any, **kw: Any) -> Estimator:
+    return Estimator(entry_point=str(script), role="r", instance_type="local", sagemaker_session=session,
+                     metric_definitions=[{"Name": "loss", "Regex": "loss: ([0-9.]+)"}], **kw)
+
+
+def _training(home: Path, job: str) -> bool:
+    try:
+        return json.loads((home / "jobs" / job / "state.json").read_text())["secondary_status"] == "Training"
+    except (OSError, ValueError):
+        return False
+
+
+def test_a_training_job_runs_on_a_worker_node(ray_session: Any, tmp_path: Path, home: Path) -> None:
+    executor = _health(ray_session)
+    assert executor["name"] == "ray" and executor["cpus"] == 2 and executor["nodes"] == 3
+    est = _estimator(_steps(tmp_path, 5, 0.05), ray_session)
+    est.fit(logs=False)
+    desc = est.latest_training_job.describe()
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    [place] = desc["MlyardPlacement"]
+    assert place["Host"] == "algo-1" and place["Node"] in _worker_nodes()
+    assert len(est.training_job_analytics.dataframe()) == 5
+    logs = (home / "jobs" / est.latest_training_job.name / "logs" / "algo-1.log").read_text()
+    assert "step 4 loss: 0.2000" in logs
+    # Its placement group and actor were let go of.
+    wait_for(lambda: not [n for n in ray.util.list_named_actors() if n.startswith("mlyard-runner-")], timeout=60)
+    wait_for(lambda: all(pg["state"] == "REMOVED" for pg in placement_group_table().values()
+                         if pg["name"].startswith("mlyard-job-")), timeout=60)
+
+
+def test_a_stop_reaches_a_runner_on_a_worker_node(ray_session: Any, tmp_path: Path, home: Path) -> None:
+    est = _estimator(write_script(tmp_path, "long.py", "import time\ntime.sleep(120)\n"), ray_session)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: _training(home, job.name), timeout=60)
+    assert job.describe()["MlyardPlacement"][0]["Node"] in _worker_nodes()
+    job.stop()
+    desc = job.wait(logs=False)
+    assert desc["TrainingJobStatus"] == "Stopped"
+
+
+def test_the_server_kills_a_runner_on_a_worker_node_that_does_not_stop(ray_session: Any, tmp_path: Path,
+                                                                        home: Path) -> None:
+    est = _estimator(write_script(tmp_path, "long.py", "import time\ntime.sleep(120)\n"), ray_session)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: _training(home, job.name), timeout=60)
+    runner = psutil.Process(json.loads((home / "jobs" / job.name / "state.json").read_text())["runner_pid"])
+    hosts = runner.children(recursive=True)
+    assert hosts
+    runner.suspend()  # a runner that hangs: it never acts on the stop, so the actor must kill it
+    job.stop()
+    desc = wait_for(lambda: (d := job.describe())["TrainingJobStatus"] != "Stopping" and d, timeout=60)
+    assert desc["TrainingJobStatus"] == "Stopped"
+    events = [t["StatusMessage"] for t in desc["SecondaryStatusTransitions"]]
+    assert "The job did not stop within its grace period and was killed" in events, events
+    assert not [p for p in [runner, *hosts] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_job_of_two_hosts_reserves_a_bundle_on_each_node(ray_session: Any, tmp_path: Path, home: Path) -> None:
+    est = _estimator(_steps(tmp_path, 30, 0.1), ray_session, instance_count=2)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: _training(home, job.name), timeout=60)
+    [group] = [pg for pg in placement_group_table().values() if pg["name"] == f"mlyard-job-{job.name}"]
+    assert group["strategy"] == "SPREAD" and len(group["bundles"]) == 2
+    assert set(group["bundles_to_node_id"].values()) == set(_worker_nodes())
+    desc = job.wait(logs=False)
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    assert [p["Host"] for p in desc["MlyardPlacement"]] == ["algo-1", "algo-2"]
+    assert len(est.training_job_analytics.dataframe()) == 60
+
+
+def test_a_restarted_server_reattaches_to_its_ray_jobs(ray_session: Any, tmp_path: Path, home: Path) -> None:
+    est = _estimator(_steps(tmp_path, 40, 0.2), ray_session)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: _training(home, job.name), timeout=60)
+    state = home / "jobs" / job.name / "state.json"
+    runner = json.loads(state.read_text())["runner_pid"]
+    old_url = ray_session.client.url
+    stop_local_server(home, tree=False)  # SIGKILL the server alone
+    desc = job.wait(logs=False)  # the next call starts a new server, which finds the actor again
+    assert ray_session.client.url != old_url
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    assert json.loads(state.read_text())["runner_pid"] == runner  # not run twice
+    assert len(est.training_job_analytics.dataframe()) == 40
+    starts = [t for t in desc["SecondaryStatusTransitions"] if t["Status"] == "Starting"]
+    assert len(starts) == 1
+
+
+def test_a_job_that_ends_while_no_server_watches_leaves_nothing_on_the_cluster(
+        ray_session: Any, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLYARD_RAY_LINGER_SECONDS", "1")
+    est = _estimator(_steps(tmp_path, 10, 0.2), ray_session)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: _training(home, job.name), timeout=60)
+    group = f"mlyard-job-{job.name}"
+    assert [pg["state"] for pg in placement_group_table().values() if pg["name"] == group] == ["CREATED"]
+    stop_local_server(home, tree=False)  # no server to release the job's group and actor
+    wait_for(lambda: all(pg["state"] == "REMOVED" for pg in placement_group_table().values() if pg["name"] == group),
+             timeout=60)
+    wait_for(lambda: f"mlyard-runner-{job.name}" not in ray.util.list_named_actors(), timeout=30)
+    assert job.describe()["TrainingJobStatus"] == "Completed"  # a new server reads how it ended
+
+
+def test_a_job_that_no_node_can_hold_fails_and_one_without_room_now_waits(
+        ray_session: Any, tmp_path: Path, home: Path) -> None:
+    # 2 CPUs per host: the cluster has them, no node does.
+    big = Estimator(entry_point=str(_steps(tmp_path, 1, 0)), role="r", instance_type="ml.m5.large",
+                    sagemaker_session=ray_session)
+    with pytest.warns(MlyardWarning, match="scaled down to 2 CPU"):
+        big.fit(wait=False)
+    desc = wait_for(lambda: (d := big.latest_training_job.describe())["TrainingJobStatus"] != "InProgress" and d)
+    assert desc["TrainingJobStatus"] == "Failed" and "no node of the Ray cluster has 2 CPU" in desc["FailureReason"]
+    # Both CPUs taken by someone else: the job waits, saying why, and runs once one is free.
+    class Blocker:  # defined here, so Ray sends it by value to workers that cannot import the tests
+        def ping(self) -> int:
+            return 1
+
+    blocker = ray.remote(num_cpus=1)(Blocker)
+    held = [blocker.options(resources={n: 0.01}).remote() for n in ("node-a", "node-b")]
+    ray.get([h.ping.remote() for h in held])
+    est = _estimator(_steps(tmp_path, 2, 0), ray_session)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    waiting = wait_for(lambda: [t for t in job.describe()["SecondaryStatusTransitions"]
+                                if "no room" in (t["StatusMessage"] or "")], timeout=60)
+    assert waiting[0]["Status"] == "Pending"
+    for h in held:
+        ray.kill(h)
+    assert job.wait(logs=False)["TrainingJobStatus"] == "Completed"
+
+
+def test_losing_the_runners_node_fails_the_job_naming_the_node(ray_session: Any, cluster: Any, tmp_path: Path,
+                                                               home: Path) -> None:
+    est = _estimator(write_script(tmp_path, "long.py", "import time\ntime.sleep(60)\n"), ray_session)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: _training(home, job.name), timeout=60)
+    node_id = job.describe()["MlyardPlacement"][0]["Node"]
+    [node] = [n for n in cluster.worker_nodes if n.node_id == node_id]
+    resource = _worker_nodes()[node_id]
+    cluster.remove_node(node)
+    try:
+        desc = wait_for(lambda: (d := job.describe())["TrainingJobStatus"] != "InProgress" and d, timeout=60)
+        assert desc["TrainingJobStatus"] == "Failed"
+        assert node_id in desc["FailureReason"] and "left the Ray cluster" in desc["FailureReason"]
+    finally:
+        cluster.add_node(resources={resource: 1}, **NODE)  # the next tests find the cluster as it was
+
+
+def test_capacity_follows_the_nodes(ray_session: Any, cluster: Any) -> None:
+    assert _health(ray_session)["cpus"] == 2
+    extra = cluster.add_node(**NODE)
+    try:
+        wait_for(lambda: _health(ray_session)["cpus"] == 3, timeout=30)
+        assert _health(ray_session)["nodes"] == 4
+    finally:
+        cluster.remove_node(extra)
+    wait_for(lambda: _health(ray_session)["cpus"] == 2, timeout=30)
+
+
+def test_local_folders_are_refused_once_nodes_are_on_two_machines(ray_session: Any, cluster: Any,
+                                                                    tmp_path: Path) -> None:
+    est = _estimator(_steps(tmp_path, 1, 0), ray_session)
+    other = cluster.add_node(node_ip_address="127.0.0.2", **NODE)  # another address: "another machine"
+    try:
+        wait_for(lambda: _health(ray_session)["nodes"] == 4, timeout=30)
+        with pytest.raises(mlyard.errors.ValidationError, match="MLYARD_RUNS") as refused:
+            est.fit(wait=False)
+        assert "local folder" in str(refused.value)
+    finally:
+        cluster.remove_node(other)
+
+
+def test_an_unreachable_cluster_is_one_clear_line(tmp_path: Path) -> None:
+    env = {**os.environ, "MLYARD_HOME": str(tmp_path / "home")}
+    t0 = time.monotonic()
+    bad = subprocess.run([sys.executable, "-m", "mlyard", "server", "--executor", "ray", "--ray-address",
+                          "127.0.0.1:1"], env=env, capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - t0 < 20
+    assert bad.returncode != 0
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "127.0.0.1:1" in lines[0] and "Ray cluster" in lines[0], bad.stderr
