@@ -65,7 +65,7 @@ def ray_session(cluster: Any, home: Path, monkeypatch: pytest.MonkeyPatch) -> It
     from ray.util.placement_group import remove_placement_group
 
     for name in ray.util.list_named_actors():
-        if name.startswith("mlyard-runner-"):
+        if name.startswith(("mlyard-runner-", "mlyard-host-")):
             ray.kill(ray.get_actor(name))
     for pg in placement_group_table().values():
         if pg["name"].startswith("mlyard-job-") and pg["state"] != "REMOVED":
@@ -153,7 +153,9 @@ def test_the_server_kills_a_runner_on_a_worker_node_that_does_not_stop(ray_sessi
     assert not [p for p in [runner, *hosts] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-def test_a_job_of_two_hosts_reserves_a_bundle_on_each_node(ray_session: Any, tmp_path: Path, home: Path) -> None:
+def test_a_job_of_two_hosts_runs_one_host_on_each_node(ray_session: Any, tmp_path: Path, home: Path) -> None:
+    """algo-2's bundle is on the other node: it runs there through a host agent, and the two hosts
+    meet at the addresses the executor placed them at."""
     est = _estimator(_steps(tmp_path, 30, 0.1), ray_session, instance_count=2)
     est.fit(wait=False)
     job = est.latest_training_job
@@ -163,8 +165,15 @@ def test_a_job_of_two_hosts_reserves_a_bundle_on_each_node(ray_session: Any, tmp
     assert set(group["bundles_to_node_id"].values()) == set(_worker_nodes())
     desc = job.wait(logs=False)
     assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
-    assert [p["Host"] for p in desc["MlyardPlacement"]] == ["algo-1", "algo-2"]
-    assert len(est.training_job_analytics.dataframe()) == 60
+    placed = desc["MlyardPlacement"]
+    assert [p["Host"] for p in placed] == ["algo-1", "algo-2"]
+    assert {p["Node"] for p in placed} == set(_worker_nodes())  # one host on each node
+    assert placed[0]["Agent"] == f"mlyard-runner-{job.name}" and placed[1]["Agent"] == f"mlyard-host-{job.name}-algo-2"
+    assert len(est.training_job_analytics.dataframe()) == 60  # both hosts' metrics
+    logs = b"".join(ray_session.client.job_logs(job.name)).decode()
+    assert "algo-2 | step 29 loss" in logs and "algo-1 | step 29 loss" in logs
+    # Released once the job ended: the runner's actor, the agent's and the group.
+    wait_for(lambda: all(job.name not in n for n in ray.util.list_named_actors()), timeout=60)
 
 
 def test_a_restarted_server_reattaches_to_its_ray_jobs(ray_session: Any, tmp_path: Path, home: Path) -> None:
@@ -245,6 +254,26 @@ def test_losing_the_runners_node_fails_the_job_naming_the_node(ray_session: Any,
         assert node_id in desc["FailureReason"] and "left the Ray cluster" in desc["FailureReason"]
     finally:
         cluster.add_node(resources={resource: 1}, **NODE)  # the next tests find the cluster as it was
+
+
+def test_losing_a_hosts_node_fails_the_job_naming_the_host_and_the_node(ray_session: Any, cluster: Any,
+                                                                          tmp_path: Path, home: Path) -> None:
+    est = _estimator(write_script(tmp_path, "long.py", "import time\nprint('up', flush=True)\ntime.sleep(60)\n"),
+                     ray_session, instance_count=2)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: _training(home, job.name), timeout=60)
+    node_id = job.describe()["MlyardPlacement"][1]["Node"]
+    [node] = [n for n in cluster.worker_nodes if n.node_id == node_id]
+    resource = _worker_nodes()[node_id]
+    cluster.remove_node(node)
+    try:
+        desc = wait_for(lambda: (d := job.describe())["TrainingJobStatus"] != "InProgress" and d, timeout=60)
+        assert desc["TrainingJobStatus"] == "Failed"
+        assert "host algo-2" in desc["FailureReason"] and node_id in desc["FailureReason"]
+        assert "left the Ray cluster" in desc["FailureReason"]
+    finally:
+        cluster.add_node(resources={resource: 1}, **NODE)
 
 
 def test_capacity_follows_the_nodes(ray_session: Any, cluster: Any) -> None:

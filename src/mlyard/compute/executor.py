@@ -43,6 +43,9 @@ class Launch:
     hosts: list[str]               # algo-1, ..., one per instance
     per_host: Resources            # what each host gets
     env: dict[str, str] = field(default_factory=dict)  # the runner's environment
+    # Whether the hosts may run on different machines (each through a host agent: runtime/remote.py);
+    # False keeps them on the runner's (transform jobs' model servers, sandboxed hosts).
+    spread: bool = True
 
 
 class Executor(abc.ABC):

@@ -1,16 +1,21 @@
 """The Ray executor: each job's runner runs on a node of a Ray cluster, held by a detached actor.
 
 A job gets a detached placement group named after it, one bundle per host (the host's CPUs, memory
-and GPUs), spread over the nodes; a detached, named actor in bundle 0 starts the runner there as a
-process of its own session (``python -m mlyard.runtime.runner CHANNEL WORK``) and answers for it.
-Both outlive the control plane: after a restart the actor is found again by its name. For now the
-runner starts all the job's hosts on its own node; the bundles already reserve one place per host.
+and GPUs), spread over the nodes (packed on one node for jobs whose hosts must stay together:
+``Launch.spread``); a detached, named actor in bundle 0 starts the runner there as a process of its
+own session (``python -m mlyard.runtime.runner CHANNEL WORK``) and answers for it. A host whose
+bundle lies on another node runs there through a host agent (``python -m mlyard.runtime.remote``),
+held by an actor of its own in that bundle; ``placement.json`` in the runner channel tells the
+runner which hosts are remote and every host's address (the node's IP), from which it builds the
+hosts file, ``MASTER_ADDR`` and ``TF_CONFIG``. All of it outlives the control plane: after a restart
+the actors are found again by their names.
 
 Nothing else imports ray: this module is loaded only when the Ray executor is chosen.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -61,9 +66,11 @@ class _Runner:
         """Once the runner has exited, and the control plane has had time to see it, remove the
         job's placement group (which ends this actor too): nothing is left behind when the control
         plane is not there to release it. A control plane that comes back later reads the job's
-        end from its channel."""
+        end from its channel. (A host agent, ``linger`` < 0, leaves that to the runner's actor.)"""
         from ray.util.placement_group import get_current_placement_group, remove_placement_group
 
+        if linger < 0:
+            return
         self.proc.wait()
         time.sleep(linger)
         group = get_current_placement_group()
@@ -171,34 +178,62 @@ class RayExecutor(Executor):
         return f"mlyard-runner-{job}"
 
     @staticmethod
+    def agent_name(job: str, host: str) -> str:
+        return f"mlyard-host-{job}-{host}"
+
+    @staticmethod
     def group_name(job: str) -> str:
         return f"mlyard-job-{job}"
 
     # -- the contract -----------------------------------------------------------------------------
     def start(self, launch: Launch) -> Handle:
-        from mlyard.runtime.runner_channel import RunnerChannel, work_dir_for
+        from mlyard.runtime.runner_channel import RunnerChannel, node_work_dir, work_dir_for
 
-        self._clear(launch.name)  # what a launch lost by a restart left behind
+        self._clear(launch.name, launch.hosts)  # what a launch lost by a restart left behind
         bundle = _bundle(launch.per_host)
         self._check_fits(bundle)
         group = self.group_name(launch.name)
-        pg = self._placement_group([dict(bundle) for _ in launch.hosts], strategy="SPREAD", name=group,
+        pg = self._placement_group([dict(bundle) for _ in launch.hosts],
+                                   strategy="SPREAD" if launch.spread else "STRICT_PACK", name=group,
                                    lifetime="detached")
         # An unplaceable group stays pending for ever: wait briefly, then give the job back to the queue.
         if not pg.wait(timeout_seconds=float(os.environ.get("MLYARD_RAY_PLACEMENT_SECONDS", "3"))):
             self._remove_placement_group(pg)
             raise NotPlaced(f"the Ray cluster has no room for {len(launch.hosts)} x {_describe(bundle)} now",
                             retry_after=_RETRY_SECONDS)
-        work = str(work_dir_for(RunnerChannel(launch.channel), launch.name))
+        channel = RunnerChannel(launch.channel)
+        work = str(work_dir_for(channel, launch.name))
         handle: Handle = {"actor": self.actor_name(launch.name), "placement_group": group}
+        # Where each bundle landed: hosts on another node than bundle 0's run through an agent there.
+        nodes = self.ray.util.placement_group_table(pg).get("bundles_to_node_id") or {}
+        ips = {n["NodeID"]: n.get("NodeManagerAddress") for n in self.ray.nodes()}
+        home = nodes.get(0)
+        hosts = {h: {"node": nodes.get(i), "address": ips.get(nodes.get(i)) or "127.0.0.1",
+                     "remote": nodes.get(i) != home} for i, h in enumerate(launch.hosts)}
+        if len({n for n in nodes.values()}) < 2:  # all on one node: plain loopback, as locally
+            hosts = {h: dict(p, address="127.0.0.1") for h, p in hosts.items()}
+        channel.put("placement.json", json.dumps({"hosts": hosts}).encode())
+        handle["hosts"] = {h: {"node": p["node"], "address": p["address"]} for h, p in hosts.items()}
+        handle["agents"] = {}
         try:
+            for i, (host, where) in enumerate(hosts.items()):
+                if not where["remote"]:
+                    continue
+                name = self.agent_name(launch.name, host)
+                agent_work = str(node_work_dir(f"{launch.name}-{host}"))
+                self._actor_class.options(
+                    name=name, namespace=NAMESPACE, lifetime="detached", num_cpus=0, max_restarts=0,
+                    scheduling_strategy=self._strategy(placement_group=pg, placement_group_bundle_index=i),
+                ).remote([sys.executable, "-m", "mlyard.runtime.remote", launch.channel, host, agent_work],
+                         launch.env, agent_work, -1.0)
+                handle["agents"][host] = name
             actor = self._actor_class.options(
                 name=handle["actor"], namespace=NAMESPACE, lifetime="detached", num_cpus=0, max_restarts=0,
                 scheduling_strategy=self._strategy(placement_group=pg, placement_group_bundle_index=0),
             ).remote([sys.executable, "-m", "mlyard.runtime.runner", launch.channel, work], launch.env, work,
                      float(os.environ.get("MLYARD_RAY_LINGER_SECONDS", _LINGER_SECONDS)))
             with self._lock:
-                self._actors[launch.name] = actor
+                self._actors[handle["actor"]] = actor
             # A new worker process may take a while to start; one that is slower is asked again by alive().
             handle.update(self.ray.get(actor.where.remote(), timeout=60.0))
         except self.ray.exceptions.GetTimeoutError:
@@ -216,11 +251,17 @@ class RayExecutor(Executor):
             return None
         handle: Handle = {"actor": self.actor_name(launch.name), "placement_group": self.group_name(launch.name)}
         handle.update(self._where(actor) or {})
+        from mlyard.runtime.runner_channel import RunnerChannel
+
+        raw = RunnerChannel(launch.channel).get("placement.json")  # written before any actor started
+        placed = (json.loads(raw).get("hosts") or {}) if raw else {}
+        handle["hosts"] = {h: {"node": p.get("node"), "address": p.get("address")} for h, p in placed.items()}
+        handle["agents"] = {h: self.agent_name(launch.name, h) for h, p in placed.items() if p.get("remote")}
         return handle
 
     def alive(self, handle: Handle) -> bool:
         actor = self._actor(handle["actor"])
-        if actor is None:
+        if actor is None or self._lost_hosts(handle):
             return False
         try:
             return bool(self.ray.get(actor.running.remote(), timeout=_ALIVE_SECONDS))
@@ -230,12 +271,13 @@ class RayExecutor(Executor):
             return False  # the actor died (its node left the cluster, or it was killed)
 
     def kill(self, handle: Handle) -> None:
-        actor = self._actor(handle["actor"])
-        if actor is not None:
-            try:  # ray.kill alone would leave the runner and its hosts running
-                self.ray.get(actor.kill_runner.remote(), timeout=_CALL_SECONDS)
-            except self.ray.exceptions.RayError:
-                pass
+        for name in [handle["actor"], *(handle.get("agents") or {}).values()]:
+            actor = self._actor(name)
+            if actor is not None:
+                try:  # ray.kill alone would leave the runner (or agent) and its hosts running
+                    self.ray.get(actor.kill_runner.remote(), timeout=_CALL_SECONDS)
+                except self.ray.exceptions.RayError:
+                    pass
         self._release_now(handle, 0.0)
 
     def release(self, handle: Handle) -> None:
@@ -243,8 +285,11 @@ class RayExecutor(Executor):
         threading.Thread(target=self._release_now, args=(handle, 30.0), name="ray-release", daemon=True).start()
 
     def _release_now(self, handle: Handle, wait: float) -> None:
-        actor = self._actor(handle["actor"])
-        if actor is not None:
+        names = [handle["actor"], *(handle.get("agents") or {}).values()]
+        for name in names:
+            actor = self._actor(name)
+            if actor is None:
+                continue
             try:
                 self.ray.get(actor.finish.remote(wait), timeout=wait + _CALL_SECONDS)
             except self.ray.exceptions.RayError:
@@ -254,7 +299,7 @@ class RayExecutor(Executor):
             except Exception:
                 pass
         with self._lock:
-            self._actors = {k: v for k, v in self._actors.items() if self.actor_name(k) != handle["actor"]}
+            self._actors = {k: v for k, v in self._actors.items() if k not in names}
         self._remove_group(handle["placement_group"])
 
     def capacity(self) -> Resources:
@@ -271,6 +316,11 @@ class RayExecutor(Executor):
         return cap
 
     def runner_text(self, handle: Handle) -> str:
+        lost = self._lost_hosts(handle)
+        if lost:
+            host, node = lost[0]
+            return (f"host {host} (Ray actor {handle['agents'][host]} on node {node}, which has left the Ray "
+                    "cluster) was lost, and with it the job's run")
         where = (f"node {handle['node_ip']} / {handle['node_id']} (host {handle.get('hostname')})"
                  if handle.get("node_id") else "a node not known yet")
         text = f"the job's runner (Ray actor {handle['actor']} on {where})"
@@ -279,11 +329,24 @@ class RayExecutor(Executor):
         return text
 
     def placement(self, handle: Handle, hosts: list[str]) -> list[dict[str, Any]]:
-        if not handle.get("node_id"):
+        placed = handle.get("hosts") or {}
+        if not placed and not handle.get("node_id"):
             return []
-        # For now every host runs on the runner's node.
-        return [{"Host": h, "Node": handle["node_id"], "NodeAddress": handle.get("node_ip"),
-                 "Hostname": handle.get("hostname")} for h in hosts]
+        out = []
+        for h in hosts:
+            where = placed.get(h) or {"node": handle.get("node_id"), "address": handle.get("node_ip")}
+            out.append({"Host": h, "Node": where["node"], "NodeAddress": where["address"],
+                        "Agent": (handle.get("agents") or {}).get(h) or handle["actor"]})
+        return out
+
+    def _lost_hosts(self, handle: Handle) -> list[tuple[str, str]]:
+        """The hosts run by agents whose nodes have left the cluster: (host, node)."""
+        agents = handle.get("agents") or {}
+        if not agents:
+            return []
+        alive = {n.get("NodeID") for n in self.ray.nodes() if n.get("Alive")}
+        placed = handle.get("hosts") or {}
+        return [(h, placed[h]["node"]) for h in agents if placed.get(h, {}).get("node") not in alive]
 
     def check_reachable(self, locations: dict[str, str]) -> None:
         addresses = {n.get("NodeManagerAddress") for n in self.ray.nodes() if n.get("Alive")}
@@ -311,9 +374,8 @@ class RayExecutor(Executor):
 
     # -- helpers ----------------------------------------------------------------------------------
     def _actor(self, name: str) -> Any:
-        job = name[len("mlyard-runner-"):]
         with self._lock:
-            cached = self._actors.get(job)
+            cached = self._actors.get(name)
         if cached is not None:
             return cached
         try:
@@ -321,7 +383,7 @@ class RayExecutor(Executor):
         except ValueError:
             return None
         with self._lock:
-            self._actors[job] = actor
+            self._actors[name] = actor
         return actor
 
     def _where(self, actor: Any, wait: float = _CALL_SECONDS) -> dict[str, Any] | None:
@@ -345,15 +407,18 @@ class RayExecutor(Executor):
         except Exception:  # none of that name (any more)
             pass
 
-    def _clear(self, job: str) -> None:
-        """Remove a job's actor and group left by an earlier launch of it, and wait for the name."""
-        actor = self._actor(self.actor_name(job))
-        if actor is not None:
-            self._release_now({"actor": self.actor_name(job), "placement_group": self.group_name(job)}, 0.0)
+    def _clear(self, job: str, hosts: list[str]) -> None:
+        """Remove a job's actors and group left by an earlier launch of it, and wait for the names."""
+        agents = {h: self.agent_name(job, h) for h in hosts}
+        names = [self.actor_name(job), *agents.values()]
+        if any(self._actor(n) is not None for n in names):
+            self._release_now({"actor": self.actor_name(job), "placement_group": self.group_name(job),
+                               "agents": agents}, 0.0)
             deadline = time.monotonic() + _CALL_SECONDS
-            while self._actor(self.actor_name(job)) is not None and time.monotonic() < deadline:
+            while any(self._actor(n) is not None for n in names) and time.monotonic() < deadline:
                 with self._lock:
-                    self._actors.pop(job, None)
+                    for n in names:
+                        self._actors.pop(n, None)
                 time.sleep(0.1)
         else:
             self._remove_group(self.group_name(job))

@@ -27,7 +27,7 @@ from typing import Any
 
 from mlyard.store import write_atomic
 
-__all__ = ["RunnerChannel", "Appender", "work_dir_for"]
+__all__ = ["RunnerChannel", "Appender", "work_dir_for", "node_work_dir"]
 
 
 class RunnerChannel:
@@ -223,8 +223,11 @@ class Appender:
 def work_dir_for(channel: RunnerChannel, job: str) -> Path:
     """Where a job's runner works: in its channel's folder when that is local, else in a folder of
     the temporary space of the machine it runs on (removed when the job has ended)."""
-    if channel.local is not None:
-        return channel.local
+    return channel.local if channel.local is not None else node_work_dir(job)
+
+
+def node_work_dir(name: str) -> Path:
+    """A work folder in this machine's temporary space."""
     import tempfile
 
-    return Path(tempfile.gettempdir()) / "mlyard-work" / job
+    return Path(tempfile.gettempdir()) / "mlyard-work" / name

@@ -526,7 +526,9 @@ class ControlPlane:
                 Resources(**job["result"]["per_host"]), int(job["result"]["hosts"]), None)
         return Launch(name=job["name"], channel=job["job_dir"],
                       hosts=[f"algo-{i + 1}" for i in range(alloc.hosts)], per_host=alloc.per_host,
-                      env=public_environment())
+                      env=public_environment(),
+                      spread=job["kind"] in ("training", "processing")
+                      and not (job["spec"].get("MlyardConfig") or {}).get("Sandbox"))
 
     def _ingest(self, job: dict[str, Any], check_liveness: bool = True) -> None:
         name = job["name"]
