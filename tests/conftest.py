@@ -37,6 +37,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             pytest.exit("MLYARD_REQUIRE_BWRAP=1 but bubblewrap cannot run here "
                         f"({sandbox_problem() or 'bwrap is missing or cannot create a namespace'}); "
                         "install it (apt-get install bubblewrap) and allow user namespaces", returncode=1)
+    if os.environ.get("MLYARD_REQUIRE_RAY") == "1":
+        try:
+            import ray  # noqa: F401
+        except ImportError as exc:
+            pytest.exit(f"MLYARD_REQUIRE_RAY=1 but Ray cannot be imported ({exc}); make installs the ray extra",
+                        returncode=1)
 
 
 def kill_tree(pid: int) -> None:
