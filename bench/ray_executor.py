@@ -1,0 +1,167 @@
+"""The Ray executor on a local test cluster (a head that runs no jobs and two worker nodes of one
+CPU each, ``ray.cluster_utils.Cluster``), side by side with its baselines. Prints one JSON line.
+
+    python bench/ray_executor.py [--runs 5] [--work 1.0] [--trials 8]
+
+- a no-op training job through mlyard on Ray against the same script run by a bare ``ray.remote``
+  task (``subprocess.run([python, script])`` on a worker): target at most 0.5 s added;
+- a CPU-bound processing job of 8 files, ShardedByS3Key, on 2 instances (one per node) against 1:
+  target at least 1.8x;
+- a tuning job of ``--trials`` training jobs, 2 at a time, on Ray against the same on the local
+  executor (this machine's 2 cores): target within 10% of local.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from home import isolated_home  # noqa: E402
+from processing import TRANSFORM  # noqa: E402
+
+GIB = 1024**3
+TRIAL = """
+import argparse, time
+p = argparse.ArgumentParser()
+p.add_argument("--x", type=float)
+x = p.parse_args().x
+deadline = time.process_time() + 1.0   # a second of CPU per trial
+while time.process_time() < deadline:
+    pass
+print(f"objective: {(x - 0.3) ** 2:.6f}", flush=True)
+"""
+
+
+def _cluster():  # type: ignore[no-untyped-def]
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "memory": GIB, "object_store_memory": 100 * 1024**2, "include_dashboard": False})
+    for name in ("node-a", "node-b"):
+        c.add_node(num_cpus=1, memory=2 * GIB, object_store_memory=100 * 1024**2, resources={name: 1})
+    return c
+
+
+def _quiet(fn):  # type: ignore[no-untyped-def]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return fn()
+
+
+def _tuning(root: Path, trials: int) -> float:
+    from mlyard.estimator import Estimator
+    from mlyard.tuner import ContinuousParameter, HyperparameterTuner
+
+    script = root / "trial.py"
+    script.write_text(TRIAL)
+    est = Estimator(entry_point=str(script), role="bench", instance_type="local",
+                    metric_definitions=[{"Name": "objective", "Regex": "objective: ([0-9.]+)"}])
+    tuner = HyperparameterTuner(est, "objective", {"x": ContinuousParameter(0.0, 1.0)}, objective_type="Minimize",
+                                strategy="Random", max_jobs=trials, max_parallel_jobs=2, random_seed=1)
+    start = time.perf_counter()
+    _quiet(lambda: tuner.fit(wait=True))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--work", type=float, default=1.0, help="CPU-seconds of work per processing file")
+    parser.add_argument("--trials", type=int, default=8)
+    args = parser.parse_args()
+    import ray
+
+    from mlyard.estimator import Estimator
+    from mlyard.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
+
+    out: dict[str, object] = {"benchmark": "ray_executor", "nodes": "head (0 CPU) + 2 x 1 CPU"}
+    with tempfile.TemporaryDirectory(prefix="mlyard-bench-") as tmp:
+        root = Path(tmp)
+        noop = root / "noop.py"
+        noop.write_text("print('done')\n")
+        raw = root / "raw"
+        raw.mkdir()
+        for i in range(8):
+            (raw / f"part-{i}.bin").write_bytes(os.urandom(4096))
+        transform = root / "transform.py"
+        transform.write_text(TRANSFORM)
+
+        # Tuning on the local executor first, with the machine to itself.
+        with isolated_home(root / "local"):
+            local_tuning = _tuning(root, args.trials)
+
+        cluster = _cluster()
+        try:
+            ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
+            os.environ["MLYARD_EXECUTOR"] = "ray"
+            os.environ["RAY_ADDRESS"] = cluster.address
+
+            @ray.remote(num_cpus=1)
+            def bare(script: str) -> int:
+                return subprocess.run([sys.executable, script], capture_output=True).returncode
+
+            def via_ray() -> float:
+                start = time.perf_counter()
+                ray.get(bare.remote(str(noop)))
+                return time.perf_counter() - start
+
+            with isolated_home(root / "ray"):
+                def job() -> float:
+                    est = Estimator(entry_point=str(noop), role="bench", instance_type="local")
+                    start = time.perf_counter()
+                    _quiet(lambda: est.fit(logs=False))
+                    assert est.latest_training_job.describe()["TrainingJobStatus"] == "Completed"
+                    return time.perf_counter() - start
+
+                def processing(count: int) -> float:
+                    p = ScriptProcessor(command=["python3"], instance_type="local", instance_count=count,
+                                        role="bench")
+                    start = time.perf_counter()
+                    _quiet(lambda: p.run(
+                        code=str(transform), arguments=[str(args.work)],
+                        inputs=[ProcessingInput(source=str(raw), destination="/opt/ml/processing/data",
+                                                s3_data_distribution_type="ShardedByS3Key")],
+                        outputs=[ProcessingOutput(source="/opt/ml/processing/output",
+                                                  destination=str(root / "out" / f"{count}-{time.time_ns()}"))]))
+                    assert p.jobs[-1].describe()["ProcessingJobStatus"] == "Completed"
+                    return time.perf_counter() - start
+
+                job()
+                via_ray()  # warm: the server started, workers up
+                jobs, bares = [], []
+                for _ in range(args.runs):
+                    jobs.append(job())
+                    bares.append(via_ray())
+                ones, twos = [], []
+                for _ in range(max(1, args.runs // 2)):
+                    ones.append(processing(1))
+                    twos.append(processing(2))
+                ray_tuning = _tuning(root, args.trials)
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+    job_s, bare_s = statistics.median(jobs), statistics.median(bares)
+    one, two = statistics.median(ones), statistics.median(twos)
+    out.update({
+        "noop_job_median_s": round(job_s, 3), "bare_ray_task_median_s": round(bare_s, 3),
+        "added_s": round(job_s - bare_s, 3), "target_added_s": 0.5,
+        "processing_one_node_s": round(one, 2), "processing_two_nodes_s": round(two, 2),
+        "processing_speedup": round(one / two, 2), "target_speedup": 1.8,
+        "tuning_trials": args.trials, "tuning_local_s": round(local_tuning, 2), "tuning_ray_s": round(ray_tuning, 2),
+        "tuning_ratio": round(ray_tuning / local_tuning, 3), "target_tuning_ratio": 1.1,
+    })
+    out["met"] = (job_s - bare_s <= 0.5 and one / two >= 1.8 and ray_tuning / local_tuning <= 1.1)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
