@@ -210,15 +210,14 @@ def test_a_job_that_ends_while_no_server_watches_leaves_nothing_on_the_cluster(
     assert job.describe()["TrainingJobStatus"] == "Completed"  # a new server reads how it ended
 
 
-def test_a_job_that_no_node_can_hold_fails_and_one_without_room_now_waits(
+def test_a_host_larger_than_any_node_is_scaled_down_and_one_without_room_now_waits(
         ray_session: Any, tmp_path: Path, home: Path) -> None:
-    # 2 CPUs per host: the cluster has them, no node does.
+    # 2 CPUs and 8 GiB per host: the cluster has the CPUs, no node has either.
     big = Estimator(entry_point=str(_steps(tmp_path, 1, 0)), role="r", instance_type="ml.m5.large",
                     sagemaker_session=ray_session)
-    with pytest.warns(MlyardWarning, match="scaled down to 2 CPU"):
+    with pytest.warns(MlyardWarning, match=r"at most 1 CPU.* on one node: running scaled down to 1 CPU"):
         big.fit(wait=False)
-    desc = wait_for(lambda: (d := big.latest_training_job.describe())["TrainingJobStatus"] != "InProgress" and d)
-    assert desc["TrainingJobStatus"] == "Failed" and "no node of the Ray cluster has 2 CPU" in desc["FailureReason"]
+    assert big.latest_training_job.wait(logs=False)["TrainingJobStatus"] == "Completed"
     # Both CPUs taken by someone else: the job waits, saying why, and runs once one is free.
     class Blocker:  # defined here, so Ray sends it by value to workers that cannot import the tests
         def ping(self) -> int:

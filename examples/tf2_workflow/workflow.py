@@ -10,14 +10,26 @@
 4. Tune learning rate, epochs and batch size: 6 training jobs, 2 at a time, Bayesian search.
 5. Deploy the best model to a local endpoint (2 instances) and predict 10 test rows.
 6. Batch transform the whole test set with the best model, then delete the endpoint.
+
+With MLYARD_EXECUTOR=ray the jobs run on a Ray cluster: RAY_ADDRESS's, else one the example starts
+here (a head and two worker nodes of one CPU each, shut down at the end), with a control plane of
+its own; each job's description then says which node each of its hosts ran on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shutil
+import signal
 import sys
+import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -37,6 +49,41 @@ from mlyard.tuner import ContinuousParameter, HyperparameterTuner, IntegerParame
 
 def step(title: str) -> None:
     print(f"\n=== {title} ===", flush=True)
+
+
+def placement(desc: dict[str, Any]) -> str:
+    """Where the job's hosts ran, when an executor placed them on a cluster's nodes."""
+    placed = desc.get("MlyardPlacement") or []
+    return ", ".join(f"{p['Host']} on node {str(p['Node'])[:8]} ({p['NodeAddress']})" for p in placed)
+
+
+@contextlib.contextmanager
+def executor() -> Iterator[None]:
+    """MLYARD_EXECUTOR=ray without RAY_ADDRESS: a local Ray cluster of 2 worker nodes for the run, and
+    a control plane of its own (a home in a temporary folder) that runs its jobs there."""
+    if os.environ.get("MLYARD_EXECUTOR", "local") != "ray" or os.environ.get("RAY_ADDRESS"):
+        yield
+        return
+    from ray.cluster_utils import Cluster
+
+    gib = 1024**3
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "memory": gib, "object_store_memory": 100 * 1024**2, "include_dashboard": False})
+    for _ in range(2):
+        cluster.add_node(num_cpus=1, memory=4 * gib, object_store_memory=100 * 1024**2)
+    home = Path(tempfile.mkdtemp(prefix="mlyard-ray-demo-"))
+    os.environ.update(RAY_ADDRESS=cluster.address, MLYARD_HOME=str(home))
+    print(f"Ray cluster at {cluster.address}: a head and 2 worker nodes of 1 CPU; mlyard home {home}")
+    try:
+        yield
+    finally:
+        info = home / "server.json"
+        if info.exists():
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(json.loads(info.read_text())["pid"], signal.SIGTERM)
+                time.sleep(2)
+        cluster.shutdown()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> None:
@@ -66,6 +113,8 @@ def main() -> None:
                for o in processor.jobs[-1].describe()["ProcessingOutputConfig"]["Outputs"]}
     print(f"processing job {processor.jobs[-1].job_name}: train -> {outputs['train']}")
     print(f"{'':15}test  -> {outputs['test']}")
+    if placement(processor.jobs[-1].describe()):
+        print(f"{'':15}ran {placement(processor.jobs[-1].describe())}")
 
     step("3. Train in local mode")
     metric_definitions = [{"Name": "loss", "Regex": " loss: ([0-9\\.]+)"},
@@ -83,6 +132,8 @@ def main() -> None:
     final = {m["MetricName"]: m["Value"] for m in desc["FinalMetricDataList"]}
     print(f"\ntraining job  {job.name}: {desc['TrainingJobStatus']} in {time.monotonic() - started:.1f}s")
     print(f"model         {estimator.model_data}")
+    if placement(desc):
+        print(f"ran           {placement(desc)}")
     print(f"final val_loss {final['val_loss']:.2f}")
     df = estimator.training_job_analytics.dataframe()
     series = df[df.metric_name == "val_loss"]["value"]
@@ -134,4 +185,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with executor():
+        main()

@@ -83,6 +83,10 @@ class Executor(abc.ABC):
     def capacity(self) -> Resources:
         """What jobs may use in all (CPUs, memory, GPUs); read again on every scheduling pass."""
 
+    def largest_node(self) -> Resources:
+        """The most one host can have (a cluster's largest node); a request beyond it is scaled down."""
+        return self.capacity()
+
     def runner_text(self, handle: Handle) -> str:
         """The runner, in words, for failure reasons ("the job's runner process (pid 42)")."""
         return f"the job's runner ({self.name} executor: {', '.join(f'{k} {v}' for k, v in handle.items())})"

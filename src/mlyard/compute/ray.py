@@ -315,6 +315,19 @@ class RayExecutor(Executor):
             self._capacity = (time.monotonic(), cap, nodes)
         return cap
 
+    def largest_node(self) -> Resources:
+        """The alive node with the most CPUs (then memory), as one host's upper bound."""
+        best = Resources(0, 0, 0)
+        for node in self.ray.nodes():
+            have = node.get("Resources") or {}
+            if not node.get("Alive"):
+                continue
+            this = Resources(float(have.get("CPU", 0)), int(have.get("memory", 0) // (1024 * 1024)),
+                             int(have.get("GPU", 0)))
+            if (this.cpus, this.memory_mib) > (best.cpus, best.memory_mib):
+                best = this
+        return best
+
     def runner_text(self, handle: Handle) -> str:
         lost = self._lost_hosts(handle)
         if lost:

@@ -44,24 +44,29 @@ class Fitted:
     warning: str | None
 
 
-def fit_request(itype: InstanceType, count: int, capacity: Resources) -> Fitted:
+def fit_request(itype: InstanceType, count: int, capacity: Resources, node: Resources | None = None) -> Fitted:
     """The per-host resources a job of ``count`` hosts of ``itype`` gets here. A request larger than
-    the machine is scaled down (with a warning) so notebooks written for cloud instances still run."""
+    the machine (``capacity``), or than one host can have (``node``: the largest machine of a
+    cluster; the machine itself by default), is scaled down (with a warning) so notebooks written for
+    cloud instances still run."""
     want = itype.resources
+    node = node or capacity
     if want.gpus and not capacity.gpus and itype.local:
         raise ValidationError(
             f"instance type {itype.name!r} needs a GPU and this machine has none (nvidia-smi finds "
             "no GPU); use instance_type='local'.")
     total = want.times(count)
-    if total.fits_in(capacity):
+    if total.fits_in(capacity) and want.fits_in(node):
         return Fitted(want, None)
-    cpus = min(want.cpus, capacity.cpus / count)
-    mem = min(want.memory_mib, capacity.memory_mib // count)
-    gpus = min(want.gpus, capacity.gpus // count)
+    cpus = min(want.cpus, capacity.cpus / count, node.cpus)
+    mem = min(want.memory_mib, capacity.memory_mib // count, node.memory_mib)
+    gpus = min(want.gpus, capacity.gpus // count, node.gpus)
     fitted = Resources(cpus, mem, gpus)
+    where = (f"this machine has {capacity.describe()} in all" if node == capacity else
+             f"the cluster has {capacity.describe()} in all, at most {node.describe()} on one node")
     warning = (
-        f"{count} x {itype.name} asks for {want.describe()} per instance but this machine has "
-        f"{capacity.describe()} in all: running scaled down to {fitted.describe()} per instance.")
+        f"{count} x {itype.name} asks for {want.describe()} per instance but {where}: running scaled down "
+        f"to {fitted.describe()} per instance.")
     if want.gpus and not gpus:
         warning += " No GPU is left for it: it runs on the CPU."
     return Fitted(fitted, warning)

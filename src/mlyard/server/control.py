@@ -174,7 +174,7 @@ class ControlPlane:
             self.sources.check("the checkpoints (CheckpointConfig.S3Uri)", checkpoints)  # read at start,
             self.sources.check_destination("the checkpoints (CheckpointConfig.S3Uri)", checkpoints)  # then written
         rc = req["ResourceConfig"]
-        return self._check_resources(req, rc["InstanceType"], rc["InstanceCount"])
+        return self._check_resources(req, rc["InstanceType"], rc["InstanceCount"], spread=_spreads("training", req))
 
     def create_processing_job(self, req: dict[str, Any]) -> dict[str, Any]:
         name = req["ProcessingJobName"]
@@ -208,7 +208,8 @@ class ControlPlane:
         check_strings("ContainerEntrypoint", app["ContainerEntrypoint"], 100, 256)
         check_strings("ContainerArguments", app["ContainerArguments"], 256, 256)
         cc = req["ProcessingResources"]["ClusterConfig"]
-        fitted = self._check_resources(req, cc["InstanceType"], cc["InstanceCount"], PROCESSING_ENVIRONMENT)
+        fitted = self._check_resources(req, cc["InstanceType"], cc["InstanceCount"], PROCESSING_ENVIRONMENT,
+                                       spread=_spreads("processing", req))
         return self._create("processing", name, fitted, cc["InstanceCount"], req)
 
     def _default_output(self, req: dict[str, Any]) -> str:
@@ -241,7 +242,8 @@ class ControlPlane:
         source = (model.get("MlyardConfig") or {}).get("SourceUrl")
         req["ModelSpec"] = {**model["PrimaryContainer"], "SourceUrl": source}
         res = req["TransformResources"]
-        fitted = self._check_resources(req, res["InstanceType"], res["InstanceCount"], TRANSFORM_ENVIRONMENT)
+        fitted = self._check_resources(req, res["InstanceType"], res["InstanceCount"], TRANSFORM_ENVIRONMENT,
+                                       spread=_spreads("transform", req))
         return self._create("transform", name, fitted, res["InstanceCount"], req)
 
     def create_bucket(self, name: str) -> str:
@@ -262,14 +264,17 @@ class ControlPlane:
                                       f"{exc}") from exc
 
     def _check_resources(self, req: dict[str, Any], instance_type: str, count: int,
-                         env_limits: MapLimits = TRAINING_ENVIRONMENT) -> Fitted:
+                         env_limits: MapLimits = TRAINING_ENVIRONMENT, spread: bool = True) -> Fitted:
         """What every job kind checks: its environment, instances and sandbox."""
         check_map("environment variable", req.get("Environment") or {}, env_limits)
         check_count("instance count", count)
         # Runners may run on other machines: they must reach the channels and the store from there.
         self.executor.check_reachable({"the runner channels' root (MLYARD_RUNS)": self.runs_root,
                                        "the store (MLYARD_STORE)": self.store_root})
-        fitted = fit_request(lookup(instance_type), count, self.executor.capacity())
+        node = self.executor.largest_node()  # what one host can have; all of them, if they stay together
+        if not spread:
+            node = Resources(node.cpus / count, node.memory_mib // count, node.gpus // count)
+        fitted = fit_request(lookup(instance_type), count, self.executor.capacity(), node)
         problem = sandbox.sandbox_problem() if req["MlyardConfig"].get("Sandbox") else None
         if problem:
             raise ValidationError(problem)
@@ -527,8 +532,7 @@ class ControlPlane:
         return Launch(name=job["name"], channel=job["job_dir"],
                       hosts=[f"algo-{i + 1}" for i in range(alloc.hosts)], per_host=alloc.per_host,
                       env=public_environment(),
-                      spread=job["kind"] in ("training", "processing")
-                      and not (job["spec"].get("MlyardConfig") or {}).get("Sandbox"))
+                      spread=_spreads(job["kind"], job["spec"]))
 
     def _ingest(self, job: dict[str, Any], check_liveness: bool = True) -> None:
         name = job["name"]
@@ -657,6 +661,14 @@ def _file_system_channel(channel: dict[str, Any]) -> None:
                               "be an absolute path of a folder on the server's machine")
     source["S3DataSource"] = {"S3Uri": "file://" + os.path.normpath(path), "S3DataType": "S3Prefix",
                               "S3DataDistributionType": "FullyReplicated"}
+
+
+def _spreads(kind: str, req: dict[str, Any]) -> bool:
+    """Whether a job's hosts may run on different machines: training and processing hosts may (each
+    on its own, through a host agent); a transform job's model servers stay with its runner, which
+    sends them the records on loopback, and a sandboxed job's hosts with the runner that sets their
+    limits."""
+    return kind in ("training", "processing") and not (req.get("MlyardConfig") or {}).get("Sandbox")
 
 
 def _hosts(job: dict[str, Any]) -> list[str]:
