@@ -115,6 +115,7 @@ def test_a_training_job_runs_on_a_worker_node(ray_session: Any, tmp_path: Path, 
     assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
     [place] = desc["MlyardPlacement"]
     assert place["Host"] == "algo-1" and place["Node"] in _worker_nodes()
+    assert place["NodeAddress"] == {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}[place["Node"]]
     assert len(est.training_job_analytics.dataframe()) == 5
     logs = (home / "jobs" / est.latest_training_job.name / "logs" / "algo-1.log").read_text()
     assert "step 4 loss: 0.2000" in logs

@@ -208,12 +208,13 @@ class RayExecutor(Executor):
         nodes = self.ray.util.placement_group_table(pg).get("bundles_to_node_id") or {}
         ips = {n["NodeID"]: n.get("NodeManagerAddress") for n in self.ray.nodes()}
         home = nodes.get(0)
-        hosts = {h: {"node": nodes.get(i), "address": ips.get(nodes.get(i)) or "127.0.0.1",
-                     "remote": nodes.get(i) != home} for i, h in enumerate(launch.hosts)}
+        hosts = {h: {"node": nodes.get(i), "node_ip": ips.get(nodes.get(i)),
+                     "address": ips.get(nodes.get(i)) or "127.0.0.1", "remote": nodes.get(i) != home}
+                 for i, h in enumerate(launch.hosts)}
         if len({n for n in nodes.values()}) < 2:  # all on one node: plain loopback, as locally
             hosts = {h: dict(p, address="127.0.0.1") for h, p in hosts.items()}
         channel.put("placement.json", json.dumps({"hosts": hosts}).encode())
-        handle["hosts"] = {h: {"node": p["node"], "address": p["address"]} for h, p in hosts.items()}
+        handle["hosts"] = {h: {"node": p["node"], "address": p["node_ip"]} for h, p in hosts.items()}
         handle["agents"] = {}
         try:
             for i, (host, where) in enumerate(hosts.items()):
@@ -255,7 +256,7 @@ class RayExecutor(Executor):
 
         raw = RunnerChannel(launch.channel).get("placement.json")  # written before any actor started
         placed = (json.loads(raw).get("hosts") or {}) if raw else {}
-        handle["hosts"] = {h: {"node": p.get("node"), "address": p.get("address")} for h, p in placed.items()}
+        handle["hosts"] = {h: {"node": p.get("node"), "address": p.get("node_ip")} for h, p in placed.items()}
         handle["agents"] = {h: self.agent_name(launch.name, h) for h, p in placed.items() if p.get("remote")}
         return handle
 
