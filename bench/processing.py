@@ -40,6 +40,19 @@ for name in sorted(os.listdir(src)):
 """
 
 
+def write_inputs(root: Path) -> tuple[Path, Path, Path]:
+    """The 8 input files (``raw/``), the CPU-bound script and a no-op one, under ``root``."""
+    raw = root / "raw"
+    raw.mkdir()
+    for i in range(8):
+        (raw / f"part-{i}.bin").write_bytes(os.urandom(4096))
+    script = root / "transform.py"
+    script.write_text(TRANSFORM)
+    noop = root / "noop.py"
+    noop.write_text("print('done')\n")
+    return raw, script, noop
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -47,14 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlyard-bench-") as tmp, isolated_home(Path(tmp)):
         root = Path(tmp)
-        raw = root / "raw"
-        raw.mkdir()
-        for i in range(8):
-            (raw / f"part-{i}.bin").write_bytes(os.urandom(4096))
-        script = root / "transform.py"
-        script.write_text(TRANSFORM)
-        noop = root / "noop.py"
-        noop.write_text("print('done')\n")
+        raw, script, noop = write_inputs(root)
 
         from mlyard.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from home import isolated_home  # noqa: E402
-from processing import TRANSFORM  # noqa: E402
+from processing import write_inputs  # noqa: E402
 
 GIB = 1024**3
 TRIAL = """
@@ -86,14 +86,7 @@ def main() -> None:
     out: dict[str, object] = {"benchmark": "ray_executor", "nodes": "head (0 CPU) + 2 x 1 CPU"}
     with tempfile.TemporaryDirectory(prefix="mlyard-bench-") as tmp:
         root = Path(tmp)
-        noop = root / "noop.py"
-        noop.write_text("print('done')\n")
-        raw = root / "raw"
-        raw.mkdir()
-        for i in range(8):
-            (raw / f"part-{i}.bin").write_bytes(os.urandom(4096))
-        transform = root / "transform.py"
-        transform.write_text(TRANSFORM)
+        raw, transform, noop = write_inputs(root)
 
         # Tuning on the local executor first, with the machine to itself.
         with isolated_home(root / "local"):
