@@ -74,17 +74,6 @@ def test_a_training_job_runs_on_a_worker_node(ray_session: Any, tmp_path: Path, 
                          if pg["name"].startswith("mlyard-job-")), timeout=60)
 
 
-def test_a_stop_reaches_a_runner_on_a_worker_node(ray_session: Any, tmp_path: Path, home: Path) -> None:
-    est = _estimator(write_script(tmp_path, "long.py", "import time\ntime.sleep(120)\n"), ray_session)
-    est.fit(wait=False)
-    job = est.latest_training_job
-    wait_for(lambda: _training(home, job.name), timeout=60)
-    assert job.describe()["MlyardPlacement"][0]["Node"] in _worker_nodes()
-    job.stop()
-    desc = job.wait(logs=False)
-    assert desc["TrainingJobStatus"] == "Stopped"
-
-
 def test_the_server_kills_a_runner_on_a_worker_node_that_does_not_stop(ray_session: Any, tmp_path: Path,
                                                                         home: Path) -> None:
     est = _estimator(write_script(tmp_path, "long.py", "import time\ntime.sleep(120)\n"), ray_session)
