@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -192,6 +193,70 @@ def example_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from prepare_data import prepare
 
     return prepare(tmp_path_factory.mktemp("tf2-data"))
+
+
+# -- the Ray executor: a real cluster of three nodes on this machine ----------------------------------------
+GIB = 1024**3
+RAY_NODE = {"num_cpus": 1, "memory": 2 * GIB, "object_store_memory": 100 * 1024**2}
+RAY_INSTALL_HINT = "Ray is not installed: pip install 'mlyard[ray]' (make installs it)"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A head that runs no jobs (no CPUs) and two workers (1 CPU each, told apart by the resources
+    node-a and node-b), so every job's runner runs on a worker node; the driver is in mlyard's
+    namespace, so tests can look up its actors and placement groups by name.
+
+    Module-scoped, not session-scoped: it starts in a few seconds, and idle Ray processes (GCS,
+    three raylets, their workers) would otherwise take CPU from every module run between its
+    users on a 2-core machine. Tests that remove or add nodes put the cluster back as it was."""
+    pytest.importorskip("ray", reason=RAY_INSTALL_HINT)
+    import ray
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "memory": GIB, "object_store_memory": 100 * 1024**2, "include_dashboard": False})
+    for name in ("node-a", "node-b"):
+        c.add_node(resources={name: 1}, **RAY_NODE)
+    ray.init(address=c.address, namespace="mlyard", log_to_driver=False, logging_level="WARNING")
+    sessions = {n.session_name for n in c.list_all_nodes()}
+    try:
+        yield c
+    finally:
+        ray.shutdown()
+        c.shutdown()
+        # Ray processes left running would starve the other tests of this machine's CPUs.
+        left = [p for p in psutil.process_iter(["cmdline"])
+                if any(s in " ".join(p.info["cmdline"] or []) for s in sessions)]
+        for p in left:
+            kill_tree(p.pid)
+        assert not left, f"Ray processes outlived the cluster: {left}"
+
+
+@pytest.fixture
+def ray_session(cluster: Any, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A Session whose server runs jobs on the test cluster (MLYARD_EXECUTOR=ray); afterwards no
+    job of it is left there."""
+    import ray
+    from ray.util.placement_group import placement_group_table, remove_placement_group
+
+    import mlyard
+
+    monkeypatch.setenv("MLYARD_EXECUTOR", "ray")
+    monkeypatch.setenv("RAY_ADDRESS", cluster.address)
+    yield mlyard.Session()
+    stop_local_server(home)
+    for p in procs_under(home):  # hosts whose runner died with its node
+        kill_tree(p.pid)
+    for name in ray.util.list_named_actors():
+        if name.startswith(("mlyard-runner-", "mlyard-host-")):
+            ray.kill(ray.get_actor(name))
+    for pg in placement_group_table().values():
+        if pg["name"].startswith("mlyard-job-") and pg["state"] != "REMOVED":
+            try:
+                remove_placement_group(ray.util.get_placement_group(pg["name"]))
+            except ValueError:  # removed meanwhile
+                pass
 
 
 def bwrap_usable() -> bool:

@@ -43,8 +43,8 @@ def _results(uri: str) -> dict[str, dict]:
     return {key: json.loads(store.read_bytes(u)) for u, key in store.list_objects(uri)}
 
 
-@pytest.mark.parametrize("distribution", ["ShardedByS3Key", "FullyReplicated"])
-def test_distribution_types(session, tmp_path: Path, distribution: str) -> None:
+def test_fully_replicated_gives_every_instance_everything(session, tmp_path: Path) -> None:
+    """(ShardedByS3Key over instances is in the job-contract battery, test_job_contract.py.)"""
     data = _files(7, tmp_path / "raw")
     write_script(tmp_path, "lister.py", LISTER)
     out = tmp_path / "out"
@@ -52,24 +52,18 @@ def test_distribution_types(session, tmp_path: Path, distribution: str) -> None:
     with pytest.warns(MlyardWarning, match="scaled down"):
         p.run(code=str(tmp_path / "lister.py"),
               inputs=[ProcessingInput(source=str(data), destination="/opt/ml/processing/input/data",
-                                      s3_data_distribution_type=distribution)],
+                                      s3_data_distribution_type="FullyReplicated")],
               outputs=[ProcessingOutput(source="/opt/ml/processing/out", destination=f"file://{out}")],
               arguments=["--flag", "1"], logs=False)
     results = _results(f"file://{out}")
     assert sorted(results) == ["algo-1.json", "algo-2.json", "algo-3.json"]
-    seen = [r["seen"] for r in results.values()]
     every = [f"part-{i:02d}.csv" for i in range(7)]
-    if distribution == "ShardedByS3Key":
-        assert sorted(sum(seen, [])) == every  # each object exactly once across the instances
-        assert sorted(len(s) for s in seen) == [2, 2, 3]
-    else:
-        assert all(s == every for s in seen)
+    assert all(r["seen"] == every for r in results.values())
     first = next(iter(results.values()))
     assert first["args"] == ["--flag", "1"] and first["count"] == 3
     desc = p.latest_job.describe()
     assert desc["ProcessingJobStatus"] == "Completed"
     assert "algo-1 saw" in desc["ExitMessage"] and "algo-3 saw" in desc["ExitMessage"]
-    assert desc["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == f"file://{out}"
     assert [j["Kind"] for j in session.client.list_jobs()] == ["processing"]
 
 

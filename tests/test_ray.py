@@ -1,6 +1,6 @@
-"""The Ray executor on a real cluster of three nodes on this machine: a head that runs no jobs (no
-CPUs) and two workers (1 CPU each, told apart by the resources node-a and node-b), so every job's
-runner runs on a worker node."""
+"""What only the Ray executor does, on the real cluster of conftest's ``cluster`` fixture (a head
+that runs no jobs, two workers of 1 CPU): placement, release, re-attaching, node loss, capacity.
+The job contract on Ray (layout, environment, stop, multi-host, ...) is in test_job_contract.py."""
 
 from __future__ import annotations
 
@@ -9,70 +9,20 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from conftest import kill_tree, procs_under, stop_local_server, wait_for, write_script
+from conftest import RAY_INSTALL_HINT, RAY_NODE, stop_local_server, wait_for, write_script
 
-ray = pytest.importorskip("ray")
+ray = pytest.importorskip("ray", reason=RAY_INSTALL_HINT)
 
 from ray.util.placement_group import placement_group_table  # noqa: E402
 
 import mlyard  # noqa: E402
 from mlyard.errors import MlyardWarning  # noqa: E402
 from mlyard.estimator import Estimator  # noqa: E402
-
-GIB = 1024**3
-NODE = {"num_cpus": 1, "memory": 2 * GIB, "object_store_memory": 100 * 1024**2}
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    from ray.cluster_utils import Cluster
-
-    c = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "memory": GIB, "object_store_memory": 100 * 1024**2, "include_dashboard": False})
-    for name in ("node-a", "node-b"):
-        c.add_node(resources={name: 1}, **NODE)
-    # In mlyard's namespace: the tests look up its actors and placement groups by name.
-    ray.init(address=c.address, namespace="mlyard", log_to_driver=False, logging_level="WARNING")
-    sessions = {n.session_name for n in c.list_all_nodes()}
-    try:
-        yield c
-    finally:
-        ray.shutdown()
-        c.shutdown()
-        # Ray processes left running would starve the other tests of this machine's CPUs.
-        left = [p for p in psutil.process_iter(["cmdline"])
-                if any(s in " ".join(p.info["cmdline"] or []) for s in sessions)]
-        for p in left:
-            kill_tree(p.pid)
-        assert not left, f"Ray processes outlived the cluster: {left}"
-
-
-@pytest.fixture
-def ray_session(cluster: Any, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A Session whose server runs jobs on the test cluster; afterwards no job of it is left there."""
-    monkeypatch.setenv("MLYARD_EXECUTOR", "ray")
-    monkeypatch.setenv("RAY_ADDRESS", cluster.address)
-    yield mlyard.Session()
-    stop_local_server(home)
-    for p in procs_under(home):  # hosts whose runner died with its node
-        kill_tree(p.pid)
-    from ray.util.placement_group import remove_placement_group
-
-    for name in ray.util.list_named_actors():
-        if name.startswith(("mlyard-runner-", "mlyard-host-")):
-            ray.kill(ray.get_actor(name))
-    for pg in placement_group_table().values():
-        if pg["name"].startswith("mlyard-job-") and pg["state"] != "REMOVED":
-            try:
-                remove_placement_group(ray.util.get_placement_group(pg["name"]))
-            except ValueError:  # removed meanwhile
-                pass
 
 
 def _worker_nodes() -> dict[str, str]:
@@ -123,17 +73,6 @@ def test_a_training_job_runs_on_a_worker_node(ray_session: Any, tmp_path: Path, 
     wait_for(lambda: not [n for n in ray.util.list_named_actors() if n.startswith("mlyard-runner-")], timeout=60)
     wait_for(lambda: all(pg["state"] == "REMOVED" for pg in placement_group_table().values()
                          if pg["name"].startswith("mlyard-job-")), timeout=60)
-
-
-def test_a_stop_reaches_a_runner_on_a_worker_node(ray_session: Any, tmp_path: Path, home: Path) -> None:
-    est = _estimator(write_script(tmp_path, "long.py", "import time\ntime.sleep(120)\n"), ray_session)
-    est.fit(wait=False)
-    job = est.latest_training_job
-    wait_for(lambda: _training(home, job.name), timeout=60)
-    assert job.describe()["MlyardPlacement"][0]["Node"] in _worker_nodes()
-    job.stop()
-    desc = job.wait(logs=False)
-    assert desc["TrainingJobStatus"] == "Stopped"
 
 
 def test_the_server_kills_a_runner_on_a_worker_node_that_does_not_stop(ray_session: Any, tmp_path: Path,
@@ -253,7 +192,7 @@ def test_losing_the_runners_node_fails_the_job_naming_the_node(ray_session: Any,
         assert desc["TrainingJobStatus"] == "Failed"
         assert node_id in desc["FailureReason"] and "left the Ray cluster" in desc["FailureReason"]
     finally:
-        cluster.add_node(resources={resource: 1}, **NODE)  # the next tests find the cluster as it was
+        cluster.add_node(resources={resource: 1}, **RAY_NODE)  # the next tests find the cluster as it was
 
 
 def test_losing_a_hosts_node_fails_the_job_naming_the_host_and_the_node(ray_session: Any, cluster: Any,
@@ -273,12 +212,12 @@ def test_losing_a_hosts_node_fails_the_job_naming_the_host_and_the_node(ray_sess
         assert "host algo-2" in desc["FailureReason"] and node_id in desc["FailureReason"]
         assert "left the Ray cluster" in desc["FailureReason"]
     finally:
-        cluster.add_node(resources={resource: 1}, **NODE)
+        cluster.add_node(resources={resource: 1}, **RAY_NODE)
 
 
 def test_capacity_follows_the_nodes(ray_session: Any, cluster: Any) -> None:
     assert _health(ray_session)["cpus"] == 2
-    extra = cluster.add_node(**NODE)
+    extra = cluster.add_node(**RAY_NODE)
     try:
         wait_for(lambda: _health(ray_session)["cpus"] == 3, timeout=30)
         assert _health(ray_session)["nodes"] == 4
@@ -290,7 +229,7 @@ def test_capacity_follows_the_nodes(ray_session: Any, cluster: Any) -> None:
 def test_local_folders_are_refused_once_nodes_are_on_two_machines(ray_session: Any, cluster: Any,
                                                                     tmp_path: Path) -> None:
     est = _estimator(_steps(tmp_path, 1, 0), ray_session)
-    other = cluster.add_node(node_ip_address="127.0.0.2", **NODE)  # another address: "another machine"
+    other = cluster.add_node(node_ip_address="127.0.0.2", **RAY_NODE)  # another address: "another machine"
     try:
         wait_for(lambda: _health(ray_session)["nodes"] == 4, timeout=30)
         with pytest.raises(mlyard.errors.ValidationError, match="MLYARD_RUNS") as refused:

@@ -21,16 +21,6 @@ HARD_CODED = """
 """
 
 
-@needs_bwrap
-def test_hard_coded_opt_ml_paths_run_unchanged(session, tmp_path: Path, data_dir: Path, home: Path) -> None:
-    write_script(tmp_path, "hard.py", HARD_CODED)
-    est = Estimator(entry_point=str(tmp_path / "hard.py"), instance_type="local", role="r")
-    est.fit({"train": f"file://{data_dir}"}, logs=False)
-    log = (home / "jobs" / est.latest_training_job.name / "logs" / "algo-1.log").read_text()
-    assert "model dir /opt/ml/model files ['a.csv', 'b.csv']" in log
-    assert not Path("/opt/ml/model/files.txt").exists()  # the host's /opt is untouched
-
-
 def test_without_bubblewrap_hard_coded_paths_fail_with_a_hint(tmp_path: Path, data_dir: Path, home: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     if Path("/opt/ml").exists():
@@ -253,47 +243,6 @@ def test_sandbox_limits_hold_for_the_whole_job(tmp_path: Path, home: Path, monke
     killed = int(log.split(" workers were killed")[0].rsplit("\n", 1)[-1])
     assert killed >= 4  # 8 x 256 MiB do not fit in 1 GiB together: half of them at least were killed
     assert not procs_under(Path("spread.py"))
-
-
-@needs_bwrap
-def test_sandbox_user_reads_its_requirements_environment_and_writes_processing_outputs(
-        tmp_path: Path, home: Path) -> None:
-    """The sandbox user can read the cached requirements environment and write every output
-    directory, though mlyard's home and the job's directories belong to another user."""
-    from conftest import write_local_package
-
-    import mlyard
-    from mlyard.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
-
-    session = mlyard.Session(sandbox=True)
-    src = tmp_path / "src"
-    write_local_package(tmp_path / "localpkg", "mlyard-sandbox-pkg", "mlyard_sandbox_pkg", "VALUE = 7\n")
-    write_script(src, "requirements.txt", f"{tmp_path / 'localpkg'}\n")
-    write_script(src, "train.py", """
-        import os, mlyard_sandbox_pkg
-        open("/opt/ml/model/value.txt", "w").write(str(mlyard_sandbox_pkg.VALUE))
-        print("uid", os.getuid(), "value", mlyard_sandbox_pkg.VALUE)
-    """)
-    est = Estimator(entry_point="train.py", source_dir=str(src), instance_type="local", role="r",
-                    sagemaker_session=session)
-    est.fit(logs=False)
-    log = (home / "jobs" / est.latest_training_job.name / "logs" / "algo-1.log").read_text()
-    assert "value 7" in log
-
-    (tmp_path / "raw").mkdir()
-    (tmp_path / "raw" / "x.csv").write_text("1\n2\n")
-    write_script(tmp_path, "count.py", """
-        import os
-        rows = open("/opt/ml/processing/input/x.csv").read().split()
-        os.makedirs("/opt/ml/processing/out/nested", exist_ok=True)
-        open("/opt/ml/processing/out/nested/count.txt", "w").write(str(len(rows)))
-    """)
-    out = tmp_path / "out"
-    p = ScriptProcessor(command=["python3"], instance_type="local", role="r", sagemaker_session=session)
-    p.run(code=str(tmp_path / "count.py"),
-          inputs=[ProcessingInput(source=str(tmp_path / "raw"), destination="/opt/ml/processing/input")],
-          outputs=[ProcessingOutput(source="/opt/ml/processing/out", destination=f"file://{out}")], logs=False)
-    assert (out / "nested" / "count.txt").read_text() == "2"
 
 
 @needs_bwrap

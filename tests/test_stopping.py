@@ -77,15 +77,6 @@ def test_children_and_daemons_end_with_the_job_without_a_tail(session, tmp_path:
     assert not _leftovers(mark), "a process the script started outlived the job"
 
 
-def test_a_stop_ends_the_job_and_its_children_within_the_grace_period(session, tmp_path: Path) -> None:
-    job, mark = _running_job(session, tmp_path)
-    t0 = time.monotonic()
-    job.stop()
-    wait_for(lambda: job.describe()["TrainingJobStatus"] == "Stopped", timeout=30)
-    assert time.monotonic() - t0 < 3 + 9  # the grace period (3 s in tests), and little more (was 20 s more)
-    assert not _leftovers(mark)
-
-
 def test_a_killed_host_fails_the_job_at_once(session, tmp_path: Path, home: Path) -> None:
     job, mark = _running_job(session, tmp_path)
     runner_pid = _runner_pid(home, job.name)
