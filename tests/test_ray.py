@@ -177,42 +177,38 @@ def test_a_host_larger_than_any_node_is_scaled_down_and_one_without_room_now_wai
     assert job.wait(logs=False)["TrainingJobStatus"] == "Completed"
 
 
-def test_losing_the_runners_node_fails_the_job_naming_the_node(ray_session: Any, cluster: Any, tmp_path: Path,
-                                                               home: Path) -> None:
-    est = _estimator(write_script(tmp_path, "long.py", "import time\ntime.sleep(60)\n"), ray_session)
+def _lose_a_node(session: Any, cluster: Any, tmp_path: Path, home: Path, hosts: int, host: int) -> tuple[Any, str]:
+    """Start a long job of ``hosts`` hosts, remove the node where host ``host`` (0-based) runs, and
+    return the job's description once it has ended, and that node's id. The node comes back after
+    (the next tests find the cluster as it was)."""
+    est = _estimator(write_script(tmp_path, "long.py", "import time\nprint('up', flush=True)\ntime.sleep(60)\n"),
+                     session, instance_count=hosts)
     est.fit(wait=False)
     job = est.latest_training_job
     wait_for(lambda: _training(home, job.name), timeout=60)
-    node_id = job.describe()["MlyardPlacement"][0]["Node"]
+    node_id = job.describe()["MlyardPlacement"][host]["Node"]
     [node] = [n for n in cluster.worker_nodes if n.node_id == node_id]
     resource = _worker_nodes()[node_id]
     cluster.remove_node(node)
     try:
-        desc = wait_for(lambda: (d := job.describe())["TrainingJobStatus"] != "InProgress" and d, timeout=60)
-        assert desc["TrainingJobStatus"] == "Failed"
-        assert node_id in desc["FailureReason"] and "left the Ray cluster" in desc["FailureReason"]
+        return wait_for(lambda: (d := job.describe())["TrainingJobStatus"] != "InProgress" and d, timeout=60), node_id
     finally:
-        cluster.add_node(resources={resource: 1}, **RAY_NODE)  # the next tests find the cluster as it was
+        cluster.add_node(resources={resource: 1}, **RAY_NODE)
+
+
+def test_losing_the_runners_node_fails_the_job_naming_the_node(ray_session: Any, cluster: Any, tmp_path: Path,
+                                                               home: Path) -> None:
+    desc, node_id = _lose_a_node(ray_session, cluster, tmp_path, home, hosts=1, host=0)
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert node_id in desc["FailureReason"] and "left the Ray cluster" in desc["FailureReason"]
 
 
 def test_losing_a_hosts_node_fails_the_job_naming_the_host_and_the_node(ray_session: Any, cluster: Any,
                                                                           tmp_path: Path, home: Path) -> None:
-    est = _estimator(write_script(tmp_path, "long.py", "import time\nprint('up', flush=True)\ntime.sleep(60)\n"),
-                     ray_session, instance_count=2)
-    est.fit(wait=False)
-    job = est.latest_training_job
-    wait_for(lambda: _training(home, job.name), timeout=60)
-    node_id = job.describe()["MlyardPlacement"][1]["Node"]
-    [node] = [n for n in cluster.worker_nodes if n.node_id == node_id]
-    resource = _worker_nodes()[node_id]
-    cluster.remove_node(node)
-    try:
-        desc = wait_for(lambda: (d := job.describe())["TrainingJobStatus"] != "InProgress" and d, timeout=60)
-        assert desc["TrainingJobStatus"] == "Failed"
-        assert "host algo-2" in desc["FailureReason"] and node_id in desc["FailureReason"]
-        assert "left the Ray cluster" in desc["FailureReason"]
-    finally:
-        cluster.add_node(resources={resource: 1}, **RAY_NODE)
+    desc, node_id = _lose_a_node(ray_session, cluster, tmp_path, home, hosts=2, host=1)
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert "host algo-2" in desc["FailureReason"] and node_id in desc["FailureReason"]
+    assert "left the Ray cluster" in desc["FailureReason"]
 
 
 def test_capacity_follows_the_nodes(ray_session: Any, cluster: Any) -> None:
