@@ -61,6 +61,18 @@ def kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
+def marked_processes(mark: str) -> list[psutil.Process]:
+    """Live processes whose command line carries ``mark`` (what a test's script started, by name)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if any(mark in arg for arg in p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
 def procs_under(path: Path) -> list[psutil.Process]:
     """Live processes whose command line names ``path`` (e.g. an endpoint's runner and instances)."""
     out = []

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
-from conftest import RAY_INSTALL_HINT, bwrap_usable, wait_for, write_local_package, write_script
+from conftest import RAY_INSTALL_HINT, bwrap_usable, marked_processes, wait_for, write_local_package, write_script
 
 import mlyard
 from mlyard import TrainingInput
@@ -241,17 +240,6 @@ GRACEFUL = """
 """
 
 
-def _leftovers(mark: str) -> list[psutil.Process]:
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if any(mark in arg for arg in p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE:
-                found.append(p)
-        except psutil.Error:
-            pass
-    return found
-
-
 def test_a_stop_ends_the_job_within_the_grace_period_and_keeps_its_model(backend: Backend) -> None:
     mark = f"leftover-{uuid.uuid4().hex[:8]}"
     write_script(backend.tmp, "graceful.py", GRACEFUL)
@@ -259,14 +247,14 @@ def test_a_stop_ends_the_job_within_the_grace_period_and_keeps_its_model(backend
     est.fit(wait=False)
     job = est.latest_training_job
     wait_for(lambda: "ready" in backend.logs(job.name), timeout=60)  # its handler is set
-    wait_for(lambda: _leftovers(f"{mark}-child") and _leftovers(f"{mark}-daemon"), timeout=30)
+    wait_for(lambda: marked_processes(f"{mark}-child") and marked_processes(f"{mark}-daemon"), timeout=30)
     t0 = time.monotonic()
     job.stop()
     desc = job.wait(logs=False)
     assert time.monotonic() - t0 < GRACE + 9  # the grace period and little more
     assert desc["TrainingJobStatus"] == "Stopped"
     assert backend.files_of(desc["ModelArtifacts"]["S3ModelArtifacts"]) == {"last.txt": b"saved on SIGTERM"}
-    wait_for(lambda: not _leftovers(mark), timeout=5)  # nothing the script started outlives the job
+    wait_for(lambda: not marked_processes(mark), timeout=5)  # nothing the script started outlives the job
 
 
 # -- checkpoints -------------------------------------------------------------------------------

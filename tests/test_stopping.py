@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import psutil
-from conftest import wait_for, write_script
+from conftest import marked_processes, wait_for, write_script
 
 from mlyard.estimator import Estimator
 
@@ -32,19 +32,8 @@ LEAVES_CHILDREN = """
 """
 
 
-def _leftovers(mark: str) -> list[psutil.Process]:
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if any(mark in arg for arg in p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE:
-                found.append(p)
-        except psutil.Error:
-            pass
-    return found
-
-
 def _both_started(mark: str) -> bool:
-    return bool(_leftovers(f"{mark}-child")) and bool(_leftovers(f"{mark}-daemon"))
+    return bool(marked_processes(f"{mark}-child")) and bool(marked_processes(f"{mark}-daemon"))
 
 
 def _running_job(session, tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -74,7 +63,7 @@ def test_children_and_daemons_end_with_the_job_without_a_tail(session, tmp_path:
     took = time.monotonic() - t0
     assert est.latest_training_job.describe()["TrainingJobStatus"] == "Completed"
     assert took < 12, f"a 1 s job took {took:.1f} s"  # the leftover pipes once held it 20 s more
-    assert not _leftovers(mark), "a process the script started outlived the job"
+    assert not marked_processes(mark), "a process the script started outlived the job"
 
 
 def test_a_killed_host_fails_the_job_at_once(session, tmp_path: Path, home: Path) -> None:
@@ -86,7 +75,7 @@ def test_a_killed_host_fails_the_job_at_once(session, tmp_path: Path, home: Path
     wait_for(lambda: job.describe()["TrainingJobStatus"] == "Failed", timeout=30)
     assert time.monotonic() - t0 < 10
     assert "killed by signal 9" in job.describe()["FailureReason"] or "ExitCode 137" in job.describe()["FailureReason"]
-    assert not _leftovers(mark)
+    assert not marked_processes(mark)
 
 
 SLOW_PACKAGE_SETUP = """
@@ -111,12 +100,12 @@ def test_a_stop_interrupts_set_up(session, tmp_path: Path) -> None:
     est.fit(wait=False)
     job = est.latest_training_job
     wait_for(lambda: job.describe()["SecondaryStatus"] == "Downloading", timeout=60)
-    wait_for(lambda: _leftovers("pip"), timeout=60)  # pip is building the package, and will for 600 s
+    wait_for(lambda: marked_processes("pip"), timeout=60)  # pip is building the package, and will for 600 s
     t0 = time.monotonic()
     job.stop()
     wait_for(lambda: job.describe()["TrainingJobStatus"] == "Stopped", timeout=30)
     assert time.monotonic() - t0 < 10  # pip goes on building for 600 s
-    wait_for(lambda: not [p for p in _leftovers("pip") if "slowpkg" in " ".join(p.cmdline()) or str(tmp_path) in
+    wait_for(lambda: not [p for p in marked_processes("pip") if "slowpkg" in " ".join(p.cmdline()) or str(tmp_path) in
                           " ".join(p.cmdline())], timeout=5)
 
 
@@ -145,4 +134,4 @@ def test_the_server_kills_a_runner_that_does_not_stop(session, tmp_path: Path, h
     events = [e["StatusMessage"] for e in job.describe()["SecondaryStatusTransitions"]]
     assert "The job did not stop within its grace period and was killed" in events, events
     assert not psutil.pid_exists(runner_pid) or psutil.Process(runner_pid).status() == psutil.STATUS_ZOMBIE
-    assert not _leftovers(mark)
+    assert not marked_processes(mark)
