@@ -33,8 +33,8 @@ GIB = 1024**3
 TRIAL = """
 import argparse, time
 p = argparse.ArgumentParser()
-p.add_argument("--x", type=float)
-x = p.parse_args().x
+p.add_argument("--lr", type=float)
+x = p.parse_args().lr
 deadline = time.process_time() + 1.0   # a second of CPU per trial
 while time.process_time() < deadline:
     pass
@@ -65,7 +65,7 @@ def _tuning(root: Path, trials: int) -> float:
     script.write_text(TRIAL)
     est = Estimator(entry_point=str(script), role="bench", instance_type="local",
                     metric_definitions=[{"Name": "objective", "Regex": "objective: ([0-9.]+)"}])
-    tuner = HyperparameterTuner(est, "objective", {"x": ContinuousParameter(0.0, 1.0)}, objective_type="Minimize",
+    tuner = HyperparameterTuner(est, "objective", {"lr": ContinuousParameter(0.0, 1.0)}, objective_type="Minimize",
                                 strategy="Random", max_jobs=trials, max_parallel_jobs=2, random_seed=1)
     start = time.perf_counter()
     _quiet(lambda: tuner.fit(wait=True))

@@ -215,6 +215,9 @@ class RayExecutor(Executor):
             hosts = {h: dict(p, address="127.0.0.1") for h, p in hosts.items()}
         channel.put("placement.json", json.dumps({"hosts": hosts}).encode())
         handle["hosts"] = {h: {"node": p["node"], "address": p["node_ip"]} for h, p in hosts.items()}
+        # Where the runner runs is bundle 0's node: known now, without waiting for the actor's worker
+        # process to start (more than half a second), so a launch does not hold the control loop.
+        handle.update(node_id=home, node_ip=ips.get(home))
         handle["agents"] = {}
         try:
             for i, (host, where) in enumerate(hosts.items()):
@@ -235,11 +238,7 @@ class RayExecutor(Executor):
                      float(os.environ.get("MLYARD_RAY_LINGER_SECONDS", _LINGER_SECONDS)))
             with self._lock:
                 self._actors[handle["actor"]] = actor
-            # A new worker process may take a while to start; one that is slower is asked again by alive().
-            handle.update(self.ray.get(actor.where.remote(), timeout=60.0))
-        except self.ray.exceptions.GetTimeoutError:
-            pass
-        except Exception as exc:  # the actor could not start the runner (or was not created at all)
+        except Exception as exc:  # the actor was not created at all
             self._release_now(handle, 0.0)
             raise ValidationError(f"the Ray actor {handle['actor']} could not start the runner: "
                                   f"{str(exc)[-800:]}") from None
@@ -335,7 +334,8 @@ class RayExecutor(Executor):
             host, node = lost[0]
             return (f"host {host} (Ray actor {handle['agents'][host]} on node {node}, which has left the Ray "
                     "cluster) was lost, and with it the job's run")
-        where = (f"node {handle['node_ip']} / {handle['node_id']} (host {handle.get('hostname')})"
+        host = f" (host {handle['hostname']})" if handle.get("hostname") else ""
+        where = (f"node {handle['node_ip']} / {handle['node_id']}{host}"
                  if handle.get("node_id") else "a node not known yet")
         text = f"the job's runner (Ray actor {handle['actor']} on {where})"
         if handle.get("node_id") and not self._node_alive(handle):
