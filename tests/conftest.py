@@ -61,6 +61,19 @@ def kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
+# Lines of a test script (indented as write_script takes them; os, subprocess, sys imported and
+# ``mark`` set) that leave a child (in the entry point's process group) and a double-forked daemon
+# (a session of its own, holding the log pipes) behind, named ``<mark>-child`` and ``<mark>-daemon``.
+LEAVE_CHILD_AND_DAEMON = """
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", mark + "-child"])
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(300)", mark + "-daemon"])
+        os._exit(0)
+"""
+
+
 def marked_processes(mark: str) -> list[psutil.Process]:
     """Live processes whose command line carries ``mark`` (what a test's script started, by name)."""
     found = []

@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RAY_INSTALL_HINT, bwrap_usable, marked_processes, wait_for, write_local_package, write_script
+from conftest import (
+    LEAVE_CHILD_AND_DAEMON,
+    RAY_INSTALL_HINT,
+    bwrap_usable,
+    marked_processes,
+    wait_for,
+    write_local_package,
+    write_script,
+)
 
 import mlyard
 from mlyard import TrainingInput
@@ -224,12 +232,7 @@ def test_max_run_stops_the_job(backend: Backend) -> None:
 GRACEFUL = """
     import os, signal, subprocess, sys, time
     mark = sys.argv[sys.argv.index("--mark") + 1]
-    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", mark + "-child"])
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(300)", mark + "-daemon"])
-        os._exit(0)
+""" + LEAVE_CHILD_AND_DAEMON + """
     def save(*_):
         with open(os.path.join(os.environ["SM_MODEL_DIR"], "last.txt"), "w") as fh:
             fh.write("saved on SIGTERM")

@@ -49,11 +49,9 @@ def _estimator(script: Path, session: Any, **kw: Any) -> Estimator:
                      metric_definitions=[{"Name": "loss", "Regex": "loss: ([0-9.]+)"}], **kw)
 
 
-def _training(home: Path, job: str) -> bool:
-    try:
-        return json.loads((home / "jobs" / job / "state.json").read_text())["secondary_status"] == "Training"
-    except (OSError, ValueError):
-        return False
+def _training(job: Any) -> bool:
+    """The job's entry point runs (read through the API)."""
+    return bool(job.describe()["SecondaryStatus"] == "Training")
 
 
 def test_a_training_job_runs_on_a_worker_node(ray_session: Any, tmp_path: Path, home: Path) -> None:
@@ -67,7 +65,7 @@ def test_a_training_job_runs_on_a_worker_node(ray_session: Any, tmp_path: Path, 
     assert place["Host"] == "algo-1" and place["Node"] in _worker_nodes()
     assert place["NodeAddress"] == {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}[place["Node"]]
     assert len(est.training_job_analytics.dataframe()) == 5
-    logs = (home / "jobs" / est.latest_training_job.name / "logs" / "algo-1.log").read_text()
+    logs = b"".join(ray_session.client.job_logs(est.latest_training_job.name)).decode()
     assert "step 4 loss: 0.2000" in logs
     # Its placement group and actor were let go of.
     wait_for(lambda: not [n for n in ray.util.list_named_actors() if n.startswith("mlyard-runner-")], timeout=60)
@@ -80,7 +78,7 @@ def test_the_server_kills_a_runner_on_a_worker_node_that_does_not_stop(ray_sessi
     est = _estimator(write_script(tmp_path, "long.py", "import time\ntime.sleep(120)\n"), ray_session)
     est.fit(wait=False)
     job = est.latest_training_job
-    wait_for(lambda: _training(home, job.name), timeout=60)
+    wait_for(lambda: _training(job), timeout=60)
     runner = psutil.Process(json.loads((home / "jobs" / job.name / "state.json").read_text())["runner_pid"])
     hosts = runner.children(recursive=True)
     assert hosts
@@ -99,7 +97,7 @@ def test_a_job_of_two_hosts_runs_one_host_on_each_node(ray_session: Any, tmp_pat
     est = _estimator(_steps(tmp_path, 30, 0.1), ray_session, instance_count=2)
     est.fit(wait=False)
     job = est.latest_training_job
-    wait_for(lambda: _training(home, job.name), timeout=60)
+    wait_for(lambda: _training(job), timeout=60)
     [group] = [pg for pg in placement_group_table().values() if pg["name"] == f"mlyard-job-{job.name}"]
     assert group["strategy"] == "SPREAD" and len(group["bundles"]) == 2
     assert set(group["bundles_to_node_id"].values()) == set(_worker_nodes())
@@ -120,7 +118,7 @@ def test_a_restarted_server_reattaches_to_its_ray_jobs(ray_session: Any, tmp_pat
     est = _estimator(_steps(tmp_path, 40, 0.2), ray_session)
     est.fit(wait=False)
     job = est.latest_training_job
-    wait_for(lambda: _training(home, job.name), timeout=60)
+    wait_for(lambda: _training(job), timeout=60)
     state = home / "jobs" / job.name / "state.json"
     runner = json.loads(state.read_text())["runner_pid"]
     old_url = ray_session.client.url
@@ -140,7 +138,7 @@ def test_a_job_that_ends_while_no_server_watches_leaves_nothing_on_the_cluster(
     est = _estimator(_steps(tmp_path, 10, 0.2), ray_session)
     est.fit(wait=False)
     job = est.latest_training_job
-    wait_for(lambda: _training(home, job.name), timeout=60)
+    wait_for(lambda: _training(job), timeout=60)
     group = f"mlyard-job-{job.name}"
     assert [pg["state"] for pg in placement_group_table().values() if pg["name"] == group] == ["CREATED"]
     stop_local_server(home, tree=False)  # no server to release the job's group and actor
@@ -185,7 +183,7 @@ def _lose_a_node(session: Any, cluster: Any, tmp_path: Path, home: Path, hosts: 
                      session, instance_count=hosts)
     est.fit(wait=False)
     job = est.latest_training_job
-    wait_for(lambda: _training(home, job.name), timeout=60)
+    wait_for(lambda: _training(job), timeout=60)
     node_id = job.describe()["MlyardPlacement"][host]["Node"]
     [node] = [n for n in cluster.worker_nodes if n.node_id == node_id]
     resource = _worker_nodes()[node_id]

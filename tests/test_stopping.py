@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import psutil
-from conftest import marked_processes, wait_for, write_script
+from conftest import LEAVE_CHILD_AND_DAEMON, marked_processes, wait_for, write_script
 
 from mlyard.estimator import Estimator
 
@@ -20,12 +20,7 @@ from mlyard.estimator import Estimator
 LEAVES_CHILDREN = """
     import os, subprocess, sys, time
     mark, work = sys.argv[sys.argv.index("--mark") + 1], float(sys.argv[sys.argv.index("--work") + 1])
-    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", mark + "-child"])
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(300)", mark + "-daemon"])
-        os._exit(0)
+""" + LEAVE_CHILD_AND_DAEMON + """
     print("started", flush=True)
     time.sleep(work)
     print("done", flush=True)

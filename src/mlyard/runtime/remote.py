@@ -164,8 +164,9 @@ def _rewrite(value: str, old: str, new: str) -> str:
     return value.replace(old, new) if old and old != new else value
 
 
-def _changed_files(root: Path, before: dict[str, tuple[int, int]]) -> list[Path]:
-    out = []
+def _stamps(root: Path) -> dict[str, tuple[int, int]]:
+    """Each file under ``root`` but the inputs: relative path -> (mtime, size)."""
+    out = {}
     for dirpath, _dirs, files in os.walk(root):
         for f in files:
             path = Path(dirpath) / f
@@ -175,9 +176,8 @@ def _changed_files(root: Path, before: dict[str, tuple[int, int]]) -> list[Path]
             try:
                 st = path.lstat()
             except OSError:
-                continue
-            if before.get(rel) != (st.st_mtime_ns, st.st_size):
-                out.append(path)
+                continue  # removed meanwhile
+            out[rel] = (st.st_mtime_ns, st.st_size)
     return out
 
 
@@ -203,11 +203,7 @@ def agent_main(argv: list[str]) -> int:
     old = spec["work_dir"]
     new = str(work)
     host_dir = work / "hosts" / host
-    before = {}
-    for dirpath, _dirs, files in os.walk(host_dir):
-        for f in files:
-            st = (Path(dirpath) / f).lstat()
-            before[(Path(dirpath) / f).relative_to(host_dir).as_posix()] = (st.st_mtime_ns, st.st_size)
+    before = _stamps(host_dir)
     cmd = [_rewrite(a, old, new) for a in spec["cmd"]]
     env = {k: _rewrite(v, old, new) for k, v in spec["env"].items()}
     cwd = _rewrite(spec["cwd"], old, new) if spec.get("cwd") else None
@@ -230,8 +226,9 @@ def agent_main(argv: list[str]) -> int:
     code = proc.poll()
     result = work / f".{host}-result.tar.gz"
     with tarfile.open(result, "w:gz", compresslevel=1) as tar:
-        for path in _changed_files(host_dir, before):
-            tar.add(path, arcname=path.relative_to(host_dir).as_posix())
+        for rel, stamp in _stamps(host_dir).items():
+            if before.get(rel) != stamp:  # new or changed since the hand-over
+                tar.add(host_dir / rel, arcname=rel)
     channel.put(_key(host, "result.tar.gz"), result.read_bytes())
     channel.put(_key(host, "exit.json"), json.dumps(
         {"code": code, "stderr_tail": proc.stderr_tail.decode(errors="replace")}).encode())

@@ -47,9 +47,9 @@ class RunnerChannel:
 
     # -- objects ---------------------------------------------------------------------------------
     def _remote(self, name: str) -> tuple[Any, str]:
-        import fsspec
+        from mlyard.store import filesystem
 
-        fs, root = fsspec.core.url_to_fs(self.location)
+        fs, root = filesystem(self.location)
         return fs, f"{root.rstrip('/')}/{name}"
 
     def create(self) -> None:

@@ -486,7 +486,7 @@ class ControlPlane:
         output = (req.get("OutputDataConfig") or {}).get("S3OutputPath") or self.default_output
         spec = {
             "kind": job["kind"], "job_name": name, "request": req,
-            "hosts": [f"algo-{i + 1}" for i in range(alloc.hosts)],
+            "hosts": _host_names(alloc.hosts),
             "per_host": _res_json(alloc.per_host), "gpu_ids": alloc.gpu_ids,
             "model_artifacts_uri": store.join(output, name, "output", "model.tar.gz"),
             "output_artifacts_uri": store.join(output, name, "output", "output.tar.gz"),
@@ -530,7 +530,7 @@ class ControlPlane:
             alloc = Allocation.from_json(job["allocation"]) if job["allocation"] else Allocation(
                 Resources(**job["result"]["per_host"]), int(job["result"]["hosts"]), None)
         return Launch(name=job["name"], channel=job["job_dir"],
-                      hosts=[f"algo-{i + 1}" for i in range(alloc.hosts)], per_host=alloc.per_host,
+                      hosts=_host_names(alloc.hosts), per_host=alloc.per_host,
                       env=public_environment(),
                       spread=_spreads(job["kind"], job["spec"]))
 
@@ -672,7 +672,11 @@ def _spreads(kind: str, req: dict[str, Any]) -> bool:
 
 
 def _hosts(job: dict[str, Any]) -> list[str]:
-    return [f"algo-{i + 1}" for i in range(int(job["result"].get("hosts", 1)))]
+    return _host_names(int(job["result"].get("hosts", 1)))
+
+
+def _host_names(count: int) -> list[str]:
+    return [f"algo-{i + 1}" for i in range(count)]
 
 
 def _res_json(r: Resources) -> dict[str, Any]:

@@ -152,7 +152,8 @@ def join(uri: str, *parts: str) -> str:
     return out
 
 
-def _fs(uri: str) -> tuple[Any, str]:
+def filesystem(uri: str) -> tuple[Any, str]:
+    """The fsspec filesystem of ``uri`` (a local bucket's resolved first) and the path in it."""
     uri = resolve(uri)
     try:
         import fsspec
@@ -176,7 +177,7 @@ def check_uri(uri: str) -> str:
         return uri
     if "://" not in uri:
         raise ValidationError(f"{uri!r} is not a URI; use file:///abs/path or a store URI such as s3://bucket/x")
-    _fs(uri)
+    filesystem(uri)
     return uri
 
 
@@ -184,7 +185,7 @@ def exists(uri: str) -> bool:
     path = local_path(uri)
     if path is not None:
         return path.exists()
-    fs, p = _fs(uri)
+    fs, p = filesystem(uri)
     return bool(fs.exists(p))
 
 
@@ -209,7 +210,7 @@ def _list_objects(uri: str) -> list[tuple[str, str]]:
             return []
         found = sorted(p for p in path.rglob("*") if p.is_file())
         return [(f"file://{p}", p.relative_to(path).as_posix()) for p in found]
-    fs, p = _fs(uri)
+    fs, p = filesystem(uri)
     if fs.isfile(p):
         return [(uri.rstrip("/"), p.rsplit("/", 1)[-1])]
     proto = uri.split("://", 1)[0]
@@ -245,7 +246,7 @@ def _upload_stream(fh: IO[bytes], uri: str) -> str:
         with ObjectWriter(uri) as out:
             shutil.copyfileobj(fh, out, CHUNK_SIZE)
         return uri
-    fs, p = _fs(uri)
+    fs, p = filesystem(uri)
     with fs.open(p, "wb") as dest:
         shutil.copyfileobj(fh, dest, CHUNK_SIZE)
     return uri
@@ -256,7 +257,7 @@ def upload_bytes(data: bytes, uri: str) -> str:
         with ObjectWriter(uri) as out:
             out.write(data)
         return uri
-    fs, p = _fs(uri)
+    fs, p = filesystem(uri)
     with fs.open(p, "wb") as fh:
         fh.write(data)
     return uri
@@ -294,7 +295,7 @@ class ObjectWriter:
                     where = tmp_dir
             fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{path.name}.", suffix=".partial")
         else:
-            _fs(uri)  # an unusable URI fails before any byte is taken
+            filesystem(uri)  # an unusable URI fails before any byte is taken
             if tmp_dir is not None:
                 tmp_dir.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="upload-", suffix=".partial")
@@ -332,7 +333,7 @@ class ObjectWriter:
                     with contextlib.suppress(FileExistsError):  # there already (the same bytes): it stays
                         os.link(self._tmp, path)
             else:
-                fs, p = _fs(self.uri)
+                fs, p = filesystem(self.uri)
                 if self._sha256 is None or not fs.exists(p):
                     fs.put_file(str(self._tmp), p)
         finally:
@@ -373,7 +374,7 @@ def open_object(uri: str) -> tuple[IO[bytes], int]:
             fh.close()
             raise
         return fh, size
-    fs, p = _fs(uri)
+    fs, p = filesystem(uri)
     size = int(fs.size(p))
     return fs.open(p, "rb"), size
 
@@ -382,7 +383,7 @@ def read_bytes(uri: str) -> bytes:
     path = local_path(uri)
     if path is not None:
         return path.read_bytes()
-    fs, p = _fs(uri)
+    fs, p = filesystem(uri)
     with fs.open(p, "rb") as fh:
         return bytes(fh.read())
 
@@ -394,7 +395,7 @@ def download(uri: str, dest: Path) -> Path:
     if path is not None:
         shutil.copyfile(path, dest)
     else:
-        fs, p = _fs(uri)
+        fs, p = filesystem(uri)
         fs.get_file(p, str(dest))
     return dest
 
@@ -430,7 +431,7 @@ def sync_dir_to(src: Path, uri: str, beneath: Path | None = None) -> None:
                 finally:
                     os.close(folder)
             else:
-                fs, p = _fs(obj_uri)
+                fs, p = filesystem(obj_uri)
                 fs.rm(p)
     for key, local in wanted.items():
         upload_file(local, join(uri, key), beneath)
