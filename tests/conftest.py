@@ -258,6 +258,34 @@ def cluster() -> Iterator[Any]:
         assert not left, f"Ray processes outlived the cluster: {left}"
 
 
+def ray_launchers() -> list[Any]:
+    """The nodes' launchers (detached actors of the Ray executor) alive now."""
+    import ray
+
+    out = []
+    for name in ray.util.list_named_actors():
+        if name.startswith("mlyard-launcher-"):
+            try:
+                out.append(ray.get_actor(name))
+            except ValueError:  # gone meanwhile (its node left)
+                pass
+    return out
+
+
+def ray_held(job: str) -> list[str]:
+    """What the launchers still hold of ``job``: its runner (key: the job's name), its host agents
+    (``job/host``)."""
+    import ray
+
+    keys: list[str] = []
+    for launcher in ray_launchers():
+        try:
+            keys += ray.get(launcher.keys.remote(), timeout=30)
+        except ray.exceptions.RayError:  # its node left
+            pass
+    return [k for k in keys if k == job or k.startswith(job + "/")]
+
+
 @pytest.fixture
 def ray_session(cluster: Any, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A Session whose server runs jobs on the test cluster (MLYARD_EXECUTOR=ray); afterwards no
@@ -273,9 +301,9 @@ def ray_session(cluster: Any, home: Path, monkeypatch: pytest.MonkeyPatch) -> It
     stop_local_server(home)
     for p in procs_under(home):  # hosts whose runner died with its node
         kill_tree(p.pid)
-    for name in ray.util.list_named_actors():
-        if name.startswith(("mlyard-runner-", "mlyard-host-")):
-            ray.kill(ray.get_actor(name))
+    for launcher in ray_launchers():  # they stay (warm) for the next test; what they started goes
+        for key in ray.get(launcher.keys.remote(), timeout=30):
+            ray.get(launcher.finish.remote(key, 0.0), timeout=30)
     for pg in placement_group_table().values():
         if pg["name"].startswith("mlyard-job-") and pg["state"] != "REMOVED":
             try:

@@ -14,13 +14,14 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import RAY_INSTALL_HINT, RAY_NODE, stop_local_server, wait_for, write_script
+from conftest import RAY_INSTALL_HINT, RAY_NODE, ray_held, stop_local_server, wait_for, write_script
 
 ray = pytest.importorskip("ray", reason=RAY_INSTALL_HINT)
 
 from ray.util.placement_group import placement_group_table  # noqa: E402
 
 import mlyard  # noqa: E402
+from mlyard.compute.ray import RayExecutor  # noqa: E402
 from mlyard.errors import MlyardWarning  # noqa: E402
 from mlyard.estimator import Estimator  # noqa: E402
 
@@ -67,10 +68,60 @@ def test_a_training_job_runs_on_a_worker_node(ray_session: Any, tmp_path: Path, 
     assert len(est.training_job_analytics.dataframe()) == 5
     logs = b"".join(ray_session.client.job_logs(est.latest_training_job.name)).decode()
     assert "step 4 loss: 0.2000" in logs
-    # Its placement group and actor were let go of.
-    wait_for(lambda: not [n for n in ray.util.list_named_actors() if n.startswith("mlyard-runner-")], timeout=60)
+    # Its placement group and runner were let go of.
+    wait_for(lambda: not ray_held(est.latest_training_job.name), timeout=60)
     wait_for(lambda: all(pg["state"] == "REMOVED" for pg in placement_group_table().values()
                          if pg["name"].startswith("mlyard-job-")), timeout=60)
+
+
+def test_a_job_is_started_by_the_launcher_its_node_had_before(ray_session: Any, tmp_path: Path, home: Path) -> None:
+    """Every node has a launcher once the server runs: a job's runner and host agent are its
+    children, not Ray workers of their own (a worker takes more than half a second to start)."""
+    _health(ray_session)
+    names = {RayExecutor.launcher_name(n) for n in _worker_nodes()}
+    wait_for(lambda: names <= set(ray.util.list_named_actors()), timeout=60)
+    launchers = {ray.get(ray.get_actor(n).pid.remote(), timeout=60) for n in names}
+    est = _estimator(_steps(tmp_path, 30, 0.1), ray_session, instance_count=2)
+    est.fit(wait=False)
+    job = est.latest_training_job
+    wait_for(lambda: _training(job), timeout=60)
+    runner = psutil.Process(json.loads((home / "jobs" / job.name / "state.json").read_text())["runner_pid"])
+    agents = [p for p in psutil.process_iter(["cmdline"])
+              if "mlyard.runtime.remote" in (p.info["cmdline"] or []) and job.name in " ".join(p.info["cmdline"])]
+    assert len(agents) == 1
+    assert {runner.ppid(), agents[0].ppid()} == launchers  # one on each node
+    assert job.wait(logs=False)["TrainingJobStatus"] == "Completed"
+
+
+def test_a_gpu_host_sees_the_gpu_ray_gave_it_and_waits_while_there_is_none(
+        ray_session: Any, cluster: Any, tmp_path: Path) -> None:
+    script = write_script(tmp_path, "gpu.py", "import os\nprint('cuda=' + os.environ['CUDA_VISIBLE_DEVICES'])\n")
+    est = Estimator(entry_point=str(script), role="r", instance_type="local_gpu", sagemaker_session=ray_session)
+    with pytest.warns(MlyardWarning, match="needs a GPU and the cluster has none now: the job waits"):
+        est.fit(wait=False)
+    job = est.latest_training_job
+    time.sleep(2)
+    desc = job.describe()
+    assert (desc["TrainingJobStatus"], desc["SecondaryStatus"]) == ("InProgress", "Pending")
+    assert "waits until a node with a GPU joins" in desc["SecondaryStatusTransitions"][-1]["StatusMessage"]
+    # A node with 2 GPUs joins; something else holds one of them. The job gets the other.
+    gpu_node = cluster.add_node(num_gpus=2, resources={"node-g": 1}, **RAY_NODE)
+    try:
+
+        class Holder:  # defined here, so Ray sends it by value to workers that cannot import the tests
+            def ids(self) -> list[int]:
+                return [int(g) for g in ray.get_gpu_ids()]
+
+        holder = ray.remote(num_cpus=0, num_gpus=1)(Holder).remote()
+        [held] = ray.get(holder.ids.remote(), timeout=60)
+        desc = job.wait(logs=False)
+        assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+        assert desc["MlyardPlacement"][0]["Node"] == gpu_node.node_id
+        logs = b"".join(ray_session.client.job_logs(job.name)).decode()
+        assert f"cuda={1 - held}" in logs, logs
+        ray.kill(holder)
+    finally:
+        cluster.remove_node(gpu_node)
 
 
 def test_the_server_kills_a_runner_on_a_worker_node_that_does_not_stop(ray_session: Any, tmp_path: Path,
@@ -82,7 +133,7 @@ def test_the_server_kills_a_runner_on_a_worker_node_that_does_not_stop(ray_sessi
     runner = psutil.Process(json.loads((home / "jobs" / job.name / "state.json").read_text())["runner_pid"])
     hosts = runner.children(recursive=True)
     assert hosts
-    runner.suspend()  # a runner that hangs: it never acts on the stop, so the actor must kill it
+    runner.suspend()  # a runner that hangs: it never acts on the stop, so its launcher must kill it
     job.stop()
     desc = wait_for(lambda: (d := job.describe())["TrainingJobStatus"] != "Stopping" and d, timeout=60)
     assert desc["TrainingJobStatus"] == "Stopped"
@@ -106,12 +157,14 @@ def test_a_job_of_two_hosts_runs_one_host_on_each_node(ray_session: Any, tmp_pat
     placed = desc["MlyardPlacement"]
     assert [p["Host"] for p in placed] == ["algo-1", "algo-2"]
     assert {p["Node"] for p in placed} == set(_worker_nodes())  # one host on each node
-    assert placed[0]["Agent"] == f"mlyard-runner-{job.name}" and placed[1]["Agent"] == f"mlyard-host-{job.name}-algo-2"
+    assert [p["RunBy"] for p in placed] == ["runner", "host agent"]
     assert len(est.training_job_analytics.dataframe()) == 60  # both hosts' metrics
     logs = b"".join(ray_session.client.job_logs(job.name)).decode()
     assert "algo-2 | step 29 loss" in logs and "algo-1 | step 29 loss" in logs
-    # Released once the job ended: the runner's actor, the agent's and the group.
-    wait_for(lambda: all(job.name not in n for n in ray.util.list_named_actors()), timeout=60)
+    # Released once the job ended: the runner, the agent and the group.
+    wait_for(lambda: not ray_held(job.name), timeout=60)
+    wait_for(lambda: all(pg["state"] == "REMOVED" for pg in placement_group_table().values()
+                         if pg["name"] == f"mlyard-job-{job.name}"), timeout=60)
 
 
 def test_a_restarted_server_reattaches_to_its_ray_jobs(ray_session: Any, tmp_path: Path, home: Path) -> None:
@@ -123,7 +176,7 @@ def test_a_restarted_server_reattaches_to_its_ray_jobs(ray_session: Any, tmp_pat
     runner = json.loads(state.read_text())["runner_pid"]
     old_url = ray_session.client.url
     stop_local_server(home, tree=False)  # SIGKILL the server alone
-    desc = job.wait(logs=False)  # the next call starts a new server, which finds the actor again
+    desc = job.wait(logs=False)  # the next call starts a new server, which finds the runner again
     assert ray_session.client.url != old_url
     assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
     assert json.loads(state.read_text())["runner_pid"] == runner  # not run twice
@@ -141,10 +194,10 @@ def test_a_job_that_ends_while_no_server_watches_leaves_nothing_on_the_cluster(
     wait_for(lambda: _training(job), timeout=60)
     group = f"mlyard-job-{job.name}"
     assert [pg["state"] for pg in placement_group_table().values() if pg["name"] == group] == ["CREATED"]
-    stop_local_server(home, tree=False)  # no server to release the job's group and actor
+    stop_local_server(home, tree=False)  # no server to release the job's group and runner
     wait_for(lambda: all(pg["state"] == "REMOVED" for pg in placement_group_table().values() if pg["name"] == group),
              timeout=60)
-    wait_for(lambda: f"mlyard-runner-{job.name}" not in ray.util.list_named_actors(), timeout=30)
+    wait_for(lambda: not ray_held(job.name), timeout=30)
     assert job.describe()["TrainingJobStatus"] == "Completed"  # a new server reads how it ended
 
 

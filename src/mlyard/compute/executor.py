@@ -83,8 +83,13 @@ class Executor(abc.ABC):
     def capacity(self) -> Resources:
         """What jobs may use in all (CPUs, memory, GPUs); read again on every scheduling pass."""
 
-    def largest_node(self) -> Resources:
-        """The most one host can have (a cluster's largest node); a request beyond it is scaled down."""
+    # Whether resources may join later (a cluster's nodes): a job that needs what none has now (a
+    # GPU) waits for it, instead of being refused.
+    elastic = False
+
+    def largest_node(self, want: Resources) -> Resources:
+        """The most one host asking for ``want`` can have (the cluster's node that gives the most of
+        it); a request beyond it is scaled down."""
         return self.capacity()
 
     def runner_text(self, handle: Handle) -> str:

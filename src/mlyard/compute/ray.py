@@ -1,14 +1,16 @@
-"""The Ray executor: each job's runner runs on a node of a Ray cluster, held by a detached actor.
+"""The Ray executor: each job's runner runs on a node of a Ray cluster.
 
 A job gets a detached placement group named after it, one bundle per host (the host's CPUs, memory
 and GPUs), spread over the nodes (packed on one node for jobs whose hosts must stay together:
-``Launch.spread``); a detached, named actor in bundle 0 starts the runner there as a process of its
-own session (``python -m mlyard.runtime.runner CHANNEL WORK``) and answers for it. A host whose
-bundle lies on another node runs there through a host agent (``python -m mlyard.runtime.remote``),
-held by an actor of its own in that bundle; ``placement.json`` in the runner channel tells the
-runner which hosts are remote and every host's address (the node's IP), from which it builds the
-hosts file, ``MASTER_ADDR`` and ``TF_CONFIG``. All of it outlives the control plane: after a restart
-the actors are found again by their names.
+``Launch.spread``). Every node has a launcher, a detached named actor started once (ahead of the
+jobs: a Ray worker process takes more than half a second to start), which starts the processes
+placed on its node, each in a session of its own, and answers for them: the runner on bundle 0's
+node (``python -m mlyard.runtime.runner CHANNEL WORK``), and a host agent
+(``python -m mlyard.runtime.remote``) on the node of each bundle that lies elsewhere.
+``placement.json`` in the runner channel tells the runner which hosts are remote, every host's
+address (the node's IP), from which it builds the hosts file, ``MASTER_ADDR`` and ``TF_CONFIG``,
+and the GPUs Ray gave each host's bundle. All of it outlives the control plane: after a restart the
+job's group is found by its name, and its runner by asking the launcher of bundle 0's node.
 
 Nothing else imports ray: this module is loaded only when the Ray executor is chosen.
 """
@@ -32,7 +34,8 @@ __all__ = ["RayExecutor", "connect"]
 
 NAMESPACE = "mlyard"
 _CONNECT_SECONDS = 5.0     # the longest a check that the cluster answers may take
-_CALL_SECONDS = 10.0       # the longest an answer from a runner's actor is waited for
+_CALL_SECONDS = 10.0       # the longest an answer from a launcher is waited for
+_START_SECONDS = 60.0      # ... when it starts a runner (a node's first launch starts its launcher)
 _ALIVE_SECONDS = 2.0       # ... when the control loop asks whether it runs (once a second per job)
 _CAPACITY_SECONDS = 1.0    # how long the cluster's resources are taken as read
 _RETRY_SECONDS = 5.0       # a job the cluster could not place is tried again after this
@@ -47,63 +50,110 @@ def _import_ray() -> Any:
     return ray
 
 
-class _Runner:
-    """The actor that holds one job's runner on its node (created through ``ray.remote``)."""
+class _Launcher:
+    """The actor, one per node (detached, named ``mlyard-launcher-<version>-<node id>``), that
+    starts the runners and host agents placed on its node, each a process of its own session, and
+    answers for them by key (the job's name; ``job/host`` for an agent). Starting a Ray worker
+    process takes more than half a second; this one is started once per node, ahead of the jobs,
+    so a launch costs a method call and a fork."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], work: str, linger: float) -> None:
+    def __init__(self) -> None:
         import ray
 
-        os.makedirs(work, exist_ok=True)
-        with open(os.path.join(work, "runner.log"), "ab") as log:
-            # A session of its own: signals to the actor's process group never reach the runner.
-            self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         start_new_session=True, close_fds=True)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.lock = threading.Lock()
         self.node_id = ray.get_runtime_context().get_node_id()
         self.node_ip = ray.util.get_node_ip_address()
-        threading.Thread(target=self._linger, args=(linger,), name="runner-watch", daemon=True).start()
+        self.hostname = socket.gethostname()
 
-    def _linger(self, linger: float) -> None:
-        """Once the runner has exited, and the control plane has had time to see it, remove the
-        job's placement group (which ends this actor too): nothing is left behind when the control
-        plane is not there to release it. A control plane that comes back later reads the job's
-        end from its channel. (A host agent, ``linger`` < 0, leaves that to the runner's actor.)"""
-        from ray.util.placement_group import get_current_placement_group, remove_placement_group
+    def start(self, key: str, argv: list[str], env: dict[str, str], work: str, group: Any,
+              linger: float) -> dict[str, Any]:
+        self.finish(key, 0.0)  # what an earlier launch of the same key left
+        os.makedirs(work, exist_ok=True)
+        with open(os.path.join(work, "runner.log"), "ab") as log:
+            # A session of its own: signals to the launcher's process group never reach it.
+            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    start_new_session=True, close_fds=True)
+        with self.lock:
+            self.procs[key] = proc
+        threading.Thread(target=self._linger, args=(key, proc, group, linger), name=f"linger-{key}",
+                         daemon=True).start()
+        return self.where(key) or {}
 
-        if linger < 0:
-            return
-        self.proc.wait()
-        time.sleep(linger)
-        group = get_current_placement_group()
+    def _linger(self, key: str, proc: subprocess.Popen[bytes], group: Any, linger: float) -> None:
+        """Once a process has exited, and the control plane has had time to see it, forget it; for
+        a runner (``group`` given), also remove the job's placement group: nothing is left behind
+        when the control plane is not there to release it. A control plane that comes back later
+        reads the job's end from its channel."""
+        proc.wait()
+        time.sleep(max(linger, 0.0))
+        with self.lock:
+            if self.procs.get(key) is not proc:
+                return  # finished (or launched again) meanwhile
+            del self.procs[key]
         if group is not None:
-            remove_placement_group(group)
+            from ray.util.placement_group import remove_placement_group
 
-    def where(self) -> dict[str, Any]:
-        return {"node_id": self.node_id, "node_ip": self.node_ip, "hostname": socket.gethostname(),
-                "pid": self.proc.pid}
+            try:
+                remove_placement_group(group)
+            except Exception:  # released by the control plane already
+                pass
 
-    def running(self) -> bool:
-        return self.proc.poll() is None
+    def where(self, key: str) -> dict[str, Any] | None:
+        with self.lock:
+            proc = self.procs.get(key)
+        if proc is None:
+            return None
+        return {"node_id": self.node_id, "node_ip": self.node_ip, "hostname": self.hostname, "pid": proc.pid}
 
-    def kill_runner(self) -> None:
-        """SIGKILL the runner and everything it started (the runner is their subreaper)."""
+    def running(self, key: str) -> bool:
+        with self.lock:
+            proc = self.procs.get(key)
+        return proc is not None and proc.poll() is None
+
+    def kill(self, key: str) -> None:
+        """SIGKILL the process and everything it started (a runner is their subreaper)."""
         import psutil
 
         from mlyard.runtime.hosts import kill_tree
 
-        if self.proc.poll() is None:
+        with self.lock:
+            proc = self.procs.get(key)
+        if proc is not None and proc.poll() is None:
             try:
-                kill_tree(psutil.Process(self.proc.pid))
+                kill_tree(psutil.Process(proc.pid))
             except psutil.Error:
                 pass
-        self.proc.poll()
+            proc.poll()
 
-    def finish(self, wait: float) -> None:
-        """Give an ended job's runner ``wait`` seconds to exit, then kill what is left."""
+    def finish(self, key: str, wait: float) -> None:
+        """Give an ended job's process ``wait`` seconds to exit, kill what is left, forget it."""
+        with self.lock:
+            proc = self.procs.get(key)
+        if proc is None:
+            return
         try:
-            self.proc.wait(wait)
+            proc.wait(wait)
         except subprocess.TimeoutExpired:
             pass
-        self.kill_runner()
+        self.kill(key)
+        with self.lock:
+            if self.procs.get(key) is proc:
+                del self.procs[key]
+
+    def keys(self) -> list[str]:
+        with self.lock:
+            return sorted(self.procs)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def _gpu_ids() -> list[int]:
+    """Run in a bundle with its GPUs: the ids Ray gave the bundle on its node."""
+    import ray
+
+    return [int(g) for g in ray.get_gpu_ids()]
 
 
 def _gcs_reachable(address: str) -> str | None:
@@ -153,10 +203,12 @@ def connect(address: str | None = None) -> Any:
 
 
 class RayExecutor(Executor):
-    """Runners on a Ray cluster. A handle names the job's placement group and actor, and where the
-    runner runs (node id, address, host name) and its pid."""
+    """Runners on a Ray cluster. A handle names the job's placement group, the launcher that started
+    its runner (and those of its remote hosts' agents), and where the runner runs (node id, address,
+    host name) and its pid."""
 
     name = "ray"
+    elastic = True  # nodes join and leave
 
     def __init__(self, address: str | None = None) -> None:
         self.ray = connect(address)
@@ -165,21 +217,23 @@ class RayExecutor(Executor):
         self._capacity: tuple[float, Resources, int] | None = None
         self._actors: dict[str, Any] = {}
         from ray.util.placement_group import placement_group, remove_placement_group
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
         self._placement_group = placement_group
         self._remove_placement_group = remove_placement_group
         self._strategy = PlacementGroupSchedulingStrategy
-        self._actor_class = self.ray.remote(max_concurrency=4)(_Runner)  # a stop may come while alive() asks
+        self._on_node = NodeAffinitySchedulingStrategy
+        # Calls to a launcher come from several jobs at once (a start, a stop, an alive check).
+        self._launcher_class = self.ray.remote(max_concurrency=32)(_Launcher)
+        self._gpu_task = self.ray.remote(_gpu_ids)
+        self._warm()
 
     # -- names ------------------------------------------------------------------------------------
     @staticmethod
-    def actor_name(job: str) -> str:
-        return f"mlyard-runner-{job}"
+    def launcher_name(node_id: str) -> str:
+        from mlyard import __version__
 
-    @staticmethod
-    def agent_name(job: str, host: str) -> str:
-        return f"mlyard-host-{job}-{host}"
+        return f"mlyard-launcher-{__version__}-{node_id}"
 
     @staticmethod
     def group_name(job: str) -> str:
@@ -189,7 +243,7 @@ class RayExecutor(Executor):
     def start(self, launch: Launch) -> Handle:
         from mlyard.runtime.runner_channel import RunnerChannel, node_work_dir, work_dir_for
 
-        self._clear(launch.name, launch.hosts)  # what a launch lost by a restart left behind
+        self._remove_group(self.group_name(launch.name))  # what a launch lost by a restart left behind
         bundle = _bundle(launch.per_host)
         self._check_fits(bundle)
         group = self.group_name(launch.name)
@@ -203,103 +257,96 @@ class RayExecutor(Executor):
                             retry_after=_RETRY_SECONDS)
         channel = RunnerChannel(launch.channel)
         work = str(work_dir_for(channel, launch.name))
-        handle: Handle = {"actor": self.actor_name(launch.name), "placement_group": group}
-        # Where each bundle landed: hosts on another node than bundle 0's run through an agent there.
-        nodes = self.ray.util.placement_group_table(pg).get("bundles_to_node_id") or {}
-        ips = {n["NodeID"]: n.get("NodeManagerAddress") for n in self.ray.nodes()}
-        home = nodes.get(0)
-        hosts = {h: {"node": nodes.get(i), "node_ip": ips.get(nodes.get(i)),
-                     "address": ips.get(nodes.get(i)) or "127.0.0.1", "remote": nodes.get(i) != home}
-                 for i, h in enumerate(launch.hosts)}
-        if len({n for n in nodes.values()}) < 2:  # all on one node: plain loopback, as locally
-            hosts = {h: dict(p, address="127.0.0.1") for h, p in hosts.items()}
-        channel.put("placement.json", json.dumps({"hosts": hosts}).encode())
-        handle["hosts"] = {h: {"node": p["node"], "address": p["node_ip"]} for h, p in hosts.items()}
-        # Where the runner runs is bundle 0's node: known now, without waiting for the actor's worker
-        # process to start (more than half a second), so a launch does not hold the control loop.
-        handle.update(node_id=home, node_ip=ips.get(home))
-        handle["agents"] = {}
+        handle: Handle = {"key": launch.name, "placement_group": group, "agents": {}}
         try:
-            for i, (host, where) in enumerate(hosts.items()):
-                if not where["remote"]:
-                    continue
-                name = self.agent_name(launch.name, host)
-                agent_work = str(node_work_dir(f"{launch.name}-{host}"))
-                self._actor_class.options(
-                    name=name, namespace=NAMESPACE, lifetime="detached", num_cpus=0, max_restarts=0,
-                    scheduling_strategy=self._strategy(placement_group=pg, placement_group_bundle_index=i),
-                ).remote([sys.executable, "-m", "mlyard.runtime.remote", launch.channel, host, agent_work],
-                         launch.env, agent_work, -1.0)
-                handle["agents"][host] = name
-            actor = self._actor_class.options(
-                name=handle["actor"], namespace=NAMESPACE, lifetime="detached", num_cpus=0, max_restarts=0,
-                scheduling_strategy=self._strategy(placement_group=pg, placement_group_bundle_index=0),
-            ).remote([sys.executable, "-m", "mlyard.runtime.runner", launch.channel, work], launch.env, work,
-                     float(os.environ.get("MLYARD_RAY_LINGER_SECONDS", _LINGER_SECONDS)))
-            with self._lock:
-                self._actors[handle["actor"]] = actor
-        except Exception as exc:  # the actor was not created at all
+            # Where each bundle landed: hosts on another node than bundle 0's run through an agent there.
+            nodes = self.ray.util.placement_group_table(pg).get("bundles_to_node_id") or {}
+            ips = {n["NodeID"]: n.get("NodeManagerAddress") for n in self.ray.nodes()}
+            home = nodes.get(0)
+            hosts = {h: {"node": nodes.get(i), "node_ip": ips.get(nodes.get(i)),
+                         "address": ips.get(nodes.get(i)) or "127.0.0.1", "remote": nodes.get(i) != home}
+                     for i, h in enumerate(launch.hosts)}
+            if len({n for n in nodes.values()}) < 2:  # all on one node: plain loopback, as locally
+                hosts = {h: dict(p, address="127.0.0.1") for h, p in hosts.items()}
+            if launch.per_host.gpus:  # the GPUs Ray gave each bundle, numbered on its node
+                ids = self.ray.get([self._gpu_task.options(
+                    num_cpus=0, num_gpus=launch.per_host.gpus,
+                    scheduling_strategy=self._strategy(placement_group=pg, placement_group_bundle_index=i)).remote()
+                    for i in range(len(launch.hosts))], timeout=_START_SECONDS)
+                for place, gpus in zip(hosts.values(), ids, strict=True):
+                    place["gpu_ids"] = gpus
+            channel.put("placement.json", json.dumps({"hosts": hosts}).encode())
+            handle["hosts"] = {h: {"node": p["node"], "address": p["node_ip"]} for h, p in hosts.items()}
+            handle["launcher"] = self.launcher_name(str(home))
+            linger = float(os.environ.get("MLYARD_RAY_LINGER_SECONDS", _LINGER_SECONDS))
+            calls = []
+            for host, where in hosts.items():
+                if where["remote"]:
+                    node = str(where["node"])
+                    agent_work = str(node_work_dir(f"{launch.name}-{host}"))
+                    calls.append(self._launcher(node).start.remote(
+                        _agent_key(launch.name, host),
+                        [sys.executable, "-m", "mlyard.runtime.remote", launch.channel, host, agent_work],
+                        launch.env, agent_work, None, linger))
+                    handle["agents"][host] = self.launcher_name(node)
+            runner = self._launcher(str(home)).start.remote(
+                launch.name, [sys.executable, "-m", "mlyard.runtime.runner", launch.channel, work], launch.env, work,
+                pg, linger)
+            handle.update(self.ray.get(runner, timeout=_START_SECONDS))
+            self.ray.get(calls, timeout=_START_SECONDS)
+        except Exception as exc:  # the runner was not started at all
             self._release_now(handle, 0.0)
-            raise ValidationError(f"the Ray actor {handle['actor']} could not start the runner: "
-                                  f"{str(exc)[-800:]}") from None
+            self._remove_placement_group(pg)
+            raise ValidationError(f"the Ray cluster could not start the job's runner: {str(exc)[-800:]}") from None
         return handle
 
     def adopt(self, launch: Launch, reported: dict[str, Any] | None) -> Handle | None:
-        actor = self._actor(self.actor_name(launch.name))
-        if actor is None:
-            self._remove_group(self.group_name(launch.name))
+        from ray.util.placement_group import get_placement_group
+
+        group = self.group_name(launch.name)
+        try:
+            nodes = self.ray.util.placement_group_table(get_placement_group(group)).get("bundles_to_node_id") or {}
+        except ValueError:
+            return None  # no group: nothing was started, or it has ended and let go of everything
+        home = nodes.get(0)
+        launcher = self._actor(self.launcher_name(str(home))) if home else None
+        where = self._call(launcher, "where", launch.name) if launcher is not None else None
+        if not where:
+            self._remove_group(group)
             return None
-        handle: Handle = {"actor": self.actor_name(launch.name), "placement_group": self.group_name(launch.name)}
-        handle.update(self._where(actor) or {})
+        handle: Handle = {"key": launch.name, "placement_group": group,
+                          "launcher": self.launcher_name(str(home)), **where}
         from mlyard.runtime.runner_channel import RunnerChannel
 
-        raw = RunnerChannel(launch.channel).get("placement.json")  # written before any actor started
+        raw = RunnerChannel(launch.channel).get("placement.json")  # written before anything started
         placed = (json.loads(raw).get("hosts") or {}) if raw else {}
         handle["hosts"] = {h: {"node": p.get("node"), "address": p.get("node_ip")} for h, p in placed.items()}
-        handle["agents"] = {h: self.agent_name(launch.name, h) for h, p in placed.items() if p.get("remote")}
+        handle["agents"] = {h: self.launcher_name(p["node"]) for h, p in placed.items() if p.get("remote")}
         return handle
 
     def alive(self, handle: Handle) -> bool:
-        actor = self._actor(handle["actor"])
-        if actor is None or self._lost_hosts(handle):
+        launcher = self._actor(handle.get("launcher") or "")
+        if launcher is None or self._lost_hosts(handle):
             return False
         try:
-            return bool(self.ray.get(actor.running.remote(), timeout=_ALIVE_SECONDS))
+            return bool(self.ray.get(launcher.running.remote(handle["key"]), timeout=_ALIVE_SECONDS))
         except self.ray.exceptions.GetTimeoutError:
-            return self._node_alive(handle)  # busy, or not placed yet: alive while its node is
+            return self._node_alive(handle)  # busy: alive while its node is
         except self.ray.exceptions.RayError:
-            return False  # the actor died (its node left the cluster, or it was killed)
+            return False  # the launcher died (its node left the cluster, or it was killed)
 
     def kill(self, handle: Handle) -> None:
-        for name in [handle["actor"], *(handle.get("agents") or {}).values()]:
-            actor = self._actor(name)
-            if actor is not None:
-                try:  # ray.kill alone would leave the runner (or agent) and its hosts running
-                    self.ray.get(actor.kill_runner.remote(), timeout=_CALL_SECONDS)
-                except self.ray.exceptions.RayError:
-                    pass
+        for launcher, key in _processes(handle):
+            self._call(self._actor(launcher), "kill", key)
         self._release_now(handle, 0.0)
 
     def release(self, handle: Handle) -> None:
-        # Off the control loop: the runner is given a moment to exit before its actor and group go.
+        # Off the control loop: the runner is given a moment to exit before its group goes.
         threading.Thread(target=self._release_now, args=(handle, 30.0), name="ray-release", daemon=True).start()
 
     def _release_now(self, handle: Handle, wait: float) -> None:
-        names = [handle["actor"], *(handle.get("agents") or {}).values()]
-        for name in names:
-            actor = self._actor(name)
-            if actor is None:
-                continue
-            try:
-                self.ray.get(actor.finish.remote(wait), timeout=wait + _CALL_SECONDS)
-            except self.ray.exceptions.RayError:
-                pass
-            try:
-                self.ray.kill(actor)
-            except Exception:
-                pass
-        with self._lock:
-            self._actors = {k: v for k, v in self._actors.items() if k not in names}
+        for launcher, key in _processes(handle):
+            self._call(self._actor(launcher), "finish", key, wait, timeout=wait + _CALL_SECONDS)
         self._remove_group(handle["placement_group"])
 
     def capacity(self) -> Resources:
@@ -312,32 +359,38 @@ class RayExecutor(Executor):
                         int(total.get("GPU", 0)))
         nodes = sum(1 for n in self.ray.nodes() if n.get("Alive"))
         with self._lock:
+            changed = cached is None or cached[2] != nodes
             self._capacity = (time.monotonic(), cap, nodes)
+        if changed:
+            self._warm()  # a node that joined gets its launcher before its first job
         return cap
 
-    def largest_node(self) -> Resources:
-        """The alive node with the most CPUs (then memory), as one host's upper bound."""
-        best = Resources(0, 0, 0)
+    def largest_node(self, want: Resources) -> Resources:
+        """The alive node that gives the most of ``want`` (GPUs first, then CPUs, then memory)."""
+        best, score = Resources(0, 0, 0), (-1.0, -1.0, -1.0)
         for node in self.ray.nodes():
             have = node.get("Resources") or {}
             if not node.get("Alive"):
                 continue
             this = Resources(float(have.get("CPU", 0)), int(have.get("memory", 0) // (1024 * 1024)),
                              int(have.get("GPU", 0)))
-            if (this.cpus, this.memory_mib) > (best.cpus, best.memory_mib):
-                best = this
+            gives = (float(min(want.gpus, this.gpus)), min(want.cpus, this.cpus),
+                     float(min(want.memory_mib, this.memory_mib)))
+            if gives > score:
+                best, score = this, gives
         return best
 
     def runner_text(self, handle: Handle) -> str:
         lost = self._lost_hosts(handle)
         if lost:
             host, node = lost[0]
-            return (f"host {host} (Ray actor {handle['agents'][host]} on node {node}, which has left the Ray "
-                    "cluster) was lost, and with it the job's run")
+            return (f"host {host} (on node {node}, which has left the Ray cluster) was lost, and with it the "
+                    "job's run")
         host = f" (host {handle['hostname']})" if handle.get("hostname") else ""
         where = (f"node {handle['node_ip']} / {handle['node_id']}{host}"
                  if handle.get("node_id") else "a node not known yet")
-        text = f"the job's runner (Ray actor {handle['actor']} on {where})"
+        pid = f"pid {handle['pid']} " if handle.get("pid") else ""
+        text = f"the job's runner ({pid}on {where}, started by Ray actor {handle.get('launcher')})"
         if handle.get("node_id") and not self._node_alive(handle):
             text += f", whose node {handle['node_id']} has left the Ray cluster,"
         return text
@@ -349,8 +402,9 @@ class RayExecutor(Executor):
         out = []
         for h in hosts:
             where = placed.get(h) or {"node": handle.get("node_id"), "address": handle.get("node_ip")}
+            remote = h in (handle.get("agents") or {})
             out.append({"Host": h, "Node": where["node"], "NodeAddress": where["address"],
-                        "Agent": (handle.get("agents") or {}).get(h) or handle["actor"]})
+                        "RunBy": "host agent" if remote else "runner"})
         return out
 
     def _lost_hosts(self, handle: Handle) -> list[tuple[str, str]]:
@@ -382,11 +436,31 @@ class RayExecutor(Executor):
 
     def close(self) -> None:
         try:
-            self.ray.shutdown()  # the driver goes; detached actors and groups stay
+            self.ray.shutdown()  # the driver goes; launchers, their processes and groups stay
         except Exception:
             pass
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _warm(self) -> None:
+        """Start (or find) the launcher of every alive node that can take a host; not waited for."""
+        for node in self.ray.nodes():
+            have = node.get("Resources") or {}
+            if node.get("Alive") and (have.get("CPU") or have.get("GPU")):
+                self._launcher(node["NodeID"])
+
+    def _launcher(self, node_id: str) -> Any:
+        name = self.launcher_name(node_id)
+        with self._lock:
+            cached = self._actors.get(name)
+        if cached is not None:
+            return cached
+        actor = self._launcher_class.options(
+            name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached", num_cpus=0, max_restarts=0,
+            scheduling_strategy=self._on_node(node_id=node_id, soft=False)).remote()
+        with self._lock:
+            self._actors[name] = actor
+        return actor
+
     def _actor(self, name: str) -> Any:
         with self._lock:
             cached = self._actors.get(name)
@@ -400,10 +474,12 @@ class RayExecutor(Executor):
             self._actors[name] = actor
         return actor
 
-    def _where(self, actor: Any, wait: float = _CALL_SECONDS) -> dict[str, Any] | None:
+    def _call(self, actor: Any, method: str, *args: Any, timeout: float = _CALL_SECONDS) -> Any:
+        """``actor.method(*args)``, waited for; None if the actor is gone or does not answer."""
+        if actor is None:
+            return None
         try:
-            where: dict[str, Any] = self.ray.get(actor.where.remote(), timeout=wait)
-            return where
+            return self.ray.get(getattr(actor, method).remote(*args), timeout=timeout)
         except self.ray.exceptions.RayError:
             return None
 
@@ -421,22 +497,6 @@ class RayExecutor(Executor):
         except Exception:  # none of that name (any more)
             pass
 
-    def _clear(self, job: str, hosts: list[str]) -> None:
-        """Remove a job's actors and group left by an earlier launch of it, and wait for the names."""
-        agents = {h: self.agent_name(job, h) for h in hosts}
-        names = [self.actor_name(job), *agents.values()]
-        if any(self._actor(n) is not None for n in names):
-            self._release_now({"actor": self.actor_name(job), "placement_group": self.group_name(job),
-                               "agents": agents}, 0.0)
-            deadline = time.monotonic() + _CALL_SECONDS
-            while any(self._actor(n) is not None for n in names) and time.monotonic() < deadline:
-                with self._lock:
-                    for n in names:
-                        self._actors.pop(n, None)
-                time.sleep(0.1)
-        else:
-            self._remove_group(self.group_name(job))
-
     def _check_fits(self, bundle: dict[str, float]) -> None:
         """Fail a job one of whose hosts fits no node of the cluster (it would wait for ever)."""
         for node in self.ray.nodes():
@@ -445,6 +505,17 @@ class RayExecutor(Executor):
                 return
         raise ValidationError(f"no node of the Ray cluster has {_describe(bundle)} for one host; ask for a smaller "
                               "instance type, or add such a node")
+
+
+def _agent_key(job: str, host: str) -> str:
+    return f"{job}/{host}"
+
+
+def _processes(handle: Handle) -> list[tuple[str, str]]:
+    """(launcher, key) of every process a handle names: the runner, then the host agents."""
+    out = [(handle["launcher"], handle["key"])] if handle.get("launcher") else []
+    agents = handle.get("agents") or {}
+    return out + [(launcher, _agent_key(handle["key"], host)) for host, launcher in agents.items()]
 
 
 def _bundle(per_host: Resources) -> dict[str, float]:

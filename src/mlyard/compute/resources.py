@@ -44,14 +44,19 @@ class Fitted:
     warning: str | None
 
 
-def fit_request(itype: InstanceType, count: int, capacity: Resources, node: Resources | None = None) -> Fitted:
+def fit_request(itype: InstanceType, count: int, capacity: Resources, node: Resources | None = None,
+                elastic: bool = False) -> Fitted:
     """The per-host resources a job of ``count`` hosts of ``itype`` gets here. A request larger than
     the machine (``capacity``), or than one host can have (``node``: the largest machine of a
     cluster; the machine itself by default), is scaled down (with a warning) so notebooks written for
-    cloud instances still run."""
+    cloud instances still run. A GPU that ``local_gpu`` needs and no node has is an error on a
+    machine; on a cluster whose nodes come and go (``elastic``) the job waits for one."""
     want = itype.resources
     node = node or capacity
     if want.gpus and not capacity.gpus and itype.local:
+        if elastic:
+            return Fitted(want, f"instance type {itype.name!r} needs a GPU and the cluster has none now: the job "
+                          "waits until a node with a GPU joins (or use instance_type='local')")
         raise ValidationError(
             f"instance type {itype.name!r} needs a GPU and this machine has none (nvidia-smi finds "
             "no GPU); use instance_type='local'.")

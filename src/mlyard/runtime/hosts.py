@@ -74,6 +74,9 @@ class HostProcess:
         splitter = LineSplitter()
         poller = select.poll()
         poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        # The log gets whole lines of each stream (stdout's and stderr's never cut into each other's);
+        # a line still being written goes out after 0.1 s of quiet, or when it passes 64 KiB.
+        partial = b""
         while True:
             # Once the host has ended, what is already in the pipe is read (for a second at most),
             # then no more is waited for.
@@ -81,17 +84,28 @@ class HostProcess:
             if self._closing.is_set() and (not ready or time.monotonic() > self._closing_deadline):
                 break
             if not ready:
+                if partial:
+                    self._log.write(partial)
+                    partial = b""
                 continue
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
-            self._log.write(chunk)
+            data = partial + chunk if partial else chunk
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+            if cut == 0 and len(data) > 65536:
+                cut = len(data)
+            if cut:
+                self._log.write(data[:cut])
+            partial = data[cut:]
             if is_stderr:
                 self.stderr_tail += chunk
                 del self.stderr_tail[:-_TAIL_BYTES]
             if self._parser:
                 for line in splitter.feed(decoder.decode(chunk)):
                     self._parse(line)
+        if partial:
+            self._log.write(partial)
         if self._parser:
             for line in splitter.flush():
                 self._parse(line)

@@ -97,8 +97,16 @@ class JobRunner:
         every host runs here, on loopback."""
         raw = self.channel.get("placement.json")
         given = (json.loads(raw).get("hosts") or {}) if raw else {}
-        return {h: {"address": str((given.get(h) or {}).get("address") or "127.0.0.1"),
-                    "remote": bool((given.get(h) or {}).get("remote"))} for h in self.hosts}
+        ids = self.spec.get("gpu_ids") or [None] * len(self.hosts)
+        out: dict[str, dict[str, Any]] = {}
+        for index, h in enumerate(self.hosts):
+            placed = given.get(h) or {}
+            # The GPUs the host sees: the executor's choice where it made one (a cluster's GPUs are
+            # numbered per node), else the scheduler's.
+            gpus = placed.get("gpu_ids") if placed.get("gpu_ids") is not None else ids[index]
+            out[h] = {"address": str(placed.get("address") or "127.0.0.1"), "remote": bool(placed.get("remote")),
+                      "gpu_ids": gpus}
+        return out
 
     def address(self, host: str) -> str:
         """The address other hosts reach ``host`` at."""

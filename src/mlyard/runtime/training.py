@@ -211,7 +211,7 @@ class TrainingRunner(JobRunner):
         mlyard_cfg = self.request.get("MlyardConfig") or {}
         if mlyard_cfg.get("Framework") == "tensorflow" and _legacy_keras(mlyard_cfg.get("FrameworkVersion")):
             env["TF_USE_LEGACY_KERAS"] = "1"  # Keras 2 semantics (model.save(dir) -> SavedModel)
-        gpu_ids = (self.spec.get("gpu_ids") or [None] * len(self.hosts))[index]
+        gpu_ids = self.placement[host]["gpu_ids"]
         if gpu_ids is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
         entry = self._entry_command(python, layout, args)

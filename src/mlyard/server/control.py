@@ -271,10 +271,11 @@ class ControlPlane:
         # Runners may run on other machines: they must reach the channels and the store from there.
         self.executor.check_reachable({"the runner channels' root (MLYARD_RUNS)": self.runs_root,
                                        "the store (MLYARD_STORE)": self.store_root})
-        node = self.executor.largest_node()  # what one host can have; all of them, if they stay together
+        itype = lookup(instance_type)
+        node = self.executor.largest_node(itype.resources)  # what one host can have; all of them, if they stay together
         if not spread:
             node = Resources(node.cpus / count, node.memory_mib // count, node.gpus // count)
-        fitted = fit_request(lookup(instance_type), count, self.executor.capacity(), node)
+        fitted = fit_request(itype, count, self.executor.capacity(), node, self.executor.elastic)
         problem = sandbox.sandbox_problem() if req["MlyardConfig"].get("Sandbox") else None
         if problem:
             raise ValidationError(problem)

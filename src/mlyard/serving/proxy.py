@@ -454,13 +454,15 @@ class _Exchange:
             self._send(conn, port)
         else:
             proxy = self.client.proxy
-            task = asyncio.get_running_loop().create_task(self._connect(inst, port))
+            # The address is the one picked: an instance restarted meanwhile is not sent this request
+            # before its health check says it is ready.
+            task = asyncio.get_running_loop().create_task(self._connect(inst, port, inst.unix_socket))
             proxy.connecting.add(task)
             task.add_done_callback(proxy.connecting.discard)
 
-    async def _connect(self, inst: Target, port: int) -> None:
+    async def _connect(self, inst: Target, port: int, unix_socket: str | None) -> None:
         try:
-            conn = await asyncio.wait_for(_open(inst, port), 5.0)
+            conn = await asyncio.wait_for(_open(inst.pool, port, unix_socket), 5.0)
         except (OSError, asyncio.TimeoutError):
             if self.done:
                 return
@@ -585,17 +587,16 @@ class _Exchange:
             self.conn.pause(pause)
 
 
-async def _open(inst: Target, port: int) -> _Upstream:
+async def _open(pool: Pool, port: int, name: str | None) -> _Upstream:
     loop = asyncio.get_running_loop()
-    name = inst.unix_socket
     if name is None:
-        _, conn = await loop.create_connection(lambda: _Upstream(inst.pool, port), "127.0.0.1", port)
+        _, conn = await loop.create_connection(lambda: _Upstream(pool, port), "127.0.0.1", port)
         return conn
     sock = socket.socket(socket.AF_UNIX)
     try:
         sock.setblocking(False)
         await loop.sock_connect(sock, "\0" + name[1:] if name.startswith("@") else name)
-        _, conn = await loop.create_unix_connection(lambda: _Upstream(inst.pool, port), sock=sock)
+        _, conn = await loop.create_unix_connection(lambda: _Upstream(pool, port), sock=sock)
     except BaseException:
         sock.close()
         raise
