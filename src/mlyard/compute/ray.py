@@ -38,6 +38,7 @@ _CALL_SECONDS = 10.0       # the longest an answer from a launcher is waited for
 _START_SECONDS = 60.0      # ... when it starts a runner (a node's first launch starts its launcher)
 _ALIVE_SECONDS = 2.0       # ... when the control loop asks whether it runs (once a second per job)
 _CAPACITY_SECONDS = 1.0    # how long the cluster's resources are taken as read
+_ROOM_SECONDS = 0.5        # how long a launch waits for resources that are being freed
 _RETRY_SECONDS = 5.0       # a job the cluster could not place is tried again after this
 _LINGER_SECONDS = "60"     # an actor whose runner has exited removes its group after this (MLYARD_RAY_LINGER_SECONDS)
 
@@ -247,6 +248,7 @@ class RayExecutor(Executor):
         bundle = _bundle(launch.per_host)
         self._check_fits(bundle)
         group = self.group_name(launch.name)
+        self._await_room(bundle, len(launch.hosts))
         pg = self._placement_group([dict(bundle) for _ in launch.hosts],
                                    strategy="SPREAD" if launch.spread else "STRICT_PACK", name=group,
                                    lifetime="detached")
@@ -341,13 +343,14 @@ class RayExecutor(Executor):
         self._release_now(handle, 0.0)
 
     def release(self, handle: Handle) -> None:
-        # Off the control loop: the runner is given a moment to exit before its group goes.
+        # Off the control loop: the group goes at once (its hosts have ended: the next job may have
+        # their resources), the runner is given a moment to exit.
         threading.Thread(target=self._release_now, args=(handle, 30.0), name="ray-release", daemon=True).start()
 
     def _release_now(self, handle: Handle, wait: float) -> None:
+        self._remove_group(handle["placement_group"])
         for launcher, key in _processes(handle):
             self._call(self._actor(launcher), "finish", key, wait, timeout=wait + _CALL_SECONDS)
-        self._remove_group(handle["placement_group"])
 
     def capacity(self) -> Resources:
         with self._lock:
@@ -496,6 +499,18 @@ class RayExecutor(Executor):
             self._remove_placement_group(get_placement_group(name))
         except Exception:  # none of that name (any more)
             pass
+
+    def _await_room(self, bundle: dict[str, float], count: int) -> None:
+        """Wait (half a second at most) until the cluster has ``count`` bundles' worth of resources
+        free. A group Ray cannot place at once is tried again only after a back-off of up to a
+        second, while resources a removed group held (the job before's) are free again in about
+        0.1 s: a group created then is placed at once."""
+        deadline = time.monotonic() + _ROOM_SECONDS
+        while True:
+            free = self.ray.available_resources()
+            if all(free.get(k, 0.0) >= v * count - 1e-6 for k, v in bundle.items()) or time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
 
     def _check_fits(self, bundle: dict[str, float]) -> None:
         """Fail a job one of whose hosts fits no node of the cluster (it would wait for ever)."""
