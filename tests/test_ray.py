@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -295,3 +297,87 @@ def test_an_unreachable_cluster_is_one_clear_line(tmp_path: Path) -> None:
     assert bad.returncode != 0
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "127.0.0.1:1" in lines[0] and "Ray cluster" in lines[0], bad.stderr
+
+
+def test_an_endpoints_instances_run_on_the_worker_nodes_and_come_back(ray_session: Any, tmp_path: Path) -> None:
+    """Endpoint instances are services of the executor: one per worker node (each in a group of its
+    own), reached at its node's address through the endpoint's router; one that dies is started
+    again; a deleted endpoint leaves nothing on the cluster."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from mlyard.sklearn import SKLearnModel
+
+    x, y = load_iris(return_X_y=True)
+    joblib.dump(LogisticRegression(max_iter=1000).fit(x, y), tmp_path / "model.joblib")
+    with tarfile.open(tmp_path / "model.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "model.joblib", arcname="model.joblib")
+    pred = SKLearnModel(model_data=str(tmp_path / "model.tar.gz"), role="r",
+                        sagemaker_session=ray_session).deploy(initial_instance_count=2, instance_type="local")
+    desc = pred.describe()
+    instances = desc["Instances"]
+    assert {i["node"] for i in instances} == set(_worker_nodes())
+    addresses = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
+    assert all(i["address"] == addresses[i["node"]] for i in instances)
+    groups = [pg for pg in placement_group_table().values()
+              if pg["name"].startswith(f"mlyard-service-{pred.endpoint_name}-") and pg["state"] == "CREATED"]
+    assert len(groups) == 2
+    assert list(pred.predict(x[:3].tolist())) == [0, 0, 0]
+    psutil.Process(instances[0]["pid"]).kill()
+    wait_for(lambda: (i := pred.describe()["Instances"][0])["healthy"] and i["pid"] != instances[0]["pid"],
+             timeout=60)
+    assert [list(pred.predict(x[:1].tolist())) for _ in range(4)] == [[0]] * 4
+    pred.delete_endpoint()
+    wait_for(lambda: not [pg for pg in placement_group_table().values()
+                          if pg["name"].startswith(f"mlyard-service-{pred.endpoint_name}-")
+                          and pg["state"] != "REMOVED"], timeout=30)
+    wait_for(lambda: not ray_held(pred.endpoint_name), timeout=30)
+
+
+SERVICE = """
+import os, sys, time
+print("files at", sys.argv[1], "say", open(os.path.join(sys.argv[1], "model.txt")).read(), flush=True)
+with open(os.environ["MLYARD_SERVICE_READY"], "w") as fh:
+    fh.write("4242")
+time.sleep(120)
+"""
+
+
+def test_a_service_on_another_machine_gets_a_copy_of_its_files(cluster: Any, tmp_path: Path) -> None:
+    """A service (an endpoint instance) placed on a node of another address is sent the folder it
+    reads (its model) and runs on the copy; it is told to listen on its node's address."""
+    from mlyard.compute.executor import Service
+    from mlyard.compute.instance_types import Resources
+
+    class Blocker:  # defined here, so Ray sends it by value to workers that cannot import the tests
+        def ping(self) -> int:
+            return 1
+
+    blocker = ray.remote(num_cpus=1)(Blocker)
+    held = [blocker.options(resources={n: 0.01}).remote() for n in ("node-a", "node-b")]
+    ray.get([h.ping.remote() for h in held])
+    far = cluster.add_node(node_ip_address="127.0.0.2", **RAY_NODE)  # the only free CPU, "another machine"
+    try:
+        folder = tmp_path / "model"
+        folder.mkdir()
+        (folder / "model.txt").write_text("hello")
+        executor = RayExecutor(cluster.address)
+        log = tmp_path / "logs" / "svc.log"
+        script = write_script(tmp_path, "svc.py", SERVICE)
+        handle = executor.start_service(Service("ship-test", [sys.executable, str(script), str(folder)],
+                                                dict(os.environ), str(log), Resources(1, 512, 0), files=str(folder)))
+        assert handle["node_id"] == far.node_id
+        assert wait_for(lambda: executor.service_address(handle), timeout=60) == ("127.0.0.2", 4242)
+        text = wait_for(lambda: log.exists() and "say" in (t := log.read_text()) and t, timeout=30)
+        assert "say hello" in text and str(folder) not in text, text
+        copy = text.split("files at ")[1].split(" say")[0]
+        assert Path(copy).is_dir()
+        executor.stop_service(handle, signal.SIGKILL)
+        assert not executor.service_alive(handle) and not Path(copy).exists()
+        wait_for(lambda: all(pg["state"] == "REMOVED" for pg in placement_group_table().values()
+                             if pg["name"] == "mlyard-service-ship-test"), timeout=30)
+    finally:
+        for h in held:
+            ray.kill(h)
+        cluster.remove_node(far)

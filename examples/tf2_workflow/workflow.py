@@ -163,6 +163,10 @@ def main() -> None:
     x_test, y_test = np.load(test_dir / "x_test.npy"), np.load(test_dir / "y_test.npy")
     predictor = tuner.deploy(initial_instance_count=2, instance_type="local")
     print(f"endpoint {predictor.endpoint_name} at {predictor.endpoint_url}")
+    instances = predictor.describe()["Instances"]
+    if any(i.get("node") for i in instances):
+        print("instances " + ", ".join(f"{i['variant']}/{i['index'] + 1} on node {str(i['node'])[:8]} "
+                                       f"({i['address']}:{i['port']})" for i in instances))
     predictions = predictor.predict(x_test[:10])["predictions"]
     print(f"{'prediction':>12} {'label':>8}")
     for (p,), label in zip(predictions, y_test[:10], strict=True):

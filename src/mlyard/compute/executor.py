@@ -16,7 +16,8 @@ from typing import Any
 from mlyard.compute.instance_types import Resources
 from mlyard.errors import ValidationError
 
-__all__ = ["Executor", "Launch", "Handle", "NotPlaced", "EXECUTORS", "create_executor", "executor_name"]
+__all__ = ["Executor", "Launch", "Service", "Handle", "NotPlaced", "EXECUTORS", "SERVICE_HOST", "SERVICE_READY",
+           "create_executor", "executor_name"]
 
 Handle = dict[str, Any]
 
@@ -46,6 +47,28 @@ class Launch:
     # Whether the hosts may run on different machines (each through a host agent: runtime/remote.py);
     # False keeps them on the runner's (transform jobs' model servers, sandboxed hosts).
     spread: bool = True
+
+
+# What a service is told by the executor that starts it: the address to listen on, and the file to
+# write the port it bound to (``mlyard serve`` reads both).
+SERVICE_HOST = "MLYARD_SERVICE_HOST"
+SERVICE_READY = "MLYARD_SERVICE_READY"
+
+
+@dataclass(frozen=True)
+class Service:
+    """A long-running server the executor starts (an endpoint's model server instance): it listens
+    on the address in ``$MLYARD_SERVICE_HOST`` and writes the port it bound to into the file named
+    by ``$MLYARD_SERVICE_READY``."""
+
+    name: str                      # unique among the services running: reservations are named after it
+    argv: list[str]
+    env: dict[str, str]            # its whole environment
+    log: str                       # the file its output goes to
+    resources: Resources           # what it is given (a cluster reserves it)
+    # A folder of this machine it reads (its model): an executor that starts it on another machine
+    # copies the folder there and gives it the copy's path wherever ``argv`` names this one.
+    files: str | None = None
 
 
 class Executor(abc.ABC):
@@ -110,6 +133,31 @@ class Executor(abc.ABC):
         cap = self.capacity()
         return {"name": self.name, "cpus": cap.cpus, "memory_mib": cap.memory_mib, "gpus": cap.gpus}
 
+    # -- the service form: long-running servers (endpoint instances) ------------------------------
+    # Whether services run on this machine (loopback and Unix sockets reach them).
+    same_machine = True
+
+    @abc.abstractmethod
+    def start_service(self, service: Service) -> Handle:
+        """Start ``service`` somewhere it can be reached from this machine; raise NotPlaced if
+        there is no room for it now."""
+
+    @abc.abstractmethod
+    def service_address(self, handle: Handle) -> tuple[str, int] | None:
+        """(address, port) where the service listens, once it has said so; None before."""
+
+    @abc.abstractmethod
+    def service_alive(self, handle: Handle) -> bool: ...
+
+    @abc.abstractmethod
+    def stop_service(self, handle: Handle, sig: int) -> None:
+        """Send ``sig`` to the service (SIGTERM: finish and exit); SIGKILL also releases what the
+        executor holds for it. May be called again, also after the service has exited."""
+
+    def config(self) -> dict[str, Any]:
+        """What another process passes to ``create_executor`` to reach the same executor."""
+        return {"name": self.name}
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release what the executor holds (connections, warm processes). Runners keep running."""
@@ -124,7 +172,7 @@ def executor_name(given: str | None = None) -> str:
     return name
 
 
-def create_executor(name: str | None = None, ray_address: str | None = None) -> Executor:
+def create_executor(name: str | None = None, ray_address: str | None = None, warm: bool = True) -> Executor:
     """The executor named ``name`` (see ``executor_name``); the Ray one connects to the cluster at
     ``ray_address`` (else ``$RAY_ADDRESS``, else ``auto``) or raises ValidationError."""
     if executor_name(name) == "ray":
@@ -133,4 +181,4 @@ def create_executor(name: str | None = None, ray_address: str | None = None) -> 
         return RayExecutor(ray_address)
     from mlyard.compute.local import LocalExecutor
 
-    return LocalExecutor()
+    return LocalExecutor(warm)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import IO, Any
 
 import psutil
 
-from mlyard.compute.executor import Executor, Handle, Launch
+from mlyard.compute.executor import SERVICE_HOST, SERVICE_READY, Executor, Handle, Launch, Service
 from mlyard.compute.instance_types import Resources
 from mlyard.compute.resources import machine
 from mlyard.runtime.hosts import kill_tree
@@ -30,6 +33,7 @@ class LocalExecutor(Executor):
 
     def __init__(self, warm: bool = True) -> None:
         self._children: list[subprocess.Popen[bytes]] = []
+        self._services: dict[int, subprocess.Popen[bytes]] = {}  # pid -> the service this process started
         self._lock = threading.Lock()
         self._warm_enabled = warm
         self._warm: subprocess.Popen[bytes] | None = None
@@ -146,3 +150,49 @@ class LocalExecutor(Executor):
         proc = self._process(handle)
         if proc is not None:
             kill_tree(proc)  # the runner first: it would start nothing new, and its hosts die with it
+
+    # -- services: processes of this machine, in sessions of their own -----------------------------
+    def start_service(self, service: Service) -> Handle:
+        ready = Path(service.log).parent / f".{service.name}.port"
+        ready.unlink(missing_ok=True)
+        env = {**service.env, SERVICE_HOST: "127.0.0.1", SERVICE_READY: str(ready)}
+        with open(service.log, "ab") as log:
+            proc = subprocess.Popen(service.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                    start_new_session=True, close_fds=True)
+        with self._lock:
+            self._services[proc.pid] = proc
+        try:
+            started = psutil.Process(proc.pid).create_time()
+        except psutil.Error:
+            started = 0.0
+        return {"pid": proc.pid, "started": started, "ready_file": str(ready)}
+
+    def service_address(self, handle: Handle) -> tuple[str, int] | None:
+        try:
+            text = Path(handle["ready_file"]).read_text().strip()
+        except OSError:
+            return None
+        return ("127.0.0.1", int(text)) if text.isdigit() else None
+
+    def service_alive(self, handle: Handle) -> bool:
+        with self._lock:
+            proc = self._services.get(int(handle["pid"]))
+        if proc is not None:
+            return proc.poll() is None
+        return self._process(handle) is not None
+
+    def stop_service(self, handle: Handle, sig: int) -> None:
+        if self.service_alive(handle):
+            try:
+                os.killpg(int(handle["pid"]), sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if sig == signal.SIGKILL:
+            with self._lock:
+                proc = self._services.pop(int(handle["pid"]), None)
+            if proc is not None:
+                try:
+                    proc.wait(timeout=2)  # reaped: no zombie
+                except subprocess.TimeoutExpired:
+                    pass
+            Path(handle["ready_file"]).unlink(missing_ok=True)

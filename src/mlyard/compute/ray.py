@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import threading
 import time
 from typing import Any
 
-from mlyard.compute.executor import Executor, Handle, Launch, NotPlaced
+from mlyard.compute.executor import SERVICE_HOST, SERVICE_READY, Executor, Handle, Launch, NotPlaced, Service
 from mlyard.compute.instance_types import Resources
 from mlyard.errors import ValidationError
 
@@ -40,6 +41,7 @@ _ALIVE_SECONDS = 2.0       # ... when the control loop asks whether it runs (onc
 _CAPACITY_SECONDS = 1.0    # how long the cluster's resources are taken as read
 _ROOM_SECONDS = 0.5        # how long a launch waits for resources that are being freed
 _RETRY_SECONDS = 5.0       # a job the cluster could not place is tried again after this
+_SERVICE_LINGER_SECONDS = 2.0  # a service that exited gives its resources back after this
 _LINGER_SECONDS = "60"     # an actor whose runner has exited removes its group after this (MLYARD_RAY_LINGER_SECONDS)
 
 
@@ -67,11 +69,13 @@ class _Launcher:
         self.node_ip = ray.util.get_node_ip_address()
         self.hostname = socket.gethostname()
 
-    def start(self, key: str, argv: list[str], env: dict[str, str], work: str, group: Any,
-              linger: float) -> dict[str, Any]:
+    def start(self, key: str, argv: list[str], env: dict[str, str], log_path: str, group: Any,
+              linger: float, files: tuple[list[Any], str] | None = None) -> dict[str, Any]:
         self.finish(key, 0.0)  # what an earlier launch of the same key left
-        os.makedirs(work, exist_ok=True)
-        with open(os.path.join(work, "runner.log"), "ab") as log:
+        if files is not None:  # a folder of the caller's machine, sent as a tar.gz: unpacked here
+            argv = self._unpack(key, files[0][0], files[1], argv)
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        with open(log_path, "ab") as log:
             # A session of its own: signals to the launcher's process group never reach it.
             proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                     start_new_session=True, close_fds=True)
@@ -80,6 +84,34 @@ class _Launcher:
         threading.Thread(target=self._linger, args=(key, proc, group, linger), name=f"linger-{key}",
                          daemon=True).start()
         return self.where(key) or {}
+
+    @staticmethod
+    def _copy_dir(key: str) -> str:
+        import tempfile
+
+        return os.path.join(tempfile.gettempdir(), "mlyard-work", "services", key.replace("/", "_"))
+
+    def _unpack(self, key: str, ref: Any, original: str, argv: list[str]) -> list[str]:
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        import ray
+
+        from mlyard.store.archive import extract_tar
+
+        target = self._copy_dir(key)
+        shutil.rmtree(target, ignore_errors=True)
+        with tempfile.NamedTemporaryFile(suffix=".tar.gz") as archive:
+            archive.write(ray.get(ref))
+            archive.flush()
+            extract_tar(Path(archive.name), Path(target))  # refuses members that would land outside
+        return [target if a == original else a for a in argv]
+
+    def _forget(self, key: str) -> None:
+        import shutil
+
+        shutil.rmtree(self._copy_dir(key), ignore_errors=True)
 
     def _linger(self, key: str, proc: subprocess.Popen[bytes], group: Any, linger: float) -> None:
         """Once a process has exited, and the control plane has had time to see it, forget it; for
@@ -92,6 +124,7 @@ class _Launcher:
             if self.procs.get(key) is not proc:
                 return  # finished (or launched again) meanwhile
             del self.procs[key]
+        self._forget(key)
         if group is not None:
             from ray.util.placement_group import remove_placement_group
 
@@ -111,6 +144,23 @@ class _Launcher:
         with self.lock:
             proc = self.procs.get(key)
         return proc is not None and proc.poll() is None
+
+    def signal(self, key: str, sig: int) -> None:
+        with self.lock:
+            proc = self.procs.get(key)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def read(self, path: str) -> str | None:
+        """A small file of this node (a service's port file)."""
+        try:
+            with open(path) as fh:
+                return fh.read(100)
+        except OSError:
+            return None
 
     def kill(self, key: str) -> None:
         """SIGKILL the process and everything it started (a runner is their subreaper)."""
@@ -141,6 +191,7 @@ class _Launcher:
         with self.lock:
             if self.procs.get(key) is proc:
                 del self.procs[key]
+        self._forget(key)
 
     def keys(self) -> list[str]:
         with self.lock:
@@ -210,6 +261,7 @@ class RayExecutor(Executor):
 
     name = "ray"
     elastic = True  # nodes join and leave
+    same_machine = False  # services run on any node, reached at its address
 
     def __init__(self, address: str | None = None) -> None:
         self.ray = connect(address)
@@ -289,11 +341,11 @@ class RayExecutor(Executor):
                     calls.append(self._launcher(node).start.remote(
                         _agent_key(launch.name, host),
                         [sys.executable, "-m", "mlyard.runtime.remote", launch.channel, host, agent_work],
-                        launch.env, agent_work, None, linger))
+                        launch.env, os.path.join(agent_work, "runner.log"), None, linger))
                     handle["agents"][host] = self.launcher_name(node)
             runner = self._launcher(str(home)).start.remote(
-                launch.name, [sys.executable, "-m", "mlyard.runtime.runner", launch.channel, work], launch.env, work,
-                pg, linger)
+                launch.name, [sys.executable, "-m", "mlyard.runtime.runner", launch.channel, work], launch.env,
+                os.path.join(work, "runner.log"), pg, linger)
             handle.update(self.ray.get(runner, timeout=_START_SECONDS))
             self.ray.get(calls, timeout=_START_SECONDS)
         except Exception as exc:  # the runner was not started at all
@@ -437,6 +489,58 @@ class RayExecutor(Executor):
         out.update(nodes=nodes, address=self.address)
         return out
 
+    # -- services: one group of one bundle each, started by the node's launcher ---------------------
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "address": self.address}
+
+    @staticmethod
+    def service_group(name: str) -> str:
+        return f"mlyard-service-{name}"
+
+    def start_service(self, service: Service) -> Handle:
+        bundle = _bundle(service.resources)
+        self._check_fits(bundle)
+        group = self.service_group(service.name)
+        self._remove_group(group)
+        self._await_room(bundle, 1)
+        pg = self._placement_group([bundle], strategy="STRICT_PACK", name=group, lifetime="detached")
+        if not pg.wait(timeout_seconds=float(os.environ.get("MLYARD_RAY_PLACEMENT_SECONDS", "3"))):
+            self._remove_placement_group(pg)
+            raise NotPlaced(f"the Ray cluster has no room for {_describe(bundle)} now", retry_after=_RETRY_SECONDS)
+        try:
+            node = str((self.ray.util.placement_group_table(pg).get("bundles_to_node_id") or {})[0])
+            ip = {n["NodeID"]: n.get("NodeManagerAddress") for n in self.ray.nodes()}[node]
+            ready = os.path.join(os.path.dirname(service.log), f".{service.name}.port")
+            env = {**service.env, SERVICE_HOST: ip, SERVICE_READY: ready}
+            files = None
+            if service.files and ip != self.ray.util.get_node_ip_address():  # another machine: send the folder
+                files = ([self.ray.put(_pack(service.files))], service.files)  # a list: passed as a reference
+            where = self.ray.get(self._launcher(node).start.remote(
+                service.name, service.argv, env, service.log, pg, _SERVICE_LINGER_SECONDS, files),
+                timeout=_START_SECONDS)
+        except Exception as exc:
+            self._remove_placement_group(pg)
+            raise ValidationError(f"the Ray cluster could not start {service.name}: {str(exc)[-800:]}") from None
+        return {"key": service.name, "placement_group": group, "launcher": self.launcher_name(node),
+                "ready_file": ready, **where}
+
+    def service_address(self, handle: Handle) -> tuple[str, int] | None:
+        text = self._call(self._actor(handle["launcher"]), "read", handle["ready_file"])
+        if not text or not text.strip().isdigit():
+            return None
+        return str(handle["node_ip"]), int(text)
+
+    def service_alive(self, handle: Handle) -> bool:
+        return self.alive(handle)
+
+    def stop_service(self, handle: Handle, sig: int) -> None:
+        launcher = self._actor(handle["launcher"])
+        if sig == signal.SIGKILL:
+            self._call(launcher, "finish", handle["key"], 0.0)
+            self._remove_group(handle["placement_group"])
+        else:
+            self._call(launcher, "signal", handle["key"], sig)
+
     def close(self) -> None:
         try:
             self.ray.shutdown()  # the driver goes; launchers, their processes and groups stay
@@ -520,6 +624,17 @@ class RayExecutor(Executor):
                 return
         raise ValidationError(f"no node of the Ray cluster has {_describe(bundle)} for one host; ask for a smaller "
                               "instance type, or add such a node")
+
+
+def _pack(folder: str) -> bytes:
+    """``folder`` as tar.gz bytes."""
+    import tempfile
+    from pathlib import Path
+
+    from mlyard.store.archive import make_tar
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return make_tar(Path(tmp) / "files.tar.gz", [(Path(folder), "")], compresslevel=1).read_bytes()
 
 
 def _agent_key(job: str, host: str) -> str:

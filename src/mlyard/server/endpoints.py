@@ -37,10 +37,12 @@ _ENDED = ("Failed", "Deleted")
 
 
 class Endpoints:
-    def __init__(self, home: Path, catalog: Catalog, sources: SourcePolicy) -> None:
+    def __init__(self, home: Path, catalog: Catalog, sources: SourcePolicy,
+                 executor: dict[str, Any] | None = None) -> None:
         self.home = home
         self.sources = sources
         self.objects = Objects(catalog)
+        self.executor = executor or {"name": "local"}
         self._children: list[subprocess.Popen[bytes]] = []
 
     # -- models ----------------------------------------------------------------------------------
@@ -130,6 +132,7 @@ class Endpoints:
         return {"EndpointName": name, "EndpointConfigName": config_name, "Port": port, "Host": host, "Token": token,
                 "ProductionVariants": variants, "DataCaptureConfig": config.get("DataCaptureConfig"),
                 "Sources": self.sources.to_json(), "Buckets": store.buckets(),
+                "Executor": self.executor,  # what the runner starts instances through
                 "Batching": {"max_batch_size": batching.get("MaxBatchSize", 64),
                              "max_latency_ms": batching.get("MaxLatencyMs", 2.0)}}
 

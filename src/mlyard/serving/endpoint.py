@@ -21,7 +21,6 @@ import os
 import random
 import secrets
 import signal
-import subprocess
 import sys
 import time
 import traceback
@@ -32,6 +31,8 @@ from typing import Any
 import httpx
 
 from mlyard import store
+from mlyard.compute.executor import Executor, Handle, Service, create_executor
+from mlyard.compute.instance_types import Resources, lookup
 from mlyard.errors import ValidationError
 from mlyard.runtime.runner import job_environment
 from mlyard.runtime.runner_channel import RunnerChannel
@@ -55,46 +56,51 @@ class Instance:
     model_dir: Path
     env: dict[str, str]
     log: Path
-    proc: subprocess.Popen[bytes] | None = None
+    executor: Executor
+    resources: Resources
+    handle: Handle | None = None  # the executor's, while started
+    host: str = "127.0.0.1"       # where it listens (its node's address on a cluster)
     port: int | None = None
     healthy: bool = False
     inflight: int = 0
     restarts: int = 0
-    ready_file: Path | None = None
     next_start: float = 0.0
     pool: Pool = field(default_factory=Pool)  # the router's kept-alive connections to it
     unix_socket: str | None = None  # where the router reaches it (its port is for everyone else)
 
-    def start(self, work: Path, batch: dict[str, Any]) -> None:
+    def start(self, endpoint: str, generation: int, batch: dict[str, Any]) -> None:
+        """Start the instance's model server through the executor (a process here, or on a node of
+        the cluster); its address is known once it says so (``address``)."""
         self.pool.close()
-        self.ready_file = work / f"{self.variant}-{self.index}-{time.time_ns()}.port"
-        # Linux: a socket in the abstract namespace (nothing to clean up); elsewhere loopback TCP.
-        self.unix_socket = f"@mlyard-{secrets.token_hex(12)}" if sys.platform == "linux" else None
+        # On this machine, under Linux: a socket in the abstract namespace as well (nothing to clean
+        # up); the router reaches the instance there, cheaper than over loopback TCP.
+        self.unix_socket = (f"@mlyard-{secrets.token_hex(12)}"
+                            if sys.platform == "linux" and self.executor.same_machine else None)
         args = [sys.executable, "-m", "mlyard", "serve", str(self.model_dir), "--port", "0",
                 "--max-batch-size", str(batch.get("max_batch_size", 64)),
-                "--max-latency-ms", str(batch.get("max_latency_ms", 2.0)), "--ready-file", str(self.ready_file)]
+                "--max-latency-ms", str(batch.get("max_latency_ms", 2.0))]
         if self.unix_socket:
             args += ["--unix-socket", self.unix_socket]
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh,
-                                         env=job_environment(self.env), start_new_session=True)
+        name = f"{endpoint}-{self.variant}-{self.index + 1}-g{generation}-r{self.restarts}"
+        self.handle = self.executor.start_service(Service(name, args, job_environment(self.env), str(self.log),
+                                                          self.resources, files=str(self.model_dir)))
         self.port, self.healthy = None, False
 
+    def address(self) -> tuple[str, int] | None:
+        return self.executor.service_address(self.handle) if self.handle is not None else None
+
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.handle is not None and self.executor.service_alive(self.handle)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         self.pool.close()
-        if self.alive():
-            assert self.proc is not None
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
+        if self.handle is not None:
+            self.executor.stop_service(self.handle, sig)
 
     def to_json(self) -> dict[str, Any]:
-        return {"variant": self.variant, "index": self.index, "pid": self.proc.pid if self.proc else None,
-                "port": self.port, "healthy": self.healthy, "restarts": self.restarts}
+        handle = self.handle or {}
+        return {"variant": self.variant, "index": self.index, "pid": handle.get("pid"), "node": handle.get("node_id"),
+                "address": self.host, "port": self.port, "healthy": self.healthy, "restarts": self.restarts}
 
 
 @dataclass
@@ -156,6 +162,9 @@ class EndpointRunner:
         self.generation = 0
         # With an endpoint token, instances get a token of their own, which only this router sends.
         self.instance_token = new_token() if self.spec.get("Token") else None
+        # Instances start through the control plane's executor (on a cluster: on any node of it).
+        executor = self.spec.get("Executor") or {"name": "local"}
+        self.executor = create_executor(executor["name"], executor.get("address"), warm=False)
         if self.spec.get("Sources"):
             SourcePolicy.from_json(self.spec["Sources"]).guard_writes()  # captured data, written as root
 
@@ -185,28 +194,36 @@ class EndpointRunner:
             env = {**code_env, **{k: str(v) for k, v in (variant.get("Environment") or {}).items()}}
             if self.instance_token:
                 env[SERVE_TOKEN_ENV] = self.instance_token
+            resources = self._resources(variant)
             insts = [Instance(variant["VariantName"], i, model_dir, env,
-                              self.dir / "logs" / f"{variant['VariantName']}-{i + 1}.log")
+                              self.dir / "logs" / f"{variant['VariantName']}-{i + 1}.log", self.executor, resources)
                      for i in range(int(variant.get("InitialInstanceCount", 1)))]
             routing.variants[variant["VariantName"]] = insts
             for inst in insts:
-                inst.start(self.work, batch)
+                await asyncio.to_thread(inst.start, self.name, generation, batch)
             routing.weights[variant["VariantName"]] = float(variant.get("InitialVariantWeight", 1.0))
         deadline = time.monotonic() + _READY_TIMEOUT
         for inst in routing.all():
             await self._wait_ready(inst, deadline)
         return routing
 
+    def _resources(self, variant: dict[str, Any]) -> Resources:
+        """What one instance of ``variant`` is given: its instance type's, within the largest node."""
+        want = lookup(str(variant.get("InstanceType") or "local")).resources
+        node = self.executor.largest_node(want)
+        return Resources(min(want.cpus, node.cpus), min(want.memory_mib, node.memory_mib), min(want.gpus, node.gpus))
+
     async def _wait_ready(self, inst: Instance, deadline: float) -> None:
         while time.monotonic() < deadline:
-            if not inst.alive():
+            if not await asyncio.to_thread(inst.alive):
                 tail = inst.log.read_text(errors="replace")[-1500:] if inst.log.exists() else ""
                 raise RuntimeError(f"instance {inst.variant}/{inst.index + 1} of model {inst.model_dir.name} "
                                    f"exited while starting:\n{tail.strip()}")
-            if inst.ready_file and inst.ready_file.exists() and inst.ready_file.read_text().strip():
-                inst.port = int(inst.ready_file.read_text())
+            address = await asyncio.to_thread(inst.address)
+            if address is not None:
+                inst.host, inst.port = address
                 try:
-                    r = await self.client.get(f"http://127.0.0.1:{inst.port}/ping", timeout=2.0)
+                    r = await self.client.get(f"http://{_url_host(inst.host)}:{inst.port}/ping", timeout=2.0)
                     if r.status_code == 200:
                         inst.healthy = True
                         return
@@ -221,18 +238,25 @@ class EndpointRunner:
             for inst in self.routing.all():
                 if inst not in self.routing.all():
                     continue  # replaced by a rolling update meanwhile: never restart it
-                if not inst.alive() and not self.stopping.is_set():
+                alive = await asyncio.to_thread(inst.alive)
+                if not alive and not self.stopping.is_set():
                     inst.healthy = False
                     if time.monotonic() < inst.next_start:
                         continue  # crashing again and again: back off (1, 2, 4 ... 30 s)
                     inst.next_start = time.monotonic() + min(2.0 ** inst.restarts, 30.0)
                     inst.restarts += 1
-                    inst.start(self.work, self.spec.get("Batching") or {})
+                    try:
+                        await asyncio.to_thread(inst.stop, signal.SIGKILL)  # what the executor held for it
+                        await asyncio.to_thread(inst.start, self.name, self.generation, self.spec.get("Batching") or {})
+                    except Exception as exc:  # no room on the cluster now, say: tried again after the back-off
+                        self._write_state("InService", f"instance {inst.variant}/{inst.index + 1} failed to restart: "
+                                          f"{exc}")
+                        continue
                     self._write_state("InService", f"restarted instance {inst.variant}/{inst.index + 1}")
                     asyncio.get_running_loop().create_task(self._revive(inst))
-                elif inst.port is not None and inst.alive():
+                elif inst.port is not None and alive:
                     try:
-                        r = await self.client.get(f"http://127.0.0.1:{inst.port}/ping", timeout=2.0)
+                        r = await self.client.get(f"http://{_url_host(inst.host)}:{inst.port}/ping", timeout=2.0)
                         inst.healthy = r.status_code == 200
                     except httpx.TransportError:
                         inst.healthy = False
@@ -346,6 +370,7 @@ class EndpointRunner:
         for inst in self.routing.all():
             inst.stop(signal.SIGKILL)
         await self.client.aclose()
+        self.executor.close()
         self._write_state("Deleted", "The endpoint was deleted")
 
 

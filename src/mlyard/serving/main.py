@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlyard.compute.executor import SERVICE_HOST, SERVICE_READY
 from mlyard.errors import MlyardError
 from mlyard.serving.auth import SERVE_TOKEN_ENV, RequireToken
 
@@ -50,8 +51,13 @@ def serve_model(model_dir: str, host: str = "127.0.0.1", port: int = 8080, max_b
     from mlyard.serving.app import ModelServer, create_app
     from mlyard.serving.handlers import load_handler
 
-    # The instance's token (from the endpoint runner) is kept from the model's code.
+    # The instance's token (from the endpoint runner) is kept from the model's code, and so is what
+    # the executor that started it said: where to listen, where to say which port it took.
     token = os.environ.pop(SERVE_TOKEN_ENV, None)
+    given_host = os.environ.pop(SERVICE_HOST, None)
+    ready_file = os.environ.pop(SERVICE_READY, None) or ready_file
+    if given_host:
+        host = given_host
     env = dict(os.environ)
     handler = load_handler(Path(model_dir).resolve(), env)
     server = ModelServer(handler, name=env.get("SAGEMAKER_TFS_DEFAULT_MODEL_NAME", "model"),

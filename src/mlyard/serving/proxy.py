@@ -90,6 +90,7 @@ class Target(Protocol):
     """An instance as the router sees it (the endpoint runner's ``Instance``)."""
 
     variant: str
+    host: str  # its address: loopback, or its node's on a cluster
     port: int | None
     unix_socket: str | None  # '@name' (abstract namespace) or a path; else the port, on loopback TCP
     healthy: bool
@@ -456,13 +457,13 @@ class _Exchange:
             proxy = self.client.proxy
             # The address is the one picked: an instance restarted meanwhile is not sent this request
             # before its health check says it is ready.
-            task = asyncio.get_running_loop().create_task(self._connect(inst, port, inst.unix_socket))
+            task = asyncio.get_running_loop().create_task(self._connect(inst, port, inst.host, inst.unix_socket))
             proxy.connecting.add(task)
             task.add_done_callback(proxy.connecting.discard)
 
-    async def _connect(self, inst: Target, port: int, unix_socket: str | None) -> None:
+    async def _connect(self, inst: Target, port: int, host: str, unix_socket: str | None) -> None:
         try:
-            conn = await asyncio.wait_for(_open(inst.pool, port, unix_socket), 5.0)
+            conn = await asyncio.wait_for(_open(inst.pool, host, port, unix_socket), 5.0)
         except (OSError, asyncio.TimeoutError):
             if self.done:
                 return
@@ -587,10 +588,10 @@ class _Exchange:
             self.conn.pause(pause)
 
 
-async def _open(pool: Pool, port: int, name: str | None) -> _Upstream:
+async def _open(pool: Pool, host: str, port: int, name: str | None) -> _Upstream:
     loop = asyncio.get_running_loop()
     if name is None:
-        _, conn = await loop.create_connection(lambda: _Upstream(pool, port), "127.0.0.1", port)
+        _, conn = await loop.create_connection(lambda: _Upstream(pool, port), host, port)
         return conn
     sock = socket.socket(socket.AF_UNIX)
     try:
