@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
 import pytest
 from conftest import RAY_INSTALL_HINT, RAY_NODE, ray_held, stop_local_server, wait_for, write_script
@@ -299,21 +300,30 @@ def test_an_unreachable_cluster_is_one_clear_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "127.0.0.1:1" in lines[0] and "Ray cluster" in lines[0], bad.stderr
 
 
-def test_an_endpoints_instances_run_on_the_worker_nodes_and_come_back(ray_session: Any, tmp_path: Path) -> None:
-    """Endpoint instances are services of the executor: one per worker node (each in a group of its
-    own), reached at its node's address through the endpoint's router; one that dies is started
-    again; a deleted endpoint leaves nothing on the cluster."""
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    """Iris features and a scikit-learn model of them (model.tar.gz)."""
     import joblib
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
+    root = tmp_path_factory.mktemp("iris")
+    x, y = load_iris(return_X_y=True)
+    joblib.dump(LogisticRegression(max_iter=1000).fit(x, y), root / "model.joblib")
+    with tarfile.open(root / "model.tar.gz", "w:gz") as tar:
+        tar.add(root / "model.joblib", arcname="model.joblib")
+    return x, root / "model.tar.gz"
+
+
+def test_an_endpoints_instances_run_on_the_worker_nodes_and_come_back(ray_session: Any,
+                                                                       iris: tuple[Any, Path]) -> None:
+    """Endpoint instances are services of the executor: one per worker node (each in a group of its
+    own), reached at its node's address through the endpoint's router; one that dies is started
+    again; a deleted endpoint leaves nothing on the cluster."""
     from mlyard.sklearn import SKLearnModel
 
-    x, y = load_iris(return_X_y=True)
-    joblib.dump(LogisticRegression(max_iter=1000).fit(x, y), tmp_path / "model.joblib")
-    with tarfile.open(tmp_path / "model.tar.gz", "w:gz") as tar:
-        tar.add(tmp_path / "model.joblib", arcname="model.joblib")
-    pred = SKLearnModel(model_data=str(tmp_path / "model.tar.gz"), role="r",
+    x, model = iris
+    pred = SKLearnModel(model_data=str(model), role="r",
                         sagemaker_session=ray_session).deploy(initial_instance_count=2, instance_type="local")
     desc = pred.describe()
     instances = desc["Instances"]
@@ -381,3 +391,31 @@ def test_a_service_on_another_machine_gets_a_copy_of_its_files(cluster: Any, tmp
         for h in held:
             ray.kill(h)
         cluster.remove_node(far)
+
+
+def test_a_transform_jobs_model_servers_run_on_its_hosts_nodes(ray_session: Any, iris: tuple[Any, Path],
+                                                                 tmp_path: Path) -> None:
+    """A transform job's runner starts each host's model server as a service, on the node where the
+    job's group holds that host's bundle, and sends it records at that node's address."""
+    from mlyard.sklearn import SKLearnModel
+
+    x, model = iris
+    data = tmp_path / "in"
+    data.mkdir()
+    for i in range(2):
+        np.savetxt(data / f"part-{i}.csv", x[i * 75:(i + 1) * 75], delimiter=",", fmt="%.2f")
+    out = tmp_path / "out"
+    transformer = SKLearnModel(model_data=str(model), role="r", sagemaker_session=ray_session).transformer(
+        instance_count=2, instance_type="local", assemble_with="Line", accept="text/csv", output_path=str(out))
+    transformer.transform(str(data), content_type="text/csv", split_type="Line", logs=False)
+    desc = transformer.describe()
+    assert desc["TransformJobStatus"] == "Completed", desc.get("FailureReason")
+    placed = desc["MlyardPlacement"]
+    assert {p["Node"] for p in placed} == set(_worker_nodes())  # one model server on each node
+    rows = [line for i in range(2) for line in (out / f"part-{i}.csv.out").read_text().split()]
+    assert len(rows) == 150
+    logs = b"".join(ray_session.client.job_logs(desc["TransformJobName"])).decode()
+    assert logs.count("mlyard model server") == 2, logs  # both servers' output, from their nodes
+    addresses = {n["NodeManagerAddress"] for n in ray.nodes()}
+    assert any(f"http://{a}:" in logs for a in addresses)  # listening on its node's address
+    wait_for(lambda: not ray_held(desc["TransformJobName"]), timeout=60)

@@ -45,8 +45,11 @@ class Launch:
     per_host: Resources            # what each host gets
     env: dict[str, str] = field(default_factory=dict)  # the runner's environment
     # Whether the hosts may run on different machines (each through a host agent: runtime/remote.py);
-    # False keeps them on the runner's (transform jobs' model servers, sandboxed hosts).
+    # False keeps them on the runner's (sandboxed hosts, whose limits the runner's machine sets).
     spread: bool = True
+    # False: the runner starts its hosts itself, as services of the executor (a transform job's
+    # model servers), so no host agent is started for them.
+    agents: bool = True
 
 
 # What a service is told by the executor that starts it: the address to listen on, and the file to
@@ -64,11 +67,16 @@ class Service:
     name: str                      # unique among the services running: reservations are named after it
     argv: list[str]
     env: dict[str, str]            # its whole environment
-    log: str                       # the file its output goes to
+    log: str                       # the file its output goes to (on the machine it runs on) ...
     resources: Resources           # what it is given (a cluster reserves it)
     # A folder of this machine it reads (its model): an executor that starts it on another machine
     # copies the folder there and gives it the copy's path wherever ``argv`` names this one.
     files: str | None = None
+    # ... or, if given, this object of a runner channel (location, name), reachable from anywhere.
+    channel_log: tuple[str, str] | None = None
+    # (job, host, i): it is host i of that job, run in what the executor reserved for the host when it
+    # started the job, not in a reservation of its own (a transform job's model servers).
+    job_host: tuple[str, str, int] | None = None
 
 
 class Executor(abc.ABC):

@@ -156,9 +156,7 @@ class LocalExecutor(Executor):
         ready = Path(service.log).parent / f".{service.name}.port"
         ready.unlink(missing_ok=True)
         env = {**service.env, SERVICE_HOST: "127.0.0.1", SERVICE_READY: str(ready)}
-        with open(service.log, "ab") as log:
-            proc = subprocess.Popen(service.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                                    start_new_session=True, close_fds=True)
+        proc = start_logged(service.argv, env, service.log, service.channel_log)
         with self._lock:
             self._services[proc.pid] = proc
         try:
@@ -196,3 +194,21 @@ class LocalExecutor(Executor):
                 except subprocess.TimeoutExpired:
                     pass
             Path(handle["ready_file"]).unlink(missing_ok=True)
+
+
+def start_logged(argv: list[str], env: dict[str, str], log_path: str,
+                  channel_log: tuple[str, str] | None) -> subprocess.Popen[bytes]:
+    """Start a process of its own session, its output into ``log_path``, or into the runner channel
+    object ``channel_log`` (location, name) if given."""
+    from mlyard.runtime.runner_channel import pump_to_channel
+
+    if channel_log is not None:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True, close_fds=True)
+        assert proc.stdout is not None
+        pump_to_channel(proc.stdout, *channel_log)
+        return proc
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                start_new_session=True, close_fds=True)

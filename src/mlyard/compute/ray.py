@@ -70,15 +70,15 @@ class _Launcher:
         self.hostname = socket.gethostname()
 
     def start(self, key: str, argv: list[str], env: dict[str, str], log_path: str, group: Any,
-              linger: float, files: tuple[list[Any], str] | None = None) -> dict[str, Any]:
+              linger: float, files: tuple[list[Any], str] | None = None,
+              channel_log: tuple[str, str] | None = None) -> dict[str, Any]:
+        from mlyard.compute.local import start_logged
+
         self.finish(key, 0.0)  # what an earlier launch of the same key left
         if files is not None:  # a folder of the caller's machine, sent as a tar.gz: unpacked here
             argv = self._unpack(key, files[0][0], files[1], argv)
-        os.makedirs(os.path.dirname(log_path), exist_ok=True)
-        with open(log_path, "ab") as log:
-            # A session of its own: signals to the launcher's process group never reach it.
-            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    start_new_session=True, close_fds=True)
+        # A session of its own: signals to the launcher's process group never reach it.
+        proc = start_logged(argv, env, log_path, channel_log)
         with self.lock:
             self.procs[key] = proc
         threading.Thread(target=self._linger, args=(key, proc, group, linger), name=f"linger-{key}",
@@ -335,7 +335,7 @@ class RayExecutor(Executor):
             linger = float(os.environ.get("MLYARD_RAY_LINGER_SECONDS", _LINGER_SECONDS))
             calls = []
             for host, where in hosts.items():
-                if where["remote"]:
+                if where["remote"] and launch.agents:
                     node = str(where["node"])
                     agent_work = str(node_work_dir(f"{launch.name}-{host}"))
                     calls.append(self._launcher(node).start.remote(
@@ -491,24 +491,40 @@ class RayExecutor(Executor):
 
     # -- services: one group of one bundle each, started by the node's launcher ---------------------
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "address": self.address}
+        # The cluster's GCS address as this process reached it: valid from any node ("auto" is not).
+        return {"name": self.name, "address": self.ray.get_runtime_context().gcs_address}
 
     @staticmethod
     def service_group(name: str) -> str:
         return f"mlyard-service-{name}"
 
     def start_service(self, service: Service) -> Handle:
-        bundle = _bundle(service.resources)
-        self._check_fits(bundle)
-        group = self.service_group(service.name)
-        self._remove_group(group)
-        self._await_room(bundle, 1)
-        pg = self._placement_group([bundle], strategy="STRICT_PACK", name=group, lifetime="detached")
-        if not pg.wait(timeout_seconds=float(os.environ.get("MLYARD_RAY_PLACEMENT_SECONDS", "3"))):
-            self._remove_placement_group(pg)
-            raise NotPlaced(f"the Ray cluster has no room for {_describe(bundle)} now", retry_after=_RETRY_SECONDS)
-        try:
+        if service.job_host is not None:  # in the bundle its job reserved for that host
+            job, host, index = service.job_host
+            key = _agent_key(job, host)  # what a kill or release of the job ends with it
+            group, pg = None, None
+            try:
+                from ray.util.placement_group import get_placement_group
+
+                node = str((self.ray.util.placement_group_table(get_placement_group(self.group_name(job)))
+                            .get("bundles_to_node_id") or {})[index])
+            except (ValueError, KeyError) as exc:
+                raise ValidationError(f"job {job!r} holds no reservation for host {index + 1} on the Ray cluster "
+                                      f"({exc})") from None
+        else:
+            key = service.name
+            bundle = _bundle(service.resources)
+            self._check_fits(bundle)
+            group = self.service_group(service.name)
+            self._remove_group(group)
+            self._await_room(bundle, 1)
+            pg = self._placement_group([bundle], strategy="STRICT_PACK", name=group, lifetime="detached")
+            if not pg.wait(timeout_seconds=float(os.environ.get("MLYARD_RAY_PLACEMENT_SECONDS", "3"))):
+                self._remove_placement_group(pg)
+                raise NotPlaced(f"the Ray cluster has no room for {_describe(bundle)} now",
+                                retry_after=_RETRY_SECONDS)
             node = str((self.ray.util.placement_group_table(pg).get("bundles_to_node_id") or {})[0])
+        try:
             ip = {n["NodeID"]: n.get("NodeManagerAddress") for n in self.ray.nodes()}[node]
             ready = os.path.join(os.path.dirname(service.log), f".{service.name}.port")
             env = {**service.env, SERVICE_HOST: ip, SERVICE_READY: ready}
@@ -516,12 +532,13 @@ class RayExecutor(Executor):
             if service.files and ip != self.ray.util.get_node_ip_address():  # another machine: send the folder
                 files = ([self.ray.put(_pack(service.files))], service.files)  # a list: passed as a reference
             where = self.ray.get(self._launcher(node).start.remote(
-                service.name, service.argv, env, service.log, pg, _SERVICE_LINGER_SECONDS, files),
-                timeout=_START_SECONDS)
+                key, service.argv, env, service.log, pg, _SERVICE_LINGER_SECONDS, files,
+                service.channel_log), timeout=_START_SECONDS)
         except Exception as exc:
-            self._remove_placement_group(pg)
+            if pg is not None:
+                self._remove_placement_group(pg)
             raise ValidationError(f"the Ray cluster could not start {service.name}: {str(exc)[-800:]}") from None
-        return {"key": service.name, "placement_group": group, "launcher": self.launcher_name(node),
+        return {"key": key, "placement_group": group, "launcher": self.launcher_name(node),
                 "ready_file": ready, **where}
 
     def service_address(self, handle: Handle) -> tuple[str, int] | None:
@@ -537,7 +554,8 @@ class RayExecutor(Executor):
         launcher = self._actor(handle["launcher"])
         if sig == signal.SIGKILL:
             self._call(launcher, "finish", handle["key"], 0.0)
-            self._remove_group(handle["placement_group"])
+            if handle.get("placement_group"):  # its own (not its job's)
+                self._remove_group(handle["placement_group"])
         else:
             self._call(launcher, "signal", handle["key"], sig)
 
@@ -642,10 +660,13 @@ def _agent_key(job: str, host: str) -> str:
 
 
 def _processes(handle: Handle) -> list[tuple[str, str]]:
-    """(launcher, key) of every process a handle names: the runner, then the host agents."""
+    """(launcher, key) of every process a job's handle may name: the runner, then its hosts' (a
+    host agent, or a model server the runner started as a service) on their nodes."""
     out = [(handle["launcher"], handle["key"])] if handle.get("launcher") else []
-    agents = handle.get("agents") or {}
-    return out + [(launcher, _agent_key(handle["key"], host)) for host, launcher in agents.items()]
+    for host, where in (handle.get("hosts") or {}).items():
+        if where.get("node"):
+            out.append((RayExecutor.launcher_name(str(where["node"])), _agent_key(handle["key"], host)))
+    return out
 
 
 def _bundle(per_host: Resources) -> dict[str, float]:

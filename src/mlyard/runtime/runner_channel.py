@@ -23,11 +23,11 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mlyard.store import write_atomic
 
-__all__ = ["RunnerChannel", "Appender", "work_dir_for", "node_work_dir"]
+__all__ = ["RunnerChannel", "Appender", "work_dir_for", "node_work_dir", "pump_to_channel"]
 
 
 class RunnerChannel:
@@ -231,3 +231,20 @@ def node_work_dir(name: str) -> Path:
     import tempfile
 
     return Path(tempfile.gettempdir()) / "mlyard-work" / name
+
+
+def pump_to_channel(pipe: IO[bytes], location: str, name: str) -> threading.Thread:
+    """Copy what a process writes on ``pipe`` into object ``name`` of the runner channel at
+    ``location``, in a thread, until end of file."""
+    out = RunnerChannel(location).appender(name)
+
+    def run() -> None:
+        try:
+            while chunk := pipe.read1(65536):  # type: ignore[attr-defined]
+                out.write(chunk)
+        finally:
+            out.close()
+
+    thread = threading.Thread(target=run, name=f"pump-{name}", daemon=True)
+    thread.start()
+    return thread

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import signal
 import sys
 import time
 from pathlib import Path
@@ -11,11 +12,11 @@ from typing import Any
 import httpx
 
 from mlyard import store
+from mlyard.compute.executor import Executor, Handle, Service, create_executor
+from mlyard.compute.instance_types import Resources
 from mlyard.errors import ValidationError
 from mlyard.runtime import records
 from mlyard.runtime.channels import assign, read, resolve_objects, source_policy
-from mlyard.runtime.hosts import HostProcess, MetricSink, terminate_all
-from mlyard.runtime.metrics import MetricParser
 from mlyard.runtime.runner import JobFailure, JobRunner, job_environment
 from mlyard.runtime.runner_channel import RunnerChannel
 from mlyard.serving.artifacts import materialize_model
@@ -41,7 +42,9 @@ class TransformRunner(JobRunner):
         # No Accept given: none is sent, and the model server answers in its default type (as
         # SageMaker's containers do: JSON for TensorFlow Serving's), not in the input's type.
         self.accept: str | None = self.output.get("Accept") or None
-        self.ports: dict[str, int] = {}
+        self.services: dict[str, Handle] = {}  # host -> the executor's handle of its model server
+        self.addresses: dict[str, tuple[str, int]] = {}  # host -> where its model server listens
+        self.model_dir = job_dir / "model"
         self.sources = source_policy(spec)
 
     # -- preparing ------------------------------------------------------------------------------
@@ -59,47 +62,55 @@ class TransformRunner(JobRunner):
         env.update({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(self.max_payload / 2**20),
                     "SAGEMAKER_BATCH_STRATEGY": "SINGLE_RECORD" if self.strategy == "SingleRecord"
                     else "MULTI_RECORD", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": str(self.concurrency)})
+        self.model_dir = model_dir
         commands: list[tuple[str, list[str], dict[str, str], str | None, bool]] = []
         for host in self.hosts:
-            ready = self.job_dir / "work" / f"{host}.port"
-            cmd = [sys.executable, "-m", "mlyard", "serve", str(model_dir), "--port", "0", "--ready-file", str(ready),
-                   "--max-batch-size", "1024"]
+            cmd = [sys.executable, "-m", "mlyard", "serve", str(model_dir), "--port", "0", "--max-batch-size", "1024"]
             commands.append((host, cmd, job_environment(env), str(self.job_dir), False))
         return commands
 
     # -- running --------------------------------------------------------------------------------
     def _run_hosts(self, commands: list[tuple[str, list[str], dict[str, str], str | None, bool]]
                    ) -> tuple[str, str | None]:
-        sink = MetricSink(self.channel.appender("metrics.jsonl"))
+        """Start each host's model server as a service of the executor (in what the job reserved for
+        that host: on a cluster, on the host's node), send them the records, stop them."""
+        config = self.spec.get("executor") or {"name": "local"}
+        executor = create_executor(config["name"], config.get("address"), warm=False)
+        per_host = self.spec.get("per_host") or {}
+        resources = Resources(float(per_host.get("cpus", 1)), int(per_host.get("memory_mib", 1024)),
+                              int(per_host.get("gpus", 0)))
         try:
-            for host, cmd, env, cwd, wrapped in commands:
-                self.procs.append(HostProcess(host, cmd, env, cwd, self.channel.appender(f"logs/{host}.log"),
-                                              MetricParser([]), sink, wrapped))
-            self._wait_ready()
+            for index, (host, cmd, env, _cwd, _wrapped) in enumerate(commands):
+                self.services[host] = executor.start_service(Service(
+                    f"{self.name}-{host}", cmd, env, str(self.job_dir / "work" / f"{host}.log"), resources,
+                    files=str(self.model_dir), channel_log=(self.channel.uri, f"logs/{host}.log"),
+                    job_host=(self.name, host, index)))
+            self._wait_ready(executor)
             self.state.transition("InProgress", "InProgress", "Transforming on " + ", ".join(self.hosts))
             return self._transform()
         except JobFailure as exc:
             return "Failed", str(exc)[:1024]
         finally:
-            terminate_all(self.procs, self.grace)
-            for p in self.procs:
-                p.end()
-            for p in self.procs:
-                p.finish()
-            sink.close()
+            for handle in self.services.values():
+                executor.stop_service(handle, signal.SIGTERM)
+            deadline = time.monotonic() + self.grace
+            while any(executor.service_alive(h) for h in self.services.values()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for handle in self.services.values():
+                executor.stop_service(handle, signal.SIGKILL)
+            executor.close()
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, executor: Executor) -> None:
         deadline = time.monotonic() + 300
-        for proc in self.procs:
-            ready = self.job_dir / "work" / f"{proc.name}.port"
-            while not (ready.exists() and ready.read_text().strip()):
-                if proc.poll() is not None:
-                    tail = proc.stderr_tail.decode(errors="replace").strip()[-800:]
-                    raise JobFailure(f"ClientError: the model server of {proc.name} did not start: {tail}")
+        for host, handle in self.services.items():
+            while (address := executor.service_address(handle)) is None:
+                if not executor.service_alive(handle):
+                    tail = self.channel.read(f"logs/{host}.log", 0, 1 << 20).decode(errors="replace").strip()[-800:]
+                    raise JobFailure(f"ClientError: the model server of {host} did not start: {tail}")
                 if time.monotonic() > deadline or self.stop_requested.is_set():
                     raise JobFailure("ClientError: the model servers did not start in time")
                 time.sleep(0.05)
-            self.ports[proc.name] = int(ready.read_text())
+            self.addresses[host] = address
 
     def _transform(self) -> tuple[str, str | None]:
         src = self.input["DataSource"]["S3DataSource"]
@@ -147,7 +158,8 @@ class TransformRunner(JobRunner):
                     for v in inputs]
         outputs: list[bytes] = []
         done = 0
-        url = f"http://127.0.0.1:{self.ports[host]}/invocations"
+        address, port = self.addresses[host]
+        url = f"http://{address}:{port}/invocations"
         for batch in records.mini_batches(sent, self.strategy, self.max_payload, split):
             headers = {"Content-Type": self.content_type}
             if self.accept:
@@ -178,6 +190,3 @@ class TransformRunner(JobRunner):
         body = b"".join(o if not line or o.endswith(b"\n") else o + b"\n" for o in outputs)
         # Written whole, after every record succeeded: an .out never holds a partial result.
         store.upload_bytes(body, store.join(self.output["S3OutputPath"], key + ".out"))
-
-    def failure_reason(self, host: HostProcess, code: int) -> str:
-        return f"the model server of {host.name} exited with code {code}"

@@ -495,6 +495,7 @@ class ControlPlane:
             "env_cache": str(self.home / "envs"), "mlyard_home": str(self.home), "store_root": self.store_root,
             "stop_grace_seconds": self.stop_grace, "sources": self.sources.to_json(), "buckets": store.buckets(),
             "model": req.get("ModelSpec"),
+            "executor": self.executor.config(),  # what a transform job's runner starts its model servers through
         }
         try:
             channel.create()
@@ -533,7 +534,8 @@ class ControlPlane:
         return Launch(name=job["name"], channel=job["job_dir"],
                       hosts=_host_names(alloc.hosts), per_host=alloc.per_host,
                       env=public_environment(),
-                      spread=_spreads(job["kind"], job["spec"]))
+                      spread=_spreads(job["kind"], job["spec"]),
+                      agents=job["kind"] != "transform")  # a transform job's runner starts its model servers
 
     def _ingest(self, job: dict[str, Any], check_liveness: bool = True) -> None:
         name = job["name"]
@@ -666,10 +668,10 @@ def _file_system_channel(channel: dict[str, Any]) -> None:
 
 def _spreads(kind: str, req: dict[str, Any]) -> bool:
     """Whether a job's hosts may run on different machines: training and processing hosts may (each
-    on its own, through a host agent); a transform job's model servers stay with its runner, which
-    sends them the records on loopback, and a sandboxed job's hosts with the runner that sets their
-    limits."""
-    return kind in ("training", "processing") and not (req.get("MlyardConfig") or {}).get("Sandbox")
+    through a host agent), and a transform job's model servers (services of the executor, which its
+    runner starts where the job's reservation for each lies); a sandboxed job's hosts stay with the
+    runner that sets their limits."""
+    return kind in ("training", "processing", "transform") and not (req.get("MlyardConfig") or {}).get("Sandbox")
 
 
 def _hosts(job: dict[str, Any]) -> list[str]:
