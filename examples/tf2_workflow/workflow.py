@@ -12,8 +12,9 @@
 6. Batch transform the whole test set with the best model, then delete the endpoint.
 
 With MLYARD_EXECUTOR=ray the jobs run on a Ray cluster: RAY_ADDRESS's, else one the example starts
-here (a head and two worker nodes of one CPU each, shut down at the end), with a control plane of
-its own; each job's description then says which node each of its hosts ran on.
+here (a head and two worker nodes of two CPUs each, shut down at the end), with a control plane of
+its own; each job's description then says which node each of its hosts ran on, and the endpoint's
+which node each instance runs on.
 """
 
 from __future__ import annotations
@@ -70,10 +71,11 @@ def executor() -> Iterator[None]:
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 0, "memory": gib, "object_store_memory": 100 * 1024**2, "include_dashboard": False})
     for _ in range(2):
-        cluster.add_node(num_cpus=1, memory=4 * gib, object_store_memory=100 * 1024**2)
+        # 2 CPUs a node: the endpoint's 2 instances hold one each while the transform job runs.
+        cluster.add_node(num_cpus=2, memory=8 * gib, object_store_memory=100 * 1024**2)
     home = Path(tempfile.mkdtemp(prefix="mlyard-ray-demo-"))
     os.environ.update(RAY_ADDRESS=cluster.address, MLYARD_HOME=str(home))
-    print(f"Ray cluster at {cluster.address}: a head and 2 worker nodes of 1 CPU; mlyard home {home}")
+    print(f"Ray cluster at {cluster.address}: a head and 2 worker nodes of 2 CPUs; mlyard home {home}")
     try:
         yield
     finally:
