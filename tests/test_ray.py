@@ -204,6 +204,19 @@ def test_a_job_that_ends_while_no_server_watches_leaves_nothing_on_the_cluster(
     assert job.describe()["TrainingJobStatus"] == "Completed"  # a new server reads how it ended
 
 
+def _hold_worker_cpus() -> list[Any]:
+    """Actors that take both worker nodes' CPUs (``ray.kill`` them to give them back)."""
+
+    class Blocker:  # defined here, so Ray sends it by value to workers that cannot import the tests
+        def ping(self) -> int:
+            return 1
+
+    blocker = ray.remote(num_cpus=1)(Blocker)
+    held = [blocker.options(resources={n: 0.01}).remote() for n in ("node-a", "node-b")]
+    ray.get([h.ping.remote() for h in held])
+    return held
+
+
 def test_a_host_larger_than_any_node_is_scaled_down_and_one_without_room_now_waits(
         ray_session: Any, tmp_path: Path, home: Path) -> None:
     # 2 CPUs and 8 GiB per host: the cluster has the CPUs, no node has either.
@@ -213,13 +226,7 @@ def test_a_host_larger_than_any_node_is_scaled_down_and_one_without_room_now_wai
         big.fit(wait=False)
     assert big.latest_training_job.wait(logs=False)["TrainingJobStatus"] == "Completed"
     # Both CPUs taken by someone else: the job waits, saying why, and runs once one is free.
-    class Blocker:  # defined here, so Ray sends it by value to workers that cannot import the tests
-        def ping(self) -> int:
-            return 1
-
-    blocker = ray.remote(num_cpus=1)(Blocker)
-    held = [blocker.options(resources={n: 0.01}).remote() for n in ("node-a", "node-b")]
-    ray.get([h.ping.remote() for h in held])
+    held = _hold_worker_cpus()
     est = _estimator(_steps(tmp_path, 2, 0), ray_session)
     est.fit(wait=False)
     job = est.latest_training_job
@@ -360,13 +367,7 @@ def test_a_service_on_another_machine_gets_a_copy_of_its_files(cluster: Any, tmp
     from mlyard.compute.executor import Service
     from mlyard.compute.instance_types import Resources
 
-    class Blocker:  # defined here, so Ray sends it by value to workers that cannot import the tests
-        def ping(self) -> int:
-            return 1
-
-    blocker = ray.remote(num_cpus=1)(Blocker)
-    held = [blocker.options(resources={n: 0.01}).remote() for n in ("node-a", "node-b")]
-    ray.get([h.ping.remote() for h in held])
+    held = _hold_worker_cpus()
     far = cluster.add_node(node_ip_address="127.0.0.2", **RAY_NODE)  # the only free CPU, "another machine"
     try:
         folder = tmp_path / "model"
