@@ -202,13 +202,13 @@ def start_logged(argv: list[str], env: dict[str, str], log_path: str,
     object ``channel_log`` (location, name) if given."""
     from mlyard.runtime.runner_channel import pump_to_channel
 
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)  # also where a service's port file goes
     if channel_log is not None:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 env=env, start_new_session=True, close_fds=True)
         assert proc.stdout is not None
         pump_to_channel(proc.stdout, *channel_log)
         return proc
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                                 start_new_session=True, close_fds=True)

@@ -349,6 +349,7 @@ class RayExecutor(Executor):
             handle.update(self.ray.get(runner, timeout=_START_SECONDS))
             self.ray.get(calls, timeout=_START_SECONDS)
         except Exception as exc:  # the runner was not started at all
+            self._forget_actors()  # a launcher that died is looked up again next time
             self._release_now(handle, 0.0)
             self._remove_placement_group(pg)
             raise ValidationError(f"the Ray cluster could not start the job's runner: {str(exc)[-800:]}") from None
@@ -364,8 +365,15 @@ class RayExecutor(Executor):
             return None  # no group: nothing was started, or it has ended and let go of everything
         home = nodes.get(0)
         launcher = self._actor(self.launcher_name(str(home))) if home else None
-        where = self._call(launcher, "where", launch.name) if launcher is not None else None
-        if not where:
+        where: dict[str, Any] | None = None
+        if launcher is not None:
+            try:
+                where = self.ray.get(launcher.where.remote(launch.name), timeout=_CALL_SECONDS)
+            except self.ray.exceptions.GetTimeoutError:
+                where = {}  # busy, not gone: taken as running (alive() asks again), never started twice
+            except self.ray.exceptions.RayError:
+                where = None
+        if where is None:
             self._remove_group(group)
             return None
         handle: Handle = {"key": launch.name, "placement_group": group,
@@ -535,6 +543,8 @@ class RayExecutor(Executor):
                 key, service.argv, env, service.log, pg, _SERVICE_LINGER_SECONDS, files,
                 service.channel_log), timeout=_START_SECONDS)
         except Exception as exc:
+            self._forget_actors()  # a launcher that died is looked up again next time
+            self._call(self._actor(self.launcher_name(node)), "finish", key, 0.0)  # in case it started late
             if pg is not None:
                 self._remove_placement_group(pg)
             raise ValidationError(f"the Ray cluster could not start {service.name}: {str(exc)[-800:]}") from None
@@ -585,6 +595,10 @@ class RayExecutor(Executor):
         with self._lock:
             self._actors[name] = actor
         return actor
+
+    def _forget_actors(self) -> None:
+        with self._lock:
+            self._actors.clear()
 
     def _actor(self, name: str) -> Any:
         with self._lock:

@@ -64,7 +64,7 @@ class ControlPlane:
         self.runs_root = config.runs_root(home)  # runner channels
         self.executor = executor or create_executor()
         self.sources = SourcePolicy.from_environment(home, store_root)  # where local inputs may be read
-        self.endpoints = Endpoints(home, catalog, self.sources, self.executor.config())
+        self.endpoints = Endpoints(home, catalog, self.sources, self.executor)
         self.scheduler = Scheduler(self.executor.capacity())
         self.changed = threading.Condition()
         self.generation = 0

@@ -20,6 +20,7 @@ import psutil
 
 from mlyard import store
 from mlyard.catalog import Catalog, Objects
+from mlyard.compute.executor import Executor
 from mlyard.compute.instance_types import lookup
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.runtime.runner import public_environment
@@ -38,11 +39,11 @@ _ENDED = ("Failed", "Deleted")
 
 class Endpoints:
     def __init__(self, home: Path, catalog: Catalog, sources: SourcePolicy,
-                 executor: dict[str, Any] | None = None) -> None:
+                 executor: Executor | None = None) -> None:
         self.home = home
         self.sources = sources
         self.objects = Objects(catalog)
-        self.executor = executor or {"name": "local"}
+        self.executor = executor  # what instances start through (the endpoint runner builds its own)
         self._children: list[subprocess.Popen[bytes]] = []
 
     # -- models ----------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ class Endpoints:
         return {"EndpointName": name, "EndpointConfigName": config_name, "Port": port, "Host": host, "Token": token,
                 "ProductionVariants": variants, "DataCaptureConfig": config.get("DataCaptureConfig"),
                 "Sources": self.sources.to_json(), "Buckets": store.buckets(),
-                "Executor": self.executor,  # what the runner starts instances through
+                "Executor": self.executor.config() if self.executor else {"name": "local"},
                 "Batching": {"max_batch_size": batching.get("MaxBatchSize", 64),
                              "max_latency_ms": batching.get("MaxLatencyMs", 2.0)}}
 
@@ -201,7 +202,9 @@ class Endpoints:
                 "DesiredWeight": v["InitialVariantWeight"], "DesiredInstanceCount": v["InitialInstanceCount"],
                 "CurrentInstanceCount": sum(1 for i in instances if i["variant"] == v["VariantName"] and i["healthy"]),
             } for v in config["ProductionVariants"]],
-            "EndpointUrl": runner.get("url"), "Instances": instances, "EndpointDirectory": str(endpoint_dir),
+            "EndpointUrl": runner.get("url"),
+            "Instances": [{k: v for k, v in i.items() if k != "handle"} for i in instances],
+            "EndpointDirectory": str(endpoint_dir),
             "Events": [t["message"] for t in runner.get("transitions", [])][-20:],
         }
         if config.get("DataCaptureConfig"):
@@ -241,6 +244,9 @@ class Endpoints:
         if not self._runner_alive(state):
             # The runner is gone: its instances may not be; stop the ones that are still ours.
             for inst in runner.get("instances") or []:
+                if inst.get("handle") and self.executor is not None:  # through the executor that started it
+                    self.executor.stop_service(inst["handle"], signal.SIGKILL)
+                    continue
                 try:
                     proc = psutil.Process(int(inst["pid"]))
                     if str(Path(state["dir"])) in " ".join(proc.cmdline()) or "serve" in proc.cmdline():

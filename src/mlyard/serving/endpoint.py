@@ -70,8 +70,8 @@ class Instance:
 
     def start(self, endpoint: str, generation: int, batch: dict[str, Any]) -> None:
         """Start the instance's model server through the executor (a process here, or on a node of
-        the cluster); its address is known once it says so (``address``)."""
-        self.pool.close()
+        the cluster); its address is known once it says so (``address``). Called off the event loop:
+        the caller closes the router's connections to it (``pool``) first, on the loop."""
         # On this machine, under Linux: a socket in the abstract namespace as well (nothing to clean
         # up); the router reaches the instance there, cheaper than over loopback TCP.
         self.unix_socket = (f"@mlyard-{secrets.token_hex(12)}"
@@ -93,14 +93,15 @@ class Instance:
         return self.handle is not None and self.executor.service_alive(self.handle)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        self.pool.close()
+        """(Off the event loop: see ``start``.)"""
         if self.handle is not None:
             self.executor.stop_service(self.handle, sig)
 
     def to_json(self) -> dict[str, Any]:
         handle = self.handle or {}
         return {"variant": self.variant, "index": self.index, "pid": handle.get("pid"), "node": handle.get("node_id"),
-                "address": self.host, "port": self.port, "healthy": self.healthy, "restarts": self.restarts}
+                "address": self.host, "port": self.port, "healthy": self.healthy, "restarts": self.restarts,
+                "handle": self.handle}  # kept from describe(); the server stops it with it if this runner is gone
 
 
 @dataclass
@@ -160,6 +161,7 @@ class EndpointRunner:
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))  # health checks only
         self.proxy: Proxy | None = None
         self.generation = 0
+        self._draining: set[asyncio.Task[None]] = set()  # old configurations' instances, being stopped
         # With an endpoint token, instances get a token of their own, which only this router sends.
         self.instance_token = new_token() if self.spec.get("Token") else None
         # Instances start through the control plane's executor (on a cluster: on any node of it).
@@ -178,13 +180,33 @@ class EndpointRunner:
         except ValidationError as exc:  # model files the endpoint may not read
             raise RuntimeError(f"variant {variant['VariantName']!r}: {exc}") from exc
 
+    async def _stop(self, insts: list[Instance], sig: int) -> None:
+        """Stop ``insts``: the router's connections to them first (on the loop), then the executor's
+        calls (off it: on a cluster they are remote calls)."""
+        for inst in insts:
+            inst.pool.close()
+        def stop_all() -> None:
+            for inst in insts:
+                inst.stop(sig)
+
+        await asyncio.to_thread(stop_all)
+
+    async def _stop_gracefully(self, insts: list[Instance], grace: float = 10.0) -> None:
+        """SIGTERM, up to ``grace`` seconds to exit, then SIGKILL (which also releases what the
+        executor holds for them)."""
+        await self._stop(insts, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(await asyncio.to_thread(lambda: [i.alive() for i in insts])):
+            await asyncio.sleep(0.1)
+        await self._stop(insts, signal.SIGKILL)
+
     async def _start_variants(self, spec: dict[str, Any], generation: int) -> Routing:
         routing = Routing()
         try:
             return await self._start_into(routing, spec, generation)
         except BaseException:
-            for inst in routing.all():  # none of this configuration's instances may outlive it
-                inst.stop(signal.SIGKILL)
+            # None of this configuration's instances may outlive it.
+            await asyncio.shield(self._stop(routing.all(), signal.SIGKILL))
             raise
 
     async def _start_into(self, routing: Routing, spec: dict[str, Any], generation: int) -> Routing:
@@ -194,7 +216,7 @@ class EndpointRunner:
             env = {**code_env, **{k: str(v) for k, v in (variant.get("Environment") or {}).items()}}
             if self.instance_token:
                 env[SERVE_TOKEN_ENV] = self.instance_token
-            resources = self._resources(variant)
+            resources = await asyncio.to_thread(self._resources, variant)
             insts = [Instance(variant["VariantName"], i, model_dir, env,
                               self.dir / "logs" / f"{variant['VariantName']}-{i + 1}.log", self.executor, resources)
                      for i in range(int(variant.get("InitialInstanceCount", 1)))]
@@ -238,7 +260,11 @@ class EndpointRunner:
             for inst in self.routing.all():
                 if inst not in self.routing.all():
                     continue  # replaced by a rolling update meanwhile: never restart it
-                alive = await asyncio.to_thread(inst.alive)
+                try:
+                    alive = await asyncio.to_thread(inst.alive)
+                except Exception:  # the executor did not answer (a cluster's hiccup): asked again next round
+                    traceback.print_exc()
+                    continue
                 if not alive and not self.stopping.is_set():
                     inst.healthy = False
                     if time.monotonic() < inst.next_start:
@@ -246,7 +272,7 @@ class EndpointRunner:
                     inst.next_start = time.monotonic() + min(2.0 ** inst.restarts, 30.0)
                     inst.restarts += 1
                     try:
-                        await asyncio.to_thread(inst.stop, signal.SIGKILL)  # what the executor held for it
+                        await self._stop([inst], signal.SIGKILL)  # what the executor held for it
                         await asyncio.to_thread(inst.start, self.name, self.generation, self.spec.get("Batching") or {})
                     except Exception as exc:  # no room on the cluster now, say: tried again after the back-off
                         self._write_state("InService", f"instance {inst.variant}/{inst.index + 1} failed to restart: "
@@ -269,7 +295,7 @@ class EndpointRunner:
         try:
             await self._wait_ready(inst, time.monotonic() + _READY_TIMEOUT)
             self._write_state("InService", f"instance {inst.variant}/{inst.index + 1} is back")
-        except RuntimeError as exc:
+        except Exception as exc:  # it exited, or the executor failed: the health check tries again
             self._write_state("InService", f"instance {inst.variant}/{inst.index + 1} failed to restart: {exc}")
 
     # -- routing (what the proxy asks) -------------------------------------------------------------
@@ -295,7 +321,7 @@ class EndpointRunner:
         self._write_state("Updating", "Starting the new configuration's instances")
         try:
             routing = await self._start_variants(new_spec, self.generation)
-        except RuntimeError as exc:
+        except Exception as exc:  # an instance did not start, or no room for it on the cluster
             self._write_state("InService", f"update failed, the previous configuration keeps serving: {exc}",
                               failure_reason=f"update failed: {exc}", failed_config=new_spec["EndpointConfigName"])
             return
@@ -304,8 +330,9 @@ class EndpointRunner:
         deadline = time.monotonic() + 30
         while any(i.inflight for i in old.all()) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        for inst in old.all():
-            inst.stop()
+        await self._stop(old.all(), signal.SIGTERM)
+        self._draining.add(loop_task := asyncio.get_running_loop().create_task(self._stop_gracefully(old.all())))
+        loop_task.add_done_callback(self._draining.discard)
         self._write_state("InService", "Updated to the new configuration", failure_reason=None,
                           config=self.spec["EndpointConfigName"], failed_config=None)
 
@@ -332,8 +359,7 @@ class EndpointRunner:
             sock = bind(host, int(self.spec.get("Port") or 0))
             self.routing = await self._start_variants(self.spec, self.generation)
         except Exception as exc:
-            for inst in self.routing.all():
-                inst.stop(signal.SIGKILL)
+            await self._stop(self.routing.all(), signal.SIGKILL)
             reason = f"ClientError: {exc.message}" if isinstance(exc, ValidationError) else str(exc)
             self._write_state("Failed", "The endpoint failed to start", failure_reason=reason[:2000])
             return
@@ -362,13 +388,9 @@ class EndpointRunner:
         health.cancel()
         if self.capture is not None:
             self.capture.close()
-        for inst in self.routing.all():
-            inst.stop()
-        deadline = time.monotonic() + 10
-        while any(i.alive() for i in self.routing.all()) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        for inst in self.routing.all():
-            inst.stop(signal.SIGKILL)
+        await self._stop_gracefully(self.routing.all())
+        for task in list(self._draining):  # an update's old instances still stopping
+            await task
         await self.client.aclose()
         self.executor.close()
         self._write_state("Deleted", "The endpoint was deleted")
