@@ -78,6 +78,11 @@ class Service:
     # started the job, not in a reservation of its own (a transform job's model servers).
     job_host: tuple[str, str, int] | None = None
 
+    @property
+    def ready_file(self) -> str:
+        """Where it writes its port (``$MLYARD_SERVICE_READY``): beside its log, on its machine."""
+        return os.path.join(os.path.dirname(self.log), f".{self.name}.port")
+
 
 class Executor(abc.ABC):
     """The contract every executor honours: ``start`` launches the runner of a job

@@ -153,7 +153,7 @@ class LocalExecutor(Executor):
 
     # -- services: processes of this machine, in sessions of their own -----------------------------
     def start_service(self, service: Service) -> Handle:
-        ready = Path(service.log).parent / f".{service.name}.port"
+        ready = Path(service.ready_file)
         ready.unlink(missing_ok=True)
         env = {**service.env, SERVICE_HOST: "127.0.0.1", SERVICE_READY: str(ready)}
         proc = start_logged(service.argv, env, service.log, service.channel_log)

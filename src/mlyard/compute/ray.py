@@ -296,19 +296,9 @@ class RayExecutor(Executor):
     def start(self, launch: Launch) -> Handle:
         from mlyard.runtime.runner_channel import RunnerChannel, node_work_dir, work_dir_for
 
-        self._remove_group(self.group_name(launch.name))  # what a launch lost by a restart left behind
-        bundle = _bundle(launch.per_host)
-        self._check_fits(bundle)
         group = self.group_name(launch.name)
-        self._await_room(bundle, len(launch.hosts))
-        pg = self._placement_group([dict(bundle) for _ in launch.hosts],
-                                   strategy="SPREAD" if launch.spread else "STRICT_PACK", name=group,
-                                   lifetime="detached")
-        # An unplaceable group stays pending for ever: wait briefly, then give the job back to the queue.
-        if not pg.wait(timeout_seconds=float(os.environ.get("MLYARD_RAY_PLACEMENT_SECONDS", "3"))):
-            self._remove_placement_group(pg)
-            raise NotPlaced(f"the Ray cluster has no room for {len(launch.hosts)} x {_describe(bundle)} now",
-                            retry_after=_RETRY_SECONDS)
+        pg = self._place(group, _bundle(launch.per_host), len(launch.hosts),
+                         "SPREAD" if launch.spread else "STRICT_PACK")
         channel = RunnerChannel(launch.channel)
         work = str(work_dir_for(channel, launch.name))
         handle: Handle = {"key": launch.name, "placement_group": group, "agents": {}}
@@ -521,20 +511,12 @@ class RayExecutor(Executor):
                                       f"({exc})") from None
         else:
             key = service.name
-            bundle = _bundle(service.resources)
-            self._check_fits(bundle)
             group = self.service_group(service.name)
-            self._remove_group(group)
-            self._await_room(bundle, 1)
-            pg = self._placement_group([bundle], strategy="STRICT_PACK", name=group, lifetime="detached")
-            if not pg.wait(timeout_seconds=float(os.environ.get("MLYARD_RAY_PLACEMENT_SECONDS", "3"))):
-                self._remove_placement_group(pg)
-                raise NotPlaced(f"the Ray cluster has no room for {_describe(bundle)} now",
-                                retry_after=_RETRY_SECONDS)
+            pg = self._place(group, _bundle(service.resources), 1, "STRICT_PACK")
             node = str((self.ray.util.placement_group_table(pg).get("bundles_to_node_id") or {})[0])
         try:
             ip = {n["NodeID"]: n.get("NodeManagerAddress") for n in self.ray.nodes()}[node]
-            ready = os.path.join(os.path.dirname(service.log), f".{service.name}.port")
+            ready = service.ready_file
             env = {**service.env, SERVICE_HOST: ip, SERVICE_READY: ready}
             files = None
             if service.files and ip != self.ray.util.get_node_ip_address():  # another machine: send the folder
@@ -635,6 +617,22 @@ class RayExecutor(Executor):
             self._remove_placement_group(get_placement_group(name))
         except Exception:  # none of that name (any more)
             pass
+
+    def _place(self, group: str, bundle: dict[str, float], count: int, strategy: str) -> Any:
+        """A detached placement group ``group`` of ``count`` x ``bundle``, placed; one of that name
+        left by an earlier launch (lost by a restart) is removed first. Raises ValidationError if
+        the bundle fits no node, NotPlaced if Ray cannot place the group now (an unplaceable group
+        would stay pending for ever: it is removed, and the caller tries again later)."""
+        self._check_fits(bundle)
+        self._remove_group(group)
+        self._await_room(bundle, count)
+        pg = self._placement_group([dict(bundle) for _ in range(count)], strategy=strategy, name=group,
+                                   lifetime="detached")
+        if not pg.wait(timeout_seconds=float(os.environ.get("MLYARD_RAY_PLACEMENT_SECONDS", "3"))):
+            self._remove_placement_group(pg)
+            what = f"{count} x {_describe(bundle)}" if count > 1 else _describe(bundle)
+            raise NotPlaced(f"the Ray cluster has no room for {what} now", retry_after=_RETRY_SECONDS)
+        return pg
 
     def _await_room(self, bundle: dict[str, float], count: int) -> None:
         """Wait (half a second at most) until the cluster has ``count`` bundles' worth of resources
