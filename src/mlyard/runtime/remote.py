@@ -67,7 +67,8 @@ class RemoteHost:
         self._code: int | None = None
         self._signals = 0
         self._next_look = 0.0
-        self._every = 0.02 if channel.local is not None else 0.5
+        self._every = _poll_every(channel, 0.0)
+        self._since = time.monotonic()
         self._finished = False
         archive = work_dir / "work" / f"{name}-layout.tar.gz"
         archive.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +98,7 @@ class RemoteHost:
         now = time.monotonic()
         if now < self._next_look:
             return None
+        self._every = _poll_every(self.channel, now - self._since)
         self._next_look = now + self._every
         self._read_log()
         data = self.channel.get(_key(self.name, "exit.json"))
@@ -146,6 +148,15 @@ class RemoteHost:
                 extract_tar(archive, self.host_dir)
             finally:
                 archive.unlink(missing_ok=True)
+
+
+def _poll_every(channel: RunnerChannel, running: float) -> float:
+    """How often a side looks at the channel for the other's news (an exit, a signal): often while
+    the host is young (short jobs end fast), less once it has run a while, so that a long job's
+    watchers leave the CPUs to it; an object store is asked twice a second."""
+    if channel.local is None:
+        return 0.5
+    return 0.02 if running < 2.0 else 0.05
 
 
 # -- the agent ------------------------------------------------------------------------------------
@@ -210,7 +221,7 @@ def agent_main(argv: list[str]) -> int:
     proc = HostProcess(host, cmd, env, cwd, channel.appender(f"logs/{host}.log"), MetricParser([]), None,
                        bool(spec.get("wrapped")))
     seen = 0
-    every = 0.02 if channel.local is not None else 0.5
+    began = time.monotonic()
     while proc.poll() is None:
         raw = channel.get(_key(host, "signal"))
         if raw is not None:
@@ -220,7 +231,7 @@ def agent_main(argv: list[str]) -> int:
                 proc.signal(int(order["signal"]))
         if stop.is_set():
             proc.signal(signal.SIGKILL)
-        time.sleep(every)
+        proc.wait(_poll_every(channel, time.monotonic() - began))  # the host's exit is seen at once
     proc.end()
     proc.finish()
     code = proc.poll()

@@ -541,17 +541,18 @@ async def _stream_logs(control: ControlPlane, name: str, channel: RunnerChannel,
     prefix = len(hosts) > 1
     generation, checked = control.generation, -1
     ended = False
+    quiet = 0
     while True:
         if generation != checked:  # the job can only have ended if some job's state changed
             checked = generation
             _, _, ended = await run_in_threadpool(control.log_channel, name)
-        more = False  # a read was cut at the chunk size: read on before waiting or ending
+        more = got = False  # more: a read was cut at the chunk size: read on before waiting or ending
         for i, host in enumerate(hosts):
             data = await run_in_threadpool(channel.read, f"logs/{host}.log", offsets[i], store.CHUNK_SIZE) \
                 if channel.local is None else channel.read(f"logs/{host}.log", offsets[i], store.CHUNK_SIZE)
             if not data:
                 continue
-            more = more or len(data) == store.CHUNK_SIZE
+            more, got = more or len(data) == store.CHUNK_SIZE, True
             offsets[i] += len(data)
             if not prefix:
                 yield data
@@ -568,5 +569,8 @@ async def _stream_logs(control: ControlPlane, name: str, channel: RunnerChannel,
                 if rest:
                     yield hosts[i].encode() + b" | " + rest + b"\n"
             return
-        # Wake at once when the job's state changes (it may have ended), else poll the files.
-        generation = await control.changed_since(generation, 0.05)
+        # Wake at once when the job's state changes (it may have ended), else poll the files: every
+        # 50 ms while lines come, backing off to 250 ms while the logs are quiet (a long job's
+        # follower costs next to nothing).
+        quiet = 0 if got else quiet + 1
+        generation = await control.changed_since(generation, min(0.05 * (1 << min(quiet, 3)), 0.25))
