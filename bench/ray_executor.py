@@ -6,9 +6,16 @@ CPU each, ``ray.cluster_utils.Cluster``), side by side with its baselines. Print
 - a no-op training job through mlyard on Ray against the same script run by a bare ``ray.remote``
   task (``subprocess.run([python, script])`` on a worker): target at most 0.5 s added;
 - a CPU-bound processing job of 8 files, ShardedByS3Key, on 2 instances (one per node) against 1:
-  target at least 1.8x;
+  target at least 1.8x; beside it, for reference, the same work as 1 and 2 bare ``ray.remote``
+  tasks (what Ray itself gets on this cluster);
 - a tuning job of ``--trials`` training jobs, 2 at a time, on Ray against the same on the local
   executor (this machine's 2 cores): target within 10% of local.
+
+Each worker node is held to one core of this machine (CPU affinity of its raylet, which every
+process it starts inherits), as a node of one CPU would be: without it, a job on one node would
+have the other node's core for its runner, its node's daemons and Ray's head, which a one-CPU
+machine does not have (``--no-pin`` measures without). The head's daemons, the mlyard server and
+this script share the machine's cores.
 """
 
 from __future__ import annotations
@@ -42,14 +49,44 @@ print(f"objective: {(x - 0.3) ** 2:.6f}", flush=True)
 """
 
 
-def _cluster():  # type: ignore[no-untyped-def]
+BURN = """
+import hashlib, sys, time
+files, work = int(sys.argv[1]), float(sys.argv[2])
+digest = b"x" * 4096
+for _ in range(files):   # the processing script's work, without the job around it
+    deadline = time.process_time() + work
+    while time.process_time() < deadline:
+        for _ in range(2000):
+            digest = hashlib.sha256(digest).digest()
+"""
+
+
+def _cluster(pin: bool):  # type: ignore[no-untyped-def]
     from ray.cluster_utils import Cluster
 
     c = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 0, "memory": GIB, "object_store_memory": 100 * 1024**2, "include_dashboard": False})
-    for name in ("node-a", "node-b"):
-        c.add_node(num_cpus=1, memory=2 * GIB, object_store_memory=100 * 1024**2, resources={name: 1})
+    cores = sorted(os.sched_getaffinity(0))
+    for i, name in enumerate(("node-a", "node-b")):
+        node = c.add_node(num_cpus=1, memory=2 * GIB, object_store_memory=100 * 1024**2, resources={name: 1})
+        if pin:
+            _pin(node, cores[i % len(cores)])
     return c
+
+
+def _pin(node, core: int) -> None:  # type: ignore[no-untyped-def]
+    """Hold a node's processes (its raylet and what it has started; what it starts later inherits
+    the raylet's affinity) to one core."""
+    import psutil
+
+    for infos in node.all_processes.values():
+        for info in infos:
+            try:
+                top = psutil.Process(info.process.pid)
+                for p in [top, *top.children(recursive=True)]:
+                    p.cpu_affinity([core])
+            except psutil.Error:
+                pass
 
 
 def _quiet(fn):  # type: ignore[no-untyped-def]
@@ -77,13 +114,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--work", type=float, default=1.0, help="CPU-seconds of work per processing file")
     parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--no-pin", action="store_true", help="let every node use every core")
     args = parser.parse_args()
     import ray
 
     from mlyard.estimator import Estimator
     from mlyard.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
 
-    out: dict[str, object] = {"benchmark": "ray_executor", "nodes": "head (0 CPU) + 2 x 1 CPU"}
+    out: dict[str, object] = {"benchmark": "ray_executor", "nodes": "head (0 CPU) + 2 x 1 CPU",
+                              "nodes_pinned_to_a_core": not args.no_pin}
     with tempfile.TemporaryDirectory(prefix="mlyard-bench-") as tmp:
         root = Path(tmp)
         raw, transform, noop = write_inputs(root)
@@ -92,15 +131,22 @@ def main() -> None:
         with isolated_home(root / "local"):
             local_tuning = _tuning(root, args.trials)
 
-        cluster = _cluster()
+        burn = root / "burn.py"
+        burn.write_text(BURN)
+        cluster = _cluster(pin=not args.no_pin)
         try:
             ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
             os.environ["MLYARD_EXECUTOR"] = "ray"
             os.environ["RAY_ADDRESS"] = cluster.address
 
             @ray.remote(num_cpus=1)
-            def bare(script: str) -> int:
-                return subprocess.run([sys.executable, script], capture_output=True).returncode
+            def bare(script: str, *arguments: str) -> int:
+                return subprocess.run([sys.executable, script, *arguments], capture_output=True).returncode
+
+            def bare_shards(count: int) -> float:
+                start = time.perf_counter()
+                ray.get([bare.remote(str(burn), str(8 // count), str(args.work)) for _ in range(count)])
+                return time.perf_counter() - start
 
             def via_ray() -> float:
                 start = time.perf_counter()
@@ -134,10 +180,12 @@ def main() -> None:
                 for _ in range(args.runs):
                     jobs.append(job())
                     bares.append(via_ray())
-                ones, twos = [], []
+                ones, twos, bare_ones, bare_twos = [], [], [], []
                 for _ in range(max(1, args.runs // 2)):
                     ones.append(processing(1))
                     twos.append(processing(2))
+                    bare_ones.append(bare_shards(1))
+                    bare_twos.append(bare_shards(2))
                 ray_tuning = _tuning(root, args.trials)
         finally:
             ray.shutdown()
@@ -149,6 +197,9 @@ def main() -> None:
         "added_s": round(job_s - bare_s, 3), "target_added_s": 0.5,
         "processing_one_node_s": round(one, 2), "processing_two_nodes_s": round(two, 2),
         "processing_speedup": round(one / two, 2), "target_speedup": 1.8,
+        "bare_ray_one_node_s": round(statistics.median(bare_ones), 2),
+        "bare_ray_two_nodes_s": round(statistics.median(bare_twos), 2),
+        "bare_ray_speedup": round(statistics.median(bare_ones) / statistics.median(bare_twos), 2),
         "tuning_trials": args.trials, "tuning_local_s": round(local_tuning, 2), "tuning_ray_s": round(ray_tuning, 2),
         "tuning_ratio": round(ray_tuning / local_tuning, 3), "target_tuning_ratio": 1.1,
     })
