@@ -144,6 +144,7 @@ def main() -> None:
                 return subprocess.run([sys.executable, script, *arguments], capture_output=True).returncode
 
             def bare_shards(count: int) -> float:
+                ray.get([bare.remote(str(burn), "0", "0") for _ in range(2)])  # a warm worker on each node
                 start = time.perf_counter()
                 ray.get([bare.remote(str(burn), str(8 // count), str(args.work)) for _ in range(count)])
                 return time.perf_counter() - start
