@@ -64,3 +64,46 @@ objects = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("modified_at", sa.Float, nullable=False),
 )
+
+# Workflows (Step Functions state machines), their executions and each execution's history.
+state_machines = sa.Table(
+    "state_machines",
+    metadata,
+    sa.Column("name", sa.String(80), primary_key=True),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("role", sa.Text, nullable=True),
+    sa.Column("spec", sa.JSON, nullable=False),  # the rest of the request: type, tags, schedule, ...
+    sa.Column("revision", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("modified_at", sa.Float, nullable=False),
+)
+
+executions = sa.Table(
+    "executions",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),  # <state machine>:<execution name>
+    sa.Column("state_machine", sa.String(80), nullable=False, index=True),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("definition", sa.JSON, nullable=False),  # as it was when the execution started
+    sa.Column("input", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("output", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("cause", sa.Text, nullable=True),
+    sa.Column("redrive_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("started_at", sa.Float, nullable=False, index=True),
+    sa.Column("stopped_at", sa.Float, nullable=True),
+    sa.Column("modified_at", sa.Float, nullable=False),
+)
+
+execution_events = sa.Table(
+    "execution_events",
+    metadata,
+    sa.Column("execution", sa.String(200), sa.ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("previous", sa.Integer, nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("type", sa.String(48), nullable=False),
+    sa.Column("thread", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+)
