@@ -188,6 +188,50 @@ class Client:
         return self.request("GET", f"/v1/tuning-jobs/{_q(name)}/wait", params={"timeout": timeout})
 
     # -- models and endpoints --------------------------------------------------------------------
+    # -- workflows ------------------------------------------------------------------------------
+    def create_workflow(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/workflows", json=request)
+
+    def describe_workflow(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/workflows/{_q(name)}")
+
+    def list_workflows(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/workflows")
+
+    def update_workflow(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PUT", f"/v1/workflows/{_q(name)}", json=request)
+
+    def delete_workflow(self, name: str) -> None:
+        self.request("DELETE", f"/v1/workflows/{_q(name)}")
+
+    def start_execution(self, workflow: str, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", f"/v1/workflows/{_q(workflow)}/executions", json=request)
+
+    def list_executions(self, workflow: str, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit} | ({"status": status} if status else {})
+        return self.request("GET", f"/v1/workflows/{_q(workflow)}/executions", params=params)
+
+    def describe_execution(self, workflow: str, execution: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/workflows/{_q(workflow)}/executions/{_q(execution)}")
+
+    def wait_execution(self, workflow: str, execution: str, timeout: float = 20.0) -> dict[str, Any]:
+        return self.request("GET", f"/v1/workflows/{_q(workflow)}/executions/{_q(execution)}/wait",
+                            params={"timeout": timeout}, timeout=timeout + 30)
+
+    def execution_history(self, workflow: str, execution: str, reverse: bool = False,
+                          limit: int | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"reverse": reverse} | ({"limit": limit} if limit else {})
+        return self.request("GET", f"/v1/workflows/{_q(workflow)}/executions/{_q(execution)}/history",
+                            params=params)
+
+    def stop_execution(self, workflow: str, execution: str, error: str | None = None,
+                       cause: str | None = None) -> dict[str, Any]:
+        return self.request("POST", f"/v1/workflows/{_q(workflow)}/executions/{_q(execution)}/stop",
+                            json={"error": error, "cause": cause})
+
+    def redrive_execution(self, workflow: str, execution: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/workflows/{_q(workflow)}/executions/{_q(execution)}/redrive")
+
     def create_model(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/models", json=request)
 

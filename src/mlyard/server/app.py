@@ -32,7 +32,11 @@ from mlyard.server.schemas import (
     CreateTrainingJob,
     CreateTransformJob,
     CreateTuningJob,
+    CreateWorkflow,
+    StartExecution,
+    StopExecution,
     UpdateEndpoint,
+    UpdateWorkflow,
 )
 
 __all__ = ["create_app"]
@@ -183,6 +187,65 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         """The tuning job's description once it has ended or one of its training jobs changed
         status (or after ``timeout`` seconds)."""
         return await tunings.wait(name, timeout)
+
+    workflows = control.workflows
+
+    @app.post("/v1/workflows", status_code=201, tags=["workflows"])
+    def create_workflow(body: CreateWorkflow) -> dict[str, Any]:
+        """Create a state machine (its definition checked: every problem is listed)."""
+        return workflows.create(body.model_dump())
+
+    @app.get("/v1/workflows", tags=["workflows"])
+    def list_workflows() -> list[dict[str, Any]]:
+        return workflows.list_workflows()
+
+    @app.get("/v1/workflows/{name}", tags=["workflows"])
+    def describe_workflow(name: str) -> dict[str, Any]:
+        return workflows.describe(name)
+
+    @app.put("/v1/workflows/{name}", tags=["workflows"])
+    def update_workflow(name: str, body: UpdateWorkflow) -> dict[str, Any]:
+        return workflows.update(name, body.model_dump())
+
+    @app.delete("/v1/workflows/{name}", status_code=204, tags=["workflows"])
+    def delete_workflow(name: str) -> Response:
+        workflows.delete(name)
+        return Response(status_code=204)
+
+    @app.post("/v1/workflows/{name}/executions", status_code=201, tags=["workflows"])
+    def start_execution(name: str, body: StartExecution) -> dict[str, Any]:
+        return workflows.start(name, body.model_dump())
+
+    @app.get("/v1/workflows/{name}/executions", tags=["workflows"])
+    def list_executions(name: str, status: str | None = None,
+                        limit: int = Query(100, ge=1, le=10000)) -> list[dict[str, Any]]:
+        return workflows.list_executions(name, status, limit)
+
+    @app.get("/v1/workflows/{name}/executions/{execution}", tags=["workflows"])
+    def describe_execution(name: str, execution: str) -> dict[str, Any]:
+        return workflows.describe_execution(name, execution)
+
+    @app.get("/v1/workflows/{name}/executions/{execution}/wait", tags=["workflows"])
+    async def wait_execution(name: str, execution: str, timeout: float = Query(20.0, ge=0, le=60)) -> dict[str, Any]:
+        """The execution's description once it has ended (or after ``timeout`` seconds)."""
+        return await control.wait_until(lambda: workflows.describe_execution(name, execution),
+                                        lambda d: d["status"] != "RUNNING", timeout)
+
+    @app.get("/v1/workflows/{name}/executions/{execution}/history", tags=["workflows"])
+    def execution_history(name: str, execution: str, reverse: bool = False, after: int = Query(0, ge=0),
+                          limit: int | None = Query(None, ge=1, le=100000)) -> dict[str, Any]:
+        """The execution's events (Step Functions' GetExecutionHistory), oldest first unless reversed."""
+        return workflows.history(name, execution, reverse, limit, after)
+
+    @app.post("/v1/workflows/{name}/executions/{execution}/stop", tags=["workflows"])
+    def stop_execution(name: str, execution: str, body: StopExecution) -> dict[str, Any]:
+        workflows.describe_execution(name, execution)
+        return workflows.stop_execution(f"{name}:{execution}", body.error, body.cause)
+
+    @app.post("/v1/workflows/{name}/executions/{execution}/redrive", tags=["workflows"])
+    def redrive_execution(name: str, execution: str) -> dict[str, Any]:
+        """Run a failed execution again from the state that failed (Step Functions' RedriveExecution)."""
+        return workflows.redrive(name, execution)
 
     endpoints = control.endpoints
 

@@ -27,8 +27,10 @@ from mlyard.runtime.runner_channel import RunnerChannel
 from mlyard.runtime.state import TERMINAL
 from mlyard.server import describe
 from mlyard.server.buckets import check_s3_uri
+from mlyard.server.controllers import Controller
 from mlyard.server.endpoints import Endpoints
 from mlyard.server.tuning import Tunings
+from mlyard.server.workflows import Workflows
 from mlyard.store.paths import SourcePolicy, check_characters
 from mlyard.validation import (
     PROCESSING_ENVIRONMENT,
@@ -78,16 +80,21 @@ class ControlPlane:
         self._killed: set[str] = set()
         self._deferred: dict[str, tuple[float, str]] = {}  # job -> (not before, why): the executor had no room
         self.tunings = Tunings(self)
+        self.workflows = Workflows(self)
+        # Long-lived orchestrations that own child jobs, all driven alike (server/controllers.py).
+        self.controllers: list[Controller] = [self.tunings, self.workflows]
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         self.reconcile()
         self._thread = threading.Thread(target=self._loop, name="mlyard-control", daemon=True)
         self._thread.start()
-        self.tunings.resume()
+        for controller in self.controllers:
+            controller.resume()
 
     def shutdown(self) -> None:
-        self.tunings.shutdown()
+        for controller in self.controllers:
+            controller.shutdown()
         self._stop.set()
         self._wake.set()
         if self._thread:
@@ -431,15 +438,21 @@ class ControlPlane:
         long jobs use the CPUs."""
         last_refresh = last_liveness = 0.0
         active: list[dict[str, Any]] = []
+        seen_generation = self.generation
         while not self._stop.is_set():
             woken = self._wake.is_set()
             self._wake.clear()
             queued = False
             try:
                 now = time.monotonic()
+                if self.generation != seen_generation:
+                    seen_generation = self.generation
+                    for controller in self.controllers:
+                        controller.changed()
                 if woken or now - last_refresh > 1.0:
                     queued = self._schedule()
-                    self.tunings.revive()
+                    for controller in self.controllers:
+                        controller.tick()
                     active = [j for j in self.catalog.list_jobs(statuses=ACTIVE, limit=None)
                               if j["runner"] is not None]
                     last_refresh = now

@@ -1,7 +1,7 @@
 """Request bodies of the control plane's API, in SageMaker's shapes (they make the OpenAPI schema)."""
 
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -408,3 +408,34 @@ class CreateTransformJob(BaseModel):
     DataProcessing: DataProcessingShape | None = None
     Tags: list[dict[str, str]] = []
     MlyardConfig: MlyardConfigShape = MlyardConfigShape()
+
+
+class CreateWorkflow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80)
+    definition: dict[str, Any] | str  # Amazon States Language, as an object or as its JSON text
+    roleArn: str | None = None
+    type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
+    tags: list[dict[str, str]] = []
+
+
+class UpdateWorkflow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any] | str | None = None
+    roleArn: str | None = None
+
+
+class StartExecution(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=80)
+    input: Any = None  # any JSON value, or its JSON text
+
+
+class StopExecution(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    error: str | None = Field(default=None, max_length=256)
+    cause: str | None = Field(default=None, max_length=32768)

@@ -25,6 +25,7 @@ from mlyard import store
 from mlyard.catalog import Objects
 from mlyard.errors import ConflictError, MlyardError, NotFoundError, ValidationError
 from mlyard.runtime.state import TERMINAL
+from mlyard.server.controllers import Controller
 from mlyard.server.describe import arn, iso
 from mlyard.tuning.config import check_config
 from mlyard.tuning.ranges import Space
@@ -44,7 +45,12 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-class Tunings:
+class Tunings(Controller):
+    """Tuning jobs: one driver thread per running tuning job, which launches its training jobs and
+    follows them (a controller of the control plane)."""
+
+    kind = KIND
+
     def __init__(self, control: ControlPlane) -> None:
         self.control = control
         self.catalog = control.catalog
@@ -153,7 +159,7 @@ class Tunings:
         for driver in list(self._drivers.values()):
             driver.join(timeout=5)
 
-    def revive(self) -> None:
+    def tick(self) -> None:
         """Restart the driver of any tuning job still running whose driver has died."""
         for name, driver in list(self._drivers.items()):
             if not driver.is_alive() and not self.closing.is_set():

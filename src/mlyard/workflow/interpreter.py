@@ -138,6 +138,9 @@ class _Replay:
         for e in events:
             if e["type"] == "ExecutionRedriven":
                 redriven += 1
+                for unfinished in self.visits.values():  # a redrive enters what did not end again
+                    if unfinished.exited is None:
+                        unfinished.entered = None
                 self.seen = {k for k in self.seen if not k[1].startswith(("MapIteration", "Map", "Parallel"))
                              or k[1].endswith(("Started", "Succeeded"))}
             d = e.get("details") or {}

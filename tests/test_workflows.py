@@ -1,0 +1,187 @@
+"""Workflows on the control plane, through its HTTP API: definitions checked at create, executions
+run durably (history in the catalog), SageMaker tasks on real jobs, stop, redrive, and a server
+killed during a ``.sync`` training task (the same job is followed after the restart)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import stop_local_server, wait_for, write_script
+
+from mlyard.errors import ConflictError, NotFoundError, ValidationError
+from mlyard.estimator import Estimator
+from mlyard.jobs import _upload_local_references
+
+GATE = {"StartAt": "Init", "States": {
+    "Init": {"Type": "Pass", "Parameters": {"mse.$": "$.mse", "run.$": "$$.Execution.Name"}, "ResultPath": "$.gate",
+             "Next": "Gate"},
+    "Gate": {"Type": "Choice", "Choices": [{"Variable": "$.gate.mse", "NumericLessThan": 3000, "Next": "Ok"}],
+             "Default": "TooHigh"},
+    "Ok": {"Type": "Succeed"},
+    "TooHigh": {"Type": "Fail", "Error": "QualityGate", "CausePath": "States.Format('mse {} >= 3000', $.gate.mse)"}}}
+
+
+def run(client: Any, workflow: str, data: Any, name: str | None = None) -> dict[str, Any]:
+    started = client.start_execution(workflow, {"input": data, "name": name})
+    execution = started["executionArn"].rsplit(":", 1)[1]
+    return wait_for(lambda: (d := client.wait_execution(workflow, execution, 5))["status"] != "RUNNING" and d,
+                    timeout=120)
+
+
+def job_status(client: Any, name: str) -> str | None:
+    try:
+        return str(client.describe_job(name)["TrainingJobStatus"])
+    except NotFoundError:  # not created yet
+        return None
+
+
+def training_request(tmp_path: Path, client: Any, script: str, name: str) -> dict[str, Any]:
+    write_script(tmp_path, "train.py", script)
+    est = Estimator(entry_point=str(tmp_path / "train.py"), role="r", instance_type="local")
+    source = est._source()  # its packed file lives as long as this object: until uploaded
+    request = est._request(name, None, source)
+    _upload_local_references(client, "training", request)
+    del source
+    return request
+
+
+def test_a_workflow_runs_and_its_history_says_what_happened(session) -> None:
+    client = session.client
+    created = client.create_workflow({"name": "gate", "definition": GATE, "roleArn": "role"})
+    assert created["stateMachineArn"].endswith("stateMachine/gate") and json.loads(created["definition"]) == GATE
+    passed = run(client, "gate", {"mse": 2500}, name="first")
+    assert passed["status"] == "SUCCEEDED"
+    assert json.loads(passed["output"]) == {"mse": 2500, "gate": {"mse": 2500, "run": "first"}}
+    failed = run(client, "gate", {"mse": 4000})
+    assert failed["status"] == "FAILED" and failed["error"] == "QualityGate" and failed["cause"] == "mse 4000 >= 3000"
+    events = client.execution_history("gate", "first")["events"]
+    assert [e["type"] for e in events] == [
+        "ExecutionStarted", "PassStateEntered", "PassStateExited", "ChoiceStateEntered", "ChoiceStateExited",
+        "SucceedStateEntered", "SucceedStateExited", "ExecutionSucceeded"]
+    assert [e["id"] for e in events] == list(range(1, 9))
+    assert events[1]["stateEnteredEventDetails"]["name"] == "Init"
+    latest = client.execution_history("gate", "first", reverse=True, limit=1)["events"]
+    assert [e["type"] for e in latest] == ["ExecutionSucceeded"]
+    assert [e["status"] for e in client.list_executions("gate")] == ["FAILED", "SUCCEEDED"]
+    with pytest.raises(ConflictError, match="unique per workflow"):
+        client.start_execution("gate", {"name": "first"})
+    with pytest.raises(ConflictError, match="has ended"):
+        client.stop_execution("gate", "first")
+
+
+def test_a_bad_definition_is_refused_with_every_problem_by_state_name(session) -> None:
+    client = session.client
+    bad = {"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "Missing"},
+        "B": {"Type": "Task", "Resource": "arn:aws:states:::s3:putObject", "End": True}}}
+    with pytest.raises(ValidationError) as err:
+        client.create_workflow({"name": "bad", "definition": bad})
+    message = err.value.message
+    assert "State 'A': Next 'Missing' names no state" in message and "State 'B': is not reachable" in message
+    unsupported = {"StartAt": "B", "States": {"B": {"Type": "Task", "Resource": "arn:aws:states:::s3:putObject",
+                                                    "End": True}}}
+    with pytest.raises(ValidationError, match="State 'B': Resource 'arn:aws:states:::s3:putObject' does not run"):
+        client.create_workflow({"name": "bad", "definition": unsupported})
+    with pytest.raises(ValidationError, match="not JSON"):
+        client.create_workflow({"name": "bad", "definition": "{nope"})
+    with pytest.raises(ValidationError, match="1 to 80 letters"):
+        client.create_workflow({"name": "bad name!", "definition": GATE})
+    with pytest.raises(NotFoundError):
+        client.start_execution("nothing-here", {})
+    client.create_workflow({"name": "gate", "definition": GATE})
+    with pytest.raises(ValidationError, match="input is not JSON"):
+        client.start_execution("gate", {"input": "{x"})
+
+
+def test_a_sync_training_task_gives_the_jobs_description_and_a_failed_job_is_caught(session, tmp_path: Path) -> None:
+    client = session.client
+    good = training_request(tmp_path, client, """
+        import os
+        open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write("ok")
+        print("trained", flush=True)
+    """, "wf-train-ok")
+    (tmp_path / "bad").mkdir()
+    bad = training_request(tmp_path / "bad", client, "raise SystemExit('the data is broken')\n", "wf-train-bad")
+    definition = {"StartAt": "Train", "States": {
+        "Train": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+                  "Parameters": good, "ResultSelector": {"model.$": "$.ModelArtifacts.S3ModelArtifacts",
+                                                         "status.$": "$.TrainingJobStatus"},
+                  "ResultPath": "$.train", "Next": "Broken"},
+        "Broken": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+                   "Parameters": bad, "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.failure",
+                                                 "Next": "Done"}], "End": True},
+        "Done": {"Type": "Pass", "End": True}}}
+    client.create_workflow({"name": "train", "definition": definition})
+    result = run(client, "train", {})
+    assert result["status"] == "SUCCEEDED", result
+    output = json.loads(result["output"])
+    assert output["train"]["status"] == "Completed" and output["train"]["model"].endswith("model.tar.gz")
+    assert output["failure"]["Error"] == "States.TaskFailed"
+    assert "the data is broken" in json.loads(output["failure"]["Cause"])["FailureReason"]
+    assert client.describe_job("wf-train-ok")["TrainingJobStatus"] == "Completed"
+    types = [e["type"] for e in client.execution_history("train", result["name"])["events"]]
+    assert types.count("TaskSubmitted") == 2 and types.count("TaskFailed") == 1
+
+
+def test_stop_ends_the_execution_and_its_job_and_redrive_runs_what_failed(session, tmp_path: Path) -> None:
+    client = session.client
+    slow = training_request(tmp_path, client, "import time\ntime.sleep(120)\n", "wf-train-slow")
+    definition = {"StartAt": "Train", "States": {"Train": {
+        "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync", "Parameters": slow,
+        "End": True}}}
+    client.create_workflow({"name": "slow", "definition": definition})
+    client.start_execution("slow", {"name": "one"})
+    wait_for(lambda: job_status(client, "wf-train-slow") == "InProgress", timeout=60)
+    client.stop_execution("slow", "one")
+    assert client.describe_execution("slow", "one")["status"] == "ABORTED"
+    assert wait_for(lambda: job_status(client, "wf-train-slow") == "Stopped", timeout=60)
+
+    # redrive: a failed state runs again; the ones that succeeded are not run again
+    flaky = {"StartAt": "First", "States": {
+        "First": {"Type": "Pass", "Result": "kept", "ResultPath": "$.first", "Next": "Check"},
+        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.ready", "BooleanEquals": True, "Next": "Ok"}],
+                  "Default": "NotYet"},
+        "NotYet": {"Type": "Fail", "Error": "NotReady"},
+        "Ok": {"Type": "Succeed"}}}
+    client.create_workflow({"name": "flaky", "definition": flaky})
+    failed = run(client, "flaky", {"ready": False}, name="r")
+    assert failed["error"] == "NotReady"
+    assert run(client, "flaky", {"ready": True}, name="fine")["status"] == "SUCCEEDED"
+    with pytest.raises(ConflictError, match="only a failed"):
+        client.redrive_execution("flaky", "fine")
+    client.redrive_execution("flaky", "r")
+    again = wait_for(lambda: (d := client.describe_execution("flaky", "r"))["status"] != "RUNNING" and d)
+    assert again["status"] == "FAILED" and again["redriveCount"] == 1  # the same input: it fails the same way
+    events = [e["type"] for e in client.execution_history("flaky", "r")["events"]]
+    assert events.count("PassStateEntered") == 1 and "ExecutionRedriven" in events
+    assert events.count("FailStateEntered") == 2
+
+
+def test_a_server_killed_during_a_sync_task_follows_the_same_job_after_restart(session, tmp_path: Path,
+                                                                                home: Path) -> None:
+    client = session.client
+    request = training_request(tmp_path, client, """
+        import os, time
+        time.sleep(4)
+        open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write("ok")
+    """, "wf-survivor")
+    definition = {"StartAt": "Before", "States": {
+        "Before": {"Type": "Pass", "Result": 1, "ResultPath": "$.before", "Next": "Train"},
+        "Train": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+                  "Parameters": request, "ResultSelector": {"status.$": "$.TrainingJobStatus"},
+                  "ResultPath": "$.train", "End": True}}}
+    client.create_workflow({"name": "survive", "definition": definition})
+    client.start_execution("survive", {"name": "e"})
+    wait_for(lambda: job_status(client, "wf-survivor") == "InProgress", timeout=60)
+    old_url = client.url
+    stop_local_server(home, tree=False)  # SIGKILL the server alone: the job's runner lives on
+    done = wait_for(lambda: (d := client.wait_execution("survive", "e", 5))["status"] != "RUNNING" and d, timeout=120)
+    assert client.url != old_url
+    assert done["status"] == "SUCCEEDED" and json.loads(done["output"])["train"] == {"status": "Completed"}
+    assert [j["JobName"] for j in client.list_jobs(kind="training")] == ["wf-survivor"]
+    events = [e["type"] for e in client.execution_history("survive", "e")["events"]]
+    assert events.count("TaskSubmitted") == 1 and events.count("TaskScheduled") == 1
+    assert events.count("PassStateEntered") == 1 and events[-1] == "ExecutionSucceeded"
