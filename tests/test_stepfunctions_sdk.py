@@ -1,0 +1,125 @@
+"""The Step Functions Data Science SDK's API (mlyard.stepfunctions): the States Language the steps
+write, placeholders, and workflows created and run on the server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlyard.stepfunctions import steps
+from mlyard.stepfunctions.inputs import ExecutionInput, StepInput
+from mlyard.stepfunctions.steps import ChoiceRule
+from mlyard.stepfunctions.workflow import ExecutionStatus, Workflow
+from mlyard.workflow import problems
+
+
+def test_steps_write_the_states_language_with_placeholders_as_paths() -> None:
+    execution_input = ExecutionInput(schema={"JobName": str, "Epochs": int})
+    start = steps.Pass("Start", parameters={"name": execution_input["JobName"], "fixed": {"x": 1}},
+                       result_path="$.start")
+    train = steps.Task("Train", resource="arn:aws:states:::sagemaker:createTrainingJob.sync",
+                       parameters={"TrainingJobName": execution_input["JobName"]}, timeout_seconds=600,
+                       retry=steps.Retry(error_equals=["States.TaskFailed"], interval_seconds=5, max_attempts=2,
+                                         backoff_rate=1.5))
+    failed = steps.Fail("Failed", error="TrainingFailed", cause="the training job failed")
+    train.add_catch(steps.Catch(next_step=failed, error_equals=["States.ALL"], result_path="$.error"))
+    gate = steps.Choice("Gate")
+    done = steps.Succeed("Done")
+    gate.add_choice(ChoiceRule.NumericLessThan(variable=train.output()["mse"], value=3000), done)
+    gate.add_choice(ChoiceRule.And([ChoiceRule.IsPresent("$.mse", True),
+                                    ChoiceRule.Not(ChoiceRule.StringEquals("$.kind", "big"))]), done)
+    gate.default_choice(failed)
+    chain = steps.Chain([start, train, gate])
+    definition = steps.Graph(chain, timeout_seconds=3600).to_dict()
+    assert definition["StartAt"] == "Start" and definition["TimeoutSeconds"] == 3600
+    assert definition["States"]["Start"] == {"Type": "Pass", "Parameters": {
+        "name.$": "$$.Execution.Input['JobName']", "fixed": {"x": 1}}, "ResultPath": "$.start", "Next": "Train"}
+    assert definition["States"]["Train"] == {
+        "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+        "Parameters": {"TrainingJobName.$": "$$.Execution.Input['JobName']"}, "TimeoutSeconds": 600,
+        "Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 5, "MaxAttempts": 2, "BackoffRate": 1.5}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}], "Next": "Gate"}
+    assert definition["States"]["Gate"] == {"Type": "Choice", "Choices": [
+        {"Variable": "$['mse']", "NumericLessThan": 3000, "Next": "Done"},
+        {"And": [{"Variable": "$.mse", "IsPresent": True}, {"Not": {"Variable": "$.kind", "StringEquals": "big"}}],
+         "Next": "Done"}], "Default": "Failed"}
+    assert definition["States"]["Done"] == {"Type": "Succeed"}
+    assert definition["States"]["Failed"] == {"Type": "Fail", "Error": "TrainingFailed",
+                                              "Cause": "the training job failed"}
+    assert problems(definition) == []  # what the SDK writes, the engine takes
+
+
+def test_parallel_map_and_wait_and_what_is_refused() -> None:
+    parallel = steps.Parallel("Both")
+    parallel.add_branch(steps.Pass("Left"))
+    parallel.add_branch(steps.Chain([steps.Wait("Pause", seconds=1), steps.Pass("Right")]))
+    each = steps.Map("Each", items_path="$.items", max_concurrency=2, iterator=steps.Pass("Item"))
+    parallel.next(each)
+    definition = steps.Graph(parallel).to_dict()
+    assert definition["States"]["Both"]["Branches"][1] == {"StartAt": "Pause", "States": {
+        "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Right"}, "Right": {"Type": "Pass", "End": True}}}
+    assert definition["States"]["Each"] == {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2,
+                                            "Iterator": {"StartAt": "Item", "States": {
+                                                "Item": {"Type": "Pass", "End": True}}}, "End": True}
+    assert problems(definition) == []
+    with pytest.raises(TypeError, match="unexpected argument 'resource'"):
+        steps.Pass("P", resource="x")
+    with pytest.raises(ValueError, match="exactly one of seconds"):
+        steps.Wait("W", seconds=1, timestamp="2026-01-01T00:00:00Z")
+    with pytest.raises(ValueError, match="not both"):
+        steps.Task("T", timeout_seconds=1, timeout_seconds_path="$.t")
+    with pytest.raises(ValueError, match="has no next state"):
+        steps.Succeed("S").next(steps.Pass("P"))
+    with pytest.raises(steps.DuplicateStatesInChain):
+        p = steps.Pass("P")
+        steps.Chain([p, p])
+    with pytest.raises(ValueError, match="compares with int or float"):
+        ChoiceRule.NumericEquals("$.x", "3")
+
+
+def test_placeholders_validate_the_execution_input() -> None:
+    schema = ExecutionInput(schema={"Model": {"Name": str, "Size": int}, "Fast": bool})
+    assert schema["Model"]["Name"].to_jsonpath() == "$$.Execution.Input['Model']['Name']"
+    assert schema.validate({"Model": {"Name": "m", "Size": 3}, "Fast": True}).valid
+    bad = schema.validate({"Model": {"Size": True}})
+    assert not bad.valid and bad.keys_missing == ["Model.Name", "Fast"]
+    assert [k for k, _, _ in bad.keys_type_mismatch] == ["Model.Size"]
+    assert json.loads(schema.get_schema_as_json()) == {"Model": {"Name": "str", "Size": "int"}, "Fast": "bool"}
+    with pytest.raises(ValueError, match="not in the schema"):
+        schema["Other"]
+    free = StepInput()
+    assert free["a"]["b"].to_jsonpath() == "$['a']['b']"
+
+
+def test_a_workflow_is_created_executed_and_inspected_from_the_sdk(session, tmp_path: Path) -> None:
+    execution_input = ExecutionInput(schema={"mse": int})
+    gate = steps.Choice("Gate")
+    gate.add_choice(ChoiceRule.NumericLessThan(execution_input["mse"], 3000), steps.Pass("Deploy", result="ok"))
+    gate.default_choice(steps.Fail("TooHigh", error="QualityGate", cause="the model is not good enough"))
+    flow = Workflow("sdk-gate", steps.Chain([steps.Pass("Start"), gate]), role="role",
+                    execution_input=execution_input, client=session)
+    print(flow.definition.to_json(pretty=True))
+    arn = flow.create()
+    assert arn.endswith("stateMachine/sdk-gate") and flow.create() == arn  # a second create leaves it as it is
+    good = flow.execute(inputs={"mse": 2000})
+    assert good.get_output(wait=True) == "ok" and good.status == ExecutionStatus.Succeeded
+    bad = flow.execute(name="second", inputs={"mse": 5000})
+    assert bad.get_output(wait=True) is None
+    assert bad.describe()["error"] == "QualityGate"
+    with pytest.raises(ValueError, match="does not match"):
+        flow.execute(inputs={"mse": "low"})
+    events = bad.list_events(reverse_order=True, max_items=2)
+    assert [e["type"] for e in events] == ["ExecutionFailed", "FailStateEntered"]
+    page = bad.list_events(html=True)
+    assert "FailStateEntered" in page._repr_html_() and "<script" not in page._repr_html_()
+    assert page.save(tmp_path / "events.html").read_text().startswith("<!DOCTYPE html>")
+    assert {e.name for e in flow.list_executions()} == {good.name, "second"}
+    assert "#DE322F" in flow.list_executions(html=True)._repr_html_()  # the failed one in Step Functions' red
+    attached = Workflow.attach(arn, client=session)
+    assert attached.definition.to_dict() == flow.definition.to_dict()
+    assert [w["name"] for w in Workflow.list_workflows(client=session)] == ["sdk-gate"]
+    assert "AWS::StepFunctions::StateMachine" in flow.get_cloudformation_template()
+    flow.delete()
+    assert Workflow.list_workflows(client=session) == []
