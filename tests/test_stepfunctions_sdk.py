@@ -123,3 +123,44 @@ def test_a_workflow_is_created_executed_and_inspected_from_the_sdk(session, tmp_
     assert "AWS::StepFunctions::StateMachine" in flow.get_cloudformation_template()
     flow.delete()
     assert Workflow.list_workflows(client=session) == []
+
+
+def test_render_graph_and_progress_are_self_contained_svg(session, tmp_path: Path) -> None:
+    check = steps.Choice("Check")
+    check.add_choice(ChoiceRule.BooleanEquals("$.ok", True), steps.Succeed("Fine"))
+    check.default_choice(steps.Fail("Broken", error="NotOk"))
+    flow = Workflow("drawn", steps.Chain([steps.Pass("Start"), check]), role="role", client=session)
+    graph = flow.render_graph()._repr_html_()
+    assert graph.count("<rect") == 4 and "<script" not in graph and "http" not in graph.replace(
+        "http://www.w3.org/2000/svg", "")
+    flow.create()
+    failed = flow.execute(inputs={"ok": False})
+    failed.get_output(wait=True)
+    progress = failed.render_progress()
+    html = progress._repr_html_()
+    assert "#DE322F" in html and "Broken (Fail): FAILED" in html  # the state that failed, in red
+    assert "Start (Pass): SUCCEEDED" in html and "#2BD62E" in html
+    assert progress.save(tmp_path / "progress.html").stat().st_size > 500
+
+
+def test_the_training_pipeline_template_passes_its_requests_as_the_execution_input(session, tmp_path: Path) -> None:
+    from conftest import write_script
+
+    from mlyard.estimator import Estimator
+    from mlyard.stepfunctions.template.pipeline import TrainingPipeline
+
+    write_script(tmp_path, "train.py", "print('training')\n")
+    estimator = Estimator(entry_point=str(tmp_path / "train.py"), role="role", instance_type="local",
+                          image_uri="mlyard/sklearn:1.2")
+    pipeline = TrainingPipeline(estimator, role="role", inputs=None, s3_bucket="bucket", client=session,
+                                pipeline_name="tp")
+    definition = pipeline.workflow.definition.to_dict()
+    assert list(definition["States"]) == ["Training", "Create Model", "Configure Endpoint", "Deploy"]
+    assert definition["States"]["Training"]["Resource"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
+    assert definition["States"]["Deploy"]["Parameters"] == {
+        "EndpointName.$": "$$.Execution.Input['Deploy'].EndpointName",
+        "EndpointConfigName.$": "$$.Execution.Input['Deploy'].EndpointConfigName"}
+    assert problems(definition) == []
+    assert pipeline.input_template["Training"]["HyperParameters"]["sagemaker_submit_directory"].startswith('"s3://')
+    with pytest.raises(TypeError, match="pipeline_name"):
+        TrainingPipeline(estimator, role="role", inputs=None, s3_bucket="bucket", client=session, other=1)

@@ -121,6 +121,12 @@ class Workflow:
             return executions_table(rows)
         return executions
 
+    def render_graph(self, portrait: bool = False) -> Any:
+        """The workflow's graph: self-contained SVG, shown inline in Jupyter (``save(path)`` writes it)."""
+        from mlyard.stepfunctions.workflow.widgets import graph_svg
+
+        return graph_svg(self.definition.to_dict(), portrait=portrait)
+
     def get_cloudformation_template(self, description: str | None = None) -> str:
         """A CloudFormation template (YAML) of the workflow, as the AWS SDK writes it."""
         definition = json.dumps(self.definition.to_dict(), indent=2).replace("\n", "\n          ")
@@ -173,6 +179,15 @@ class Execution:
 
             return events_table(events)
         return events
+
+    def render_progress(self, portrait: bool = False, max_events: int = 25000) -> Any:
+        """The workflow's graph with each state in its colour: succeeded, failed, caught, running
+        (self-contained SVG; the state that failed shows in red, durations under the names)."""
+        from mlyard.stepfunctions.workflow.widgets import graph_svg, progress_statuses
+
+        definition = json.loads(self.client.describe_workflow(self.workflow.name)["definition"])
+        events = self.client.execution_history(self.workflow.name, self.name, False, max_events)["events"]
+        return graph_svg(definition, progress_statuses(events), portrait=portrait)
 
     def redrive(self) -> dict[str, Any]:
         redriven: dict[str, Any] = self.client.redrive_execution(self.workflow.name, self.name)

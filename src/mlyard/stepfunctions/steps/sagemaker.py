@@ -1,0 +1,163 @@
+"""SageMaker steps: Task states whose parameters are the SageMaker API's requests, built by the
+same request builders as the SDK's ``fit``/``run``/``deploy`` (local code and data are uploaded
+when the step is made, as the AWS SDK uploads them). ``wait_for_completion`` adds ``.sync``: the
+step ends when its job has, its output the job's description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlyard.stepfunctions.inputs import Placeholder
+from mlyard.stepfunctions.steps.states import Task
+
+__all__ = ["TrainingStep", "ProcessingStep", "ModelStep", "EndpointConfigStep", "EndpointStep"]
+
+_ARN = "arn:aws:states:::sagemaker:{}"
+
+
+def _resource(api: str, sync: bool) -> str:
+    return _ARN.format(api + (".sync" if sync else ""))
+
+
+def _uploaded(session: Any, kind: str, request: dict[str, Any]) -> dict[str, Any]:
+    from mlyard.jobs import _upload_local_references
+
+    _upload_local_references(session.client, kind, request)
+    return request
+
+
+class TrainingStep(Task):
+    """``createTrainingJob``: the estimator's training job on ``data`` (a URI, a TrainingInput, a
+    dict of channels, or a placeholder of the training channel's URI)."""
+
+    def __init__(self, state_id: str, estimator: Any, job_name: str | Placeholder, data: Any = None,
+                 hyperparameters: dict[str, Any] | Placeholder | None = None, mini_batch_size: int | None = None,
+                 experiment_config: Any = None, wait_for_completion: bool = True,
+                 tags: list[dict[str, str]] | None = None, output_data_config_path: str | Placeholder | None = None,
+                 **kwargs: Any) -> None:
+        self.estimator = estimator
+        source = estimator._source()  # its packed file lives until uploaded, below
+        named = job_name if isinstance(job_name, str) else None
+        channels = None if isinstance(data, Placeholder) else data
+        request = _uploaded(estimator.sagemaker_session, "training", estimator._request(named, channels, source))
+        del source
+        if isinstance(data, Placeholder):
+            request["InputDataConfig"] = [{"ChannelName": "training", "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix", "S3Uri": data, "S3DataDistributionType": "FullyReplicated"}}}]
+        if isinstance(hyperparameters, Placeholder):
+            request["HyperParameters"] = hyperparameters
+        elif hyperparameters:
+            from mlyard.hyperparameters import encode_hyperparameters
+
+            request["HyperParameters"].update(encode_hyperparameters(hyperparameters))
+        if output_data_config_path is not None:
+            request["OutputDataConfig"]["S3OutputPath"] = output_data_config_path
+        if tags:
+            request["Tags"] = tags
+        request["TrainingJobName"] = job_name
+        request = {k: v for k, v in request.items() if v is not None}
+        kwargs.setdefault("parameters", request)
+        super().__init__(state_id, resource=_resource("createTrainingJob", wait_for_completion), **kwargs)
+
+    def get_expected_model(self, model_name: str | None = None) -> Any:
+        """The model this step's job will make: its model data is this step's output's
+        ``ModelArtifacts.S3ModelArtifacts`` (a ``ModelStep`` right after this step reads it)."""
+        model = _model_without_data(self.estimator)
+        model.model_data = self.output()["ModelArtifacts"]["S3ModelArtifacts"]
+        if model_name:
+            model.name = model_name
+        return model
+
+
+def _model_without_data(estimator: Any) -> Any:
+    """The estimator's model class, its model data filled in later."""
+    placeholder = "s3://mlyard-workflow/placeholder/model.tar.gz"
+    cls_path = getattr(estimator, "_model_cls", None)
+    if cls_path:
+        import importlib
+
+        module, _, name = cls_path.rpartition(".")
+        model_cls = getattr(importlib.import_module(module), name)
+        return model_cls(model_data=placeholder, role=estimator.role, framework_version=estimator.framework_version,
+                         sagemaker_session=estimator.sagemaker_session)
+    from mlyard.model import Model
+
+    return Model(image_uri=estimator.image_uri, model_data=placeholder, role=estimator.role,
+                 sagemaker_session=estimator.sagemaker_session)
+
+
+class ProcessingStep(Task):
+    """``createProcessingJob``: the processor's job; its code is one of ``inputs`` and
+    ``container_entrypoint`` runs it."""
+
+    def __init__(self, state_id: str, processor: Any, job_name: str | Placeholder, inputs: list[Any] | None = None,
+                 outputs: list[Any] | None = None, experiment_config: Any = None,
+                 container_arguments: list[str] | None = None, container_entrypoint: list[str] | None = None,
+                 kms_key_id: str | None = None, wait_for_completion: bool = True,
+                 tags: list[dict[str, str]] | None = None, **kwargs: Any) -> None:
+        named = job_name if isinstance(job_name, str) else None
+        entrypoint = list(container_entrypoint or getattr(processor, "command", None) or [])
+        request = processor._request(named, entrypoint, list(inputs or []), list(outputs or []),
+                                     list(container_arguments or []), {})
+        request = _uploaded(processor.sagemaker_session, "processing", request)
+        if tags:
+            request["Tags"] = tags
+        request["ProcessingJobName"] = job_name
+        request = {k: v for k, v in request.items() if v is not None}
+        kwargs.setdefault("parameters", request)
+        super().__init__(state_id, resource=_resource("createProcessingJob", wait_for_completion), **kwargs)
+
+
+class ModelStep(Task):
+    """``createModel`` of ``model`` (its model data may be a placeholder: ``get_expected_model``)."""
+
+    def __init__(self, state_id: str, model: Any, model_name: str | Placeholder | None = None,
+                 instance_type: str | None = None, tags: list[dict[str, str]] | None = None, **kwargs: Any) -> None:
+        source = None
+        if getattr(model, "entry_point", None):
+            from mlyard.client.sources import pack_source
+
+            source = pack_source(model.entry_point, model.source_dir, model.dependencies, model.git_config)
+        name = model_name if model_name is not None else model.name
+        request = model._request(name if isinstance(name, str) else None, source)
+        request = _uploaded(model.sagemaker_session, "model", request)
+        del source
+        request["ModelName"] = name
+        if tags:
+            request["Tags"] = tags
+        kwargs.setdefault("parameters", {k: v for k, v in request.items() if v is not None})
+        super().__init__(state_id, resource=_resource("createModel", False), **kwargs)
+
+
+class EndpointConfigStep(Task):
+    """``createEndpointConfig``: one production variant of ``model_name``."""
+
+    def __init__(self, state_id: str, endpoint_config_name: str | Placeholder, model_name: str | Placeholder,
+                 initial_instance_count: int, instance_type: str, variant_name: str = "AllTraffic",
+                 data_capture_config: Any = None, tags: list[dict[str, str]] | None = None, **kwargs: Any) -> None:
+        request: dict[str, Any] = {
+            "EndpointConfigName": endpoint_config_name,
+            "ProductionVariants": [{"VariantName": variant_name, "ModelName": model_name,
+                                    "InitialInstanceCount": initial_instance_count, "InstanceType": instance_type,
+                                    "InitialVariantWeight": 1.0}]}
+        if data_capture_config is not None:
+            from mlyard.session import Session
+
+            request["DataCaptureConfig"] = data_capture_config._to_request_dict(Session()._capture_destination())
+        if tags:
+            request["Tags"] = tags
+        kwargs.setdefault("parameters", request)
+        super().__init__(state_id, resource=_resource("createEndpointConfig", False), **kwargs)
+
+
+class EndpointStep(Task):
+    """``createEndpoint`` (or, with ``update``, ``updateEndpoint``) from an endpoint configuration."""
+
+    def __init__(self, state_id: str, endpoint_name: str | Placeholder, endpoint_config_name: str | Placeholder,
+                 tags: list[dict[str, str]] | None = None, update: bool = False, **kwargs: Any) -> None:
+        request: dict[str, Any] = {"EndpointName": endpoint_name, "EndpointConfigName": endpoint_config_name}
+        if tags and not update:
+            request["Tags"] = tags
+        kwargs.setdefault("parameters", request)
+        super().__init__(state_id, resource=_resource("updateEndpoint" if update else "createEndpoint", False),
+                         **kwargs)
