@@ -253,7 +253,7 @@ def test_every_problem_of_a_bad_definition_is_listed_by_state_name() -> None:
     assert "State 'E': Parameters 'p.$'" in text and "not an intrinsic function" in text
     assert "State 'E': ResultPath '$.a[*]' must be a reference path" in text
     assert "State 'F': Parameters 'q.$'" in text and "not a valid JSONPath" in text
-    assert "State 'G': Retry[0]: a retrier with States.ALL must be the last" in text
+    assert "State 'G': Retry[0]: States.ALL must be in the last retrier" in text
     for name in "BCDEFG":
         assert f"State '{name}': is not reachable" in text
     with pytest.raises(ValidationError) as err:

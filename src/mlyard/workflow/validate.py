@@ -240,23 +240,31 @@ def _errors(value: Any, what: str, bad: Any) -> list[str]:
     return value
 
 
-def _retry(retriers: Any, bad: Any) -> None:
-    if retriers is None:
-        return
-    if not isinstance(retriers, list):
-        bad("Retry must be an array of retriers")
-        return
-    for i, r in enumerate(retriers):
-        what = f"Retry[{i}]"
-        if not isinstance(r, dict):
+def _handlers(value: Any, field: str, allowed: set[str], bad: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The retriers or catchers of ``field`` that are objects, as (name, entry), after the checks
+    both have: an array, known fields, ErrorEquals, States.ALL alone and in the last one."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        bad(f"{field} must be an array")
+        return []
+    out = []
+    for i, entry in enumerate(value):
+        what = f"{field}[{i}]"
+        if not isinstance(entry, dict):
             bad(f"{what} must be an object")
             continue
-        unknown = set(r) - _RETRIER
+        unknown = set(entry) - allowed
         if unknown:
             bad(f"{what}: unknown field(s) {', '.join(sorted(unknown))}")
-        errors = _errors(r.get("ErrorEquals"), what, bad)
-        if ALL in errors and i != len(retriers) - 1:
-            bad(f"{what}: a retrier with States.ALL must be the last")
+        if ALL in _errors(entry.get("ErrorEquals"), what, bad) and i != len(value) - 1:
+            bad(f"{what}: States.ALL must be in the last {'retrier' if field == 'Retry' else 'catcher'}")
+        out.append((what, entry))
+    return out
+
+
+def _retry(retriers: Any, bad: Any) -> None:
+    for what, r in _handlers(retriers, "Retry", _RETRIER, bad):
         if "IntervalSeconds" in r and not _positive_int(r["IntervalSeconds"]):
             bad(f"{what}: IntervalSeconds must be a positive integer")
         if "MaxAttempts" in r and not (_non_negative_int(r["MaxAttempts"]) and r["MaxAttempts"] <= _MAX_SECONDS):
@@ -271,22 +279,7 @@ def _retry(retriers: Any, bad: Any) -> None:
 
 
 def _catch(catchers: Any, states: dict[str, Any], bad: Any) -> None:
-    if catchers is None:
-        return
-    if not isinstance(catchers, list):
-        bad("Catch must be an array of catchers")
-        return
-    for i, c in enumerate(catchers):
-        what = f"Catch[{i}]"
-        if not isinstance(c, dict):
-            bad(f"{what} must be an object")
-            continue
-        unknown = set(c) - _CATCHER
-        if unknown:
-            bad(f"{what}: unknown field(s) {', '.join(sorted(unknown))}")
-        errors = _errors(c.get("ErrorEquals"), what, bad)
-        if ALL in errors and i != len(catchers) - 1:
-            bad(f"{what}: a catcher with States.ALL must be the last")
+    for what, c in _handlers(catchers, "Catch", _CATCHER, bad):
         if not isinstance(c.get("Next"), str):
             bad(f"{what} needs Next")
         elif c["Next"] not in states:

@@ -19,6 +19,16 @@ def _resource(api: str, sync: bool) -> str:
     return _ARN.format(api + (".sync" if sync else ""))
 
 
+def _finished(request: dict[str, Any], name_key: str, name: Any, tags: list[dict[str, str]] | None
+              ) -> dict[str, Any]:
+    """A job step's parameters: the request named (a name or a placeholder), tagged, without the
+    fields left empty."""
+    request[name_key] = name
+    if tags:
+        request["Tags"] = tags
+    return {k: v for k, v in request.items() if v is not None}
+
+
 def _uploaded(session: Any, kind: str, request: dict[str, Any]) -> dict[str, Any]:
     from mlyard.jobs import _upload_local_references
 
@@ -52,11 +62,7 @@ class TrainingStep(Task):
             request["HyperParameters"].update(encode_hyperparameters(hyperparameters))
         if output_data_config_path is not None:
             request["OutputDataConfig"]["S3OutputPath"] = output_data_config_path
-        if tags:
-            request["Tags"] = tags
-        request["TrainingJobName"] = job_name
-        request = {k: v for k, v in request.items() if v is not None}
-        kwargs.setdefault("parameters", request)
+        kwargs.setdefault("parameters", _finished(request, "TrainingJobName", job_name, tags))
         super().__init__(state_id, resource=_resource("createTrainingJob", wait_for_completion), **kwargs)
 
     def get_expected_model(self, model_name: str | None = None) -> Any:
@@ -100,11 +106,7 @@ class ProcessingStep(Task):
         request = processor._request(named, entrypoint, list(inputs or []), list(outputs or []),
                                      list(container_arguments or []), {})
         request = _uploaded(processor.sagemaker_session, "processing", request)
-        if tags:
-            request["Tags"] = tags
-        request["ProcessingJobName"] = job_name
-        request = {k: v for k, v in request.items() if v is not None}
-        kwargs.setdefault("parameters", request)
+        kwargs.setdefault("parameters", _finished(request, "ProcessingJobName", job_name, tags))
         super().__init__(state_id, resource=_resource("createProcessingJob", wait_for_completion), **kwargs)
 
 
@@ -122,10 +124,7 @@ class ModelStep(Task):
         request = model._request(name if isinstance(name, str) else None, source)
         request = _uploaded(model.sagemaker_session, "model", request)
         del source
-        request["ModelName"] = name
-        if tags:
-            request["Tags"] = tags
-        kwargs.setdefault("parameters", {k: v for k, v in request.items() if v is not None})
+        kwargs.setdefault("parameters", _finished(request, "ModelName", name, tags))
         super().__init__(state_id, resource=_resource("createModel", False), **kwargs)
 
 
