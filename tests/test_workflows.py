@@ -185,3 +185,29 @@ def test_a_server_killed_during_a_sync_task_follows_the_same_job_after_restart(s
     events = [e["type"] for e in client.execution_history("survive", "e")["events"]]
     assert events.count("TaskSubmitted") == 1 and events.count("TaskScheduled") == 1
     assert events.count("PassStateEntered") == 1 and events[-1] == "ExecutionSucceeded"
+
+
+def test_the_cli_starts_lists_shows_and_renders_workflows(session, tmp_path: Path, home: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    session.client.create_workflow({"name": "gate", "definition": GATE})
+    env = {**os.environ, "MLYARD_HOME": str(home), "COLUMNS": "200"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mlyard", "workflows", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    assert "gate" in cli("list").stdout
+    assert json.loads(cli("describe", "gate").stdout)["definition"] == GATE
+    started = cli("start", "gate", "--input", '{"mse": 9000}', "--name", "cli-run", "--wait")
+    assert started.returncode == 0 and "FAILED" in started.stdout and "QualityGate" in started.stdout
+    assert "cli-run" in cli("executions", "gate").stdout
+    history = cli("history", "gate", "cli-run").stdout
+    assert "FailStateEntered" in history and "ExecutionFailed" in history
+    rendered = cli("render", "gate", str(tmp_path / "g.html"), "--execution", "cli-run")
+    assert rendered.returncode == 0 and "TooHigh (Fail): FAILED" in (tmp_path / "g.html").read_text()
+    bad = cli("start", "gate", "--input", "{nope")
+    assert bad.returncode == 1 and "--input is not JSON" in bad.stderr
+    assert cli("redrive", "gate", "cli-run").returncode == 0

@@ -23,8 +23,12 @@ tuning_app = typer.Typer(help="Hyperparameter tuning jobs.", no_args_is_help=Tru
 app.add_typer(tuning_app, name="tuning")
 buckets_app = typer.Typer(help="Buckets kept in mlyard's own store (s3://NAME/... URIs).", no_args_is_help=True)
 app.add_typer(buckets_app, name="buckets")
+workflows_app = typer.Typer(help="Workflows (Step Functions state machines) and their executions.",
+                            no_args_is_help=True)
+app.add_typer(workflows_app, name="workflows")
 console = Console()
-_COLORS = {"Completed": "green", "Failed": "red", "InProgress": "cyan", "Stopped": "yellow", "Stopping": "yellow"}
+_COLORS = {"Completed": "green", "Failed": "red", "InProgress": "cyan", "Stopped": "yellow", "Stopping": "yellow",
+           "SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "ABORTED": "yellow", "TIMED_OUT": "red"}
 
 
 def _status(status: str) -> str:
@@ -204,6 +208,94 @@ def tuning_stop(name: str) -> None:
     """Stop a tuning job and its running training jobs."""
     desc = _client().stop_tuning_job(name)
     console.print(f"{name}: {desc['HyperParameterTuningJobStatus']}")
+
+
+@workflows_app.command("list")
+def workflows_list() -> None:
+    """List workflows."""
+    table = Table("name", "type", "created")
+    for r in _client().list_workflows():
+        table.add_row(escape(r["name"]), r["type"], (r["creationDate"] or "")[:19])
+    console.print(table)
+
+
+@workflows_app.command("describe")
+def workflows_describe(name: str) -> None:
+    """Show a workflow (its definition as States Language)."""
+    desc = _client().describe_workflow(name)
+    desc["definition"] = json.loads(desc["definition"])
+    print(json.dumps(desc, indent=2))
+
+
+@workflows_app.command("executions")
+def workflows_executions(name: str, status: str = typer.Option(None, help="RUNNING, SUCCEEDED, FAILED, ..."),
+                         limit: int = typer.Option(50)) -> None:
+    """List a workflow's executions, newest first."""
+    table = Table("execution", "status", "started", "ended", "redrives")
+    for r in _client().list_executions(name, status, limit):
+        table.add_row(escape(r["name"]), _status(r["status"]), r["startDate"][:19], (r.get("stopDate") or "")[:19],
+                      str(r["redriveCount"]))
+    console.print(table)
+
+
+@workflows_app.command("history")
+def workflows_history(name: str, execution: str, reverse: bool = typer.Option(False, "--reverse")) -> None:
+    """Print an execution's events."""
+    table = Table("id", "type", "step", "time", "detail")
+    for e in _client().execution_history(name, execution, reverse)["events"]:
+        details: dict = next((v for k, v in e.items() if k.endswith("EventDetails")), {}) or {}
+        detail = details.get("error") or details.get("cause") or ""
+        table.add_row(str(e["id"]), e["type"], escape(str(details.get("name", ""))), e["timestamp"][11:23],
+                      escape(str(detail))[:80])
+    console.print(table)
+
+
+@workflows_app.command("start")
+def workflows_start(name: str, input: str = typer.Option("{}", "--input", help="the execution's input, JSON"),  # noqa: A002
+                    execution: str = typer.Option(None, "--name", help="the execution's name"),
+                    wait: bool = typer.Option(False, "--wait", help="wait for the execution to end")) -> None:
+    """Start an execution of a workflow."""
+    try:
+        data = json.loads(input)
+    except ValueError as exc:
+        raise MlyardError(f"--input is not JSON: {exc}") from None
+    client = _client()
+    started = client.start_execution(name, {"input": data, "name": execution})
+    run = started["executionArn"].rsplit(":", 1)[1]
+    console.print(f"started {escape(run)}")
+    while wait:
+        desc = client.wait_execution(name, run, 20.0)
+        if desc["status"] != "RUNNING":
+            console.print(f"{escape(run)}: {_status(desc['status'])} {escape(desc.get('error') or '')}")
+            print(desc.get("output") or desc.get("cause") or "")
+            break
+
+
+@workflows_app.command("stop")
+def workflows_stop(name: str, execution: str) -> None:
+    """Stop a running execution."""
+    _client().stop_execution(name, execution)
+    console.print(f"{escape(execution)}: {_status('ABORTED')}")
+
+
+@workflows_app.command("redrive")
+def workflows_redrive(name: str, execution: str) -> None:
+    """Run a failed execution again from the state that failed."""
+    _client().redrive_execution(name, execution)
+    console.print(f"{escape(execution)}: redriven")
+
+
+@workflows_app.command("render")
+def workflows_render(name: str, output: str = typer.Argument(..., help="the HTML file to write"),
+                     execution: str = typer.Option(None, "--execution", help="show this execution's progress")
+                     ) -> None:
+    """Write a workflow's graph (or an execution's progress) as a self-contained HTML file."""
+    from mlyard.stepfunctions.workflow import Execution, Workflow
+
+    workflow = Workflow.attach(name, client=_client())
+    page = (Execution(workflow, f"{name}:{execution}", None, "").render_progress() if execution
+            else workflow.render_graph())
+    console.print(f"wrote {page.save(output)}")
 
 
 @app.command()
