@@ -44,7 +44,9 @@ from mlyard.errors import MlyardWarning  # noqa: E402
 from mlyard.processing import ProcessingInput, ProcessingOutput  # noqa: E402
 from mlyard.s3 import S3Downloader  # noqa: E402
 from mlyard.sklearn.processing import SKLearnProcessor  # noqa: E402
+from mlyard.stepfunctions.template.pipeline import TrainingPipeline  # noqa: E402
 from mlyard.tensorflow import TensorFlow  # noqa: E402
+from mlyard.tensorflow.model import TensorFlowPredictor  # noqa: E402
 from mlyard.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter  # noqa: E402
 
 
@@ -188,6 +190,37 @@ def main() -> None:
           f"{transformer.output_path}, MSE {mse:.1f}")
     sess.delete_endpoint(predictor.endpoint_name)
     print(f"endpoint {predictor.endpoint_name} deleted")
+
+    step("7. Automate: a TrainingPipeline workflow (train -> create model -> configure endpoint -> deploy)")
+    pipeline_estimator = TensorFlow(entry_point="train.py", source_dir=str(HERE / "train_model"),
+                                    role=get_execution_role(), instance_type="local", instance_count=1,
+                                    framework_version="2.21", py_version="py3",
+                                    hyperparameters={"epochs": 20, "batch_size": 32, "learning_rate": 0.01},
+                                    metric_definitions=metric_definitions)
+    pipeline = TrainingPipeline(estimator=pipeline_estimator, role=get_execution_role(),
+                                inputs={"train": outputs["train"], "test": outputs["test"]}, s3_bucket=bucket,
+                                pipeline_name=f"tf2-training-pipeline-{int(time.time())}")
+    states = json.loads(pipeline.workflow.definition.to_json())["States"]
+    print("states: " + " -> ".join(f"{name} ({state['Resource'].rsplit(':', 1)[1]})" for name, state in states.items()))
+    graph = pipeline.render_graph().save(HERE / "data" / "training-pipeline.html")
+    print(f"graph (self-contained SVG) in {graph}")
+    pipeline.create()
+    started = time.monotonic()
+    execution = pipeline.execute(job_name=f"tf2-pipeline-{int(time.time())}")
+    execution.get_output(wait=True)
+    print(f"execution {execution.name}: {execution.status} in {time.monotonic() - started:.1f}s")
+    for event in execution.list_events():
+        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+        if event["type"] in ("TaskSubmitted", "TaskSucceeded", "TaskFailed") or event["type"].startswith("Execution"):
+            print(f"  {event['id']:3d} {event['type']:<20} {details.get('name', '')}")
+    progress = execution.render_progress().save(HERE / "data" / "training-pipeline-progress.html")
+    print(f"progress in {progress}")
+    endpoint = json.loads(execution.describe()["input"])["Deploy"]["EndpointName"]
+    sess.wait_for_endpoint(endpoint, poll=1)
+    deployed = TensorFlowPredictor(endpoint, sagemaker_session=sess)
+    print(f"endpoint {endpoint} (made by the workflow) predicts {deployed.predict(x_test[:3])['predictions']} "
+          f"for labels {[float(v) for v in y_test[:3]]}")
+    sess.delete_endpoint(endpoint)
 
 
 if __name__ == "__main__":
