@@ -41,10 +41,20 @@ from prepare_data import prepare  # noqa: E402
 import mlyard  # noqa: E402
 from mlyard import get_execution_role  # noqa: E402
 from mlyard.errors import MlyardWarning  # noqa: E402
-from mlyard.processing import ProcessingInput, ProcessingOutput  # noqa: E402
+from mlyard.processing import ProcessingInput, ProcessingOutput, ScriptProcessor  # noqa: E402
 from mlyard.s3 import S3Downloader  # noqa: E402
 from mlyard.sklearn.processing import SKLearnProcessor  # noqa: E402
+from mlyard.stepfunctions.inputs import ExecutionInput  # noqa: E402
+from mlyard.stepfunctions.steps import Chain, Choice, ChoiceRule, Fail  # noqa: E402
+from mlyard.stepfunctions.steps.sagemaker import (  # noqa: E402
+    EndpointConfigStep,
+    EndpointStep,
+    ModelStep,
+    ProcessingStep,
+    TrainingStep,
+)
 from mlyard.stepfunctions.template.pipeline import TrainingPipeline  # noqa: E402
+from mlyard.stepfunctions.workflow import Workflow  # noqa: E402
 from mlyard.tensorflow import TensorFlow  # noqa: E402
 from mlyard.tensorflow.model import TensorFlowPredictor  # noqa: E402
 from mlyard.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter  # noqa: E402
@@ -220,7 +230,79 @@ def main() -> None:
     deployed = TensorFlowPredictor(endpoint, sagemaker_session=sess)
     print(f"endpoint {endpoint} (made by the workflow) predicts {deployed.predict(x_test[:3])['predictions']} "
           f"for labels {[float(v) for v in y_test[:3]]}")
+
+    step("8. Retrain with a quality gate: process -> train -> evaluate -> deploy only if the test MSE passes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MlyardWarning)  # scikit-learn 1.5 asked for: the installed one runs
+        retraining = retraining_workflow(raw_s3, output_destination, metric_definitions, endpoint)
+    retraining.create()
+    for run, max_mse in (("passes", 100000), ("forced-fail", 1)):
+        stamp = f"{int(time.time())}-{run}"
+        execution = retraining.execute(name=f"retrain-{stamp}", inputs={
+            "PreprocessingJobName": f"retrain-prep-{stamp}", "TrainingJobName": f"retrain-train-{stamp}",
+            "EvaluationJobName": f"retrain-eval-{stamp}", "ModelName": f"retrain-model-{stamp}",
+            "EndpointConfigName": f"retrain-config-{stamp}", "MaxMSE": max_mse})
+        execution.get_output(wait=True)
+        desc = execution.describe()
+        gate = next((json.loads(e["stateExitedEventDetails"]["output"])["evaluation"]["mse"]
+                     for e in execution.list_events(max_items=1000) if e["type"] == "TaskStateExited"
+                     and e["stateExitedEventDetails"]["name"] == "Evaluate"), None)
+        page = execution.render_progress().save(HERE / "data" / f"retraining-{run}.html")
+        print(f"run {run:<12} MaxMSE {max_mse:<7}: test MSE {gate:.1f} -> {desc['status']}"
+              + (f" ({desc['error']}: {desc['cause']})" if desc.get("error") else
+                 f", endpoint {endpoint} now serves {json.loads(desc['input'])['ModelName']}")
+              + f"; progress in {page}")
     sess.delete_endpoint(endpoint)
+    print(f"endpoint {endpoint} deleted")
+
+
+def retraining_workflow(raw_s3: str, data_s3: str, metric_definitions: list[dict[str, str]],
+                        endpoint: str) -> Workflow:
+    """Processing -> training -> evaluation -> Choice on the test MSE -> update the endpoint, or fail."""
+    names = ExecutionInput(schema={"PreprocessingJobName": str, "TrainingJobName": str, "EvaluationJobName": str,
+                                   "ModelName": str, "EndpointConfigName": str, "MaxMSE": float})
+    role = get_execution_role()
+    processor = SKLearnProcessor(framework_version="1.5", role=role, instance_type="local", instance_count=1)
+    preprocess = ProcessingStep(
+        "Preprocess", processor, job_name=names["PreprocessingJobName"],
+        inputs=[ProcessingInput(source=raw_s3, destination="/opt/ml/processing/input"),
+                ProcessingInput(source=str(HERE / "preprocessing.py"), destination="/opt/ml/processing/input/code")],
+        outputs=[ProcessingOutput(source="/opt/ml/processing/train", destination=f"{data_s3}/retrain/train"),
+                 ProcessingOutput(source="/opt/ml/processing/test", destination=f"{data_s3}/retrain/test")],
+        container_entrypoint=["python3", "/opt/ml/processing/input/code/preprocessing.py"],
+        result_path="$.preprocessing")
+    estimator = TensorFlow(entry_point="train.py", source_dir=str(HERE / "train_model"), role=role,
+                           instance_type="local", instance_count=1, framework_version="2.21", py_version="py3",
+                           hyperparameters={"epochs": 20, "batch_size": 32, "learning_rate": 0.01},
+                           metric_definitions=metric_definitions)
+    train = TrainingStep("Train", estimator, job_name=names["TrainingJobName"],
+                         data={"train": f"{data_s3}/retrain/train", "test": f"{data_s3}/retrain/test"})
+    evaluator = ScriptProcessor(command=["python3"], role=role, instance_type="local", instance_count=1,
+                                metric_definitions=[{"Name": "test_mse", "Regex": "test_mse: ([0-9.]+)"}])
+    evaluate = ProcessingStep(
+        "Evaluate", evaluator, job_name=names["EvaluationJobName"],
+        inputs=[ProcessingInput(source="s3://model-of-the-training-step/model.tar.gz",
+                                destination="/opt/ml/processing/model"),
+                ProcessingInput(source=f"{data_s3}/retrain/test", destination="/opt/ml/processing/test"),
+                ProcessingInput(source=str(HERE / "evaluate.py"), destination="/opt/ml/processing/input/code")],
+        container_entrypoint=["python3", "/opt/ml/processing/input/code/evaluate.py"],
+        result_selector={"mse.$": "States.ArrayGetItem($.FinalMetricDataList[?(@.MetricName == 'test_mse')].Value, 0)"},
+        result_path="$.evaluation")
+    # the model is what the training step made: read from its output when the workflow runs
+    evaluate.fields["parameters"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] = \
+        train.output()["ModelArtifacts"]["S3ModelArtifacts"]
+    model = ModelStep("Create Model", train.get_expected_model(), model_name=names["ModelName"])
+    config = EndpointConfigStep("Configure Endpoint", endpoint_config_name=names["EndpointConfigName"],
+                                model_name=names["ModelName"], initial_instance_count=1, instance_type="local")
+    deploy = EndpointStep("Update Endpoint", endpoint_name=endpoint, endpoint_config_name=names["EndpointConfigName"],
+                          update=True)
+    gate = Choice("MSE Gate")
+    gate.add_choice(ChoiceRule.NumericLessThanEqualsPath(variable="$.evaluation.mse", value=names["MaxMSE"]),
+                    Chain([model, config, deploy]).steps[0])
+    gate.default_choice(Fail("Quality Gate Failed", error="QualityGate",
+                             cause="the retrained model's test MSE is above MaxMSE: the endpoint keeps its model"))
+    return Workflow(f"tf2-retraining-{int(time.time())}", Chain([preprocess, train, evaluate, gate]), role,
+                    execution_input=names)
 
 
 if __name__ == "__main__":
