@@ -164,3 +164,35 @@ def test_the_training_pipeline_template_passes_its_requests_as_the_execution_inp
     assert pipeline.input_template["Training"]["HyperParameters"]["sagemaker_submit_directory"].startswith('"s3://')
     with pytest.raises(TypeError, match="pipeline_name"):
         TrainingPipeline(estimator, role="role", inputs=None, s3_bucket="bucket", client=session, other=1)
+
+
+def test_transform_and_tuning_steps_write_their_requests(session, tmp_path: Path) -> None:
+    from conftest import write_script
+
+    from mlyard.estimator import Estimator
+    from mlyard.stepfunctions.steps.sagemaker import TransformStep, TuningStep
+    from mlyard.transformer import Transformer
+    from mlyard.tuner import ContinuousParameter, HyperparameterTuner
+
+    names = ExecutionInput(schema={"Model": str, "Job": str})
+    transformer = Transformer("any-model", instance_count=2, instance_type="local", strategy="MultiRecord",
+                              assemble_with="Line", accept="text/csv", output_path="s3://bucket/out")
+    transform = TransformStep("Transform", transformer, job_name=names["Job"], model_name=names["Model"],
+                              data="s3://bucket/in", content_type="text/csv", split_type="Line")
+    params = transform.to_dict()["Parameters"]
+    assert transform.to_dict()["Resource"] == "arn:aws:states:::sagemaker:createTransformJob.sync"
+    assert params["ModelName.$"] == "$$.Execution.Input['Model']" and params["TransformJobName.$"] == \
+        "$$.Execution.Input['Job']"
+    assert params["TransformInput"]["SplitType"] == "Line" and params["TransformResources"]["InstanceCount"] == 2
+
+    write_script(tmp_path, "train.py", "print('objective: 0.5')\n")
+    est = Estimator(entry_point=str(tmp_path / "train.py"), role="r", instance_type="local")
+    tuner = HyperparameterTuner(est, "objective", {"lr": ContinuousParameter(0.0, 1.0)},
+                                [{"Name": "objective", "Regex": "objective: ([0-9.]+)"}], max_jobs=2,
+                                max_parallel_jobs=1)
+    tuning = TuningStep("Tune", tuner, job_name="wf-tune", wait_for_completion=False).to_dict()
+    assert tuning["Resource"] == "arn:aws:states:::sagemaker:createHyperParameterTuningJob"
+    assert tuning["Parameters"]["HyperParameterTuningJobName"] == "wf-tune"
+    static = tuning["Parameters"]["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert json.loads(static["sagemaker_submit_directory"]).startswith("s3://")  # the source was uploaded
+    assert problems(steps.Graph(steps.Chain([steps.Task("T", resource="x"), steps.Pass("P")])).to_dict()) == []

@@ -59,39 +59,9 @@ class Transformer:
             "compression_type": None if compression_type in (None, "None") else compression_type,
             "model_client_config": model_client_config, "batch_data_capture_config": batch_data_capture_config})
         client = self.sagemaker_session.client
-        env = {str(k): str(v) for k, v in self.env.items()}
-        check_map("environment variable", env, TRANSFORM_ENVIRONMENT)
-
-        if job_name is not None:
-            check_name("job_name", job_name)
-        # The model's name without its timestamp and random suffix.
-        model_base = re.sub(r"-\d{4}(-\d{2}){5}-\d{3}(-[0-9a-f]{4}|-[0-9a-f]{8})?$", "", self.model_name)
-        base = self.base_transform_job_name or f"{model_base[:28]}-transform"
-
-        def request(name: str | None) -> dict[str, Any]:
-            """Pure (see ``jobs.submit``): a local ``data`` is a ``file://`` reference."""
-            req: dict[str, Any] = {
-                "TransformJobName": name,
-                "MlyardConfig": {"BaseName": base, "DefaultOutput": self.sagemaker_session._default_output()},
-                "ModelName": self.model_name, "BatchStrategy": self.strategy or "MultiRecord",
-                "Environment": env, "Tags": self.tags,
-                "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": data_type,
-                                                                   "S3Uri": _file_uri(data)}},
-                                   "ContentType": content_type, "SplitType": split_type or "None"},
-                "TransformOutput": {"S3OutputPath": self.output_path, "Accept": self.accept,
-                                    "AssembleWith": self.assemble_with or "None"},
-                "TransformResources": {"InstanceType": self.instance_type, "InstanceCount": self.instance_count},
-            }
-            if self.max_concurrent_transforms:
-                req["MaxConcurrentTransforms"] = self.max_concurrent_transforms
-            if self.max_payload is not None:
-                req["MaxPayloadInMB"] = self.max_payload
-            if input_filter or output_filter or join_source:
-                req["DataProcessing"] = {"InputFilter": input_filter, "OutputFilter": output_filter,
-                                         "JoinSource": join_source}
-            return req
-
-        name = submit(self.sagemaker_session, "transform", request(job_name))["TransformJobName"]
+        request = self._request(job_name, data, data_type, content_type, split_type, input_filter, output_filter,
+                                join_source)
+        name = submit(self.sagemaker_session, "transform", request)["TransformJobName"]
         self._current_job_name = name
         self.latest_transform_job = TransformJob(self.sagemaker_session, name)
         if self.output_path is None:
@@ -99,6 +69,41 @@ class Transformer:
             self.output_path = desc["TransformOutput"]["S3OutputPath"]
         if wait:
             self.wait(logs=logs)
+
+    def _request(self, job_name: str | None, data: Any, data_type: str = "S3Prefix", content_type: str | None = None,
+                 split_type: str | None = None, input_filter: str | None = None, output_filter: str | None = None,
+                 join_source: str | None = None, model_name: Any = None) -> dict[str, Any]:
+        """The CreateTransformJob request: pure (see ``jobs.submit``: a local ``data`` is a
+        ``file://`` reference); the server names the job from ``MlyardConfig.BaseName`` when
+        ``job_name`` is None."""
+        env = {str(k): str(v) for k, v in self.env.items()}
+        check_map("environment variable", env, TRANSFORM_ENVIRONMENT)
+        if job_name is not None:
+            check_name("job_name", job_name)
+        # The model's name without its timestamp and random suffix.
+        model_base = re.sub(r"-\d{4}(-\d{2}){5}-\d{3}(-[0-9a-f]{4}|-[0-9a-f]{8})?$", "", self.model_name or "model")
+        base = self.base_transform_job_name or f"{model_base[:28]}-transform"
+        req: dict[str, Any] = {
+            "TransformJobName": job_name,
+            "MlyardConfig": {"BaseName": base, "DefaultOutput": self.sagemaker_session._default_output()},
+            "ModelName": model_name if model_name is not None else self.model_name,
+            "BatchStrategy": self.strategy or "MultiRecord", "Environment": env, "Tags": self.tags,
+            "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": data_type,
+                                                               "S3Uri": data if not isinstance(data, str)
+                                                               else _file_uri(data)}},
+                               "ContentType": content_type, "SplitType": split_type or "None"},
+            "TransformOutput": {"S3OutputPath": self.output_path, "Accept": self.accept,
+                                "AssembleWith": self.assemble_with or "None"},
+            "TransformResources": {"InstanceType": self.instance_type, "InstanceCount": self.instance_count},
+        }
+        if self.max_concurrent_transforms:
+            req["MaxConcurrentTransforms"] = self.max_concurrent_transforms
+        if self.max_payload is not None:
+            req["MaxPayloadInMB"] = self.max_payload
+        if input_filter or output_filter or join_source:
+            req["DataProcessing"] = {"InputFilter": input_filter, "OutputFilter": output_filter,
+                                     "JoinSource": join_source}
+        return req
 
     def _job(self) -> TransformJob:
         if self.latest_transform_job is None:

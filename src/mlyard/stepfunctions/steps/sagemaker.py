@@ -10,7 +10,8 @@ from typing import Any
 from mlyard.stepfunctions.inputs import Placeholder
 from mlyard.stepfunctions.steps.states import Task
 
-__all__ = ["TrainingStep", "ProcessingStep", "ModelStep", "EndpointConfigStep", "EndpointStep"]
+__all__ = ["TrainingStep", "ProcessingStep", "TransformStep", "TuningStep", "ModelStep", "EndpointConfigStep",
+           "EndpointStep"]
 
 _ARN = "arn:aws:states:::sagemaker:{}"
 
@@ -159,4 +160,36 @@ class EndpointStep(Task):
             request["Tags"] = tags
         kwargs.setdefault("parameters", request)
         super().__init__(state_id, resource=_resource("updateEndpoint" if update else "createEndpoint", False),
+                         **kwargs)
+
+
+class TransformStep(Task):
+    """``createTransformJob``: the transformer's batch transform of ``data`` with the model
+    ``model_name`` (a name or a placeholder: a model a ModelStep made earlier)."""
+
+    def __init__(self, state_id: str, transformer: Any, job_name: str | Placeholder, model_name: str | Placeholder,
+                 data: str | Placeholder, data_type: str = "S3Prefix", content_type: str | None = None,
+                 compression_type: str | None = None, split_type: str | None = None, experiment_config: Any = None,
+                 wait_for_completion: bool = True, tags: list[dict[str, str]] | None = None,
+                 input_filter: str | None = None, output_filter: str | None = None, join_source: str | None = None,
+                 **kwargs: Any) -> None:
+        request = transformer._request(job_name if isinstance(job_name, str) else None, data, data_type,
+                                       content_type, split_type, input_filter, output_filter, join_source,
+                                       model_name=model_name)
+        request = _uploaded(transformer.sagemaker_session, "transform", request)
+        kwargs.setdefault("parameters", _finished(request, "TransformJobName", job_name, tags))
+        super().__init__(state_id, resource=_resource("createTransformJob", wait_for_completion), **kwargs)
+
+
+class TuningStep(Task):
+    """``createHyperParameterTuningJob``: the tuner's tuning job on ``data``."""
+
+    def __init__(self, state_id: str, tuner: Any, job_name: str | Placeholder, data: Any = None,
+                 wait_for_completion: bool = True, tags: list[dict[str, str]] | None = None, **kwargs: Any) -> None:
+        source = tuner.estimator._source() if tuner.estimator is not None else None
+        request = tuner._request(job_name if isinstance(job_name, str) else None, data, True, source)
+        request = _uploaded(tuner.sagemaker_session, "tuning", request)
+        del source
+        kwargs.setdefault("parameters", _finished(request, "HyperParameterTuningJobName", job_name, tags))
+        super().__init__(state_id, resource=_resource("createHyperParameterTuningJob", wait_for_completion),
                          **kwargs)
