@@ -45,11 +45,13 @@ class Workflows:
             raise NotFoundError(f"no workflow named {name!r}")
         return dict(row)
 
-    def update_state_machine(self, name: str, **fields: Any) -> None:
-        fields["modified_at"] = time.time()
+    def update_state_machine(self, name: str, bump: bool = True, **fields: Any) -> None:
+        """Change a state machine; a new revision unless ``bump`` is False (a schedule's record)."""
+        if bump:
+            fields["modified_at"] = time.time()
+            fields["revision"] = state_machines.c.revision + 1
         with self.engine.begin() as conn:
-            done = conn.execute(state_machines.update().where(state_machines.c.name == name)
-                                .values(revision=state_machines.c.revision + 1, **fields))
+            done = conn.execute(state_machines.update().where(state_machines.c.name == name).values(**fields))
         if done.rowcount == 0:
             raise NotFoundError(f"no workflow named {name!r}")
 

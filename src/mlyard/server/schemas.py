@@ -418,6 +418,7 @@ class CreateWorkflow(BaseModel):
     roleArn: str | None = None
     type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
     tags: list[dict[str, str]] = []
+    schedule: dict[str, Any] | None = None  # {"expression": "rate(1 day)" | "cron(...)", "input": ...}
 
 
 class UpdateWorkflow(BaseModel):
@@ -425,6 +426,7 @@ class UpdateWorkflow(BaseModel):
 
     definition: dict[str, Any] | str | None = None
     roleArn: str | None = None
+    schedule: dict[str, Any] | None = {}  # {} (the default): unchanged; null: no schedule
 
 
 class StartExecution(BaseModel):

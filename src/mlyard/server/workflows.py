@@ -16,7 +16,7 @@ from mlyard.catalog.workflows import Workflows as WorkflowRecords
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.server.controllers import Controller
 from mlyard.server.describe import arn, iso
-from mlyard.workflow import check
+from mlyard.workflow import check, schedules
 from mlyard.workflow.interpreter import Interpreter, Outcome
 from mlyard.workflow.tasks import ControlPlaneTasks, resource_api
 
@@ -57,6 +57,17 @@ def _definition(value: Any) -> dict[str, Any]:
     return result
 
 
+def _schedule(value: Any) -> dict[str, Any]:
+    """A schedule of a workflow: {"expression": "rate(1 day)" | "cron(...)", "input": ...}."""
+    if not isinstance(value, dict) or not isinstance(value.get("expression"), str):
+        raise ValidationError("a schedule is {\"expression\": \"rate(...)\" or \"cron(...)\", \"input\": ...}")
+    try:
+        schedules.parse(value["expression"])
+    except schedules.ScheduleError as exc:
+        raise ValidationError(str(exc)) from None
+    return {"expression": value["expression"].strip(), "input": value.get("input"), "since": time.time()}
+
+
 def _tasks(machine: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for name, state in (machine.get("States") or {}).items():
@@ -80,6 +91,7 @@ class Workflows(Controller):
         self._lock = threading.Lock()
         self._runs: dict[str, tuple[Interpreter, threading.Thread]] = {}
         self.closing = threading.Event()
+        self._checked = 0.0
 
     # -- state machines -------------------------------------------------------------------------
     def create(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -88,15 +100,24 @@ class Workflows(Controller):
         spec = {"type": req.get("type") or "STANDARD", "tags": req.get("tags") or []}
         if spec["type"] != "STANDARD":
             raise ValidationError(f"type {spec['type']!r}: only STANDARD workflows run here")
+        if req.get("schedule"):
+            spec["schedule"] = _schedule(req["schedule"])
         self.records.insert_state_machine(name, definition, req.get("roleArn"), spec)
         return self.describe(name)
 
     def describe(self, name: str) -> dict[str, Any]:
         row = self.records.get_state_machine(name)
-        return {"stateMachineArn": arn("stateMachine", name), "name": name, "status": "ACTIVE",
-                "definition": json.dumps(row["definition"]), "roleArn": row["role"], "type": row["spec"]["type"],
-                "revision": row["revision"], "creationDate": iso(row["created_at"]),
-                "updateDate": iso(row["modified_at"])}
+        out = {"stateMachineArn": arn("stateMachine", name), "name": name, "status": "ACTIVE",
+               "definition": json.dumps(row["definition"]), "roleArn": row["role"], "type": row["spec"]["type"],
+               "revision": row["revision"], "creationDate": iso(row["created_at"]),
+               "updateDate": iso(row["modified_at"])}
+        sched = row["spec"].get("schedule")
+        if sched:
+            following = schedules.parse(sched["expression"]).next_after(max(time.time(), sched.get("last") or 0),
+                                                                        sched["since"])
+            out["schedule"] = {"expression": sched["expression"], "input": sched.get("input"),
+                               "lastRun": iso(sched.get("last")), "nextRun": iso(following)}
+        return out
 
     def update(self, name: str, req: dict[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {}
@@ -104,8 +125,15 @@ class Workflows(Controller):
             fields["definition"] = _definition(req["definition"])
         if req.get("roleArn") is not None:
             fields["role"] = req["roleArn"]
+        if "schedule" in req and req.get("schedule") != {}:
+            spec = dict(self.records.get_state_machine(name)["spec"])
+            if req["schedule"] is None:
+                spec.pop("schedule", None)
+            else:
+                spec["schedule"] = _schedule(req["schedule"])
+            fields["spec"] = spec
         if not fields:
-            raise ValidationError("an update needs a definition or a roleArn")
+            raise ValidationError("an update needs a definition, a roleArn or a schedule")
         self.records.update_state_machine(name, **fields)
         return self.describe(name)
 
@@ -259,6 +287,32 @@ class Workflows(Controller):
                 for e in self.records.events.list(execution)]
 
     # -- the controller -------------------------------------------------------------------------
+    def tick(self) -> None:
+        """Start the runs schedules have made due (about once a second)."""
+        now = time.time()
+        if now - self._checked < 1.0:
+            return
+        self._checked = now
+        for row in self.records.list_state_machines():
+            sched = row["spec"].get("schedule")
+            if not sched:
+                continue
+            fire = schedules.due(schedules.parse(sched["expression"]), sched.get("last") or sched["since"], now,
+                                 sched["since"])
+            if fire is None:
+                continue
+            # Named after its time: a run started before a crash is not started twice.
+            name = "scheduled-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(fire))
+            try:
+                self.start(row["name"], {"name": name, "input": sched.get("input")})
+            except ConflictError:
+                pass
+            except Exception:  # the next tick tries again; the operator sees why
+                traceback.print_exc()
+                continue
+            spec = dict(row["spec"], schedule=dict(sched, last=fire))
+            self.records.update_state_machine(row["name"], bump=False, spec=spec)
+
     def resume(self) -> None:
         """After a (re)start: every running execution is replayed from its history and goes on."""
         for row in self.records.list_executions(status="RUNNING", limit=None):
