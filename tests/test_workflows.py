@@ -211,3 +211,15 @@ def test_the_cli_starts_lists_shows_and_renders_workflows(session, tmp_path: Pat
     bad = cli("start", "gate", "--input", "{nope")
     assert bad.returncode == 1 and "--input is not JSON" in bad.stderr
     assert cli("redrive", "gate", "cli-run").returncode == 0
+
+
+def test_an_input_that_does_not_match_the_workflows_input_schema_is_refused(session) -> None:
+    client = session.client
+    with pytest.raises(ValidationError, match="'when': 'date' is not one of"):
+        client.create_workflow({"name": "typed", "definition": GATE, "inputSchema": {"when": "date"}})
+    client.create_workflow({"name": "typed", "definition": GATE,
+                            "inputSchema": {"mse": "float", "run": {"id": "str"}}})
+    with pytest.raises(ValidationError) as err:
+        client.start_execution("typed", {"input": {"mse": "high", "run": {}}})
+    assert "missing run.id" in err.value.message and "mse (a float, not \"high\")" in err.value.message
+    assert run(client, "typed", {"mse": 12, "run": {"id": "r1"}})["status"] == "SUCCEEDED"

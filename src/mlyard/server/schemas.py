@@ -419,6 +419,9 @@ class CreateWorkflow(BaseModel):
     type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
     tags: list[dict[str, str]] = []
     schedule: dict[str, Any] | None = None  # {"expression": "rate(1 day)" | "cron(...)", "input": ...}
+    # The ExecutionInput schema ({"key": "str" | "int" | "float" | "bool" | "list" | "dict" | {...}}):
+    # an execution whose input does not match it is refused.
+    inputSchema: dict[str, Any] | None = None
 
 
 class UpdateWorkflow(BaseModel):

@@ -68,6 +68,45 @@ def _schedule(value: Any) -> dict[str, Any]:
     return {"expression": value["expression"].strip(), "input": value.get("input"), "since": time.time()}
 
 
+_KINDS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
+                                       "list": (list,), "dict": (dict,)}
+
+
+def _input_schema(schema: Any) -> dict[str, Any]:
+    """An ExecutionInput schema: keys to type names (str, int, float, bool, list, dict), nested."""
+    if not isinstance(schema, dict):
+        raise ValidationError("inputSchema must be an object of keys to type names or nested schemas")
+    for key, kind in schema.items():
+        if isinstance(kind, dict):
+            _input_schema(kind)
+        elif kind not in _KINDS and kind is not None:
+            raise ValidationError(f"inputSchema {key!r}: {kind!r} is not one of {', '.join(_KINDS)}")
+    return schema
+
+
+def _check_input(schema: dict[str, Any], data: Any) -> None:
+    """Refuse an execution input without every key of the schema, each of its type."""
+    missing: list[str] = []
+    wrong: list[str] = []
+
+    def walk(node: dict[str, Any], value: Any, prefix: str) -> None:
+        for key, kind in node.items():
+            path = prefix + key
+            if not isinstance(value, dict) or key not in value:
+                missing.append(path)
+            elif isinstance(kind, dict):
+                walk(kind, value[key], path + ".")
+            elif kind is not None and (not isinstance(value[key], _KINDS[kind])
+                                       or (isinstance(value[key], bool) and kind != "bool")):
+                wrong.append(f"{path} (a {kind}, not {json.dumps(value[key])})")
+
+    walk(schema, data, "")
+    if missing or wrong:
+        raise ValidationError("the execution input does not match the workflow's input schema: "
+                              + "; ".join(([f"missing {', '.join(missing)}"] if missing else [])
+                                          + ([f"of another type: {', '.join(wrong)}"] if wrong else [])))
+
+
 def _tasks(machine: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for name, state in (machine.get("States") or {}).items():
@@ -102,6 +141,8 @@ class Workflows(Controller):
             raise ValidationError(f"type {spec['type']!r}: only STANDARD workflows run here")
         if req.get("schedule"):
             spec["schedule"] = _schedule(req["schedule"])
+        if req.get("inputSchema"):
+            spec["input_schema"] = _input_schema(req["inputSchema"])
         self.records.insert_state_machine(name, definition, req.get("roleArn"), spec)
         return self.describe(name)
 
@@ -159,6 +200,8 @@ class Workflows(Controller):
             except ValueError as exc:
                 raise ValidationError(f"the execution input is not JSON: {exc}") from None
         data = {} if data is None else data
+        if machine["spec"].get("input_schema"):
+            _check_input(machine["spec"]["input_schema"], data)
         execution = f"{workflow}:{name}"
         self.records.insert_execution({"id": execution, "state_machine": workflow, "name": name,
                                        "status": "RUNNING", "definition": machine["definition"], "input": data})

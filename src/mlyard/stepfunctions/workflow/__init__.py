@@ -58,8 +58,10 @@ class Workflow:
         """Create the workflow on the server; its ARN. A workflow of that name that exists already
         is left as it is (``update`` changes it): its ARN is returned, as the AWS SDK does."""
         try:
+            schema = (json.loads(self.execution_input.get_schema_as_json()) if self.execution_input is not None
+                      and self.execution_input.store else None)
             created = self.client.create_workflow({"name": self.name, "definition": self.definition.to_dict(),
-                                                   "roleArn": self.role, "tags": self.tags})
+                                                   "roleArn": self.role, "tags": self.tags, "inputSchema": schema})
         except ConflictError:
             logger.error("workflow %r exists already: it is left as it is; Workflow.update changes it", self.name)
             created = self.client.describe_workflow(self.name)
