@@ -291,3 +291,39 @@ def test_redrive_runs_the_failed_state_again_and_skips_what_succeeded() -> None:
     outcome, redriven = run(definition, {}, tasks, recorded=history.events)
     assert outcome == Outcome("SUCCEEDED", output={"a": "done", "b": "fixed"})
     assert tasks.calls == {"once": 1, "flaky": 2}
+
+
+def test_a_detached_execution_writes_no_end_and_its_job_goes_on_to_be_followed_again() -> None:
+    submitted = threading.Event()
+    jobs_stopped: list[str] = []
+
+    def train(call: TaskCall) -> Any:
+        if call.submitted is None:
+            call.submit({"TrainingJobName": "job-1"})
+            submitted.set()
+        if call.stop.wait(30):
+            if not call.stop.detaching:
+                jobs_stopped.append("job-1")
+            raise StatesError("States.TaskFailed", "let go")
+        return {"done": call.submitted["TrainingJobName"]}
+
+    definition = {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemProcessor": {"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "train", "End": True}}}, "End": True}}}
+    history = MemoryHistory()
+    interpreter = Interpreter(definition, history, Functions(train=train), execution={"Id": "x", "Name": "x",
+                                                                                       "Input": [1]})
+    result: list[Outcome] = []
+    t = threading.Thread(target=lambda: result.append(interpreter.run()))
+    t.start()
+    assert submitted.wait(10)
+    interpreter.detach()  # the server is stopping
+    t.join(10)
+    assert result == [Outcome("DETACHED")] and jobs_stopped == []
+    assert not any(k.startswith(("Execution", "MapIterationAborted", "TaskFailed")) for k in history.types(None))
+
+    def finish(call: TaskCall) -> Any:
+        assert call.submitted == {"TrainingJobName": "job-1"}
+        return {"done": "job-1"}
+
+    outcome, _ = run(definition, [1], Functions(train=finish), recorded=history.events)
+    assert outcome == Outcome("SUCCEEDED", output=[{"done": "job-1"}])

@@ -160,8 +160,9 @@ def test_stop_ends_the_execution_and_its_job_and_redrive_runs_what_failed(sessio
     assert events.count("FailStateEntered") == 2
 
 
-def test_a_server_killed_during_a_sync_task_follows_the_same_job_after_restart(session, tmp_path: Path,
-                                                                                home: Path) -> None:
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_a_server_killed_during_a_sync_task_follows_the_same_job_after_restart(session, tmp_path: Path, home: Path,
+                                                                                how: str) -> None:
     client = session.client
     request = training_request(tmp_path, client, """
         import os, time
@@ -177,7 +178,17 @@ def test_a_server_killed_during_a_sync_task_follows_the_same_job_after_restart(s
     client.start_execution("survive", {"name": "e"})
     wait_for(lambda: job_status(client, "wf-survivor") == "InProgress", timeout=60)
     old_url = client.url
-    stop_local_server(home, tree=False)  # SIGKILL the server alone: the job's runner lives on
+    if how == "SIGKILL":
+        stop_local_server(home, tree=False)  # the server alone dies at once: the job's runner lives on
+    else:  # a server that stops in order lets go of the execution: nothing says it ended, the job goes on
+        import os
+        import signal
+
+        import psutil
+
+        server = psutil.Process(json.loads((home / "server.json").read_text())["pid"])
+        os.kill(server.pid, signal.SIGTERM)
+        server.wait(30)
     done = wait_for(lambda: (d := client.wait_execution("survive", "e", 5))["status"] != "RUNNING" and d, timeout=120)
     assert client.url != old_url
     assert done["status"] == "SUCCEEDED" and json.loads(done["output"])["train"] == {"status": "Completed"}

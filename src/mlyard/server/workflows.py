@@ -248,7 +248,7 @@ class Workflows(Controller):
                     "error": outcome.error, "cause": outcome.cause}}])
             except Exception:
                 traceback.print_exc()
-        if self.closing.is_set() and outcome.status == "ABORTED":
+        if outcome.status == "DETACHED":
             return  # the server is stopping: the execution goes on after its restart
         self.records.update_execution(execution, status=outcome.status, output=outcome.output, error=outcome.error,
                                       cause=outcome.cause, stopped_at=time.time())
@@ -369,7 +369,7 @@ class Workflows(Controller):
         with self._lock:
             runs = list(self._runs.values())
         for interpreter, _ in runs:
-            interpreter.stop()
+            interpreter.detach()
         for _, thread in runs:
             thread.join(timeout=5)
 

@@ -70,18 +70,21 @@ class StopToken:
         self._event = threading.Event()
         self._children: list[StopToken] = []
         self._lock = threading.Lock()
+        self.detaching = False  # the server is stopping: end here, leave the work (jobs) running
         if parent is not None:
             with parent._lock:
                 parent._children.append(self)
             if parent.is_set():
+                self.detaching = parent.detaching
                 self._event.set()
 
-    def set(self) -> None:
+    def set(self, detaching: bool = False) -> None:
+        self.detaching = self.detaching or detaching
         self._event.set()
         with self._lock:
             children = list(self._children)
         for child in children:
-            child.set()
+            child.set(detaching)
 
     def is_set(self) -> bool:
         return self._event.is_set()
@@ -113,7 +116,7 @@ class TaskCall:
 
 @dataclass
 class Outcome:
-    status: str                   # SUCCEEDED | FAILED | ABORTED | TIMED_OUT
+    status: str                   # SUCCEEDED | FAILED | ABORTED | TIMED_OUT, or DETACHED (let go, not ended)
     output: Any = None
     error: str | None = None
     cause: str | None = None
@@ -236,6 +239,8 @@ class Interpreter:
         try:
             output = self._machine(self.definition, self.execution.get("Input"), "", self.stopping)
         except Stopped:
+            if self.stopping.detaching:  # nothing is written: the next server replays it and goes on
+                return Outcome("DETACHED")
             if self._timed_out:
                 cause = f"the execution ran longer than its TimeoutSeconds of {limit}"
                 self._emit("", "ExecutionTimedOut", error=TIMEOUT, cause=cause)
@@ -253,6 +258,11 @@ class Interpreter:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def detach(self) -> None:
+        """Let go of the execution without ending it (the server is stopping): its running tasks
+        return without stopping their jobs, and no event says it ended."""
+        self.stopping.set(detaching=True)
 
     def _time_out(self) -> None:
         self._timed_out = True
@@ -509,7 +519,7 @@ class Interpreter:
                 results[index] = exc.output()
                 return
             except Stopped:
-                if map_name is not None:
+                if map_name is not None and not own_stop.detaching:
                     parent._emit(thread, "MapIterationAborted", name=map_name, index=index)
                 raise
             if map_name is not None:

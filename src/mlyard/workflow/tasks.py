@@ -173,6 +173,8 @@ class ControlPlaneTasks:
                     return desc
                 raise StatesError(TASK_FAILED, json.dumps(desc, default=str))
             if call.stop.is_set():
+                if call.stop.detaching:  # the server is stopping: the job goes on, and is followed again
+                    raise StatesError(TASK_FAILED, f"the server let go of job {name!r}; it goes on")
                 self._stop(spec, name)
                 raise StatesError(TASK_FAILED, f"the execution was stopped; job {name!r} was asked to stop")
             if deadline is not None and time.monotonic() >= deadline:
