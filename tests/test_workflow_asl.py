@@ -68,8 +68,8 @@ def test_data_flows_through_input_path_parameters_result_selector_result_path_ou
     assert params == {"Name": "n1", "Fixed": {"k": [1, 2]}, "Id": "exec-1", "Greeting": "hi n1"}
     result = dataflow.template(state["ResultSelector"], {"raw": 42}, CONTEXT, "ResultSelector")
     assert result == {"Out": 42}
-    placed = dataflow.result_path(state, effective, result)
-    assert placed == {"name": "n1", "result": {"Out": 42}}
+    placed = dataflow.result_path(state, raw_input, result)  # into the state's raw input, before InputPath
+    assert placed == {"job": {"name": "n1"}, "other": 1, "result": {"Out": 42}}
     assert dataflow.output_path(state, placed, CONTEXT) == {"Out": 42}
 
 

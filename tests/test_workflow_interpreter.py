@@ -327,3 +327,36 @@ def test_a_detached_execution_writes_no_end_and_its_job_goes_on_to_be_followed_a
 
     outcome, _ = run(definition, [1], Functions(train=finish), recorded=history.events)
     assert outcome == Outcome("SUCCEEDED", output=[{"done": "job-1"}])
+
+
+def test_result_path_places_the_result_into_the_raw_input_also_for_a_catch() -> None:
+    def fail(call: TaskCall) -> Any:
+        raise StatesError("Job.Failed", "no")
+
+    definition = {"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "InputPath": "$.job", "Parameters": {"n.$": "$.name"}, "ResultPath": "$.p", "Next": "T"},
+        "T": {"Type": "Task", "Resource": "fail", "InputPath": "$.job", "ResultPath": "$.never",
+              "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "End"}], "End": True},
+        "End": {"Type": "Succeed"}}}
+    outcome, _ = run(definition, {"job": {"name": "n"}, "other": 1}, Functions(fail=fail))
+    assert outcome.output == {"job": {"name": "n"}, "other": 1, "p": {"n": "n"},
+                              "error": {"Error": "Job.Failed", "Cause": "no"}}
+
+
+def test_a_replayed_wait_waits_what_is_left_and_a_recorded_task_result_is_not_run_again() -> None:
+    now = time.time()
+    definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "Next": "T"},
+                                             "T": {"Type": "Task", "Resource": "once", "End": True}}}
+    recorded = [
+        {"type": "WaitStateEntered", "thread": "", "details": {"name": "W", "visit": 1, "input": {}, "at": now - 29}},
+        {"type": "WaitStateScheduled", "thread": "", "details": {"name": "W", "visit": 1, "until": now + 0.5}}]
+    tasks = Functions(once=lambda call: "ran")
+    start = time.monotonic()
+    outcome, history = run(definition, {}, tasks, recorded=recorded)
+    assert outcome.output == "ran" and time.monotonic() - start < 5
+    assert history.types().count("WaitStateScheduled") == 1
+    # a crash after the task's result was written and before its state's end: the result is used
+    cut = [e for e in history.events if e["type"] not in ("TaskStateExited", "ExecutionSucceeded")]
+    outcome, resumed = run(definition, {}, tasks, recorded=cut)
+    assert outcome.output == "ran" and tasks.calls == {"once": 1}
+    assert resumed.types().count("TaskSucceeded") == 1

@@ -30,7 +30,9 @@ def test_cron_expressions_fire_when_eventbridge_says() -> None:
 
 
 @pytest.mark.parametrize("expression, message", [
-    ("rate(0 minutes)", "positive"),
+    ("rate(0 minutes)", "from 1 minute to 366 days"),
+    ("rate(10000000 days)", "from 1 minute to 366 days"),
+    ("cron(0/² * ? * * *)", "bad step"),
     ("rate(5 minute)", r"rate\(N minutes\)"),
     ("rate(1 week)", "not a schedule expression"),
     ("cron(0 12 * * *)", "6 fields"),

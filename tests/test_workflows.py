@@ -124,6 +124,9 @@ def test_a_sync_training_task_gives_the_jobs_description_and_a_failed_job_is_cau
     assert client.describe_job("wf-train-ok")["TrainingJobStatus"] == "Completed"
     types = [e["type"] for e in client.execution_history("train", result["name"])["events"]]
     assert types.count("TaskSubmitted") == 2 and types.count("TaskFailed") == 1
+    again = run(client, "train", {})  # the same job names: refused, never the old job's result
+    assert again["status"] == "FAILED" and again["error"] == "SageMaker.AmazonSageMakerException"
+    assert "'wf-train-ok' exists already" in again["cause"]
 
 
 def test_stop_ends_the_execution_and_its_job_and_redrive_runs_what_failed(session, tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def _input_schema(schema: Any) -> dict[str, Any]:
     for key, kind in schema.items():
         if isinstance(kind, dict):
             _input_schema(kind)
-        elif kind not in _KINDS and kind is not None:
+        elif kind is not None and not (isinstance(kind, str) and kind in _KINDS):
             raise ValidationError(f"inputSchema {key!r}: {kind!r} is not one of {', '.join(_KINDS)}")
     return schema
 

@@ -105,6 +105,7 @@ class TaskCall:
     stop: StopToken               # set: end the task (stop its job) and return
     timeout: float | None         # seconds (TimeoutSeconds), None: no limit
     context: dict[str, Any]
+    resumed: bool = False         # this attempt was scheduled before (a restart): what it made is its own
     _record: Callable[[dict[str, Any]], Any] = field(repr=False, default=lambda info: None)
 
     def submit(self, info: dict[str, Any]) -> None:
@@ -128,6 +129,7 @@ class _Visit:
 
     entered: dict[str, Any] | None = None
     exited: dict[str, Any] | None = None
+    until: float | None = None    # a Wait's end, as first scheduled
     attempts: list[dict[str, Any]] = field(default_factory=list)  # per attempt: scheduled/submitted/failed
 
 
@@ -136,7 +138,7 @@ class _Replay:
 
     def __init__(self, events: list[dict[str, Any]]) -> None:
         self.visits: dict[tuple[str, str, int], _Visit] = {}
-        self.seen: set[tuple[str, str, str, int]] = set()  # structural events (fan-outs, iterations) written
+        self.seen: set[tuple[str, str, str, str]] = set()  # structural events (fan-outs, iterations) written
         redriven = 0
         for e in events:
             if e["type"] == "ExecutionRedriven":
@@ -147,9 +149,10 @@ class _Replay:
                 self.seen = {k for k in self.seen if not k[1].startswith(("MapIteration", "Map", "Parallel"))
                              or k[1].endswith(("Started", "Succeeded"))}
             d = e.get("details") or {}
-            self.seen.add((e.get("thread", ""), e["type"], d.get("name", ""), int(d.get("visit", d.get("index", 0)))))
-            key = (e.get("thread", ""), d.get("name", ""), int(d.get("visit", 0)))
-            visit = self.visits.setdefault(key, _Visit()) if "visit" in d else None
+            self.seen.add((e.get("thread", ""), e["type"], d.get("name", ""), str(d.get("visit", d.get("index", 0)))))
+            number = d.get("visit")
+            visit = (self.visits.setdefault((e.get("thread", ""), d.get("name", ""), number), _Visit())
+                     if isinstance(number, int) else None)
             kind = e["type"]
             if visit is None:
                 continue
@@ -159,10 +162,13 @@ class _Replay:
                 visit.exited = d
             elif kind == "TaskScheduled":
                 visit.attempts.append({"attempt": d.get("attempt", 0), "redrive": redriven})
+            elif kind == "WaitStateScheduled":
+                visit.until = d.get("until")
             elif kind == "TaskSubmitted" and visit.attempts:
                 visit.attempts[-1]["submitted"] = d.get("output")
             elif kind in ("TaskFailed", "TaskTimedOut", "TaskSucceeded") and visit.attempts:
-                visit.attempts[-1].update(ended=kind, error=d.get("error"), cause=d.get("cause"))
+                visit.attempts[-1].update(ended=kind, error=d.get("error"), cause=d.get("cause"),
+                                          output=d.get("output"))
         self.redrives = redriven
         for visit in self.visits.values():  # a redrive gives a state its retries again
             visit.attempts = [a for a in visit.attempts if a["redrive"] == redriven]
@@ -199,7 +205,7 @@ class Interpreter:
 
     def _emit_once(self, thread: str, kind: str, **details: Any) -> None:
         """An event that a replay finds written already is not written again."""
-        key = (thread, kind, details.get("name", ""), int(details.get("visit", details.get("index", 0))))
+        key = (thread, kind, details.get("name", ""), str(details.get("visit", details.get("index", 0))))
         if key not in self.replay.seen:
             self._emit(thread, kind, **details)
 
@@ -330,19 +336,19 @@ class Interpreter:
         if kind == "Pass":
             effective = dataflow.template(state["Parameters"], data, ctx) if "Parameters" in state else data
             result = state.get("Result", effective)
-            return dataflow.output_path(state, dataflow.result_path(state, data, result), ctx), following
+            return dataflow.output_path(state, dataflow.result_path(state, raw, result), ctx), following
         # Task, Parallel, Map: Retry and Catch apply
         try:
             result = self._with_retries(name, state, data, thread, visit, entered, recorded, stop)
         except StatesError as exc:
             for catcher in state.get("Catch") or []:
                 if matches(catcher["ErrorEquals"], exc.error):
-                    caught = dataflow.result_path(catcher, data, exc.output())
+                    caught = dataflow.result_path(catcher, raw, exc.output())
                     return caught, catcher["Next"]
             raise
         if "ResultSelector" in state:
             result = dataflow.template(state["ResultSelector"], result, ctx, "ResultSelector")
-        return dataflow.output_path(state, dataflow.result_path(state, data, result), ctx), following
+        return dataflow.output_path(state, dataflow.result_path(state, raw, result), ctx), following
 
     def _with_retries(self, name: str, state: dict[str, Any], data: Any, thread: str, visit: int, entered: float,
                       recorded: _Visit, stop: StopToken) -> Any:
@@ -378,11 +384,13 @@ class Interpreter:
         ctx = self._context(name, entered, retry=attempt)
         if previous is not None and previous.get("ended") in ("TaskFailed", "TaskTimedOut"):  # failed before
             raise StatesError(str(previous.get("error")), str(previous.get("cause")))
+        if previous is not None and previous.get("ended") == "TaskSucceeded":  # its result, not a second run
+            return previous.get("output")
         if kind == "Parallel":
             return self._parallel(name, state, dataflow.template(state["Parameters"], data, ctx)
-                                  if "Parameters" in state else data, thread, visit, stop)
+                                  if "Parameters" in state else data, thread, _flow(visit, attempt), stop)
         if kind == "Map":
-            return self._map(name, state, data, thread, visit, ctx, stop)
+            return self._map(name, state, data, thread, _flow(visit, attempt), ctx, stop)
         parameters = dataflow.template(state["Parameters"], data, ctx) if "Parameters" in state else data
         timeout = self._seconds(state, "TimeoutSeconds", data)
         if previous is None:
@@ -391,6 +399,7 @@ class Interpreter:
         call = TaskCall(resource=state["Resource"], parameters=parameters,
                         key=f"{self.execution['Id']}|{thread}|{name}|{visit}|{attempt}|{self.replay.redrives}",
                         attempt=attempt, submitted=(previous or {}).get("submitted"), stop=stop,
+                        resumed=previous is not None,
                         timeout=timeout, context=ctx,
                         _record=lambda info: self._emit(thread, "TaskSubmitted", name=name, visit=visit,
                                                         attempt=attempt, output=info))
@@ -419,7 +428,7 @@ class Interpreter:
     # -- Wait ---------------------------------------------------------------------------------
     def _wait(self, state: dict[str, Any], data: Any, thread: str, name: str, visit: int, recorded: _Visit,
               stop: StopToken) -> None:
-        until = (recorded.entered or {}).get("until")
+        until = recorded.until
         if until is None:
             until = self._deadline(state, data)
             self._emit(thread, "WaitStateScheduled", name=name, visit=visit, until=until)
@@ -442,7 +451,7 @@ class Interpreter:
         return stamp.timestamp()
 
     # -- Parallel and Map ------------------------------------------------------------------------
-    def _parallel(self, name: str, state: dict[str, Any], data: Any, thread: str, visit: int, stop: StopToken
+    def _parallel(self, name: str, state: dict[str, Any], data: Any, thread: str, visit: Any, stop: StopToken
                   ) -> list[Any]:
         branches = state["Branches"]
         self._emit_once(thread, "ParallelStateStarted", name=name, visit=visit)
@@ -451,12 +460,12 @@ class Interpreter:
             results = self._fan_out([(f"{base}/{i}", branch, data) for i, branch in enumerate(branches)],
                                     len(branches), None, stop, None)
         except StatesError as exc:
-            self._emit(thread, "ParallelStateFailed", name=name, visit=visit, error=exc.error, cause=exc.cause)
+            self._emit_once(thread, "ParallelStateFailed", name=name, visit=visit, error=exc.error, cause=exc.cause)
             raise
-        self._emit(thread, "ParallelStateSucceeded", name=name, visit=visit)
+        self._emit_once(thread, "ParallelStateSucceeded", name=name, visit=visit)
         return results
 
-    def _map(self, name: str, state: dict[str, Any], data: Any, thread: str, visit: int, ctx: dict[str, Any],
+    def _map(self, name: str, state: dict[str, Any], data: Any, thread: str, visit: Any, ctx: dict[str, Any],
              stop: StopToken) -> list[Any]:
         items_path = state.get("ItemsPath", "$")
         items = data if items_path == "$" else paths.read(items_path, data, ctx)
@@ -481,9 +490,9 @@ class Interpreter:
             results = self._fan_out([(f"{base}/{i}", processor, value) for i, value in enumerate(inputs)],
                                     limit, tolerated, stop, name)
         except StatesError as exc:
-            self._emit(thread, "MapStateFailed", name=name, visit=visit, error=exc.error, cause=exc.cause)
+            self._emit_once(thread, "MapStateFailed", name=name, visit=visit, error=exc.error, cause=exc.cause)
             raise
-        self._emit(thread, "MapStateSucceeded", name=name, visit=visit)
+        self._emit_once(thread, "MapStateSucceeded", name=name, visit=visit)
         return results
 
     def _fan_out(self, flows: list[tuple[str, dict[str, Any], Any]], concurrency: int, tolerated: int | None,
@@ -508,7 +517,7 @@ class Interpreter:
                 results[index] = parent._machine(machine, data, thread, own_stop)
             except StatesError as exc:
                 if map_name is not None:
-                    parent._emit(thread, "MapIterationFailed", name=map_name, index=index, error=exc.error,
+                    parent._emit_once(thread, "MapIterationFailed", name=map_name, index=index, error=exc.error,
                                  cause=exc.cause)
                 with parent._lock:
                     failures.append(exc)
@@ -523,7 +532,7 @@ class Interpreter:
                     parent._emit(thread, "MapIterationAborted", name=map_name, index=index)
                 raise
             if map_name is not None:
-                parent._emit(thread, "MapIterationSucceeded", name=map_name, index=index)
+                parent._emit_once(thread, "MapIterationSucceeded", name=map_name, index=index)
 
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(flows))),
                                 thread_name_prefix="workflow-flow") as pool:
@@ -534,6 +543,11 @@ class Interpreter:
                     for other in futures:
                         other.cancel()
                     break
+        for f in futures:  # a defect (not a States error, not a stop) is not a success with a null
+            exc = f.exception() if f.done() and not f.cancelled() else None
+            if exc is not None and not isinstance(exc, (StatesError, Stopped)):
+                own_stop.set()
+                raise exc
         if failures and (tolerated is None or len(failures) > tolerated):
             if tolerated is not None:
                 raise StatesError(EXCEED_TOLERATED_FAILURE_THRESHOLD,
@@ -547,6 +561,11 @@ class Interpreter:
         if stop.is_set():
             raise Stopped()
         return results
+
+
+def _flow(visit: int, attempt: int) -> Any:
+    """The part of a fan-out's flow keys that names the state's visit (and its retry, if one)."""
+    return visit if attempt == 0 else f"{visit}.{attempt}"
 
 
 def _iso(stamp: float) -> str:

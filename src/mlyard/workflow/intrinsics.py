@@ -270,10 +270,10 @@ def _range(start: Any, end: Any, step: Any) -> list[int]:
     step = _integer(step, "States.ArrayRange", "step")
     if step == 0:
         raise _fail("States.ArrayRange: the step must not be 0")
-    out = list(range(start, end + (1 if step > 0 else -1), step))
-    if len(out) > _MAX_ITEMS:
-        raise _fail(f"States.ArrayRange: {len(out)} items; at most {_MAX_ITEMS} may be made")
-    return out
+    items = range(start, end + (1 if step > 0 else -1), step)
+    if len(items) > _MAX_ITEMS:
+        raise _fail(f"States.ArrayRange: {len(items)} items; at most {_MAX_ITEMS} may be made")
+    return list(items)
 
 
 def _get_item(array: Any, index: Any) -> Any:

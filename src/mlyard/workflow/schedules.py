@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 __all__ = ["Schedule", "parse", "due", "ScheduleError"]
 
-_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_RATE = re.compile(r"^rate\(\s*([0-9]+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
 _UNIT = {"minute": 60, "hour": 3600, "day": 86400}
 _MONTHS = {m: i + 1 for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV",
                                            "DEC"))}
@@ -78,8 +78,8 @@ def parse(expression: str) -> Schedule:
     m = _RATE.match(text)
     if m:
         value, unit = int(m.group(1)), m.group(2).rstrip("s")
-        if value < 1:
-            raise ScheduleError(f"{expression!r}: a rate needs a positive value")
+        if not 1 <= value * _UNIT[unit] <= 366 * 86400:
+            raise ScheduleError(f"{expression!r}: a rate is from 1 minute to 366 days")
         if (value == 1) != (not m.group(2).endswith("s")):
             raise ScheduleError(f"{expression!r}: write 'rate(1 {unit})' for one and 'rate(N {unit}s)' for more")
         return Schedule(text, every=float(value * _UNIT[unit]))
@@ -106,7 +106,7 @@ def _field(text: str, lo: int, hi: int, names: dict[str, int], expression: str) 
         step = 1
         if "/" in part:
             part, step_text = part.split("/", 1)
-            if not step_text.isdigit() or int(step_text) < 1:
+            if not (step_text.isascii() and step_text.isdigit()) or int(step_text) < 1:
                 raise ScheduleError(f"{expression!r}: bad step {step_text!r}")
             step = int(step_text)
         if part == "*":
@@ -126,7 +126,7 @@ def _field(text: str, lo: int, hi: int, names: dict[str, int], expression: str) 
 def _value(text: str, names: dict[str, int], expression: str) -> int:
     if text.upper() in names:
         return names[text.upper()]
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ScheduleError(f"{expression!r}: {text!r} is not a number" + (
             f" or one of {', '.join(names)}" if names else ""))
     return int(text)

@@ -127,10 +127,11 @@ class ControlPlaneTasks:
                 create = self.control.tunings.create
             create(request)
         except ConflictError:
-            if not self._exists(spec, name):
-                raise StatesError(SAGEMAKER_ERROR, f"{api}: a {spec.kind or 'tuning'} job could not be created "
-                                                   f"under the name {name!r}") from None
-            # made by this task before a restart: followed, not made again
+            if not (call.resumed and self._exists(spec, name)):
+                raise StatesError(SAGEMAKER_ERROR, f"{api}: a {spec.kind or 'tuning'} job named {name!r} exists "
+                                                   "already; job names are unique: give each execution its own "
+                                                   "(from the execution input, say)") from None
+            # made by this very attempt before a restart: followed, not made again
         except StatesError:
             raise
         except MlyardError as exc:

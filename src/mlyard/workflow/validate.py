@@ -131,7 +131,9 @@ def _state(name: str, state: dict[str, Any], states: dict[str, Any], out: list[s
         has_next, has_end = "Next" in state, state.get("End") is True
         if has_next == has_end:
             bad("needs either Next or \"End\": true" if not has_next else "has both Next and End")
-        if has_next and state["Next"] not in states:
+        if has_next and not isinstance(state["Next"], str):
+            bad("Next must be the name of a state")
+        elif has_next and state["Next"] not in states:
             bad(f"Next {state['Next']!r} names no state" + (" of its branch" if state["Next"] in seen else ""))
     for field in ("InputPath", "OutputPath"):
         if field in state and state[field] is not None:
@@ -303,7 +305,9 @@ def _choice(state: dict[str, Any], states: dict[str, Any], bad: Any) -> None:
         elif rule["Next"] not in states:
             bad(f"{what}: Next {rule['Next']!r} names no state")
         _rule(rule, what, bad, top=True)
-    if "Default" in state and state["Default"] not in states:
+    if "Default" in state and not isinstance(state["Default"], str):
+        bad("Default must be the name of a state")
+    elif "Default" in state and state["Default"] not in states:
         bad(f"Default {state['Default']!r} names no state")
 
 
@@ -381,6 +385,9 @@ def _map(name: str, state: dict[str, Any], bad: Any, out: list[str], seen: set[s
         bad("a Map state needs ItemProcessor {StartAt, States}")
     else:
         config = processor.get("ProcessorConfig") or {}
+        if not isinstance(config, dict):
+            bad("ProcessorConfig must be an object")
+            config = {}
         if config.get("Mode", "INLINE") != "INLINE":
             bad(f"ProcessorConfig Mode {config.get('Mode')!r}: only INLINE Map runs here")
         _machine(processor, f"State {name!r} ItemProcessor: ", out, seen)
