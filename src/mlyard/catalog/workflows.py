@@ -87,6 +87,14 @@ class Workflows:
         with self.engine.begin() as conn:
             conn.execute(executions.update().where(executions.c.id == execution_id).values(**fields))
 
+    def claim_execution(self, execution_id: str, statuses: tuple[str, ...], **fields: Any) -> bool:
+        """Change an execution only if its status is one of ``statuses``; whether it was."""
+        fields["modified_at"] = time.time()
+        with self.engine.begin() as conn:
+            done = conn.execute(executions.update().where(executions.c.id == execution_id,
+                                                          executions.c.status.in_(statuses)).values(**fields))
+        return bool(done.rowcount)
+
     def list_executions(self, state_machine: str | None = None, status: str | None = None,
                         limit: int | None = 100) -> list[dict[str, Any]]:
         q = sa.select(executions).order_by(executions.c.started_at.desc())

@@ -211,7 +211,8 @@ class Workflows(Controller):
         self._run(row)
         return {"executionArn": arn("execution", execution), "startDate": iso(row["started_at"])}
 
-    def _run(self, row: dict[str, Any], recorded: list[dict[str, Any]] | None = None) -> None:
+    def _run(self, row: dict[str, Any], recorded: list[dict[str, Any]] | None = None,
+             redriven_at: float | None = None) -> None:
         execution = row["id"]
         records = self.records
 
@@ -222,7 +223,7 @@ class Workflows(Controller):
         interpreter = Interpreter(row["definition"], History(), self.tasks, recorded=recorded, execution={
             "Id": arn("execution", execution), "Name": row["name"], "Input": row["input"],
             "RoleArn": self._role(row["state_machine"]),
-            "StartTime": iso(row["started_at"]), "StartedAt": row["started_at"],
+            "StartTime": iso(row["started_at"]), "StartedAt": redriven_at or row["started_at"],  # (timeouts)
             "StateMachine": {"Id": arn("stateMachine", row["state_machine"]), "Name": row["state_machine"]}})
         thread = threading.Thread(target=self._drive, args=(execution, interpreter), daemon=True,
                                   name=f"mlyard-workflow-{execution}")
@@ -254,7 +255,8 @@ class Workflows(Controller):
                                       cause=outcome.cause, stopped_at=time.time())
         self.records.events.forget(execution)
         with self._lock:
-            self._runs.pop(execution, None)
+            if self._runs.get(execution, (None,))[0] is interpreter:
+                del self._runs[execution]
         self.control.notify()
 
     def describe_execution(self, workflow: str, name: str) -> dict[str, Any]:
@@ -300,7 +302,7 @@ class Workflows(Controller):
         with self._lock:
             run = self._runs.get(execution)
         if run is not None:
-            run[0].stop()
+            run[0].stop(error, cause)
             run[1].join(timeout=30)
         else:  # no thread runs it (it could not be taken up): ended here
             self.records.events.append(execution, [{"type": "ExecutionAborted", "thread": "", "details": {
@@ -318,11 +320,17 @@ class Workflows(Controller):
             raise ConflictError(f"execution {name!r} is {row['status']}: only a failed, aborted or timed-out "
                                 "execution can be redriven")
         execution = row["id"]
+        with self._lock:  # its last run has let go of it before a new one starts
+            if execution in self._runs:
+                raise ConflictError(f"execution {name!r} is still ending; redrive it in a moment")
+        # One redrive wins when two race: the status moves to RUNNING only from an ended one.
+        if not self.records.claim_execution(execution, ("FAILED", "ABORTED", "TIMED_OUT"), status="RUNNING",
+                                            redrive_count=row["redrive_count"] + 1, error=None, cause=None,
+                                            output=None, stopped_at=None):
+            raise ConflictError(f"execution {name!r} was redriven or changed meanwhile")
         self.records.events.append(execution, [{"type": "ExecutionRedriven", "thread": "", "timestamp": time.time(),
                                                 "details": {"redriveCount": row["redrive_count"] + 1}}])
-        self.records.update_execution(execution, status="RUNNING", redrive_count=row["redrive_count"] + 1,
-                                      error=None, cause=None, output=None, stopped_at=None)
-        self._run(self.records.get_execution(execution), self._recorded(execution))
+        self._run(self.records.get_execution(execution), self._recorded(execution), redriven_at=time.time())
         return {"redriveDate": iso(time.time())}
 
     def _recorded(self, execution: str) -> list[dict[str, Any]]:

@@ -189,6 +189,7 @@ class Interpreter:
         self.replay = _Replay(recorded or [])
         self.now = now
         self.stopping = StopToken()
+        self._abort_reason: tuple[str | None, str | None] = (None, None)
         self._lock = threading.Lock()
         self._visits: dict[tuple[str, str], int] = {}
         self._last: dict[str, int] = {}
@@ -251,8 +252,9 @@ class Interpreter:
                 cause = f"the execution ran longer than its TimeoutSeconds of {limit}"
                 self._emit("", "ExecutionTimedOut", error=TIMEOUT, cause=cause)
                 return Outcome("TIMED_OUT", error=TIMEOUT, cause=cause)
-            self._emit("", "ExecutionAborted")
-            return Outcome("ABORTED")
+            reason = {k: v for k, v in zip(("error", "cause"), self._abort_reason, strict=True) if v}
+            self._emit("", "ExecutionAborted", **reason)
+            return Outcome("ABORTED", error=reason.get("error"), cause=reason.get("cause"))
         except StatesError as exc:
             self._emit("", "ExecutionFailed", error=exc.error, cause=exc.cause)
             return Outcome("FAILED", error=exc.error, cause=exc.cause)
@@ -262,7 +264,8 @@ class Interpreter:
         self._emit("", "ExecutionSucceeded", output=output)
         return Outcome("SUCCEEDED", output=output)
 
-    def stop(self) -> None:
+    def stop(self, error: str | None = None, cause: str | None = None) -> None:
+        self._abort_reason = (error, cause)
         self.stopping.set()
 
     def detach(self) -> None:
