@@ -89,12 +89,14 @@ def test_sagemaker_name_resolves(dotted: str) -> None:
 
 
 def test_missing_sagemaker_names_say_mlyard_lacks_them() -> None:
-    for name in ("xgboost", "workflow", "KMeans", "PipelineModel"):
+    for name in ("xgboost", "wrangler", "KMeans", "PipelineModel"):
         with pytest.raises(AttributeError, match=rf"mlyard does not provide sagemaker\.{name} yet"):
             getattr(mlyard, name)
     with pytest.raises(AttributeError, match="has no attribute 'no_such_thing'"):
         mlyard.no_such_thing  # noqa: B018
     assert not hasattr(mlyard, "xgboost")
+    with pytest.raises(AttributeError, match=r"mlyard does not provide sagemaker\.workflow\.pipeline yet"):
+        mlyard.workflow.pipeline  # noqa: B018 - SageMaker Pipelines: not yet; the engine module is there
 
 
 def test_submodules_are_attributes_in_a_fresh_interpreter_and_import_mlyard_stays_light() -> None:

@@ -46,7 +46,7 @@ _LAZY = {
 _SUBMODULES = (
     "analytics", "deserializers", "estimator", "exceptions", "image_uris", "inputs", "local", "model",
     "model_monitor", "network", "predictor", "processing", "pytorch", "s3", "serializers", "serverless", "session",
-    "sklearn", "tensorflow", "transformer", "tuner", "utils",
+    "sklearn", "tensorflow", "transformer", "tuner", "utils", "workflow",
 )
 
 # What ``sagemaker.<name>`` offers that mlyard does not (yet): asking for one says so plainly.
@@ -55,7 +55,7 @@ _NOT_PROVIDED = (
     "amazon", "async_inference", "automl", "batch_inference", "chainer", "clarify", "collection", "debugger",
     "djl_inference", "experiments", "explainer", "feature_store", "huggingface", "jumpstart", "lambda_helper",
     "lineage", "model_card", "model_metrics", "modules", "multidatamodel", "mxnet", "parameter",
-    "pipeline", "remote_function", "serve", "spark", "sparkml", "workflow", "wrangler", "xgboost",
+    "pipeline", "remote_function", "serve", "spark", "sparkml", "wrangler", "xgboost",
     "drift_check_baselines", "metadata_properties", "model_uris", "script_uris", "hyperparameters",
     "instance_types", "environment_variables", "fw_utils", "content_types", "vpc_utils", "job",
     # top-level names
