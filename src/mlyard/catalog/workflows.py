@@ -30,13 +30,9 @@ class Workflows:
     def insert_state_machine(self, name: str, definition: dict[str, Any], role: str | None,
                              spec: dict[str, Any]) -> None:
         now = time.time()
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(state_machines.insert().values(name=name, definition=definition, role=role, spec=spec,
-                                                            revision=1, created_at=now, modified_at=now))
-        except sa.exc.IntegrityError as exc:
-            raise ConflictError(f"a workflow named {name!r} already exists; update it (Workflow.update), or "
-                                "choose another name") from exc
+        self._insert(state_machines, dict(name=name, definition=definition, role=role, spec=spec, revision=1,
+                                          created_at=now, modified_at=now),
+                     f"a workflow named {name!r} already exists; update it (Workflow.update), or choose another name")
 
     def get_state_machine(self, name: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
@@ -68,12 +64,15 @@ class Workflows:
     def insert_execution(self, row: dict[str, Any]) -> None:
         now = time.time()
         row = {"started_at": now, "modified_at": now, "redrive_count": 0, **row}
+        self._insert(executions, row, f"an execution named {row['name']!r} of workflow {row['state_machine']!r} "
+                                      "exists already; execution names are unique per workflow")
+
+    def _insert(self, table: sa.Table, row: dict[str, Any], conflict: str) -> None:
         try:
             with self.engine.begin() as conn:
-                conn.execute(executions.insert().values(**row))
+                conn.execute(table.insert().values(**row))
         except sa.exc.IntegrityError as exc:
-            raise ConflictError(f"an execution named {row['name']!r} of workflow {row['state_machine']!r} "
-                                "exists already; execution names are unique per workflow") from exc
+            raise ConflictError(conflict) from exc
 
     def get_execution(self, execution_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:

@@ -129,7 +129,6 @@ class Workflows(Controller):
         self.tasks = ControlPlaneTasks(control)
         self._lock = threading.Lock()
         self._runs: dict[str, tuple[Interpreter, threading.Thread]] = {}
-        self.closing = threading.Event()
         self._checked = 0.0
 
     # -- state machines -------------------------------------------------------------------------
@@ -373,7 +372,6 @@ class Workflows(Controller):
             self._run(row, self._recorded(row["id"]))
 
     def shutdown(self) -> None:
-        self.closing.set()
         with self._lock:
             runs = list(self._runs.values())
         for interpreter, _ in runs:

@@ -148,7 +148,7 @@ class State(Block):
         self.fields["parameters"] = _merge(dict(self.fields.get("parameters") or {}), params)
 
     def add_retry(self, retry: Retry) -> None:
-        if not hasattr(self, "retries") or self.state_type not in ("Task", "Parallel", "Map"):
+        if self.state_type not in ("Task", "Parallel", "Map"):
             raise ValueError(f"a {self.state_type} state has no Retry")
         self.retries.append(retry)
 
