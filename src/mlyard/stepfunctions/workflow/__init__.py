@@ -106,7 +106,7 @@ class Workflow:
     def list_workflows(cls, max_items: int = 100, client: Any = None, html: bool = False) -> Any:
         rows = _client(client).list_workflows()[:max_items]
         if html:
-            from mlyard.stepfunctions.workflow.widgets import workflows_table
+            from mlyard.workflow.render import workflows_table
 
             return workflows_table(rows)
         return rows
@@ -129,14 +129,14 @@ class Workflow:
         executions = [Execution(self, r["executionArn"], r["startDate"], r["status"], name=r["name"],
                                 stop_date=r.get("stopDate")) for r in rows]
         if html:
-            from mlyard.stepfunctions.workflow.widgets import executions_table
+            from mlyard.workflow.render import executions_table
 
             return executions_table(rows)
         return executions
 
     def render_graph(self, portrait: bool = False) -> Any:
         """The workflow's graph: self-contained SVG, shown inline in Jupyter (``save(path)`` writes it)."""
-        from mlyard.stepfunctions.workflow.widgets import graph_svg
+        from mlyard.workflow.render import graph_svg
 
         return graph_svg(self.definition.to_dict(), portrait=portrait)
 
@@ -188,7 +188,7 @@ class Execution:
     def list_events(self, max_items: int = 100, reverse_order: bool = False, html: bool = False) -> Any:
         events = self.client.execution_history(self.workflow.name, self.name, reverse_order, max_items)["events"]
         if html:
-            from mlyard.stepfunctions.workflow.widgets import events_table
+            from mlyard.workflow.render import events_table
 
             return events_table(events)
         return events
@@ -196,7 +196,7 @@ class Execution:
     def render_progress(self, portrait: bool = False, max_events: int = 25000) -> Any:
         """The workflow's graph with each state in its colour: succeeded, failed, caught, running
         (self-contained SVG; the state that failed shows in red, durations under the names)."""
-        from mlyard.stepfunctions.workflow.widgets import graph_svg, progress_statuses
+        from mlyard.workflow.render import graph_svg, progress_statuses
 
         definition = json.loads(self.client.describe_workflow(self.workflow.name)["definition"])
         events = self.client.execution_history(self.workflow.name, self.name, False, max_events)["events"]
