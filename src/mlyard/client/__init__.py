@@ -188,6 +188,19 @@ class Client:
         return self.request("GET", f"/v1/tuning-jobs/{_q(name)}/wait", params={"timeout": timeout})
 
     # -- models and endpoints --------------------------------------------------------------------
+    # -- functions (what workflows' lambda:invoke tasks run) ----------------------------------------
+    def put_function(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PUT", f"/v1/functions/{_q(request['FunctionName'])}", json=request)
+
+    def describe_function(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/functions/{_q(name)}")
+
+    def list_functions(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/functions")
+
+    def delete_function(self, name: str) -> None:
+        self.request("DELETE", f"/v1/functions/{_q(name)}")
+
     # -- workflows ------------------------------------------------------------------------------
     def create_workflow(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/workflows", json=request)

@@ -33,6 +33,7 @@ from mlyard.server.schemas import (
     CreateTransformJob,
     CreateTuningJob,
     CreateWorkflow,
+    PutFunction,
     StartExecution,
     StopExecution,
     UpdateEndpoint,
@@ -246,6 +247,29 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     def redrive_execution(name: str, execution: str) -> dict[str, Any]:
         """Run a failed execution again from the state that failed (Step Functions' RedriveExecution)."""
         return workflows.redrive(name, execution)
+
+    functions = control.functions
+
+    @app.put("/v1/functions/{name}", tags=["functions"])
+    def put_function(name: str, body: PutFunction) -> dict[str, Any]:
+        """Register a function that workflows invoke (lambda:invoke), replacing one of that name."""
+        if body.FunctionName != name:
+            raise ValidationError(f"the body names function {body.FunctionName!r}, the path {name!r}; make them "
+                                  "the same")
+        return functions.put(body.model_dump())
+
+    @app.get("/v1/functions", tags=["functions"])
+    def list_functions() -> list[dict[str, Any]]:
+        return functions.list()
+
+    @app.get("/v1/functions/{name}", tags=["functions"])
+    def describe_function(name: str) -> dict[str, Any]:
+        return functions.describe(name)
+
+    @app.delete("/v1/functions/{name}", status_code=204, tags=["functions"])
+    def delete_function(name: str) -> Response:
+        functions.delete(name)
+        return Response(status_code=204)
 
     endpoints = control.endpoints
 

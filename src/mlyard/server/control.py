@@ -29,6 +29,7 @@ from mlyard.server import describe
 from mlyard.server.buckets import check_s3_uri
 from mlyard.server.controllers import Controller
 from mlyard.server.endpoints import Endpoints
+from mlyard.server.functions import Functions
 from mlyard.server.tuning import Tunings
 from mlyard.server.workflows import Workflows
 from mlyard.store.paths import SourcePolicy, check_characters
@@ -67,6 +68,7 @@ class ControlPlane:
         self.executor = executor or create_executor()
         self.sources = SourcePolicy.from_environment(home, store_root)  # where local inputs may be read
         self.endpoints = Endpoints(home, catalog, self.sources, self.executor)
+        self.functions = Functions(catalog)  # what workflows' lambda:invoke tasks run, each in a job
         self.scheduler = Scheduler(self.executor.capacity())
         self.changed = threading.Condition()
         self.generation = 0

@@ -444,3 +444,18 @@ class StopExecution(BaseModel):
 
     error: str | None = Field(default=None, max_length=256)
     cause: str | None = Field(default=None, max_length=32768)
+
+
+class PutFunction(BaseModel):
+    """A function that workflows invoke (``lambda:invoke``), run in a processing job of its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    FunctionName: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    Handler: str = Field(min_length=3, max_length=256)      # module:function
+    CodeUri: str | None = None                              # a source archive (requirements.txt installed)
+    Environment: dict[str, str] = {}
+    Timeout: int = Field(default=900, ge=1, le=86400)       # seconds: the job's MaxRuntimeInSeconds
+    InstanceType: str | None = None
+    Sandbox: bool = False
+    Description: str = Field(default="", max_length=256)

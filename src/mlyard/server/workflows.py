@@ -388,6 +388,18 @@ def _event(e: dict[str, Any]) -> dict[str, Any]:
                            "type": kind}
     if e["thread"]:
         out["flow"] = e["thread"]
+    if "resource" in details:  # Step Functions splits a task's resource: sagemaker + createTrainingJob.sync
+        arn = str(details.pop("resource"))
+        parts = arn.split(":")
+        if len(parts) >= 7 and parts[2] == "states":  # arn:aws:states:::<service>:<api>[.sync]
+            details["resourceType"], details["resource"] = parts[5], ":".join(parts[6:])
+        else:  # a function's ARN
+            details["resourceType"], details["resource"] = (parts[2] if len(parts) > 2 else ""), arn
+    for ours, theirs in (("timeout", "timeoutInSeconds"), ("heartbeat", "heartbeatInSeconds")):
+        if ours in details:
+            value = details.pop(ours)
+            if value is not None:
+                details[theirs] = int(value) if float(value).is_integer() else value
     if details:
         for key in ("input", "output", "parameters"):
             if key in details and not isinstance(details[key], str):

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from mlyard.workflow import choice, dataflow, intrinsics, paths
 from mlyard.workflow.errors import (
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
+    HEARTBEAT_TIMEOUT,
     RUNTIME,
     TIMEOUT,
     StatesError,
@@ -105,6 +106,7 @@ class TaskCall:
     stop: StopToken               # set: end the task (stop its job) and return
     timeout: float | None         # seconds (TimeoutSeconds), None: no limit
     context: dict[str, Any]
+    heartbeat: float | None = None  # seconds (HeartbeatSeconds): the longest the work may give no sign of life
     resumed: bool = False         # this attempt was scheduled before (a restart): what it made is its own
     _record: Callable[[dict[str, Any]], Any] = field(repr=False, default=lambda info: None)
 
@@ -396,25 +398,28 @@ class Interpreter:
             return self._map(name, state, data, thread, _flow(visit, attempt), ctx, stop)
         parameters = dataflow.template(state["Parameters"], data, ctx) if "Parameters" in state else data
         timeout = self._seconds(state, "TimeoutSeconds", data)
+        heartbeat = self._seconds(state, "HeartbeatSeconds", data)
+        resource = state["Resource"]
         if previous is None:
-            self._emit(thread, "TaskScheduled", name=name, visit=visit, attempt=attempt,
-                       resource=state["Resource"], parameters=parameters)
+            self._emit(thread, "TaskScheduled", name=name, visit=visit, attempt=attempt, resource=resource,
+                       parameters=parameters, timeout=timeout, heartbeat=heartbeat)
         call = TaskCall(resource=state["Resource"], parameters=parameters,
                         key=f"{self.execution['Id']}|{thread}|{name}|{visit}|{attempt}|{self.replay.redrives}",
                         attempt=attempt, submitted=(previous or {}).get("submitted"), stop=stop,
                         resumed=previous is not None,
-                        timeout=timeout, context=ctx,
+                        timeout=timeout, heartbeat=heartbeat, context=ctx,
                         _record=lambda info: self._emit(thread, "TaskSubmitted", name=name, visit=visit,
-                                                        attempt=attempt, output=info))
+                                                        attempt=attempt, resource=resource, output=info))
         try:
             result = self.tasks.run(call)
         except StatesError as exc:
             if stop.is_set():
                 raise Stopped() from None
-            kind_of = "TaskTimedOut" if exc.error == TIMEOUT else "TaskFailed"
-            self._emit(thread, kind_of, name=name, visit=visit, attempt=attempt, error=exc.error, cause=exc.cause)
+            kind_of = "TaskTimedOut" if exc.error in (TIMEOUT, HEARTBEAT_TIMEOUT) else "TaskFailed"
+            self._emit(thread, kind_of, name=name, visit=visit, attempt=attempt, resource=resource, error=exc.error,
+                       cause=exc.cause)
             raise
-        self._emit(thread, "TaskSucceeded", name=name, visit=visit, attempt=attempt, output=result)
+        self._emit(thread, "TaskSucceeded", name=name, visit=visit, attempt=attempt, resource=resource, output=result)
         return result
 
     def _seconds(self, state: dict[str, Any], field_name: str, data: Any) -> float | None:

@@ -7,6 +7,18 @@ the description; an execution stopped or timed out stops the job), and createMod
 createEndpointConfig, createEndpoint, updateEndpoint (request-response). Parameters are the
 SageMaker API's requests, checked by the same schemas as the HTTP API's.
 
+``arn:aws:states:::lambda:invoke`` (and a function's own ARN) runs a registered function
+(``server/functions.py``) in a processing job of its own, never in the server: the event is
+stored as the job's input, the function's JSON result read back from its output. The result is
+Lambda's ``{"ExecutedVersion", "Payload", "StatusCode"}`` (a function's ARN as the Resource: the
+payload alone). A function that raises fails the task with its exception's name as the error and
+Lambda's error record as the cause, so Retry and Catch can name it; other failures of its job are
+``Lambda.Unknown``.
+
+``HeartbeatSeconds`` on a job's task: the job must show a sign of life (a status change, a log
+line) at least that often, else the task fails with ``States.HeartbeatTimeout`` and the job is
+stopped.
+
 A job's name is the task's idempotency key: the name given in the parameters, else one made from
 the task's key. ``TaskSubmitted`` records it before the task waits, so a replay after a restart
 follows the same job; a job found under that name is followed, never created twice.
@@ -22,8 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlyard import store
 from mlyard.errors import ConflictError, MlyardError, NotFoundError
-from mlyard.workflow.errors import RUNTIME, TASK_FAILED, TIMEOUT, StatesError
+from mlyard.workflow.errors import HEARTBEAT_TIMEOUT, RUNTIME, TASK_FAILED, TIMEOUT, StatesError
 
 if TYPE_CHECKING:
     from mlyard.server.control import ControlPlane
@@ -53,17 +66,23 @@ _JOBS = {
                                              "CreateTuningJob", short=True),
 }
 _CALLS = ("createModel", "createEndpointConfig", "createEndpoint", "updateEndpoint")
-SUPPORTED = tuple(f"sagemaker:{api}" for api in (*_JOBS, *_CALLS))
+_FUNCTION_JOB = _JobApi("processing", "ProcessingJobName", "ProcessingJobStatus", "CreateProcessingJob")
+_FUNCTION_ARN = re.compile(r"^arn:[a-z0-9-]+:lambda:[^:]*:[^:]*:function:[^:]+(?::[^:]+)?$")
+SUPPORTED = (*(f"sagemaker:{api}" for api in (*_JOBS, *_CALLS)), "lambda:invoke")
 _ENDED = {"Completed", "Failed", "Stopped"}
+PAYLOAD_LIMIT = 256 * 1024  # bytes of a function's event or result, as Step Functions' payload limit
 
 
 def resource_api(resource: str) -> tuple[str, str, bool]:
-    """(service, api, sync) of a Task's Resource; ValueError if it is not one that runs here."""
+    """(service, api, sync) of a Task's Resource; ValueError if it is not one that runs here. A
+    function's own ARN is (``lambda``, ``function``, False)."""
+    if _FUNCTION_ARN.match(resource):
+        return "lambda", "function", False
     m = _RESOURCE.match(resource)
     if not m or f"{m['service']}:{m['api']}" not in SUPPORTED:
         raise ValueError(f"Resource {resource!r} does not run here: the task integrations are "
                          + ", ".join(f"arn:aws:states:::{s}" for s in SUPPORTED)
-                         + " (the job ones also with .sync)")
+                         + " (the sagemaker job ones also with .sync), and a function's ARN")
     sync = bool(m["sync"])
     if sync and m["api"] not in _JOBS:
         raise ValueError(f"Resource {resource!r}: .sync is for the job integrations only ({', '.join(_JOBS)})")
@@ -80,9 +99,11 @@ class ControlPlaneTasks:
 
     def run(self, call: TaskCall) -> Any:
         try:
-            _, api, sync = resource_api(call.resource)
+            service, api, sync = resource_api(call.resource)
         except ValueError as exc:
             raise StatesError(RUNTIME, str(exc)) from None
+        if service == "lambda":
+            return self._invoke(call, api == "function")
         if not isinstance(call.parameters, dict):
             raise StatesError(SAGEMAKER_ERROR, f"{api} takes an object of parameters, not {call.parameters!r}")
         if api in _JOBS:
@@ -109,18 +130,19 @@ class ControlPlaneTasks:
     # -- jobs -----------------------------------------------------------------------------------
     def _job(self, call: TaskCall, api: str, spec: _JobApi, sync: bool) -> Any:
         # A replay follows the job its first run submitted.
-        name = str(call.submitted[spec.name_key]) if call.submitted is not None else self._submit(call, api, spec)
+        name = (str(call.submitted[spec.name_key]) if call.submitted is not None
+                 else self._submit(call, api, spec, lambda name: {**call.parameters, spec.name_key: name}))
         if not sync:
             return {spec.name_key.replace("Name", "Arn"): self._describe(spec, name).get(
                 spec.name_key.replace("Name", "Arn"))}
         return self._follow(call, spec, name)
 
-    def _submit(self, call: TaskCall, api: str, spec: _JobApi) -> str:
-        params = dict(call.parameters)
-        name = params.get(spec.name_key) or _name_for(call.key, 32 if spec.short else 63)
-        params[spec.name_key] = name
+    def _submit(self, call: TaskCall, api: str, spec: _JobApi, build: Callable[[str], dict[str, Any]]) -> str:
+        """Create the job ``build(name)`` describes; the name is the parameters' or the task's own."""
+        name = (call.parameters.get(spec.name_key) if isinstance(call.parameters, dict) and spec is not _FUNCTION_JOB
+                else None) or _name_for(call.key, 32 if spec.short else 63)
         try:
-            request = _checked(spec.schema, params)
+            request = _checked(spec.schema, build(name))
             if spec.kind:
                 create: Callable[[dict[str, Any]], Any] = getattr(self.control, f"create_{spec.kind}_job")
             else:
@@ -128,14 +150,14 @@ class ControlPlaneTasks:
             create(request)
         except ConflictError:
             if not (call.resumed and self._exists(spec, name)):
-                raise StatesError(SAGEMAKER_ERROR, f"{api}: a {spec.kind or 'tuning'} job named {name!r} exists "
-                                                   "already; job names are unique: give each execution its own "
-                                                   "(from the execution input, say)") from None
+                raise StatesError(_service_error(api), f"{api}: a {spec.kind or 'tuning'} job named {name!r} exists "
+                                                       "already; job names are unique: give each execution its own "
+                                                       "(from the execution input, say)") from None
             # made by this very attempt before a restart: followed, not made again
         except StatesError:
             raise
         except MlyardError as exc:
-            raise StatesError(SAGEMAKER_ERROR, f"{api}: {exc.message}") from None
+            raise StatesError(_service_error(api), f"{api}: {exc.message}") from None
         call.submit({spec.name_key: name})
         return name
 
@@ -160,8 +182,13 @@ class ControlPlaneTasks:
         except MlyardError:  # ended meanwhile
             pass
 
-    def _follow(self, call: TaskCall, spec: _JobApi, name: str) -> dict[str, Any]:
-        deadline = time.monotonic() + call.timeout if call.timeout else None
+    def _follow(self, call: TaskCall, spec: _JobApi, name: str,
+                failed: Callable[[dict[str, Any]], StatesError] | None = None) -> dict[str, Any]:
+        """Wait for the job to end; its description if it completed, else ``failed(description)``
+        raised (by default States.TaskFailed, the description its cause)."""
+        start = time.monotonic()
+        deadline = start + call.timeout if call.timeout else None
+        signs, last_sign = None, start
         while True:
             generation = self.control.generation
             try:
@@ -172,18 +199,134 @@ class ControlPlaneTasks:
             if status in _ENDED:
                 if status == "Completed":
                     return desc
-                raise StatesError(TASK_FAILED, json.dumps(desc, default=str))
+                raise (failed or _task_failed)(desc)
+            now = time.monotonic()
+            if call.heartbeat:
+                seen = self._signs(spec, name, desc)
+                if seen != signs:
+                    signs, last_sign = seen, now
             if call.stop.is_set():
                 if call.stop.detaching:  # the server is stopping: the job goes on, and is followed again
                     raise StatesError(TASK_FAILED, f"the server let go of job {name!r}; it goes on")
                 self._stop(spec, name)
                 raise StatesError(TASK_FAILED, f"the execution was stopped; job {name!r} was asked to stop")
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline is not None and now >= deadline:
                 self._stop(spec, name)
                 raise StatesError(TIMEOUT, f"job {name!r} ran longer than the task's TimeoutSeconds of "
                                            f"{call.timeout:g}; it was asked to stop")
-            wait = self.POLL if deadline is None else max(0.0, min(self.POLL, deadline - time.monotonic()))
+            if call.heartbeat and now - last_sign >= call.heartbeat:
+                self._stop(spec, name)
+                raise StatesError(HEARTBEAT_TIMEOUT, f"job {name!r} gave no sign of life (no change of status, no "
+                                                     f"log line) for the task's HeartbeatSeconds of "
+                                                     f"{call.heartbeat:g}; it was asked to stop")
+            ends = [t for t in (deadline, last_sign + call.heartbeat if call.heartbeat else None) if t is not None]
+            wait = max(0.0, min([self.POLL, *(t - now for t in ends)]))
             self.control.wait_changed(generation, wait)
+
+    def _signs(self, spec: _JobApi, name: str, desc: dict[str, Any]) -> Any:
+        """What changes while a job shows signs of life: its status, and its hosts' logs."""
+        if not spec.kind:  # a tuning job: its trials' progress
+            return desc.get(spec.status_key), json.dumps(desc.get("TrainingJobStatusCounters"), sort_keys=True)
+        try:
+            channel, hosts, _ = self.control.log_channel(name)
+            logs = tuple(channel.signature(f"logs/{h}.log") for h in hosts)
+        except (NotFoundError, OSError):
+            logs = ()
+        return desc.get(spec.status_key), desc.get("SecondaryStatus"), logs
+
+    # -- functions (lambda:invoke) --------------------------------------------------------------
+    def _invoke(self, call: TaskCall, by_arn: bool) -> Any:
+        """Run the function in a job of its own; its result (by_arn: the payload alone)."""
+        function: Any
+        if by_arn:
+            function, payload, invocation = call.resource, call.parameters, "RequestResponse"
+        else:
+            params = call.parameters if isinstance(call.parameters, dict) else {}
+            function, payload = params.get("FunctionName"), params.get("Payload", {})
+            invocation = params.get("InvocationType") or "RequestResponse"
+            if not isinstance(function, str) or not function:
+                raise StatesError("Lambda.InvalidParameterValueException",
+                                  "lambda:invoke needs Parameters with FunctionName (a registered function's name or "
+                                  f"ARN, or a module path like 'package.module:function'), not {call.parameters!r}")
+            if invocation not in ("RequestResponse", "Event"):
+                raise StatesError("Lambda.InvalidParameterValueException",
+                                  f"InvocationType {invocation!r} must be RequestResponse or Event")
+        if call.submitted is not None:
+            name = str(call.submitted[_FUNCTION_JOB.name_key])
+        else:
+            name = self._submit(call, "lambda:invoke", _FUNCTION_JOB,
+                                lambda job: self._function_request(function, payload, job))
+        if invocation == "Event":  # started, not waited for
+            return {"StatusCode": 202, "Payload": ""}
+        desc = self._follow(call, _FUNCTION_JOB, name, failed=_function_failed)
+        result = json.loads(store.read_bytes(store.join(_result_uri(desc), "result.json")))
+        if by_arn:
+            return result
+        return {"ExecutedVersion": "$LATEST", "Payload": result, "StatusCode": 200}
+
+    def _function_request(self, function: str, payload: Any, job: str) -> dict[str, Any]:
+        """The processing job that runs ``function`` on ``payload`` (its event, stored first)."""
+        from mlyard.server.functions import CODE_PATH, EVENT_PATH, RESULT_PATH
+
+        try:
+            spec = self.control.functions.resolve(function)
+        except NotFoundError as exc:
+            raise StatesError("Lambda.ResourceNotFoundException", exc.message) from None
+        event = json.dumps(payload).encode()
+        if len(event) > PAYLOAD_LIMIT:
+            raise StatesError("States.DataLimitExceeded", f"the function's event is {len(event)} bytes; at most "
+                                                          f"{PAYLOAD_LIMIT} may be passed")
+        base = store.join(self.control.default_output, "functions", job)
+        event_uri = store.upload_bytes(event, store.join(base, "event", "event.json"))
+        inputs = [{"InputName": "event", "S3Input": {"S3Uri": event_uri, "LocalPath": EVENT_PATH,
+                                                     "S3DataType": "S3Prefix", "S3InputMode": "File"}}]
+        args = ["--handler", spec["Handler"], "--function", spec["FunctionName"], "--name", job,
+                "--timeout", str(spec["Timeout"]), "--event", f"{EVENT_PATH}/event.json",
+                "--result", f"{RESULT_PATH}/result.json", "--failure", "/opt/ml/output/failure"]
+        if spec.get("CodeUri"):
+            inputs.append({"InputName": "code", "S3Input": {"S3Uri": spec["CodeUri"], "LocalPath": CODE_PATH,
+                                                            "S3DataType": "S3Prefix", "S3InputMode": "File"}})
+            args += ["--code", CODE_PATH]
+        return {
+            "ProcessingJobName": job,
+            "ProcessingInputs": inputs,
+            "ProcessingOutputConfig": {"Outputs": [{"OutputName": "result", "S3Output": {
+                "S3Uri": store.join(base, "result"), "LocalPath": RESULT_PATH, "S3UploadMode": "EndOfJob"}}]},
+            "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": spec["InstanceType"],
+                                                      "VolumeSizeInGB": 1}},
+            "StoppingCondition": {"MaxRuntimeInSeconds": spec["Timeout"]},
+            "AppSpecification": {"ImageUri": "mlyard-function",
+                                 "ContainerEntrypoint": ["python3", "-m", "mlyard.runtime.function"],
+                                 "ContainerArguments": args},
+            "Environment": spec.get("Environment") or {},
+            "MlyardConfig": {"CodeArchive": bool(spec.get("CodeUri")), "Sandbox": bool(spec.get("Sandbox"))},
+        }
+
+
+def _service_error(api: str) -> str:
+    return "Lambda.ServiceException" if api.startswith("lambda") else SAGEMAKER_ERROR
+
+
+def _task_failed(desc: dict[str, Any]) -> StatesError:
+    return StatesError(TASK_FAILED, json.dumps(desc, default=str))
+
+
+def _function_failed(desc: dict[str, Any]) -> StatesError:
+    """A function's job that failed: the function's own error (Lambda's record), if it raised."""
+    reason = desc.get("FailureReason") or ""
+    try:
+        record = json.loads(reason)
+    except ValueError:
+        record = None
+    if isinstance(record, dict) and isinstance(record.get("errorType"), str):
+        return StatesError(record["errorType"], reason)
+    return StatesError("Lambda.Unknown", f"the function's job {desc.get('ProcessingJobName')!r} "
+                                         f"{str(desc.get('ProcessingJobStatus')).lower()}: {reason}")
+
+
+def _result_uri(desc: dict[str, Any]) -> str:
+    outputs = (desc.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+    return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == "result")
 
 
 def _checked(schema: str, params: dict[str, Any]) -> dict[str, Any]:
