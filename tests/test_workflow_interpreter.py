@@ -321,8 +321,11 @@ def test_a_detached_execution_writes_no_end_and_its_job_goes_on_to_be_followed_a
     assert result == [Outcome("DETACHED")] and jobs_stopped == []
     assert not any(k.startswith(("Execution", "MapIterationAborted", "TaskFailed")) for k in history.types(None))
 
+    scheduled = next(e["timestamp"] for e in history.events if e["type"] == "TaskScheduled")
+
     def finish(call: TaskCall) -> Any:
         assert call.submitted == {"TrainingJobName": "job-1"}
+        assert call.resumed and call.scheduled == scheduled  # its TimeoutSeconds counts from then
         return {"done": "job-1"}
 
     outcome, _ = run(definition, [1], Functions(train=finish), recorded=history.events)

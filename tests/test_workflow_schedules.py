@@ -69,3 +69,15 @@ def test_the_server_starts_a_scheduled_run(session) -> None:
     assert described["schedule"]["lastRun"] is not None
     flow.unschedule()
     assert "schedule" not in session.client.describe_workflow("scheduled")
+
+
+def test_a_schedule_whose_input_the_workflow_would_refuse_is_refused(session) -> None:
+    from mlyard.stepfunctions.inputs import ExecutionInput
+
+    flow = Workflow("typed", steps.Pass("Echo"), role="role", client=session,
+                    execution_input=ExecutionInput(schema={"Job": str}))
+    flow.create()
+    with pytest.raises(ValidationError, match="the schedule's input: .*missing Job"):
+        flow.schedule("rate(1 day)", inputs={"Other": 1})
+    assert "schedule" not in session.client.describe_workflow("typed")
+    assert flow.schedule("rate(1 day)", inputs={"Job": "nightly"})["expression"] == "rate(1 day)"

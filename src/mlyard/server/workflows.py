@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 import traceback
@@ -107,6 +108,22 @@ def _check_input(schema: dict[str, Any], data: Any) -> None:
                                           + ([f"of another type: {', '.join(wrong)}"] if wrong else [])))
 
 
+def _check_schedule_input(spec: dict[str, Any]) -> None:
+    """A schedule's input must match the input schema: its runs would all be refused."""
+    sched, schema = spec.get("schedule"), spec.get("input_schema")
+    if sched and schema:
+        data = sched.get("input")
+        try:
+            if isinstance(data, str):
+                try:
+                    data = json.loads(data)
+                except ValueError as exc:
+                    raise ValidationError(f"it is not JSON: {exc}") from None
+            _check_input(schema, {} if data is None else data)
+        except ValidationError as exc:
+            raise ValidationError(f"the schedule's input: {exc.message}") from None
+
+
 def _tasks(machine: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for name, state in (machine.get("States") or {}).items():
@@ -128,6 +145,7 @@ class Workflows(Controller):
         self.records = WorkflowRecords(control.catalog)
         self.tasks = ControlPlaneTasks(control)
         self._lock = threading.Lock()
+        self._specs = threading.Lock()  # read-modify-writes of a state machine's spec (its schedule)
         self._runs: dict[str, tuple[Interpreter, threading.Thread]] = {}
         self._checked = 0.0
 
@@ -142,6 +160,7 @@ class Workflows(Controller):
             spec["schedule"] = _schedule(req["schedule"])
         if req.get("inputSchema"):
             spec["input_schema"] = _input_schema(req["inputSchema"])
+        _check_schedule_input(spec)
         self.records.insert_state_machine(name, definition, req.get("roleArn"), spec)
         return self.describe(name)
 
@@ -165,16 +184,18 @@ class Workflows(Controller):
             fields["definition"] = _definition(req["definition"])
         if req.get("roleArn") is not None:
             fields["role"] = req["roleArn"]
-        if "schedule" in req and req.get("schedule") != {}:
-            spec = dict(self.records.get_state_machine(name)["spec"])
-            if req["schedule"] is None:
-                spec.pop("schedule", None)
-            else:
-                spec["schedule"] = _schedule(req["schedule"])
-            fields["spec"] = spec
-        if not fields:
+        if not fields and not ("schedule" in req and req.get("schedule") != {}):
             raise ValidationError("an update needs a definition, a roleArn or a schedule")
-        self.records.update_state_machine(name, **fields)
+        with self._specs:  # the schedule's tick writes the spec too
+            if "schedule" in req and req.get("schedule") != {}:
+                spec = dict(self.records.get_state_machine(name)["spec"])
+                if req["schedule"] is None:
+                    spec.pop("schedule", None)
+                else:
+                    spec["schedule"] = _schedule(req["schedule"])
+                    _check_schedule_input(spec)
+                fields["spec"] = spec
+            self.records.update_state_machine(name, **fields)
         return self.describe(name)
 
     def delete(self, name: str) -> None:
@@ -333,7 +354,7 @@ class Workflows(Controller):
         return {"redriveDate": iso(time.time())}
 
     def _recorded(self, execution: str) -> list[dict[str, Any]]:
-        return [{"type": e["type"], "thread": e["thread"], "details": e["details"]}
+        return [{"type": e["type"], "thread": e["thread"], "details": e["details"], "timestamp": e["timestamp"]}
                 for e in self.records.events.list(execution)]
 
     # -- the controller -------------------------------------------------------------------------
@@ -357,11 +378,22 @@ class Workflows(Controller):
                 self.start(row["name"], {"name": name, "input": sched.get("input")})
             except ConflictError:
                 pass
+            except ValidationError as exc:  # it never would start (a definition changed since): skipped
+                print(f"mlyard: workflow {row['name']!r}: the scheduled run of {iso(fire)} is skipped: "
+                      f"{exc.message}", file=sys.stderr, flush=True)
             except Exception:  # the next tick tries again; the operator sees why
                 traceback.print_exc()
                 continue
-            spec = dict(row["spec"], schedule=dict(sched, last=fire))
-            self.records.update_state_machine(row["name"], bump=False, spec=spec)
+            with self._specs:  # as it is now: an update meanwhile (a schedule changed or removed) stands
+                try:
+                    current = self.records.get_state_machine(row["name"])["spec"]
+                except NotFoundError:
+                    continue
+                now_sched = current.get("schedule")
+                if now_sched and now_sched.get("since") == sched["since"] and \
+                        now_sched.get("expression") == sched["expression"]:
+                    spec = dict(current, schedule=dict(now_sched, last=fire))
+                    self.records.update_state_machine(row["name"], bump=False, spec=spec)
 
     def resume(self) -> None:
         """After a (re)start: every running execution is replayed from its history and goes on."""

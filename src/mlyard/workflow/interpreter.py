@@ -72,6 +72,7 @@ class StopToken:
         self._children: list[StopToken] = []
         self._lock = threading.Lock()
         self.detaching = False  # the server is stopping: end here, leave the work (jobs) running
+        self._parent = parent
         if parent is not None:
             with parent._lock:
                 parent._children.append(self)
@@ -90,6 +91,14 @@ class StopToken:
     def is_set(self) -> bool:
         return self._event.is_set()
 
+    def release(self) -> None:
+        """The flows under this token have ended: its parent forgets it (a loop of fan-outs keeps
+        no token of a past one)."""
+        if self._parent is not None:
+            with self._parent._lock:
+                self._parent._children.remove(self)
+            self._parent = None
+
     def wait(self, timeout: float | None) -> bool:
         return self._event.wait(timeout)
 
@@ -104,10 +113,11 @@ class TaskCall:
     attempt: int
     submitted: dict[str, Any] | None  # what an earlier run of this attempt submitted (re-attach to it)
     stop: StopToken               # set: end the task (stop its job) and return
-    timeout: float | None         # seconds (TimeoutSeconds), None: no limit
+    timeout: float | None         # seconds (TimeoutSeconds) from ``scheduled``, None: no limit
     context: dict[str, Any]
     heartbeat: float | None = None  # seconds (HeartbeatSeconds): the longest the work may give no sign of life
     resumed: bool = False         # this attempt was scheduled before (a restart): what it made is its own
+    scheduled: float = field(default_factory=time.time)  # when the attempt was first scheduled (epoch seconds)
     _record: Callable[[dict[str, Any]], Any] = field(repr=False, default=lambda info: None)
 
     def submit(self, info: dict[str, Any]) -> None:
@@ -163,7 +173,8 @@ class _Replay:
             elif kind.endswith("StateExited"):
                 visit.exited = d
             elif kind == "TaskScheduled":
-                visit.attempts.append({"attempt": d.get("attempt", 0), "redrive": redriven})
+                visit.attempts.append({"attempt": d.get("attempt", 0), "redrive": redriven,
+                                       "scheduled": e.get("timestamp")})
             elif kind == "WaitStateScheduled":
                 visit.until = d.get("until")
             elif kind == "TaskSubmitted" and visit.attempts:
@@ -407,6 +418,7 @@ class Interpreter:
                         key=f"{self.execution['Id']}|{thread}|{name}|{visit}|{attempt}|{self.replay.redrives}",
                         attempt=attempt, submitted=(previous or {}).get("submitted"), stop=stop,
                         resumed=previous is not None,
+                        scheduled=float((previous or {}).get("scheduled") or self.now()),
                         timeout=timeout, heartbeat=heartbeat, context=ctx,
                         _record=lambda info: self._emit(thread, "TaskSubmitted", name=name, visit=visit,
                                                         attempt=attempt, resource=resource, output=info))
@@ -542,15 +554,18 @@ class Interpreter:
             if map_name is not None:
                 parent._emit_once(thread, "MapIterationSucceeded", name=map_name, index=index)
 
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(flows))),
-                                thread_name_prefix="workflow-flow") as pool:
-            futures = [pool.submit(one, i) for i in range(len(flows))]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in futures:
-                if f.done() and f.exception() is not None:
-                    for other in futures:
-                        other.cancel()
-                    break
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(flows))),
+                                    thread_name_prefix="workflow-flow") as pool:
+                futures = [pool.submit(one, i) for i in range(len(flows))]
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                for f in futures:
+                    if f.done() and f.exception() is not None:
+                        for other in futures:
+                            other.cancel()
+                        break
+        finally:  # every flow has ended (the pool waited for them)
+            own_stop.release()
         for f in futures:  # a defect (not a States error, not a stop) is not a success with a null
             exc = f.exception() if f.done() and not f.cancelled() else None
             if exc is not None and not isinstance(exc, (StatesError, Stopped)):

@@ -187,7 +187,8 @@ class ControlPlaneTasks:
         """Wait for the job to end; its description if it completed, else ``failed(description)``
         raised (by default States.TaskFailed, the description its cause)."""
         start = time.monotonic()
-        deadline = start + call.timeout if call.timeout else None
+        # TimeoutSeconds counts from when the attempt was scheduled, across a restart of the server.
+        deadline = start + call.timeout - max(0.0, time.time() - call.scheduled) if call.timeout else None
         signs, last_sign = None, start
         while True:
             generation = self.control.generation
