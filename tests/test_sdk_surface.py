@@ -28,7 +28,8 @@ PY = f"py{sys.version_info.major}{sys.version_info.minor}"
 # What SageMaker notebooks reach through ``sagemaker.`` (SDK v2) and mlyard provides.
 SAGEMAKER_NAMES = [
     "Session", "LocalSession", "get_execution_role", "Estimator", "Framework", "Model", "FrameworkModel",
-    "Predictor", "Processor", "ScriptProcessor", "ProcessingInput", "ProcessingOutput", "TrainingInput",
+    "Predictor", "PipelineModel", "pipeline.PipelineModel", "Processor", "ScriptProcessor", "ProcessingInput",
+    "ProcessingOutput", "TrainingInput",
     "Transformer", "TrainingJobAnalytics", "HyperparameterTuningJobAnalytics", "HyperparameterTuner",
     "ContinuousParameter", "IntegerParameter", "CategoricalParameter", "DataCaptureConfig", "__version__",
     "container_def", "production_variant", "s3_input", "network.NetworkConfig",
@@ -89,7 +90,7 @@ def test_sagemaker_name_resolves(dotted: str) -> None:
 
 
 def test_missing_sagemaker_names_say_mlyard_lacks_them() -> None:
-    for name in ("xgboost", "wrangler", "KMeans", "PipelineModel"):
+    for name in ("xgboost", "wrangler", "KMeans", "ModelPackage"):
         with pytest.raises(AttributeError, match=rf"mlyard does not provide sagemaker\.{name} yet"):
             getattr(mlyard, name)
     with pytest.raises(AttributeError, match="has no attribute 'no_such_thing'"):

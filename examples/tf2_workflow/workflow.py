@@ -37,6 +37,7 @@ sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
 from prepare_data import prepare  # noqa: E402
+from quality_gate import quality_gate  # noqa: E402
 
 import mlyard  # noqa: E402
 from mlyard import get_execution_role  # noqa: E402
@@ -44,8 +45,9 @@ from mlyard.errors import MlyardWarning  # noqa: E402
 from mlyard.processing import ProcessingInput, ProcessingOutput, ScriptProcessor  # noqa: E402
 from mlyard.s3 import S3Downloader  # noqa: E402
 from mlyard.sklearn.processing import SKLearnProcessor  # noqa: E402
+from mlyard.stepfunctions import functions  # noqa: E402
 from mlyard.stepfunctions.inputs import ExecutionInput  # noqa: E402
-from mlyard.stepfunctions.steps import Chain, Choice, ChoiceRule, Fail  # noqa: E402
+from mlyard.stepfunctions.steps import Chain, Choice, ChoiceRule, Fail, LambdaStep  # noqa: E402
 from mlyard.stepfunctions.steps.sagemaker import (  # noqa: E402
     EndpointConfigStep,
     EndpointStep,
@@ -231,7 +233,8 @@ def main() -> None:
     print(f"endpoint {endpoint} (made by the workflow) predicts {deployed.predict(x_test[:3])['predictions']} "
           f"for labels {[float(v) for v in y_test[:3]]}")
 
-    step("8. Retrain with a quality gate: process -> train -> evaluate -> deploy only if the test MSE passes")
+    step("8. Retrain with a quality gate: process -> train -> evaluate -> judge (a Python function) -> deploy "
+         "only if it passes")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MlyardWarning)  # scikit-learn 1.5 asked for: the installed one runs
         retraining = retraining_workflow(raw_s3, output_destination, metric_definitions, endpoint)
@@ -244,11 +247,11 @@ def main() -> None:
             "EndpointConfigName": f"retrain-config-{stamp}", "MaxMSE": max_mse})
         execution.get_output(wait=True)
         desc = execution.describe()
-        gate = next((json.loads(e["stateExitedEventDetails"]["output"])["evaluation"]["mse"]
-                     for e in execution.list_events(max_items=1000) if e["type"] == "TaskStateExited"
-                     and e["stateExitedEventDetails"]["name"] == "Evaluate"), None)
+        verdict = next((json.loads(e["stateExitedEventDetails"]["output"])["gate"]["verdict"]
+                        for e in execution.list_events(max_items=1000) if e["type"] == "TaskStateExited"
+                        and e["stateExitedEventDetails"]["name"] == "Judge"), {"reason": "no verdict"})
         page = execution.render_progress().save(HERE / "data" / f"retraining-{run}.html")
-        print(f"run {run:<12} MaxMSE {max_mse:<7}: test MSE {gate:.1f} -> {desc['status']}"
+        print(f"run {run:<12} judged in a job: {verdict['reason']} -> {desc['status']}"
               + (f" ({desc['error']}: {desc['cause']})" if desc.get("error") else
                  f", endpoint {endpoint} now serves {json.loads(desc['input'])['ModelName']}")
               + f"; progress in {page}")
@@ -291,17 +294,22 @@ def retraining_workflow(raw_s3: str, data_s3: str, metric_definitions: list[dict
     # the model is what the training step made: read from its output when the workflow runs
     evaluate.fields["parameters"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] = \
         train.output()["ModelArtifacts"]["S3ModelArtifacts"]
+    # The gate's rule is a Python function (quality_gate.py), registered with the server and run in a job
+    functions.register(quality_gate)
+    judge = LambdaStep("Judge", parameters={"FunctionName": "quality_gate", "Payload": {
+        "mse.$": "$.evaluation.mse", "max_mse": names["MaxMSE"]}}, result_selector={"verdict.$": "$.Payload"},
+        result_path="$.gate")
     model = ModelStep("Create Model", train.get_expected_model(), model_name=names["ModelName"])
     config = EndpointConfigStep("Configure Endpoint", endpoint_config_name=names["EndpointConfigName"],
                                 model_name=names["ModelName"], initial_instance_count=1, instance_type="local")
     deploy = EndpointStep("Update Endpoint", endpoint_name=endpoint, endpoint_config_name=names["EndpointConfigName"],
                           update=True)
     gate = Choice("MSE Gate")
-    gate.add_choice(ChoiceRule.NumericLessThanEqualsPath(variable="$.evaluation.mse", value=names["MaxMSE"]),
+    gate.add_choice(ChoiceRule.BooleanEquals(variable="$.gate.verdict.passed", value=True),
                     Chain([model, config, deploy]).steps[0])
     gate.default_choice(Fail("Quality Gate Failed", error="QualityGate",
                              cause="the retrained model's test MSE is above MaxMSE: the endpoint keeps its model"))
-    return Workflow(f"tf2-retraining-{int(time.time())}", Chain([preprocess, train, evaluate, gate]), role,
+    return Workflow(f"tf2-retraining-{int(time.time())}", Chain([preprocess, train, evaluate, judge, gate]), role,
                     execution_input=names)
 
 

@@ -27,6 +27,7 @@ _LAZY = {
     "Model": "mlyard.model",
     "FrameworkModel": "mlyard.model",
     "Predictor": "mlyard.predictor",
+    "PipelineModel": "mlyard.pipeline",
     "Processor": "mlyard.processing",
     "ScriptProcessor": "mlyard.processing",
     "ProcessingInput": "mlyard.processing",
@@ -46,7 +47,7 @@ _LAZY = {
 _SUBMODULES = (
     "analytics", "deserializers", "estimator", "exceptions", "image_uris", "inputs", "local", "model",
     "model_monitor", "network", "predictor", "processing", "pytorch", "s3", "serializers", "serverless", "session",
-    "sklearn", "tensorflow", "transformer", "tuner", "utils", "workflow",
+    "sklearn", "tensorflow", "transformer", "tuner", "utils", "workflow", "pipeline",
 )
 
 # What ``sagemaker.<name>`` offers that mlyard does not (yet): asking for one says so plainly.
@@ -55,7 +56,7 @@ _NOT_PROVIDED = (
     "amazon", "async_inference", "automl", "batch_inference", "chainer", "clarify", "collection", "debugger",
     "djl_inference", "experiments", "explainer", "feature_store", "huggingface", "jumpstart", "lambda_helper",
     "lineage", "model_card", "model_metrics", "modules", "multidatamodel", "mxnet", "parameter",
-    "pipeline", "remote_function", "serve", "spark", "sparkml", "wrangler", "xgboost",
+    "remote_function", "serve", "spark", "sparkml", "wrangler", "xgboost",
     "drift_check_baselines", "metadata_properties", "model_uris", "script_uris", "hyperparameters",
     "instance_types", "environment_variables", "fw_utils", "content_types", "vpc_utils", "job",
     # top-level names
@@ -65,7 +66,7 @@ _NOT_PROVIDED = (
     "LinearLearner", "LinearLearnerModel", "LinearLearnerPredictor", "NTM", "NTMModel", "NTMPredictor",
     "Object2Vec", "Object2VecModel", "PCA", "PCAModel", "PCAPredictor", "RandomCutForest",
     "RandomCutForestModel", "RandomCutForestPredictor", "AutoML", "AutoMLInput", "AutoMLJob", "AutoMLV2",
-    "CandidateEstimator", "CandidateStep", "ModelPackage", "PipelineModel", "ModelMetrics", "MetricsSource",
+    "CandidateEstimator", "CandidateStep", "ModelPackage", "ModelMetrics", "MetricsSource",
     "FileSource", "ProfilerConfig", "Profiler", "ModelCard", "pipeline_container_def", "PartnerAppAuthProvider",
 )
 

@@ -282,9 +282,13 @@ class EstimatorBase:
 
     def create_model(self, role: str | None = None, **kwargs: Any) -> Any:
         """A model of what the latest training job produced."""
+        return self._model(self.model_data, role, **kwargs)
+
+    def _model(self, model_data: Any, role: str | None = None, **kwargs: Any) -> Any:
+        """This estimator's kind of model, of ``model_data``."""
         from mlyard.model import Model
 
-        return Model(image_uri=self.image_uri, model_data=self.model_data, role=role or self.role,
+        return Model(image_uri=self.image_uri, model_data=model_data, role=role or self.role,
                      sagemaker_session=self.sagemaker_session, **kwargs)
 
     def deploy(self, initial_instance_count: int | None = None, instance_type: str | None = None,
@@ -349,6 +353,7 @@ class Framework(EstimatorBase):
 
     _framework = "python"
     _model_cls = ""  # "module.Class" of the framework's Model (imported when a model is made)
+    _serves_with_training_code = False  # its models' inference code is the training script, by default
 
     def __init__(self, entry_point: str, source_dir: str | None = None, hyperparameters: dict[str, Any] | None = None,
                  framework_version: str | None = None, py_version: str | None = None, image_uri: str | None = None,
@@ -360,13 +365,18 @@ class Framework(EstimatorBase):
         super().__init__(entry_point=entry_point, source_dir=source_dir, hyperparameters=hyperparameters,
                          image_uri=image_uri, **kwargs)
 
-    def create_model(self, role: str | None = None, **kwargs: Any) -> Any:
-        """The framework's model of what the latest training job produced."""
+    def _model(self, model_data: Any, role: str | None = None, **kwargs: Any) -> Any:
+        """The framework's model of ``model_data``. A framework whose models serve with the training
+        script as their inference code (SageMaker's scikit-learn and PyTorch) passes it, with its
+        source_dir and dependencies, unless ``kwargs`` name other code."""
         if not self._model_cls:
-            return super().create_model(role, **kwargs)
+            return super()._model(model_data, role, **kwargs)
         import importlib
 
+        if self._serves_with_training_code and "entry_point" not in kwargs:
+            kwargs.update(entry_point=self.entry_point, source_dir=kwargs.get("source_dir", self.source_dir),
+                          dependencies=kwargs.get("dependencies", self.dependencies))
         module, _, name = self._model_cls.rpartition(".")
         model_cls = getattr(importlib.import_module(module), name)
-        return model_cls(model_data=self.model_data, role=role or self.role, framework_version=self.framework_version,
+        return model_cls(model_data=model_data, role=role or self.role, framework_version=self.framework_version,
                          sagemaker_session=self.sagemaker_session, **kwargs)

@@ -136,8 +136,12 @@ def _upload_local_references(client: Client, kind: str, req: dict[str, Any]) -> 
         src = req["TransformInput"]["DataSource"]["S3DataSource"]
         src["S3Uri"] = up(src["S3Uri"], "transform input")
     elif kind == "model":
-        container = req["PrimaryContainer"]
-        container["ModelDataUrl"] = up(container.get("ModelDataUrl"), "model_data")
+        containers = req.get("Containers") or [req["PrimaryContainer"]]
+        for i, container in enumerate(containers):
+            what = f"container {i + 1}'s " if len(containers) > 1 else ""
+            container["ModelDataUrl"] = up(container.get("ModelDataUrl"), f"{what}model_data")
+            if container.get("SourceUrl"):
+                container["SourceUrl"] = up(container["SourceUrl"], f"{what}code", code=True)
         cfg = req.get("MlyardConfig") or {}
         if cfg.get("SourceUrl"):
             cfg["SourceUrl"] = up(cfg["SourceUrl"], "the model's code", code=True)

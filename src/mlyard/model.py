@@ -91,14 +91,19 @@ class Model:
                 "PrimaryContainer": {"Image": self.image_uri, "ModelDataUrl": self.model_data, "Environment": env},
                 "MlyardConfig": cfg}
 
+    def _pack(self) -> Any:
+        """The model's inference code, packed (None: it has none); ``_request`` takes it, and the
+        caller keeps it until the request is submitted."""
+        if not self.entry_point:
+            return None
+        from mlyard.client.sources import pack_source
+
+        return pack_source(self.entry_point, self.source_dir, self.dependencies, self.git_config)
+
     def create(self) -> str:
         """Record the model in the catalog (once); return its name."""
         if self.name is None or not getattr(self, "_created", False):
-            source = None
-            if self.entry_point:
-                from mlyard.client.sources import pack_source
-
-                source = pack_source(self.entry_point, self.source_dir, self.dependencies, self.git_config)
+            source = self._pack()
             self.name = submit(self.sagemaker_session, "model", self._request(self.name, source))["ModelName"]
             self._created = True
         return self.name

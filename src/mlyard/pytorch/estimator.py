@@ -15,6 +15,7 @@ class PyTorch(Framework):
 
     _framework = "pytorch"
     _model_cls = "mlyard.pytorch.model.PyTorchModel"
+    _serves_with_training_code = True
     _default_base_name = "pytorch-training"
 
     def __init__(self, entry_point: str, framework_version: str | None = None, py_version: str | None = None,

@@ -19,7 +19,7 @@ from mlyard.runtime import records
 from mlyard.runtime.channels import assign, read, resolve_objects, source_policy
 from mlyard.runtime.runner import JobFailure, JobRunner, job_environment
 from mlyard.runtime.runner_channel import RunnerChannel
-from mlyard.serving.artifacts import materialize_model
+from mlyard.serving.artifacts import materialize_containers
 
 __all__ = ["TransformRunner"]
 
@@ -53,11 +53,9 @@ class TransformRunner(JobRunner):
         model = self.spec["model"]
         model_dir = self.job_dir / "model"
         try:
-            env = materialize_model(model.get("ModelDataUrl"), model.get("SourceUrl"), model_dir, self.job_dir / "work",
-                                    self.sources)
+            env = materialize_containers(model["Containers"], model_dir, self.job_dir / "work", self.sources)
         except ValidationError as exc:  # model data the job may not read, or a link leading out of it
             raise JobFailure(f"ClientError: {exc}") from exc
-        env.update(model.get("Environment") or {})
         env.update(self.request.get("Environment") or {})
         env.update({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(self.max_payload / 2**20),
                     "SAGEMAKER_BATCH_STRATEGY": "SINGLE_RECORD" if self.strategy == "SingleRecord"

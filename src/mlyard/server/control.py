@@ -28,7 +28,7 @@ from mlyard.runtime.state import TERMINAL
 from mlyard.server import describe
 from mlyard.server.buckets import check_s3_uri
 from mlyard.server.controllers import Controller
-from mlyard.server.endpoints import Endpoints
+from mlyard.server.endpoints import Endpoints, model_containers
 from mlyard.server.functions import Functions
 from mlyard.server.tuning import Tunings
 from mlyard.server.workflows import Workflows
@@ -248,8 +248,7 @@ class ControlPlane:
                     parse_jsonpath(path)
                 except ValueError as exc:
                     raise ValidationError(f"{key}: {exc}") from exc
-        source = (model.get("MlyardConfig") or {}).get("SourceUrl")
-        req["ModelSpec"] = {**model["PrimaryContainer"], "SourceUrl": source}
+        req["ModelSpec"] = {"Containers": model_containers(model)}
         res = req["TransformResources"]
         fitted = self._check_resources(req, res["InstanceType"], res["InstanceCount"], TRANSFORM_ENVIRONMENT,
                                        spread=_spreads("transform", req))

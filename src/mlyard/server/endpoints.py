@@ -48,38 +48,51 @@ class Endpoints:
 
     # -- models ----------------------------------------------------------------------------------
     def create_model(self, req: dict[str, Any]) -> dict[str, Any]:
-        container = req["PrimaryContainer"]
+        if (req.get("PrimaryContainer") is None) == (req.get("Containers") is None):
+            raise ValidationError("a model has a PrimaryContainer, or Containers (a serial inference pipeline, "
+                                  "each container's output the next one's input): give exactly one of them")
+        containers = model_containers(req)
+        for i, container in enumerate(containers):
+            what = f"container {i + 1} of {len(containers)}: " if len(containers) > 1 else ""
+            self._check_container(what, container)
+        self.objects.insert("model", req["ModelName"], req, what="model")
+        return self.describe_model(req["ModelName"])
+
+    def _check_container(self, what: str, container: dict[str, Any]) -> None:
         url = container.get("ModelDataUrl")
         check_map("environment variable", container.get("Environment") or {}, MODEL_ENVIRONMENT)
         if url:
-            check_s3_uri("ModelDataUrl", url, need_key=True)
-            self.sources.check("ModelDataUrl", url)  # before whether it exists: nothing is said of denied places
+            check_s3_uri(f"{what}ModelDataUrl", url, need_key=True)
+            self.sources.check(f"{what}ModelDataUrl", url)  # before whether it exists: nothing is said of denied places
             if not store.exists(store.check_uri(url)):
-                raise ValidationError(f"ModelDataUrl {url!r} does not exist")
+                raise ValidationError(f"{what}ModelDataUrl {url!r} does not exist")
         local = store.local_path(url) if url else None
         if local is not None and not local.is_dir():
             try:
                 check_tar(local)
             except ValidationError as exc:
-                raise ValidationError(f"ModelDataUrl {url!r}: {exc} (a model is a model.tar.gz or a folder)") from None
-        source = req["MlyardConfig"].get("SourceUrl")
+                raise ValidationError(f"{what}ModelDataUrl {url!r}: {exc} (a model is a model.tar.gz or a "
+                                      "folder)") from None
+        source = container.get("SourceUrl")
         if source:
-            check_s3_uri("the model's inference code (SourceUrl)", source, need_key=True)
+            check_s3_uri(f"{what}the model's inference code (SourceUrl)", source, need_key=True)
         if source and not store.exists(store.check_uri(source)):
-            raise ValidationError(f"the model's inference code {source!r} does not exist")
+            raise ValidationError(f"{what}the model's inference code {source!r} does not exist")
         if source:
-            self.sources.check("the model's inference code (SourceUrl)", source)
+            self.sources.check(f"{what}the model's inference code (SourceUrl)", source)
         if not url and not source:
-            raise ValidationError("the model needs model_data (a model.tar.gz or a model folder) or inference code")
-        self.objects.insert("model", req["ModelName"], req, what="model")
-        return self.describe_model(req["ModelName"])
+            raise ValidationError(f"{what}the model needs model_data (a model.tar.gz or a model folder) or "
+                                  "inference code")
 
     def describe_model(self, name: str) -> dict[str, Any]:
         row = self.objects.get("model", name, "model")
         spec = row["spec"]
-        return {"ModelName": name, "ModelArn": arn("model", name),
-                "PrimaryContainer": spec["PrimaryContainer"], "ExecutionRoleArn": spec.get("ExecutionRoleArn"),
-                "CreationTime": iso(row["created_at"]), "MlyardConfig": spec.get("MlyardConfig") or {}}
+        out = {"ModelName": name, "ModelArn": arn("model", name), "ExecutionRoleArn": spec.get("ExecutionRoleArn"),
+               "CreationTime": iso(row["created_at"]), "MlyardConfig": spec.get("MlyardConfig") or {}}
+        for key in ("PrimaryContainer", "Containers"):
+            if spec.get(key) is not None:
+                out[key] = spec[key]
+        return out
 
     def list_models(self) -> list[dict[str, Any]]:
         return [{"ModelName": r["name"], "ModelArn": arn("model", r["name"]), "CreationTime": iso(r["created_at"])}
@@ -126,9 +139,7 @@ class Endpoints:
         variants = []
         for v in config["ProductionVariants"]:
             model = self.objects.get("model", v["ModelName"], "model")["spec"]
-            variants.append({**v, "ModelDataUrl": model["PrimaryContainer"].get("ModelDataUrl"),
-                             "Environment": model["PrimaryContainer"].get("Environment") or {},
-                             "SourceUrl": (model.get("MlyardConfig") or {}).get("SourceUrl")})
+            variants.append({**v, "Containers": model_containers(model)})
         batching = config.get("MlyardConfig") or {}
         return {"EndpointName": name, "EndpointConfigName": config_name, "Port": port, "Host": host, "Token": token,
                 "ProductionVariants": variants, "DataCaptureConfig": config.get("DataCaptureConfig"),
@@ -275,3 +286,14 @@ def _check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             raise ConflictError(f"port {port} is already in use ({exc.strerror}); choose another port, or leave "
                                 "it out to get a free one") from exc
+
+
+def model_containers(model: dict[str, Any]) -> list[dict[str, Any]]:
+    """A model's containers, each with its model data, environment and inference code: its
+    primary container alone, or the containers of a serial inference pipeline in order."""
+    if model.get("Containers"):
+        return [{"ModelDataUrl": c.get("ModelDataUrl"), "Environment": c.get("Environment") or {},
+                 "SourceUrl": c.get("SourceUrl")} for c in model["Containers"]]
+    primary = model["PrimaryContainer"]
+    return [{"ModelDataUrl": primary.get("ModelDataUrl"), "Environment": primary.get("Environment") or {},
+             "SourceUrl": primary.get("SourceUrl") or (model.get("MlyardConfig") or {}).get("SourceUrl")}]

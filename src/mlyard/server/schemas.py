@@ -284,6 +284,8 @@ class ContainerShape(_Shape):
     ModelDataUrl: str | None = None
     Environment: dict[str, str] = {}
     Mode: str | None = None
+    ContainerHostname: str | None = None
+    SourceUrl: str | None = None  # mlyard's: the container's inference code (a sourcedir.tar.gz)
 
 
 class ModelMlyardConfigShape(_Shape):
@@ -297,7 +299,8 @@ class CreateModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     ModelName: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-    PrimaryContainer: ContainerShape
+    PrimaryContainer: ContainerShape | None = None
+    Containers: list[ContainerShape] | None = Field(default=None, min_length=1, max_length=15)  # a serial pipeline
     ExecutionRoleArn: str | None = None
     Tags: list[dict[str, str]] = []
     MlyardConfig: ModelMlyardConfigShape = ModelMlyardConfigShape()

@@ -23,7 +23,7 @@ from mlyard.serving.batching import Batcher
 from mlyard.serving.handlers.base import Handler
 from mlyard.serving.handlers.custom import CustomHandler
 
-__all__ = ["ModelServer", "create_app"]
+__all__ = ["ModelServer", "create_app", "create_pipeline_app", "invoke"]
 
 _V2_TYPES = {"FP32": "float32", "FP64": "float64", "FP16": "float16", "INT8": "int8", "INT16": "int16",
              "INT32": "int32", "INT64": "int64", "UINT8": "uint8", "BOOL": "bool"}
@@ -91,44 +91,13 @@ def create_app(server: ModelServer) -> Starlette:
 
     async def invocations(request: Request) -> Response:
         body = await _body(request, server)
-        content_type = codecs.media_type(request.headers.get("content-type"))
-        accept = codecs.media_type(request.headers.get("accept"), server.default_accept)
-        if isinstance(handler, CustomHandler):
-            # Inference code sees the request's own content type, as SageMaker's toolkit passes it.
-            raw_type = (request.headers.get("content-type") or codecs.JSON).split(";")[0].strip().lower()
-            out, out_type = await asyncio.to_thread(handler.invoke, body, raw_type, accept)
-            return Response(out, media_type=out_type)
-        data = codecs.decode(body, content_type)
-        if handler.kind in ("tensorflow_savedmodel", "keras"):
-            return await _tfs_invoke(data, content_type, accept)
-        if isinstance(data, dict):  # NPZ
-            if len(data) != 1:
-                raise ModelError(f"the NPZ body holds {len(data)} arrays; send one")
-            data = next(iter(data.values()))
-        out = await server.predict_rows(data)
-        payload, out_type = codecs.encode(out, accept)
-        return Response(payload, media_type=out_type)
+        out, out_type = await invoke(server, body, request.headers.get("content-type"),
+                                     request.headers.get("accept"))
+        return Response(out, media_type=out_type)
 
     async def _tfs_invoke(data: Any, content_type: str, accept: str) -> Response:
-        # TensorFlow Serving container rules: instances/inputs pass through; other JSON is the
-        # instances; JSON Lines and CSV rows are the instances.
-        columnar = isinstance(data, dict) and "inputs" in data
-        if isinstance(data, dict):
-            if "instances" in data and "inputs" in data:
-                raise ValidationError("send either 'instances' or 'inputs', not both")
-            if "instances" in data or "inputs" in data:
-                data = _single_input(data["instances" if "instances" in data else "inputs"])
-            elif len(data) == 1 and content_type == codecs.NPZ:
-                data = next(iter(data.values()))
-            else:
-                raise ValidationError("a JSON object body needs an 'instances' or 'inputs' key")
-        elif content_type == codecs.JSON and isinstance(data, list) and not (data and isinstance(data[0], list)):
-            data = [data]  # as TF Serving's container: a body not starting with [[ is one instance
-        out = await server.predict_rows(data)
-        if accept == codecs.JSON:
-            return _json({"outputs" if columnar else "predictions": out})
-        payload, out_type = codecs.encode(out, accept)
-        return Response(payload, media_type=out_type)
+        return await _tfs_response(server, data, content_type, accept)
+
 
     # -- TensorFlow Serving REST ------------------------------------------------------------------
     def _tfs_model(path: str) -> tuple[str, str | None, str | None]:
@@ -226,14 +195,6 @@ def create_app(server: ModelServer) -> Starlette:
                       "outputs": [{"name": k, "shape": list(np.shape(v)), "datatype": _v2_type(np.asarray(v)),
                                    "data": np.asarray(v).reshape(-1)} for k, v in outputs.items()]})
 
-    async def on_error(_: Request, exc: Exception) -> Response:
-        if isinstance(exc, MlyardError):
-            status = exc.status_code if exc.status_code < 500 else 500
-            return JSONResponse({"error": exc.code, "message": exc.message}, status_code=status)
-        if isinstance(exc, HTTPException):
-            return JSONResponse({"error": "HTTPError", "message": str(exc.detail)}, status_code=exc.status_code)
-        return JSONResponse({"error": "InternalError", "message": f"{type(exc).__name__}: {exc}"}, status_code=500)
-
     routes = [
         Route("/ping", ping, methods=["GET"]),
         Route("/execution-parameters", execution_parameters, methods=["GET"]),
@@ -248,8 +209,96 @@ def create_app(server: ModelServer) -> Starlette:
         Route("/v2/models/{name}/infer", v2_infer, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}/infer", v2_infer, methods=["POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers={Exception: on_error, HTTPException: on_error,
-                                                       MlyardError: on_error})
+    return Starlette(routes=routes, exception_handlers={Exception: _on_error, HTTPException: _on_error,
+                                                       MlyardError: _on_error})
+
+
+def create_pipeline_app(servers: list[ModelServer]) -> Starlette:
+    """A serial inference pipeline's ``/ping`` and ``/invocations``: each container's response is
+    the next one's request (its content type the next one's), the last one's goes back; the
+    request's Accept applies to the last container, the others answer in their default type."""
+    first = servers[0]
+
+    async def ping(_: Request) -> Response:
+        return Response(status_code=200)
+
+    async def execution_parameters(_: Request) -> Response:
+        return _json({"MaxConcurrentTransforms": first.max_concurrent_transforms, "BatchStrategy": "MULTI_RECORD",
+                      "MaxPayloadInMB": first.max_payload // (1024 * 1024)})
+
+    async def invocations(request: Request) -> Response:
+        body: bytes = await _body(request, first)
+        content_type = request.headers.get("content-type")
+        for i, server in enumerate(servers):
+            last = i == len(servers) - 1
+            try:
+                body, content_type = await invoke(server, body, content_type,
+                                                  request.headers.get("accept") if last else None)
+            except MlyardError as exc:
+                exc.message = f"container {i + 1} of {len(servers)}: {exc.message}"
+                raise
+            except Exception as exc:  # the container's inference code failed: a 500, as a single model's
+                raise MlyardError(f"container {i + 1} of {len(servers)}: {type(exc).__name__}: {exc}") from exc
+        return Response(body, media_type=content_type)
+
+    routes = [Route("/ping", ping, methods=["GET"]),
+              Route("/execution-parameters", execution_parameters, methods=["GET"]),
+              Route("/invocations", invocations, methods=["POST"])]
+    return Starlette(routes=routes, exception_handlers={Exception: _on_error, MlyardError: _on_error})
+
+
+async def _on_error(_: Request, exc: Exception) -> Response:
+    if isinstance(exc, MlyardError):
+        status = exc.status_code if exc.status_code < 500 else 500
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=status)
+    if isinstance(exc, HTTPException):
+        return JSONResponse({"error": "HTTPError", "message": str(exc.detail)}, status_code=exc.status_code)
+    return JSONResponse({"error": "InternalError", "message": f"{type(exc).__name__}: {exc}"}, status_code=500)
+
+
+async def invoke(server: ModelServer, body: bytes, content_type: str | None, accept: str | None
+                 ) -> tuple[bytes, str]:
+    """SageMaker's ``/invocations`` on ``server``: the response body and its media type."""
+    handler = server.handler
+    media = codecs.media_type(content_type)
+    wanted = codecs.media_type(accept, server.default_accept)
+    if isinstance(handler, CustomHandler):
+        # Inference code sees the request's own content type, as SageMaker's toolkit passes it.
+        raw_type = (content_type or codecs.JSON).split(";")[0].strip().lower()
+        out, out_type = await asyncio.to_thread(handler.invoke, body, raw_type, wanted)
+        return out, out_type
+    data = codecs.decode(body, media)
+    if handler.kind in ("tensorflow_savedmodel", "keras"):
+        response = await _tfs_response(server, data, media, wanted)
+        return bytes(response.body), str(response.media_type)
+    if isinstance(data, dict):  # NPZ
+        if len(data) != 1:
+            raise ModelError(f"the NPZ body holds {len(data)} arrays; send one")
+        data = next(iter(data.values()))
+    out = await server.predict_rows(data)
+    return codecs.encode(out, wanted)
+
+
+async def _tfs_response(server: ModelServer, data: Any, content_type: str, accept: str) -> Response:
+    # TensorFlow Serving container rules: instances/inputs pass through; other JSON is the
+    # instances; JSON Lines and CSV rows are the instances.
+    columnar = isinstance(data, dict) and "inputs" in data
+    if isinstance(data, dict):
+        if "instances" in data and "inputs" in data:
+            raise ValidationError("send either 'instances' or 'inputs', not both")
+        if "instances" in data or "inputs" in data:
+            data = _single_input(data["instances" if "instances" in data else "inputs"])
+        elif len(data) == 1 and content_type == codecs.NPZ:
+            data = next(iter(data.values()))
+        else:
+            raise ValidationError("a JSON object body needs an 'instances' or 'inputs' key")
+    elif content_type == codecs.JSON and isinstance(data, list) and not (data and isinstance(data[0], list)):
+        data = [data]  # as TF Serving's container: a body not starting with [[ is one instance
+    out = await server.predict_rows(data)
+    if accept == codecs.JSON:
+        return _json({"outputs" if columnar else "predictions": out})
+    payload, out_type = codecs.encode(out, accept)
+    return Response(payload, media_type=out_type)
 
 
 def _single_input(value: Any) -> Any:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from mlyard import store
 from mlyard.errors import ValidationError
 from mlyard.store.paths import SourcePolicy, copy_file, copy_tree
 
-__all__ = ["materialize_model"]
+__all__ = ["materialize_model", "materialize_containers", "PIPELINE_FILE"]
+
+PIPELINE_FILE = "pipeline.json"  # in a serial inference pipeline's folder: its containers, in order
 
 
 def _download(what: str, uri: str, dest: Path) -> Path:
@@ -40,6 +44,30 @@ def materialize_model(model_data: str | None, source: str | None, target: Path, 
     store.extract_tar(_get("the model's inference code", source, _local(source, "the model's inference code", policy),
                            code, policy), target / "code")
     return {"SAGEMAKER_SUBMIT_DIRECTORY": str(target / "code")}
+
+
+def materialize_containers(containers: list[dict[str, Any]], target: Path, work: Path,
+                           policy: SourcePolicy | None = None) -> dict[str, str]:
+    """Lay out a model's containers (``server.endpoints.model_containers``) at ``target`` and return
+    the environment its model server gets. One container: its model and code at ``target``, its
+    environment returned. Several (a serial inference pipeline): each at ``target/container-<i>``,
+    with ``pipeline.json`` listing each one's folder and environment, in order; ``mlyard serve``
+    passes each request through them all."""
+    if len(containers) == 1:
+        c = containers[0]
+        env = materialize_model(c.get("ModelDataUrl"), c.get("SourceUrl"), target, work, policy)
+        return {**env, **{k: str(v) for k, v in (c.get("Environment") or {}).items()}}
+    stages = []
+    for i, c in enumerate(containers):
+        folder = f"container-{i + 1}"
+        try:
+            env = materialize_model(c.get("ModelDataUrl"), c.get("SourceUrl"), target / folder, work, policy)
+        except ValidationError as exc:
+            raise ValidationError(f"container {i + 1} of {len(containers)}: {exc}") from None
+        stages.append({"dir": folder, "environment": {**env, **{k: str(v) for k, v in
+                                                                (c.get("Environment") or {}).items()}}})
+    (target / PIPELINE_FILE).write_text(json.dumps(stages))
+    return {}
 
 
 def _local(uri: str, what: str, policy: SourcePolicy | None) -> Path | None:

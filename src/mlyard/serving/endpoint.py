@@ -37,7 +37,7 @@ from mlyard.errors import ValidationError
 from mlyard.runtime.runner import job_environment
 from mlyard.runtime.runner_channel import RunnerChannel
 from mlyard.runtime.state import StateFile
-from mlyard.serving.artifacts import materialize_model
+from mlyard.serving.artifacts import materialize_containers
 from mlyard.serving.auth import SERVE_TOKEN_ENV, new_token
 from mlyard.serving.capture import DataCapture
 from mlyard.serving.proxy import Pool, Proxy
@@ -175,8 +175,8 @@ class EndpointRunner:
         target = self.dir / "models" / f"{variant['VariantName']}-{generation}"
         sources = self.spec.get("Sources")
         try:
-            return target, materialize_model(variant.get("ModelDataUrl"), variant.get("SourceUrl"), target, self.work,
-                                             SourcePolicy.from_json(sources) if sources else None)
+            return target, materialize_containers(variant["Containers"], target, self.work,
+                                                  SourcePolicy.from_json(sources) if sources else None)
         except ValidationError as exc:  # model files the endpoint may not read
             raise RuntimeError(f"variant {variant['VariantName']!r}: {exc}") from exc
 
@@ -212,8 +212,7 @@ class EndpointRunner:
     async def _start_into(self, routing: Routing, spec: dict[str, Any], generation: int) -> Routing:
         batch = spec.get("Batching") or {}
         for variant in spec["ProductionVariants"]:
-            model_dir, code_env = await asyncio.to_thread(self._model_dir, variant, generation)
-            env = {**code_env, **{k: str(v) for k, v in (variant.get("Environment") or {}).items()}}
+            model_dir, env = await asyncio.to_thread(self._model_dir, variant, generation)
             if self.instance_token:
                 env[SERVE_TOKEN_ENV] = self.instance_token
             resources = await asyncio.to_thread(self._resources, variant)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import socket
 import sys
@@ -48,7 +49,8 @@ def serve_model(model_dir: str, host: str = "127.0.0.1", port: int = 8080, max_b
                 max_latency_ms: float = 2.0, ready_file: str | None = None, unix_socket: str | None = None) -> None:
     import uvicorn
 
-    from mlyard.serving.app import ModelServer, create_app
+    from mlyard.serving.app import ModelServer, create_app, create_pipeline_app
+    from mlyard.serving.artifacts import PIPELINE_FILE
     from mlyard.serving.handlers import load_handler
 
     # The instance's token (from the endpoint runner) is kept from the model's code, and so is what
@@ -58,12 +60,22 @@ def serve_model(model_dir: str, host: str = "127.0.0.1", port: int = 8080, max_b
     ready_file = os.environ.pop(SERVICE_READY, None) or ready_file
     if given_host:
         host = given_host
-    env = dict(os.environ)
-    handler = load_handler(Path(model_dir).resolve(), env)
-    server = ModelServer(handler, name=env.get("SAGEMAKER_TFS_DEFAULT_MODEL_NAME", "model"),
-                         max_batch_size=max_batch_size, max_latency_ms=max_latency_ms,
-                         max_payload_mb=float(env.get("SAGEMAKER_MAX_PAYLOAD_IN_MB", "6")),
-                         default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json"))
+    root = Path(model_dir).resolve()
+
+    def server_of(folder: Path, env: dict[str, str]) -> ModelServer:
+        return ModelServer(load_handler(folder, env), name=env.get("SAGEMAKER_TFS_DEFAULT_MODEL_NAME", "model"),
+                           max_batch_size=max_batch_size, max_latency_ms=max_latency_ms,
+                           max_payload_mb=float(env.get("SAGEMAKER_MAX_PAYLOAD_IN_MB", "6")),
+                           default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json"))
+
+    pipeline = root / PIPELINE_FILE  # a serial inference pipeline: its containers, in order
+    if pipeline.is_file():
+        stages = json.loads(pipeline.read_text())
+        servers = [server_of(root / stage["dir"], {**os.environ, **stage["environment"]}) for stage in stages]
+        kind = "pipeline of " + ", ".join(s.handler.kind for s in servers)
+    else:
+        servers = [server_of(root, dict(os.environ))]
+        kind = servers[0].handler.kind
     # Everything loaded so far (TensorFlow and the model: ~350k objects) lives as long as the
     # server: kept out of the garbage collector's scans, full collections take ~2 ms, not ~200 ms
     # of p99 latency.
@@ -74,10 +86,10 @@ def serve_model(model_dir: str, host: str = "127.0.0.1", port: int = 8080, max_b
     # router costs two more round trips in the kernel, cheaper there than over loopback TCP.
     sockets = [sock] + ([bind_unix(unix_socket)] if unix_socket else [])
     bound = sock.getsockname()[1]
-    print(f"mlyard model server ({handler.kind}) listening on http://{host}:{bound}", file=sys.stderr, flush=True)
+    print(f"mlyard model server ({kind}) listening on http://{host}:{bound}", file=sys.stderr, flush=True)
     if ready_file:
         Path(ready_file).write_text(str(bound))
-    app: Any = create_app(server)
+    app: Any = create_app(servers[0]) if len(servers) == 1 else create_pipeline_app(servers)
     if token:
         app = RequireToken(app, token, what="model server")
     uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",

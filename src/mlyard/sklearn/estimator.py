@@ -12,6 +12,7 @@ __all__ = ["SKLearn"]
 class SKLearn(Framework):
     _framework = "sklearn"
     _model_cls = "mlyard.sklearn.model.SKLearnModel"
+    _serves_with_training_code = True
     _default_base_name = "sagemaker-scikit-learn"
 
     def __init__(self, entry_point: str, framework_version: str | None = None, py_version: str = "py3",

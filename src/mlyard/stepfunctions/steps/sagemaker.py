@@ -77,20 +77,8 @@ class TrainingStep(Task):
 
 
 def _model_without_data(estimator: Any) -> Any:
-    """The estimator's model class, its model data filled in later."""
-    placeholder = "s3://mlyard-workflow/placeholder/model.tar.gz"
-    cls_path = getattr(estimator, "_model_cls", None)
-    if cls_path:
-        import importlib
-
-        module, _, name = cls_path.rpartition(".")
-        model_cls = getattr(importlib.import_module(module), name)
-        return model_cls(model_data=placeholder, role=estimator.role, framework_version=estimator.framework_version,
-                         sagemaker_session=estimator.sagemaker_session)
-    from mlyard.model import Model
-
-    return Model(image_uri=estimator.image_uri, model_data=placeholder, role=estimator.role,
-                 sagemaker_session=estimator.sagemaker_session)
+    """The estimator's model (as ``create_model`` makes it), its model data filled in later."""
+    return estimator._model("s3://mlyard-workflow/placeholder/model.tar.gz")
 
 
 class ProcessingStep(Task):
@@ -116,11 +104,7 @@ class ModelStep(Task):
 
     def __init__(self, state_id: str, model: Any, model_name: str | Placeholder | None = None,
                  instance_type: str | None = None, tags: list[dict[str, str]] | None = None, **kwargs: Any) -> None:
-        source = None
-        if getattr(model, "entry_point", None):
-            from mlyard.client.sources import pack_source
-
-            source = pack_source(model.entry_point, model.source_dir, model.dependencies, model.git_config)
+        source = model._pack()
         name = model_name if model_name is not None else model.name
         request = model._request(name if isinstance(name, str) else None, source)
         request = _uploaded(model.sagemaker_session, "model", request)

@@ -1,5 +1,7 @@
 """Workflow templates: ``TrainingPipeline`` (train, create the model, configure and deploy an
-endpoint), as the Step Functions Data Science SDK has it. A template's task parameters travel as
+endpoint) and ``InferencePipeline`` (train a preprocessor, transform the training data with it,
+train the model on that, deploy both as one serial inference pipeline), as the Step Functions Data
+Science SDK has them. A template's task parameters travel as
 the execution's input (each state reads ``$$.Execution.Input['<state>']``), so each ``execute``
 can name its job, model and endpoint anew."""
 
@@ -10,11 +12,17 @@ import time
 from typing import Any
 
 from mlyard.stepfunctions.steps import Chain
-from mlyard.stepfunctions.steps.sagemaker import EndpointConfigStep, EndpointStep, ModelStep, TrainingStep
+from mlyard.stepfunctions.steps.sagemaker import (
+    EndpointConfigStep,
+    EndpointStep,
+    ModelStep,
+    TrainingStep,
+    TransformStep,
+)
 from mlyard.stepfunctions.steps.states import State
 from mlyard.stepfunctions.workflow import Execution, Workflow
 
-__all__ = ["WorkflowTemplate", "TrainingPipeline"]
+__all__ = ["WorkflowTemplate", "TrainingPipeline", "InferencePipeline"]
 
 
 def _stamp() -> str:
@@ -90,6 +98,91 @@ class TrainingPipeline(WorkflowTemplate):
         model = inputs["Create Model"]
         model["ModelName"] = name
         model["PrimaryContainer"]["ModelDataUrl"] = f"{output}/{name}/output/model.tar.gz"
+        config = inputs["Configure Endpoint"]
+        config["EndpointConfigName"] = name
+        config["ProductionVariants"][0]["ModelName"] = name
+        inputs["Deploy"].update(EndpointName=name, EndpointConfigName=name)
+        if self.workflow.state_machine_arn is None:
+            self.workflow.create()
+        return self.workflow.execute(inputs=inputs)
+
+
+class InferencePipeline(WorkflowTemplate):
+    """Train Preprocessor -> Create Preprocessor Model -> Transform Input -> Training -> Create
+    Pipeline Model -> Configure Endpoint -> Deploy. The preprocessor's model transforms the
+    training channel (``inputs['train']``, or ``inputs`` itself); the estimator trains on what it
+    wrote; the endpoint serves both models as one serial inference pipeline, preprocessor first."""
+
+    def __init__(self, preprocessor: Any, estimator: Any, inputs: Any, s3_bucket: str, role: str | None,
+                 client: Any = None, **kwargs: Any) -> None:
+        from mlyard.pipeline import PipelineModel
+        from mlyard.transformer import Transformer
+
+        unknown = set(kwargs) - {"compression_type", "content_type", "pipeline_name"}
+        if unknown:
+            raise TypeError(f"InferencePipeline got unexpected arguments {sorted(unknown)} (its keyword arguments are "
+                            "compression_type, content_type and pipeline_name)")
+        self.preprocessor, self.estimator, self.inputs = preprocessor, estimator, inputs
+        self.pipeline_name = kwargs.get("pipeline_name") or f"inference-pipeline-{_stamp()}"
+        train_data = inputs.get("train") if isinstance(inputs, dict) else inputs
+        if train_data is None:
+            raise ValueError("InferencePipeline's inputs need a 'train' channel (or are one data location)")
+        pre_train = TrainingStep("Train Preprocessor", estimator=preprocessor, job_name="placeholder-preprocessor",
+                                 data=inputs)
+        pre_model = ModelStep("Create Preprocessor Model", model=pre_train.get_expected_model(),
+                              model_name="placeholder-preprocessor")
+        transformer = Transformer("placeholder-preprocessor", preprocessor.instance_count,
+                                  preprocessor.instance_type, strategy="MultiRecord", assemble_with="Line",
+                                  max_payload=20, sagemaker_session=preprocessor.sagemaker_session)
+        transform = TransformStep("Transform Input", transformer=transformer, job_name="placeholder-preprocessor",
+                                  model_name="placeholder-preprocessor", data=train_data,
+                                  content_type=kwargs.get("content_type"),
+                                  compression_type=kwargs.get("compression_type"), split_type="Line")
+        training = TrainingStep("Training", estimator=estimator, job_name="placeholder-estimator", data=inputs)
+        both = PipelineModel([pre_train.get_expected_model(), training.get_expected_model()], role=role,
+                             sagemaker_session=estimator.sagemaker_session)
+        pipeline_model = ModelStep("Create Pipeline Model", model=both, model_name="placeholder")
+        config = EndpointConfigStep("Configure Endpoint", endpoint_config_name="placeholder",
+                                    model_name="placeholder", initial_instance_count=estimator.instance_count,
+                                    instance_type=estimator.instance_type)
+        deploy = EndpointStep("Deploy", endpoint_name="placeholder", endpoint_config_name="placeholder")
+        steps: list[State] = [pre_train, pre_model, transform, training, pipeline_model, config, deploy]
+        workflow = Workflow(self.pipeline_name, Chain(steps), role, client=client)
+        super().__init__(s3_bucket, workflow, role, client)
+        self._lift_parameters(steps)
+
+    def execute(self, job_name: str | None = None, hyperparameters: dict[str, Any] | None = None) -> Execution:
+        """Run the pipeline once: the preprocessor's training job and model are named
+        ``preprocessor-<job_name>``, its transform job ``preprocessor-transform-<job_name>`` (mlyard's
+        job names are unique across kinds), the estimator's training job ``estimator-<job_name>``,
+        and the pipeline model, endpoint configuration and endpoint ``job_name`` (by default
+        ``inference-pipeline-<time>``). ``hyperparameters`` are the estimator's."""
+        name = job_name or f"inference-pipeline-{_stamp()}"
+        pre, est = f"preprocessor-{name}", f"estimator-{name}"
+        inputs = copy.deepcopy(self.input_template)
+        models = f"s3://{self.s3_bucket}/{self.pipeline_name}/models"
+        transformed = f"s3://{self.s3_bucket}/{self.pipeline_name}/{pre}/transform"
+        inputs["Train Preprocessor"]["TrainingJobName"] = pre
+        inputs["Train Preprocessor"]["OutputDataConfig"]["S3OutputPath"] = models
+        inputs["Create Preprocessor Model"]["ModelName"] = pre
+        inputs["Create Preprocessor Model"]["PrimaryContainer"]["ModelDataUrl"] = f"{models}/{pre}/output/model.tar.gz"
+        transform = inputs["Transform Input"]
+        transform.update(TransformJobName=f"preprocessor-transform-{name}", ModelName=pre)
+        transform["TransformOutput"]["S3OutputPath"] = transformed
+        training = inputs["Training"]
+        training["TrainingJobName"] = est
+        training["OutputDataConfig"]["S3OutputPath"] = models
+        channels = training["InputDataConfig"]
+        channel = next((c for c in channels if c["ChannelName"] == "train"), channels[0])
+        channel["DataSource"]["S3DataSource"]["S3Uri"] = transformed
+        if hyperparameters:
+            from mlyard.hyperparameters import encode_hyperparameters
+
+            training["HyperParameters"].update(encode_hyperparameters(hyperparameters))
+        model = inputs["Create Pipeline Model"]
+        model["ModelName"] = name
+        model["Containers"][0]["ModelDataUrl"] = f"{models}/{pre}/output/model.tar.gz"
+        model["Containers"][1]["ModelDataUrl"] = f"{models}/{est}/output/model.tar.gz"
         config = inputs["Configure Endpoint"]
         config["EndpointConfigName"] = name
         config["ProductionVariants"][0]["ModelName"] = name
