@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -112,7 +114,7 @@ def test_a_functions_error_is_retried_and_caught_by_its_name(session, fns: Modul
     assert bad["status"] == "FAILED" and bad["error"] == "Runtime.MarshalError" and "JSON" in bad["cause"]
 
 
-def test_a_module_path_runs_without_registering_and_unknown_functions_fail_clearly(session) -> None:
+def test_a_module_path_runs_without_registering_and_unknown_functions_fail_clearly(session, home: Path) -> None:
     client = session.client
     client.create_workflow({"name": "mean", "definition": {"StartAt": "F", "States": {"F": {
         "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
@@ -137,6 +139,18 @@ def test_a_module_path_runs_without_registering_and_unknown_functions_fail_clear
         client.put_function({"FunctionName": "has space", "Handler": "m:f"})
     with pytest.raises(NotFoundError, match="no function named 'ghost'"):
         client.describe_function("ghost")
+    client.put_function({"FunctionName": "mean", "Handler": "statistics:mean", "Timeout": 60})
+    env = {**os.environ, "MLYARD_HOME": str(home), "COLUMNS": "200"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mlyard", "functions", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    listed = cli("list")
+    assert listed.returncode == 0 and "mean" in listed.stdout and "statistics:mean" in listed.stdout
+    assert json.loads(cli("describe", "mean").stdout)["Timeout"] == 60
+    assert cli("delete", "mean").returncode == 0 and client.list_functions() == []
+    assert cli("describe", "mean").returncode != 0
     with pytest.raises(ValidationError, match="top level"):
         functions.register(lambda event: event, session=session)
     with pytest.raises(ValueError, match="wait_for_callback"):

@@ -26,6 +26,9 @@ app.add_typer(buckets_app, name="buckets")
 workflows_app = typer.Typer(help="Workflows (Step Functions state machines) and their executions.",
                             no_args_is_help=True)
 app.add_typer(workflows_app, name="workflows")
+functions_app = typer.Typer(help="Functions that workflows invoke (lambda:invoke), each run in a job.",
+                            no_args_is_help=True)
+app.add_typer(functions_app, name="functions")
 console = Console()
 _COLORS = {"Completed": "green", "Failed": "red", "InProgress": "cyan", "Stopped": "yellow", "Stopping": "yellow",
            "SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "ABORTED": "yellow", "TIMED_OUT": "red"}
@@ -208,6 +211,29 @@ def tuning_stop(name: str) -> None:
     """Stop a tuning job and its running training jobs."""
     desc = _client().stop_tuning_job(name)
     console.print(f"{name}: {desc['HyperParameterTuningJobStatus']}")
+
+
+@functions_app.command("list")
+def functions_list() -> None:
+    """List registered functions."""
+    table = Table("name", "handler", "timeout", "modified")
+    for f in _client().list_functions():
+        table.add_row(escape(f["FunctionName"]), escape(f["Handler"]), f"{f['Timeout']}s",
+                      (f["LastModified"] or "")[:19])
+    console.print(table)
+
+
+@functions_app.command("describe")
+def functions_describe(name: str) -> None:
+    """Show a registered function."""
+    print(json.dumps(_client().describe_function(name), indent=2))
+
+
+@functions_app.command("delete")
+def functions_delete(name: str) -> None:
+    """Delete a registered function."""
+    _client().delete_function(name)
+    console.print(f"function {escape(name)} deleted")
 
 
 @workflows_app.command("list")
