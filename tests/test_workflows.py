@@ -237,3 +237,90 @@ def test_an_input_that_does_not_match_the_workflows_input_schema_is_refused(sess
         client.start_execution("typed", {"input": {"mse": "high", "run": {}}})
     assert "missing run.id" in err.value.message and "mse (a float, not \"high\")" in err.value.message
     assert run(client, "typed", {"mse": 12, "run": {"id": "r1"}})["status"] == "SUCCEEDED"
+
+
+def test_processing_tuning_model_and_endpoint_update_tasks_run_on_real_jobs(session, tmp_path: Path) -> None:
+    import joblib
+    import numpy as np
+    from sklearn.datasets import load_iris
+    from sklearn.dummy import DummyClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from mlyard.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
+    from mlyard.sklearn.model import SKLearnModel
+    from mlyard.stepfunctions.steps import Chain
+    from mlyard.stepfunctions.steps.sagemaker import (
+        EndpointConfigStep,
+        EndpointStep,
+        ModelStep,
+        ProcessingStep,
+        TuningStep,
+    )
+    from mlyard.stepfunctions.workflow import Workflow
+    from mlyard.tuner import ContinuousParameter, HyperparameterTuner
+
+    x, y = load_iris(return_X_y=True)
+    for name, model in (("a", LogisticRegression(max_iter=1000).fit(x, y)),
+                        ("b", DummyClassifier(strategy="constant", constant=2).fit(x, y))):
+        (tmp_path / name).mkdir()
+        joblib.dump(model, tmp_path / name / "model.joblib")
+    predictor = SKLearnModel(model_data=f"file://{tmp_path / 'a'}", role="r", sagemaker_session=session).deploy(
+        1, "local", endpoint_name="served")
+    write_script(tmp_path / "code", "count.py", """
+        import os
+        rows = open("/opt/ml/processing/input/data/rows.csv").read().splitlines()
+        os.makedirs("/opt/ml/processing/out", exist_ok=True)
+        open("/opt/ml/processing/out/count.txt", "w").write(str(len(rows)))
+        print("counted", len(rows))
+        """)
+    (tmp_path / "data").mkdir()
+    np.savetxt(tmp_path / "data" / "rows.csv", x[:7], delimiter=",")
+    processor = ScriptProcessor(command=["python3"], role="r", instance_type="local", instance_count=1,
+                                sagemaker_session=session)
+    process = ProcessingStep(
+        "Process", processor, job_name="wf-process-1",
+        inputs=[ProcessingInput(source=str(tmp_path / "data"), destination="/opt/ml/processing/input/data"),
+                ProcessingInput(source=str(tmp_path / "code" / "count.py"),
+                                destination="/opt/ml/processing/input/code")],
+        outputs=[ProcessingOutput(source="/opt/ml/processing/out", output_name="out")],
+        container_entrypoint=["python3", "/opt/ml/processing/input/code/count.py"],
+        result_selector={"status.$": "$.ProcessingJobStatus",
+                         "out.$": "$.ProcessingOutputConfig.Outputs[0].S3Output.S3Uri"}, result_path="$.processing")
+    write_script(tmp_path / "tune", "train.py", """
+        import json, os
+        lr = float(json.loads(os.environ["SM_HPS"])["lr"])
+        print(f"objective: {1 - (lr - 0.3) ** 2}")
+        """)
+    tuner = HyperparameterTuner(Estimator(entry_point=str(tmp_path / "tune" / "train.py"), role="r",
+                                          instance_type="local", sagemaker_session=session),
+                                "objective", {"lr": ContinuousParameter(0.0, 1.0)},
+                                [{"Name": "objective", "Regex": "objective: ([0-9.e-]+)"}], max_jobs=2,
+                                max_parallel_jobs=2)
+    tune = TuningStep("Tune", tuner, job_name="wf-tune-1",
+                      result_selector={"status.$": "$.HyperParameterTuningJobStatus",
+                                       "best.$": "$.BestTrainingJob.TrainingJobName"}, result_path="$.tuning")
+    model = ModelStep("Model", SKLearnModel(model_data=f"file://{tmp_path / 'b'}", role="r", sagemaker_session=session),
+                      model_name="wf-model-b", result_path="$.model")
+    config = EndpointConfigStep("Config", endpoint_config_name="wf-config-b", model_name="wf-model-b",
+                                initial_instance_count=1, instance_type="local", result_path="$.config")
+    update = EndpointStep("Update", endpoint_name="served", endpoint_config_name="wf-config-b", update=True,
+                          result_path="$.update")
+    flow = Workflow("jobs", Chain([process, tune, model, config, update]), role="r", client=session)
+    flow.create()
+    try:
+        execution = flow.execute(inputs={})
+        output = execution.get_output(wait=True)
+        assert execution.describe()["status"] == "SUCCEEDED", execution.describe()
+        assert output["processing"]["status"] == "Completed", output
+        from mlyard.s3 import S3Downloader
+
+        assert S3Downloader.read_file(output["processing"]["out"] + "/count.txt", sagemaker_session=session) == "7"
+        assert output["tuning"]["status"] == "Completed" and output["tuning"]["best"].startswith("wf-tune-1")
+        assert len(session.client.tuning_training_jobs("wf-tune-1")) == 2
+        assert output["model"]["ModelName"] == "wf-model-b" and output["config"]["EndpointConfigName"] == "wf-config-b"
+        assert output["update"]["EndpointName"] == "served"
+        wait_for(lambda: (d := session.client.describe_endpoint("served"))["EndpointStatus"] == "InService"
+                 and d["EndpointConfigName"] == "wf-config-b", timeout=60)
+        assert np.ravel(predictor.predict(x[:3])).tolist() == [2, 2, 2]  # model b answers now
+    finally:
+        predictor.delete_endpoint()
