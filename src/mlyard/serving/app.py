@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -79,15 +80,22 @@ def _json(data: Any, status: int = 200) -> Response:
                     status_code=status, media_type=codecs.JSON)
 
 
-def create_app(server: ModelServer) -> Starlette:
-    handler = server.handler
+async def _ping(_: Request) -> Response:
+    return Response(status_code=200)
 
-    async def ping(_: Request) -> Response:
-        return Response(status_code=200)
 
+def _execution_parameters(server: ModelServer) -> Callable[[Request], Awaitable[Response]]:
     async def execution_parameters(_: Request) -> Response:
         return _json({"MaxConcurrentTransforms": server.max_concurrent_transforms, "BatchStrategy": "MULTI_RECORD",
                       "MaxPayloadInMB": server.max_payload // (1024 * 1024)})
+
+    return execution_parameters
+
+
+def create_app(server: ModelServer) -> Starlette:
+    handler = server.handler
+
+    ping, execution_parameters = _ping, _execution_parameters(server)
 
     async def invocations(request: Request) -> Response:
         body = await _body(request, server)
@@ -219,12 +227,7 @@ def create_pipeline_app(servers: list[ModelServer]) -> Starlette:
     request's Accept applies to the last container, the others answer in their default type."""
     first = servers[0]
 
-    async def ping(_: Request) -> Response:
-        return Response(status_code=200)
-
-    async def execution_parameters(_: Request) -> Response:
-        return _json({"MaxConcurrentTransforms": first.max_concurrent_transforms, "BatchStrategy": "MULTI_RECORD",
-                      "MaxPayloadInMB": first.max_payload // (1024 * 1024)})
+    ping, execution_parameters = _ping, _execution_parameters(first)
 
     async def invocations(request: Request) -> Response:
         body: bytes = await _body(request, first)

@@ -48,6 +48,17 @@ class WorkflowTemplate:
     def create(self) -> str:
         return self.workflow.create()
 
+    def _deploy_as(self, name: str, inputs: dict[str, Any]) -> Execution:
+        """Run the workflow on ``inputs``, its endpoint configuration and endpoint named ``name``
+        (the model they serve too); the workflow is created first if it is not yet."""
+        config = inputs["Configure Endpoint"]
+        config["EndpointConfigName"] = name
+        config["ProductionVariants"][0]["ModelName"] = name
+        inputs["Deploy"].update(EndpointName=name, EndpointConfigName=name)
+        if self.workflow.state_machine_arn is None:
+            self.workflow.create()
+        return self.workflow.execute(inputs=inputs)
+
     def get_workflow(self) -> Workflow:
         return self.workflow
 
@@ -98,13 +109,7 @@ class TrainingPipeline(WorkflowTemplate):
         model = inputs["Create Model"]
         model["ModelName"] = name
         model["PrimaryContainer"]["ModelDataUrl"] = f"{output}/{name}/output/model.tar.gz"
-        config = inputs["Configure Endpoint"]
-        config["EndpointConfigName"] = name
-        config["ProductionVariants"][0]["ModelName"] = name
-        inputs["Deploy"].update(EndpointName=name, EndpointConfigName=name)
-        if self.workflow.state_machine_arn is None:
-            self.workflow.create()
-        return self.workflow.execute(inputs=inputs)
+        return self._deploy_as(name, inputs)
 
 
 class InferencePipeline(WorkflowTemplate):
@@ -183,10 +188,4 @@ class InferencePipeline(WorkflowTemplate):
         model["ModelName"] = name
         model["Containers"][0]["ModelDataUrl"] = f"{models}/{pre}/output/model.tar.gz"
         model["Containers"][1]["ModelDataUrl"] = f"{models}/{est}/output/model.tar.gz"
-        config = inputs["Configure Endpoint"]
-        config["EndpointConfigName"] = name
-        config["ProductionVariants"][0]["ModelName"] = name
-        inputs["Deploy"].update(EndpointName=name, EndpointConfigName=name)
-        if self.workflow.state_machine_arn is None:
-            self.workflow.create()
-        return self.workflow.execute(inputs=inputs)
+        return self._deploy_as(name, inputs)
