@@ -208,6 +208,8 @@ def test_the_inference_pipeline_template_trains_transforms_and_deploys_both_mode
     assert list(pipeline.workflow.definition.to_dict()["States"]) == [
         "Train Preprocessor", "Create Preprocessor Model", "Transform Input", "Training", "Create Pipeline Model",
         "Configure Endpoint", "Deploy"]
+    with pytest.raises(ValueError, match="at most 40"):  # preprocessor-transform-<name> would pass 63
+        pipeline.execute(job_name="x" * 41)
     execution = pipeline.execute(job_name="iris1")
     output = execution.get_output(wait=True)
     desc = execution.describe()
@@ -224,3 +226,15 @@ def test_the_inference_pipeline_template_trains_transforms_and_deploys_both_mode
         assert [int(v) for v in np.ravel(json.loads(got))] == expected.tolist()
     finally:
         predictor.delete_endpoint()
+
+
+def test_a_pipeline_folder_is_read_only_as_laid_out(tmp_path) -> None:
+    from mlyard.serving.artifacts import PIPELINE_FILE, pipeline_stages
+
+    (tmp_path / "container-1").mkdir()
+    (tmp_path / PIPELINE_FILE).write_text(json.dumps([{"dir": "container-1", "environment": {"A": "1"}}]))
+    assert pipeline_stages(tmp_path) == [(tmp_path / "container-1", {"A": "1"})]
+    for bad in ([{"dir": "../../etc", "environment": {}}], [{"dir": "/abs", "environment": {}}], {"not": "a list"}):
+        (tmp_path / PIPELINE_FILE).write_text(json.dumps(bad))
+        with pytest.raises(ValidationError, match="not a serial inference pipeline's folder"):
+            pipeline_stages(tmp_path)

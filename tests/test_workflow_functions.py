@@ -171,3 +171,37 @@ def test_heartbeat_seconds_fails_a_task_whose_job_goes_silent_and_stops_the_job(
     timed_out = next(e for e in events if e["type"] == "TaskTimedOut")["taskTimedOutEventDetails"]
     job = timed_out["cause"].split("'")[1]
     assert wait_for(lambda: client.describe_job(job)["ProcessingJobStatus"] == "Stopped", timeout=60)
+
+
+def test_a_functions_error_record_fits_a_failure_reason_and_keeps_its_name(monkeypatch) -> None:
+    from mlyard.runtime.function import FAILURE_LIMIT, failure
+    from mlyard.workflow.errors import HEARTBEAT_TIMEOUT, TIMEOUT, matches
+
+    class QualityError(Exception):
+        pass
+
+    try:
+        raise QualityError("é" * 5000)
+    except QualityError as exc:
+        text = failure(exc)
+    record = json.loads(text)
+    assert len(text.encode()) <= FAILURE_LIMIT and record["errorType"] == "QualityError"
+    assert record["errorMessage"].startswith("é") and record["errorMessage"].endswith("...")
+
+    # A heartbeat timeout is a timeout to Retry and Catch, not a task failure.
+    assert matches([TIMEOUT], HEARTBEAT_TIMEOUT) and matches([HEARTBEAT_TIMEOUT], HEARTBEAT_TIMEOUT)
+    assert not matches(["States.TaskFailed"], HEARTBEAT_TIMEOUT) and matches(["States.ALL"], HEARTBEAT_TIMEOUT)
+
+    # Inside a function's own job, importing its module does not register it again.
+    class Unreachable:
+        @property
+        def client(self) -> None:
+            raise AssertionError("no server is called from a function's job")
+
+    monkeypatch.setenv("MLYARD_FUNCTION_JOB", "1")
+
+    def handler(event: object) -> object:
+        return event
+
+    assert functions.register(handler, session=Unreachable()) is handler
+    assert functions.register(name="x", session=Unreachable())(handler) is handler

@@ -363,3 +363,15 @@ def test_a_replayed_wait_waits_what_is_left_and_a_recorded_task_result_is_not_ru
     outcome, resumed = run(definition, {}, tasks, recorded=cut)
     assert outcome.output == "ran" and tasks.calls == {"once": 1}
     assert resumed.types().count("TaskSucceeded") == 1
+
+
+def test_a_fan_outs_stop_token_is_let_go_when_its_flows_end() -> None:
+    definition = {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemProcessor": {"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "End": True}}}, "Next": "Par"},
+        "Par": {"Type": "Parallel", "Branches": [{"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}}],
+                "End": True}}}
+    check(definition)
+    interpreter = Interpreter(definition, MemoryHistory(), Functions(), execution={"Id": "x", "Name": "x",
+                                                                                   "Input": [1, 2, 3]})
+    assert interpreter.run().status == "SUCCEEDED"
+    assert interpreter.stopping._children == []

@@ -375,7 +375,8 @@ class Framework(EstimatorBase):
 
         if self._serves_with_training_code and "entry_point" not in kwargs:
             kwargs.update(entry_point=self.entry_point, source_dir=kwargs.get("source_dir", self.source_dir),
-                          dependencies=kwargs.get("dependencies", self.dependencies))
+                          dependencies=kwargs.get("dependencies", self.dependencies),
+                          git_config=kwargs.get("git_config", self.git_config))
         module, _, name = self._model_cls.rpartition(".")
         model_cls = getattr(importlib.import_module(module), name)
         return model_cls(model_data=model_data, role=role or self.role, framework_version=self.framework_version,

@@ -14,6 +14,7 @@ import argparse
 import importlib
 import inspect
 import json
+import os
 import sys
 import time
 import traceback
@@ -24,6 +25,12 @@ from typing import Any
 __all__ = ["main", "FAILURE_LIMIT"]
 
 FAILURE_LIMIT = 1000  # bytes: the job's FailureReason holds at most 1024
+RESULT_LIMIT = 256 * 1024  # bytes of a result, as Step Functions' payload limit
+IN_FUNCTION_JOB = "MLYARD_FUNCTION_JOB"  # set while a function's module is imported in its job
+
+
+class ResultTooLarge(Exception):
+    """The handler's result is over the payload limit."""
 
 
 class MarshalError(Exception):
@@ -53,15 +60,20 @@ def failure(exc: BaseException) -> str:
     """The failure record of ``exc`` (Lambda's shape), cut to fit a FailureReason."""
     if isinstance(exc, MarshalError):
         kind = "Runtime.MarshalError"
+    elif isinstance(exc, ResultTooLarge):
+        kind = "States.DataLimitExceeded"
     elif isinstance(exc, ImportError):
         kind = "Runtime.ImportModuleError"
     else:
         kind = type(exc).__name__
     frames = [f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__)]
-    record = {"errorType": kind, "errorMessage": str(exc)[:400], "stackTrace": frames[-6:]}
+    record: dict[str, Any] = {"errorType": kind[:100], "errorMessage": str(exc)[:400], "stackTrace": frames[-6:]}
     text = json.dumps(record)
-    while len(text.encode()) > FAILURE_LIMIT and record["stackTrace"]:
-        record["stackTrace"] = record["stackTrace"][1:]
+    while len(text.encode()) > FAILURE_LIMIT:  # frames first, then the message: the error's name stays
+        if record["stackTrace"]:
+            record["stackTrace"] = record["stackTrace"][1:]
+        else:
+            record["errorMessage"] = record["errorMessage"][: len(record["errorMessage"]) // 2] + "..."
         text = json.dumps(record)
     return text
 
@@ -83,17 +95,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.code and Path(args.code).is_dir():
             sys.path.insert(0, str(Path(args.code).resolve()))
         module, _, attr = args.handler.partition(":")
+        os.environ[IN_FUNCTION_JOB] = "1"  # a module that registers its function on import does not here
         handler = getattr(importlib.import_module(module), attr)
         event = json.loads(Path(args.event).read_text())
-        result = _call(handler, event, _context(args.name, args.function, args.timeout))
         try:
-            data = json.dumps(result)
+            result = _call(handler, event, _context(args.name, args.function, args.timeout))
+        except SystemExit as exc:
+            raise RuntimeError(f"the function called exit({exc.code!r}) instead of returning") from None
+        try:
+            data = json.dumps(result, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise MarshalError(f"the function's result cannot be written as JSON: {exc}") from None
+        if len(data.encode()) > RESULT_LIMIT:
+            raise ResultTooLarge(f"the function's result is {len(data.encode())} bytes; at most {RESULT_LIMIT} "
+                                 "may be returned: store large data and return its URI")
         result_file.parent.mkdir(parents=True, exist_ok=True)
         result_file.write_text(data)
         return 0
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         traceback.print_exc()
         failure_file.parent.mkdir(parents=True, exist_ok=True)
         failure_file.write_text(failure(exc))

@@ -68,7 +68,7 @@ class ControlPlane:
         self.executor = executor or create_executor()
         self.sources = SourcePolicy.from_environment(home, store_root)  # where local inputs may be read
         self.endpoints = Endpoints(home, catalog, self.sources, self.executor)
-        self.functions = Functions(catalog)  # what workflows' lambda:invoke tasks run, each in a job
+        self.functions = Functions(catalog, self.sources)  # what workflows' lambda:invoke tasks run, each in a job
         self.scheduler = Scheduler(self.executor.capacity())
         self.changed = threading.Condition()
         self.generation = 0

@@ -16,9 +16,10 @@ from typing import Any
 
 from mlyard import store
 from mlyard.catalog import Catalog, Objects
-from mlyard.errors import NotFoundError, ValidationError
+from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.server.buckets import check_s3_uri
 from mlyard.server.describe import iso
+from mlyard.store.paths import SourcePolicy
 
 __all__ = ["Functions", "function_arn", "FUNCTION_NAME", "EVENT_PATH", "RESULT_PATH", "CODE_PATH"]
 
@@ -51,8 +52,9 @@ def handler_of(path: str) -> str | None:
 class Functions:
     """The registry of functions workflows invoke."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, sources: SourcePolicy) -> None:
         self.objects = Objects(catalog)
+        self.sources = sources
 
     def put(self, req: dict[str, Any]) -> dict[str, Any]:
         """Register ``req`` (a PutFunction request) under its name, replacing an earlier one."""
@@ -64,6 +66,8 @@ class Functions:
         code = req.get("CodeUri")
         if code:
             check_s3_uri("the function's code (CodeUri)", code, need_key=True)
+            # Whether a path may be read is told before whether it exists: nothing is said of denied places.
+            self.sources.check("the function's code (CodeUri)", code)
             if not store.exists(store.check_uri(code)):
                 raise ValidationError(f"the function's code {code!r} does not exist; upload it first")
         spec = {"FunctionName": name, "Handler": handler_of(req["Handler"]), "CodeUri": code,
@@ -71,10 +75,9 @@ class Functions:
                 "InstanceType": req.get("InstanceType") or DEFAULT_INSTANCE, "Sandbox": bool(req.get("Sandbox")),
                 "Description": req.get("Description") or ""}
         try:
-            self.objects.get("function", name)
-            self.objects.update("function", name, spec=spec)
-        except NotFoundError:
             self.objects.insert("function", name, spec, what="function")
+        except ConflictError:  # registered before: replaced
+            self.objects.update("function", name, spec=spec)
         return self.describe(name)
 
     def describe(self, name: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,11 @@ from mlyard import store
 from mlyard.errors import ValidationError
 from mlyard.store.paths import SourcePolicy, copy_file, copy_tree
 
-__all__ = ["materialize_model", "materialize_containers", "PIPELINE_FILE"]
+__all__ = ["materialize_model", "materialize_containers", "PIPELINE_FILE", "PIPELINE_ENV", "pipeline_stages"]
 
-PIPELINE_FILE = "pipeline.json"  # in a serial inference pipeline's folder: its containers, in order
+PIPELINE_FILE = ".mlyard-pipeline.json"  # in a serial inference pipeline's folder: its containers, in order
+PIPELINE_ENV = "MLYARD_SERIAL_PIPELINE"  # set for a pipeline's model server: the folder holds PIPELINE_FILE
+_STAGE = re.compile(r"^container-[1-9][0-9]?$")
 
 
 def _download(what: str, uri: str, dest: Path) -> Path:
@@ -51,7 +54,7 @@ def materialize_containers(containers: list[dict[str, Any]], target: Path, work:
     """Lay out a model's containers (``server.endpoints.model_containers``) at ``target`` and return
     the environment its model server gets. One container: its model and code at ``target``, its
     environment returned. Several (a serial inference pipeline): each at ``target/container-<i>``,
-    with ``pipeline.json`` listing each one's folder and environment, in order; ``mlyard serve``
+    with ``.mlyard-pipeline.json`` listing each one's folder and environment, in order; ``mlyard serve``
     passes each request through them all."""
     if len(containers) == 1:
         c = containers[0]
@@ -61,13 +64,29 @@ def materialize_containers(containers: list[dict[str, Any]], target: Path, work:
     for i, c in enumerate(containers):
         folder = f"container-{i + 1}"
         try:
-            env = materialize_model(c.get("ModelDataUrl"), c.get("SourceUrl"), target / folder, work, policy)
+            materialize_model(c.get("ModelDataUrl"), c.get("SourceUrl"), target / folder, work, policy)
         except ValidationError as exc:
             raise ValidationError(f"container {i + 1} of {len(containers)}: {exc}") from None
-        stages.append({"dir": folder, "environment": {**env, **{k: str(v) for k, v in
-                                                                (c.get("Environment") or {}).items()}}})
+        # Its code is in <folder>/code, where the model server looks by default (wherever the folder
+        # is moved: a node of a cluster), so no absolute SAGEMAKER_SUBMIT_DIRECTORY is written.
+        stages.append({"dir": folder, "environment": {k: str(v) for k, v in (c.get("Environment") or {}).items()}})
     (target / PIPELINE_FILE).write_text(json.dumps(stages))
-    return {}
+    return {PIPELINE_ENV: "1"}
+
+
+def pipeline_stages(root: Path) -> list[tuple[Path, dict[str, str]]]:
+    """A serial pipeline's containers as ``materialize_containers`` laid them out: each one's
+    folder (under ``root``, checked) and environment, in order."""
+    try:
+        stages = json.loads((root / PIPELINE_FILE).read_text())
+        out = []
+        for stage in stages:
+            if not isinstance(stage.get("dir"), str) or not _STAGE.match(stage["dir"]):
+                raise ValueError(f"a stage's folder {stage.get('dir')!r} is not a container folder")
+            out.append((root / stage["dir"], {str(k): str(v) for k, v in dict(stage["environment"]).items()}))
+        return out
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValidationError(f"{str(root)!r} is not a serial inference pipeline's folder: {exc}") from None
 
 
 def _local(uri: str, what: str, policy: SourcePolicy | None) -> Path | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import os
 import socket
 import sys
@@ -50,7 +49,7 @@ def serve_model(model_dir: str, host: str = "127.0.0.1", port: int = 8080, max_b
     import uvicorn
 
     from mlyard.serving.app import ModelServer, create_app, create_pipeline_app
-    from mlyard.serving.artifacts import PIPELINE_FILE
+    from mlyard.serving.artifacts import PIPELINE_ENV, pipeline_stages
     from mlyard.serving.handlers import load_handler
 
     # The instance's token (from the endpoint runner) is kept from the model's code, and so is what
@@ -68,10 +67,8 @@ def serve_model(model_dir: str, host: str = "127.0.0.1", port: int = 8080, max_b
                            max_payload_mb=float(env.get("SAGEMAKER_MAX_PAYLOAD_IN_MB", "6")),
                            default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json"))
 
-    pipeline = root / PIPELINE_FILE  # a serial inference pipeline: its containers, in order
-    if pipeline.is_file():
-        stages = json.loads(pipeline.read_text())
-        servers = [server_of(root / stage["dir"], {**os.environ, **stage["environment"]}) for stage in stages]
+    if os.environ.pop(PIPELINE_ENV, None):  # a serial inference pipeline: its containers, in order
+        servers = [server_of(folder, {**os.environ, **env}) for folder, env in pipeline_stages(root)]
         kind = "pipeline of " + ", ".join(s.handler.kind for s in servers)
     else:
         servers = [server_of(root, dict(os.environ))]

@@ -22,11 +22,13 @@ environment has it.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mlyard.errors import ValidationError
+from mlyard.runtime.function import IN_FUNCTION_JOB
 
 __all__ = ["register", "describe", "list_functions", "delete"]
 
@@ -44,7 +46,10 @@ def register(func: F | None = None, *, name: str | None = None, source_dir: str 
              sandbox: bool = False, description: str = "", session: Any = None) -> Any:
     """Register ``func`` (a module-level function) under ``name`` (default: its own name),
     replacing an earlier function of that name; returns ``func`` (so it works as a decorator, with
-    or without arguments). ``timeout``: seconds its job may run."""
+    or without arguments). ``timeout``: seconds its job may run. Inside the function's own job,
+    where its module is imported to run it, registering does nothing."""
+    if os.environ.get(IN_FUNCTION_JOB):  # the module is being imported by the function's own job
+        return func if func is not None else (lambda f: f)
     if func is None:
         return lambda f: register(f, name=name, source_dir=source_dir, environment=environment, timeout=timeout,
                                   instance_type=instance_type, sandbox=sandbox, description=description,

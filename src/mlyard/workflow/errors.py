@@ -42,11 +42,11 @@ class StatesError(Exception):
 def matches(error_equals: list[str], error: str) -> bool:
     """Whether a retrier's or catcher's ``ErrorEquals`` names ``error``: by name, or by
     ``States.ALL`` (every error but the terminal ones), or by ``States.TaskFailed`` (every error
-    but ``States.Timeout`` and the terminal ones)."""
-    if error in error_equals:
+    but the timeouts and the terminal ones). ``States.Timeout`` also names a heartbeat timeout."""
+    if error in error_equals or (error == HEARTBEAT_TIMEOUT and TIMEOUT in error_equals):
         return True
     if error in TERMINAL:
         return False
     if ALL in error_equals:
         return True
-    return TASK_FAILED in error_equals and error != TIMEOUT
+    return TASK_FAILED in error_equals and error not in (TIMEOUT, HEARTBEAT_TIMEOUT)

@@ -142,7 +142,7 @@ class ControlPlaneTasks:
         name = (call.parameters.get(spec.name_key) if isinstance(call.parameters, dict) and spec is not _FUNCTION_JOB
                 else None) or _name_for(call.key, 32 if spec.short else 63)
         try:
-            request = _checked(spec.schema, build(name))
+            request = _checked(spec.schema, build(name), _service_error(api))
             if spec.kind:
                 create: Callable[[dict[str, Any]], Any] = getattr(self.control, f"create_{spec.kind}_job")
             else:
@@ -204,7 +204,7 @@ class ControlPlaneTasks:
             now = time.monotonic()
             if call.heartbeat:
                 seen = self._signs(spec, name, desc)
-                if seen != signs:
+                if seen != signs or desc.get("SecondaryStatus") == "Pending":  # queued: its clock starts later
                     signs, last_sign = seen, now
             if call.stop.is_set():
                 if call.stop.detaching:  # the server is stopping: the job goes on, and is followed again
@@ -225,9 +225,20 @@ class ControlPlaneTasks:
             self.control.wait_changed(generation, wait)
 
     def _signs(self, spec: _JobApi, name: str, desc: dict[str, Any]) -> Any:
-        """What changes while a job shows signs of life: its status, and its hosts' logs."""
-        if not spec.kind:  # a tuning job: its trials' progress
-            return desc.get(spec.status_key), json.dumps(desc.get("TrainingJobStatusCounters"), sort_keys=True)
+        """What changes while a job shows signs of life: its status and its hosts' logs (a tuning
+        job: its trials' statuses and logs)."""
+        if not spec.kind:
+            training = _JOBS["createTrainingJob"]
+            running = [t["TrainingJobName"] for t in self.control.tunings.training_jobs(name)
+                       if t.get("TrainingJobStatus") == "InProgress"]
+            seen = []
+            for trial in running:
+                try:
+                    seen.append((trial, self._signs(training, trial, self._describe(training, trial))))
+                except NotFoundError:
+                    continue
+            return (desc.get(spec.status_key), json.dumps(desc.get("TrainingJobStatusCounters"), sort_keys=True),
+                    tuple(seen))
         try:
             channel, hosts, _ = self.control.log_channel(name)
             logs = tuple(channel.signature(f"logs/{h}.log") for h in hosts)
@@ -260,7 +271,15 @@ class ControlPlaneTasks:
         if invocation == "Event":  # started, not waited for
             return {"StatusCode": 202, "Payload": ""}
         desc = self._follow(call, _FUNCTION_JOB, name, failed=_function_failed)
-        result = json.loads(store.read_bytes(store.join(_result_uri(desc), "result.json")))
+        try:
+            data = store.read_bytes(store.join(_result_uri(desc), "result.json"))
+            if len(data) > PAYLOAD_LIMIT:
+                raise StatesError("States.DataLimitExceeded", f"the function's result is {len(data)} bytes; at most "
+                                                              f"{PAYLOAD_LIMIT} may be returned")
+            result = json.loads(data)
+        except (OSError, ValueError, StopIteration) as exc:
+            raise StatesError("Lambda.Unknown", f"the function's job {name!r} ended without a readable result "
+                                                f"({type(exc).__name__}: {exc})") from None
         if by_arn:
             return result
         return {"ExecutedVersion": "$LATEST", "Payload": result, "StatusCode": 200}
@@ -330,7 +349,7 @@ def _result_uri(desc: dict[str, Any]) -> str:
     return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == "result")
 
 
-def _checked(schema: str, params: dict[str, Any]) -> dict[str, Any]:
+def _checked(schema: str, params: dict[str, Any], error: str = SAGEMAKER_ERROR) -> dict[str, Any]:
     """The request as the HTTP API would take it (its schema's defaults filled in)."""
     from pydantic import ValidationError as PydanticError
 
@@ -340,8 +359,8 @@ def _checked(schema: str, params: dict[str, Any]) -> dict[str, Any]:
         model = getattr(schemas, schema).model_validate(params)
     except PydanticError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise StatesError(SAGEMAKER_ERROR, f"the parameters are not a valid {schema[6:] or schema} request: "
-                                           f"{problems}") from None
+        raise StatesError(error, f"the parameters are not a valid {schema[6:] or schema} request: "
+                                 f"{problems}") from None
     dumped: dict[str, Any] = model.model_dump()
     return dumped
 

@@ -38,6 +38,9 @@ class CustomHandler(Handler):
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
+        except SystemExit as exc:  # a script that parses its arguments or exits when imported
+            raise ModelError(f"importing the inference code {str(program)!r} exited ({exc.code!r}): keep what it "
+                             "does when run as a script under `if __name__ == \"__main__\":`") from exc
         except Exception as exc:
             raise ModelError(f"cannot import the inference code {str(program)!r}: {exc!r}") from exc
         self.fns = {n: getattr(module, n) for n in ("model_fn", "input_fn", "predict_fn", "output_fn",

@@ -160,9 +160,12 @@ class InferencePipeline(WorkflowTemplate):
         """Run the pipeline once: the preprocessor's training job and model are named
         ``preprocessor-<job_name>``, its transform job ``preprocessor-transform-<job_name>`` (mlyard's
         job names are unique across kinds), the estimator's training job ``estimator-<job_name>``,
-        and the pipeline model, endpoint configuration and endpoint ``job_name`` (by default
-        ``inference-pipeline-<time>``). ``hyperparameters`` are the estimator's."""
-        name = job_name or f"inference-pipeline-{_stamp()}"
+        and the pipeline model, endpoint configuration and endpoint ``job_name`` (at most 40
+        characters; by default ``pipeline-<time>``). ``hyperparameters`` are the estimator's."""
+        name = job_name or f"pipeline-{_stamp()}"
+        if len(name) > 40:  # the longest name made from it, preprocessor-transform-<name>, has at most 63
+            raise ValueError(f"job_name {name!r} has {len(name)} characters; give at most 40 (the jobs made from it "
+                             "are named preprocessor-transform-<job_name>, estimator-<job_name>, ...)")
         pre, est = f"preprocessor-{name}", f"estimator-{name}"
         inputs = copy.deepcopy(self.input_template)
         models = f"s3://{self.s3_bucket}/{self.pipeline_name}/models"
