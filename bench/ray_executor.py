@@ -115,6 +115,10 @@ def main() -> None:
     parser.add_argument("--work", type=float, default=1.0, help="CPU-seconds of work per processing file")
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--no-pin", action="store_true", help="let every node use every core")
+    parser.add_argument("--timeline", action="store_true",
+                        help="print (to stderr) where each processing job's time went: its status changes, "
+                             "in seconds after the SDK's call")
+    parser.add_argument("--skip-tuning", action="store_true", help="measure the jobs only")
     args = parser.parse_args()
     import ray
 
@@ -128,8 +132,10 @@ def main() -> None:
         raw, transform, noop = write_inputs(root)
 
         # Tuning on the local executor first, with the machine to itself.
-        with isolated_home(root / "local"):
-            local_tuning = _tuning(root, args.trials)
+        local_tuning = float("nan")
+        if not args.skip_tuning:
+            with isolated_home(root / "local"):
+                local_tuning = _tuning(root, args.trials)
 
         burn = root / "burn.py"
         burn.write_text(BURN)
@@ -172,8 +178,17 @@ def main() -> None:
                                                 s3_data_distribution_type="ShardedByS3Key")],
                         outputs=[ProcessingOutput(source="/opt/ml/processing/output",
                                                   destination=str(root / "out" / f"{count}-{time.time_ns()}"))]))
-                    assert p.jobs[-1].describe()["ProcessingJobStatus"] == "Completed"
-                    return time.perf_counter() - start
+                    desc = p.jobs[-1].describe()
+                    assert desc["ProcessingJobStatus"] == "Completed"
+                    took = time.perf_counter() - start
+                    if args.timeline:
+                        t0 = time.time() - took
+                        marks = [(t["StartTime"].timestamp() - t0, t["Status"]) for t in
+                                 desc.get("SecondaryStatusTransitions") or []]
+                        end = desc["ProcessingEndTime"].timestamp() - t0
+                        print(f"processing on {count}: {took:.2f}s | "
+                              + " ".join(f"{s}@{at:.2f}" for at, s in marks) + f" | end@{end:.2f}", file=sys.stderr)
+                    return took
 
                 job()
                 via_ray()  # warm: the server started, workers up
@@ -187,7 +202,7 @@ def main() -> None:
                     twos.append(processing(2))
                     bare_ones.append(bare_shards(1))
                     bare_twos.append(bare_shards(2))
-                ray_tuning = _tuning(root, args.trials)
+                ray_tuning = float("nan") if args.skip_tuning else _tuning(root, args.trials)
         finally:
             ray.shutdown()
             cluster.shutdown()

@@ -416,18 +416,22 @@ def test_deploy_the_best_model_of_a_scikit_learn_tuning_job(session, tmp_path: P
     raw.mkdir()
     np.savetxt(raw / "train.csv", np.column_stack([y[:300], x[:300]]), delimiter=",")
     np.savetxt(raw / "test.csv", np.column_stack([y[300:], x[300:]]), delimiter=",")
+    # The model serves with this script as its inference code (SageMaker's scikit-learn models do):
+    # imported by the model server, it trains only when run as a script.
     write_script(tmp_path / "src", "train.py", """
         import argparse, os
         import joblib, numpy as np
         from sklearn.linear_model import Ridge
-        p = argparse.ArgumentParser()
-        p.add_argument("--alpha", type=float, default=1.0)
-        args, _ = p.parse_known_args()
-        train = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "train.csv"), delimiter=",")
-        test = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "test.csv"), delimiter=",")
-        model = Ridge(alpha=args.alpha).fit(train[:, 1:], train[:, 0])
-        print(f"val_mse: {np.mean((model.predict(test[:, 1:]) - test[:, 0]) ** 2):.4f}")
-        joblib.dump(model, os.path.join(os.environ["SM_MODEL_DIR"], "model.joblib"))
+
+        if __name__ == "__main__":
+            p = argparse.ArgumentParser()
+            p.add_argument("--alpha", type=float, default=1.0)
+            args, _ = p.parse_known_args()
+            train = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "train.csv"), delimiter=",")
+            test = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "test.csv"), delimiter=",")
+            model = Ridge(alpha=args.alpha).fit(train[:, 1:], train[:, 0])
+            print(f"val_mse: {np.mean((model.predict(test[:, 1:]) - test[:, 0]) ** 2):.4f}")
+            joblib.dump(model, os.path.join(os.environ["SM_MODEL_DIR"], "model.joblib"))
     """)
     est = SKLearn(entry_point="train.py", source_dir=str(tmp_path / "src"), framework_version="1.5",
                   instance_type="local", role="r",

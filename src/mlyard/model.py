@@ -27,6 +27,14 @@ _PREDICTORS = {"tensorflow": "mlyard.tensorflow.model.TensorFlowPredictor",
                "pytorch": "mlyard.pytorch.model.PyTorchPredictor", "sklearn": "mlyard.sklearn.model.SKLearnPredictor"}
 
 
+class StoredSource:
+    """Inference code already in the store (a ``sourcedir.tar.gz``) and its entry point."""
+
+    def __init__(self, uri: str, program: str) -> None:
+        self.uri = uri
+        self.program = program
+
+
 class Model:
     """A model artifact (``model_data``: a model.tar.gz or a folder) with optional inference code
     (``entry_point`` + ``source_dir``), deployable to local endpoints."""
@@ -72,7 +80,7 @@ class Model:
     def _base_name(self) -> str:
         return f"{self._framework}-model" if self._framework else "model"
 
-    def _request(self, name: str | None, source: PackedSource | None) -> dict[str, Any]:
+    def _request(self, name: str | None, source: PackedSource | StoredSource | None) -> dict[str, Any]:
         """The CreateModel request: pure (see ``jobs.submit``: local model data and code are
         ``file://`` references); the server names the model from ``MlyardConfig.BaseName`` when
         ``name`` is None."""
@@ -86,16 +94,23 @@ class Model:
         if name is not None:
             check_name("model name", name)
         if source is not None:
-            cfg["SourceUrl"] = f"file://{source.path}"
+            cfg["SourceUrl"] = source.uri if isinstance(source, StoredSource) else f"file://{source.path}"
         return {"ModelName": name, "ExecutionRoleArn": self.role,
                 "PrimaryContainer": {"Image": self.image_uri, "ModelDataUrl": self.model_data, "Environment": env},
                 "MlyardConfig": cfg}
 
     def _pack(self) -> Any:
         """The model's inference code, packed (None: it has none); ``_request`` takes it, and the
-        caller keeps it until the request is submitted."""
+        caller keeps it until the request is submitted. A ``source_dir`` that is a stored
+        ``sourcedir.tar.gz`` (an attached estimator's, as SageMaker's attach gives it) is used as
+        it is."""
         if not self.entry_point:
             return None
+        if self.source_dir and "://" in self.source_dir and not self.source_dir.startswith("file://"):
+            if not self.source_dir.endswith(".tar.gz"):
+                raise ValidationError(f"source_dir {self.source_dir!r}: a stored source_dir must be a "
+                                      "sourcedir.tar.gz; a local folder is packed and uploaded")
+            return StoredSource(self.source_dir, self.entry_point)
         from mlyard.client.sources import pack_source
 
         return pack_source(self.entry_point, self.source_dir, self.dependencies, self.git_config)
