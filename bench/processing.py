@@ -24,6 +24,7 @@ from home import isolated_home  # noqa: E402
 
 TRANSFORM = """
 import hashlib, os, sys, time
+print(f"began {time.time():.3f}", flush=True)
 work = float(sys.argv[1])
 src, dst = "/opt/ml/processing/data", "/opt/ml/processing/output"
 for name in sorted(os.listdir(src)):
@@ -37,6 +38,7 @@ for name in sorted(os.listdir(src)):
         rounds += 2000
     with open(os.path.join(dst, name + ".out"), "w") as fh:
         fh.write(f"{digest.hex()} {rounds}\\n")
+print(f"ended {time.time():.3f}", flush=True)
 """
 
 

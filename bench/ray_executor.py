@@ -109,6 +109,27 @@ def _tuning(root: Path, trials: int) -> float:
     return time.perf_counter() - start
 
 
+def _cpu_by_process() -> dict[str, tuple[float, tuple[int, ...], str]]:
+    """Each process's CPU seconds so far, the cores it may run on, and what it is (--timeline)."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                stat = fh.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                what = fh.read().replace(b"\0", b" ").decode(errors="replace")
+            cores = tuple(sorted(os.sched_getaffinity(int(pid))))
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        what = " ".join(part.rsplit("/", 1)[-1] for part in what.split()[:3])[:70]
+        out[pid] = ((int(fields[11]) + int(fields[12])) / tick, cores, what)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
@@ -171,6 +192,7 @@ def main() -> None:
                 def processing(count: int) -> float:
                     p = ScriptProcessor(command=["python3"], instance_type="local", instance_count=count,
                                         role="bench")
+                    before = _cpu_by_process() if args.timeline else {}
                     start = time.perf_counter()
                     _quiet(lambda: p.run(
                         code=str(transform), arguments=[str(args.work)],
@@ -186,8 +208,22 @@ def main() -> None:
                         marks = [(t["StartTime"].timestamp() - t0, t["Status"]) for t in
                                  desc.get("SecondaryStatusTransitions") or []]
                         end = desc["ProcessingEndTime"].timestamp() - t0
+                        logs = b"".join(p.sagemaker_session.client.job_logs(p.jobs[-1].job_name)).decode()
+                        hosts = " ".join(f"{w.split()[0].rstrip(':') if count > 1 else 'host'}:"
+                                         f"{w.split()[-2]}@{float(w.split()[-1]) - t0:.2f}"
+                                         for w in logs.splitlines() if w.split()[-2:-1] in (["began"], ["ended"]))
                         print(f"processing on {count}: {took:.2f}s | "
-                              + " ".join(f"{s}@{at:.2f}" for at, s in marks) + f" | end@{end:.2f}", file=sys.stderr)
+                              + " ".join(f"{s}@{at:.2f}" for at, s in marks) + f" | end@{end:.2f} | {hosts}",
+                              file=sys.stderr)
+                        after = _cpu_by_process()
+                        used: dict[str, float] = {}
+                        for pid, (cpu, cores, what) in after.items():
+                            spent = cpu - before.get(pid, (0.0, (), ""))[0]
+                            if spent >= 0.02 and "transform.py" not in what:
+                                key = f"cores {','.join(map(str, cores))}: {what}"
+                                used[key] = used.get(key, 0.0) + spent
+                        for key, spent in sorted(used.items(), key=lambda kv: -kv[1])[:8]:
+                            print(f"    {spent:6.2f} s CPU  {key}", file=sys.stderr)
                     return took
 
                 job()
