@@ -1,0 +1,100 @@
+"""SageMaker Pipelines' expressions (``mlyard.workflow``): parameters, execution variables, step
+properties, Join, JsonGet and conditions, as the pipeline definition holds them."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlyard.errors import ValidationError
+from mlyard.workflow.conditions import (
+    ConditionEquals,
+    ConditionGreaterThanOrEqualTo,
+    ConditionIn,
+    ConditionLessThanOrEqualTo,
+    ConditionNot,
+    ConditionOr,
+)
+from mlyard.workflow.execution_variables import ExecutionVariables
+from mlyard.workflow.functions import Join, JsonGet
+from mlyard.workflow.parameters import ParameterBoolean, ParameterFloat, ParameterInteger, ParameterString
+from mlyard.workflow.properties import Properties, PropertyFile
+
+
+def test_parameters_are_declared_typed_and_referred_to() -> None:
+    count = ParameterInteger("TrainingInstanceCount", default_value=1)
+    kind = ParameterString("InstanceType", default_value="local", enum_values=["local", "ml.m5.xlarge"])
+    assert count.expr == {"Get": "Parameters.TrainingInstanceCount"}
+    assert count.to_request() == {"Name": "TrainingInstanceCount", "Type": "Integer", "DefaultValue": 1}
+    assert kind.to_request() == {"Name": "InstanceType", "Type": "String", "DefaultValue": "local",
+                                 "EnumValues": ["local", "ml.m5.xlarge"]}
+    assert ParameterFloat("MaxMSE", 6000).to_request() == {"Name": "MaxMSE", "Type": "Float", "DefaultValue": 6000.0}
+    assert ParameterBoolean("Deploy").to_request() == {"Name": "Deploy", "Type": "Boolean"}
+    assert count.check(2, "TrainingInstanceCount") == 2
+    with pytest.raises(ValidationError, match="must be a Integer, not '2'"):
+        count.check("2", "TrainingInstanceCount")
+    with pytest.raises(ValidationError, match="must be a Integer, not True"):
+        count.check(True, "TrainingInstanceCount")
+    with pytest.raises(ValidationError, match="must be one of"):
+        kind.check("ml.p3.2xlarge", "InstanceType")
+    with pytest.raises(ValidationError, match="default value 'gpu' is not one of"):
+        ParameterString("Kind", default_value="gpu", enum_values=["cpu"])
+    with pytest.raises(ValidationError, match="must be a Float"):
+        ParameterFloat("F", default_value="high")  # type: ignore[arg-type]
+
+
+def test_variables_are_not_python_values() -> None:
+    count = ParameterInteger("Count", default_value=1)
+    with pytest.raises(TypeError, match=r"Use \.to_string\(\) or Join"):
+        str(count)
+    with pytest.raises(TypeError, match="Join"):
+        count + "x"  # type: ignore[operator]
+    with pytest.raises(TypeError, match="no Python number"):
+        int(count)
+    assert count.to_string().expr == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Count"}]}}
+
+
+def test_properties_functions_and_conditions_write_their_expressions() -> None:
+    train = Properties("Train")
+    artifacts = train.ModelArtifacts.S3ModelArtifacts
+    assert artifacts.expr == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    output = Properties("Process").ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri
+    assert output.expr == {"Get": "Steps.Process.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"}
+    assert Properties("Tune").TrainingJobSummaries[0].TrainingJobName.expr == {
+        "Get": "Steps.Tune.TrainingJobSummaries[0].TrainingJobName"}
+    assert ExecutionVariables.PIPELINE_EXECUTION_ID.expr == {"Get": "Execution.PipelineExecutionId"}
+    uri = Join(on="/", values=["s3://bucket", ExecutionVariables.PIPELINE_EXECUTION_ID, "model"])
+    assert uri.expr == {"Std:Join": {"On": "/", "Values": [
+        "s3://bucket", {"Get": "Execution.PipelineExecutionId"}, "model"]}}
+
+    report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
+    assert report.expr == {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
+                           "FilePath": "evaluation.json"}
+    mse = JsonGet(step_name="Evaluate", property_file=report, json_path="regression_metrics.mse.value")
+    assert mse.expr == {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+                                        "Path": "regression_metrics.mse.value"}}
+    with pytest.raises(ValidationError, match="json_path"):
+        JsonGet(step_name="Evaluate", property_file=report, json_path="")
+
+    limit = ParameterFloat("MaxMSE", default_value=6000.0)
+    gate = ConditionLessThanOrEqualTo(left=mse, right=limit)
+    assert gate.to_request() == {"Type": "LessThanOrEqualTo", "LeftValue": mse.expr,
+                                 "RightValue": {"Get": "Parameters.MaxMSE"}}
+    either = ConditionOr([ConditionEquals(ParameterString("Stage", "dev"), "prod"),
+                          ConditionNot(ConditionGreaterThanOrEqualTo(limit, 10))])
+    assert either.to_request() == {"Type": "Or", "Conditions": [
+        {"Type": "Equals", "LeftValue": {"Get": "Parameters.Stage"}, "RightValue": "prod"},
+        {"Type": "Not", "Expression": {"Type": "GreaterThanOrEqualTo", "LeftValue": {"Get": "Parameters.MaxMSE"},
+                                       "RightValue": 10}}]}
+    assert ConditionIn(ParameterString("Stage"), ["dev", "prod"]).to_request() == {
+        "Type": "In", "QueryValue": {"Get": "Parameters.Stage"}, "Values": ["dev", "prod"]}
+    with pytest.raises(ValidationError, match="non-empty list"):
+        ConditionIn(limit, [])
+
+
+def test_the_expression_modules_are_reachable_as_sagemaker_workflow_s() -> None:
+    import mlyard
+
+    assert mlyard.workflow.parameters.ParameterInteger is ParameterInteger
+    assert mlyard.workflow.functions.JsonGet is JsonGet
+    with pytest.raises(AttributeError, match=r"does not provide sagemaker\.workflow\.steps yet"):
+        mlyard.workflow.steps  # noqa: B018
