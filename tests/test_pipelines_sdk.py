@@ -96,5 +96,55 @@ def test_the_expression_modules_are_reachable_as_sagemaker_workflow_s() -> None:
 
     assert mlyard.workflow.parameters.ParameterInteger is ParameterInteger
     assert mlyard.workflow.functions.JsonGet is JsonGet
-    with pytest.raises(AttributeError, match=r"does not provide sagemaker\.workflow\.steps yet"):
-        mlyard.workflow.steps  # noqa: B018
+    with pytest.raises(AttributeError, match=r"does not provide sagemaker\.workflow\.steps\.TrainingStep yet"):
+        mlyard.workflow.steps.TrainingStep  # noqa: B018
+    with pytest.raises(AttributeError, match=r"does not provide sagemaker\.workflow\.pipeline yet"):
+        mlyard.workflow.pipeline  # noqa: B018
+
+
+def test_retry_policies_take_attempts_or_minutes() -> None:
+    from mlyard.workflow.retry import (
+        SageMakerJobExceptionTypeEnum,
+        SageMakerJobStepRetryPolicy,
+        StepExceptionTypeEnum,
+        StepRetryPolicy,
+    )
+
+    policy = SageMakerJobStepRetryPolicy(exception_types=[SageMakerJobExceptionTypeEnum.CAPACITY_ERROR],
+                                         max_attempts=3, interval_seconds=2)
+    assert policy.to_request() == {"ExceptionType": ["SageMaker.CAPACITY_ERROR"], "IntervalSeconds": 2,
+                                   "BackoffRate": 2.0, "MaxAttempts": 3}
+    assert StepRetryPolicy([StepExceptionTypeEnum.THROTTLING], expire_after_mins=5).to_request()[
+        "ExpireAfterMin"] == 5
+    with pytest.raises(ValidationError, match="exactly one"):
+        StepRetryPolicy([StepExceptionTypeEnum.THROTTLING], max_attempts=2, expire_after_mins=5)
+    with pytest.raises(ValidationError, match="exactly one"):
+        StepRetryPolicy([StepExceptionTypeEnum.THROTTLING])
+    with pytest.raises(ValidationError, match="StepExceptionTypeEnum"):
+        StepRetryPolicy(["Step.THROTTLING"], max_attempts=1)  # type: ignore[list-item]
+
+
+def test_fail_and_condition_steps_and_caching_write_their_requests() -> None:
+    from mlyard.workflow.condition_step import ConditionStep
+    from mlyard.workflow.fail_step import FailStep
+    from mlyard.workflow.steps import CacheConfig
+
+    limit = ParameterFloat("MaxMSE", default_value=6000.0)
+    fail = FailStep("MSEAboveLimit", error_message=Join(on=" ", values=["MSE above", limit]))
+    mse = JsonGet(step_name="Evaluate", property_file="EvaluationReport", json_path="mse")
+    gate = ConditionStep("CheckMSE", conditions=[ConditionLessThanOrEqualTo(mse, limit)], if_steps=[],
+                         else_steps=[fail], depends_on=["Evaluate"])
+    assert gate.to_request() == {
+        "Name": "CheckMSE", "Type": "Condition", "DependsOn": ["Evaluate"], "Arguments": {
+            "Conditions": [{"Type": "LessThanOrEqualTo", "LeftValue": mse.expr, "RightValue": limit.expr}],
+            "IfSteps": [], "ElseSteps": [{"Name": "MSEAboveLimit", "Type": "Fail", "Arguments": {
+                "ErrorMessage": {"Std:Join": {"On": " ", "Values": ["MSE above", {"Get": "Parameters.MaxMSE"}]}}}}]}}
+    assert gate.properties.Outcome.expr == {"Get": "Steps.CheckMSE.Outcome"}
+    assert CacheConfig(enable_caching=True, expire_after="P30D").config == {
+        "CacheConfig": {"Enabled": True, "ExpireAfter": "P30D"}}
+    with pytest.raises(ValidationError, match="ISO 8601"):
+        CacheConfig(enable_caching=True, expire_after="30 days")
+    with pytest.raises(ValidationError, match="step name"):
+        FailStep("has space")
+    with pytest.raises(ValidationError, match="conditions are Condition"):
+        ConditionStep("C", conditions=["mse < 1"])  # type: ignore[list-item]

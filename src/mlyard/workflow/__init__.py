@@ -3,9 +3,10 @@ functions, Choice rules, Retry/Catch, durable replay, schedules, task integratio
 of a definition before it is created. Workflows are written with ``mlyard.stepfunctions`` (the
 Step Functions Data Science SDK's API).
 
-SageMaker Pipelines' ``sagemaker.workflow`` API is being built here: its expressions are
+SageMaker Pipelines' ``sagemaker.workflow`` API is being built here: its expressions
 (``parameters``, ``execution_variables``, ``functions``, ``properties``, ``conditions``,
-``entities``); its steps and ``Pipeline`` are not provided yet."""
+``entities``), ``retry``, and the steps that run no job (``fail_step``, ``condition_step``, the
+base ``steps.Step``) are; the job steps and ``Pipeline`` are not provided yet."""
 
 import importlib
 
@@ -14,7 +15,8 @@ from mlyard.workflow.validate import check, problems
 
 __all__ = ["StatesError", "check", "problems"]
 
-_PIPELINES = ("entities", "parameters", "execution_variables", "functions", "properties", "conditions")
+_PIPELINES = ("entities", "parameters", "execution_variables", "functions", "properties", "conditions", "retry",
+              "steps", "fail_step", "condition_step")
 
 
 def __getattr__(name: str) -> object:
