@@ -148,3 +148,33 @@ def test_fail_and_condition_steps_and_caching_write_their_requests() -> None:
         FailStep("has space")
     with pytest.raises(ValidationError, match="conditions are Condition"):
         ConditionStep("C", conditions=["mse < 1"])  # type: ignore[list-item]
+
+
+def test_the_dag_comes_from_references_and_depends_on_and_refuses_cycles_and_unknown_steps() -> None:
+    from mlyard.workflow.condition_step import ConditionStep
+    from mlyard.workflow.fail_step import FailStep
+    from mlyard.workflow.graph import pipeline_graph, topological_order
+
+    process = {"Name": "Process", "Type": "Processing", "Arguments": {}}
+    train = {"Name": "Train", "Type": "Training", "Arguments": {"InputDataConfig": [{"DataSource": {"S3DataSource": {
+        "S3Uri": Properties("Process").ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri.expr}}}]}}
+    evaluate = {"Name": "Evaluate", "Type": "Processing", "Arguments": {"ProcessingInputs": [
+        {"S3Input": {"S3Uri": Properties("Train").ModelArtifacts.S3ModelArtifacts.expr}}]}}
+    report = {"Name": "Report", "Type": "Processing", "Arguments": {}, "DependsOn": ["Process"]}
+    gate = ConditionStep("Gate", conditions=[ConditionLessThanOrEqualTo(
+        JsonGet(step_name="Evaluate", property_file="Metrics", json_path="mse"), 3000)],
+        else_steps=[FailStep("TooHigh", error_message="mse too high")]).to_request()
+    definition = {"Steps": [process, train, evaluate, report, gate]}
+    graph = pipeline_graph(definition)
+    assert graph == {"Process": [], "Train": ["Process"], "Evaluate": ["Train"], "Report": ["Process"],
+                     "Gate": ["Evaluate"], "TooHigh": ["Gate"]}
+    assert topological_order(graph) == ["Process", "Train", "Report", "Evaluate", "Gate", "TooHigh"]
+
+    loop = {"Steps": [dict(process, DependsOn=["Evaluate"]), train, evaluate]}
+    with pytest.raises(ValidationError, match="cycle: Process -> Evaluate -> Train -> Process"):
+        topological_order(pipeline_graph(loop))
+    stray = {"Steps": [process, {"Name": "Train", "Type": "Training", "Arguments": {"Model": {"Get": "Steps.Nope.X"}}}]}
+    with pytest.raises(ValidationError, match="step 'Train' refers in Arguments.Model to step 'Nope', which is not"):
+        pipeline_graph(stray)
+    with pytest.raises(ValidationError, match="used twice"):
+        pipeline_graph({"Steps": [process, process]})
