@@ -96,8 +96,8 @@ def test_missing_sagemaker_names_say_mlyard_lacks_them() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'no_such_thing'"):
         mlyard.no_such_thing  # noqa: B018
     assert not hasattr(mlyard, "xgboost")
-    with pytest.raises(AttributeError, match=r"mlyard does not provide sagemaker\.workflow\.pipeline yet"):
-        mlyard.workflow.pipeline  # noqa: B018 - SageMaker Pipelines: not yet; the engine module is there
+    with pytest.raises(AttributeError, match=r"mlyard does not provide sagemaker\.workflow\.step_collections yet"):
+        mlyard.workflow.step_collections  # noqa: B018 - the model registry: not yet
 
 
 def test_submodules_are_attributes_in_a_fresh_interpreter_and_import_mlyard_stays_light() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,9 @@ from mlyard.hyperparameters import decode_hyperparameters, encode_hyperparameter
 from mlyard.inputs import FileSystemInput, TrainingInput
 from mlyard.jobs import TrainingJob, _file_uri, base_name, check_instances, submit
 from mlyard.session import Session
-from mlyard.validation import TRAINING_ENVIRONMENT, check_hyperparameters, check_map, check_name
+from mlyard.validation import TRAINING_ENVIRONMENT, check_hyperparameters, check_map, check_name, is_variable
+from mlyard.workflow.entities import primitive_or_expr
+from mlyard.workflow.pipeline_context import runnable_by_pipeline
 
 if TYPE_CHECKING:
     from mlyard.client.sources import PackedSource
@@ -50,19 +53,19 @@ _DISTRIBUTIONS = {"torch_distributed", "pytorchddp", "multi_worker_mirrored_stra
 def _channels(inputs: Any) -> list[dict[str, Any]]:
     if inputs is None:
         return []
-    if isinstance(inputs, (str, TrainingInput, FileSystemInput)):
+    if isinstance(inputs, (str, TrainingInput, FileSystemInput)) or is_variable(inputs):
         inputs = {"training": inputs}
     if not isinstance(inputs, dict):
         raise ValidationError("inputs must be a URI, a TrainingInput, a FileSystemInput, or a dict of channel name "
                               "to any of them")
     channels = []
     for name, value in inputs.items():
-        if isinstance(value, str):
+        if isinstance(value, str) or is_variable(value):
             value = TrainingInput(value)
         if not isinstance(value, (TrainingInput, FileSystemInput)):
             raise ValidationError(f"channel {name!r}: expected a URI string, a TrainingInput or a FileSystemInput, "
                                   f"got {type(value).__name__}")
-        cfg = json.loads(json.dumps(value.config))
+        cfg = copy.deepcopy(value.config)
         src = cfg["DataSource"].get("S3DataSource")
         if src is not None:  # a FileSystemDataSource names a folder on the server's machine: sent as is
             src["S3Uri"] = _file_uri(src["S3Uri"])
@@ -176,7 +179,7 @@ class EstimatorBase:
     def _check_hyperparameters(hps: dict[str, Any]) -> None:
         for key, value in hps.items():
             try:
-                json.dumps(value)
+                json.dumps(primitive_or_expr(value))
             except (TypeError, ValueError) as exc:
                 raise ValidationError(
                     f"hyperparameter {key!r} = {value!r} cannot be JSON-encoded ({exc}); use str, int, "
@@ -248,6 +251,7 @@ class EstimatorBase:
         framework = self._framework if self._framework in image_uris.FRAMEWORKS else None
         return image_uris.image_name(framework, getattr(self, "framework_version", None), "training")
 
+    @runnable_by_pipeline
     def fit(self, inputs: Any = None, wait: bool = True, logs: bool | str = "All", job_name: str | None = None,
             experiment_config: dict[str, Any] | None = None) -> None:
         """Start a training job on ``inputs`` (a URI, a ``TrainingInput`` or a dict of channels);

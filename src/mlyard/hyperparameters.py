@@ -17,9 +17,12 @@ RESERVED_HYPERPARAMETERS = frozenset({
 })
 
 
-def encode_hyperparameters(hps: dict[str, Any]) -> dict[str, str]:
-    """Each value JSON-encoded, as a request carries them."""
-    return {str(k): json.dumps(v) for k, v in hps.items()}
+def encode_hyperparameters(hps: dict[str, Any]) -> dict[str, Any]:
+    """Each value JSON-encoded, as a request carries them (a pipeline variable: as the string it is
+    when the pipeline runs)."""
+    from mlyard.workflow.entities import PipelineVariable
+
+    return {str(k): v.to_string() if isinstance(v, PipelineVariable) else json.dumps(v) for k, v in hps.items()}
 
 
 def decode_hyperparameters(raw: dict[str, str]) -> dict[str, Any]:

@@ -38,8 +38,11 @@ def _parse_times(obj: Any) -> Any:
     return obj
 
 
-def _file_uri(uri: str) -> str:
-    """``file://relative`` and plain paths become absolute ``file://`` URIs; others pass through."""
+def _file_uri(uri: Any) -> Any:
+    """``file://relative`` and plain paths become absolute ``file://`` URIs; others (a pipeline
+    variable too) pass through."""
+    if not isinstance(uri, str):
+        return uri
     if uri.startswith("file://"):
         path = uri[len("file://"):]
         return "file://" + os.path.abspath(path)
@@ -96,10 +99,16 @@ def submit(session: Session, kind: str, request: dict[str, Any]) -> dict[str, An
     a job's packed code) are uploaded by their content and the request rewritten to the stored
     URIs. Outputs stay as given: a ``file://`` destination is on the server's machine. Warnings the
     control plane returns are raised as ``MlyardWarning``."""
+    from mlyard.workflow.entities import primitive_or_expr
+    from mlyard.workflow.pipeline_context import captured, capturing
+
     key, method = _KINDS[kind]
     client = session.client
-    req = json.loads(json.dumps(request))  # the caller's request stays as built
+    # the caller's request stays as built; pipeline variables become their expressions
+    req = json.loads(json.dumps(primitive_or_expr(request)))
     _upload_local_references(client, kind, req)
+    if capturing():  # a pipeline step's arguments: made, not sent
+        captured(kind, req)
     created: dict[str, Any] = getattr(client, method)(req)
     for message in created.get("Warnings") or []:
         warnings.warn(f"{created.get(key)}: {message}", MlyardWarning, stacklevel=3)

@@ -14,6 +14,7 @@ from mlyard.predictor import Predictor
 from mlyard.serializers import BaseSerializer
 from mlyard.session import Session
 from mlyard.validation import MODEL_ENVIRONMENT, check_count, check_map, check_name
+from mlyard.workflow.pipeline_context import runnable_by_pipeline
 
 if TYPE_CHECKING:
     from mlyard.client.sources import PackedSource
@@ -115,6 +116,7 @@ class Model:
 
         return pack_source(self.entry_point, self.source_dir, self.dependencies, self.git_config)
 
+    @runnable_by_pipeline
     def create(self) -> str:
         """Record the model in the catalog (once); return its name."""
         if self.name is None or not getattr(self, "_created", False):

@@ -13,7 +13,8 @@ from mlyard.compat import cloud_only, resolve_versions
 from mlyard.errors import ValidationError
 from mlyard.jobs import Job, _file_uri, base_name, check_instances, submit
 from mlyard.session import Session
-from mlyard.validation import PROCESSING_ENVIRONMENT, check_map, check_name, check_strings
+from mlyard.validation import PROCESSING_ENVIRONMENT, check_map, check_name, check_strings, is_variable
+from mlyard.workflow.pipeline_context import runnable_by_pipeline
 
 __all__ = ["ProcessingInput", "ProcessingOutput", "ProcessingJob", "Processor", "ScriptProcessor",
            "FrameworkProcessor"]
@@ -138,6 +139,7 @@ class Processor:
         default = f"{self._framework}-processing" if self._framework else "processing"
         return base_name(self.base_job_name, self.image_uri, "processing" if self.image_uri else default)
 
+    @runnable_by_pipeline
     def run(self, inputs: list[ProcessingInput] | None = None, outputs: list[ProcessingOutput] | None = None,
             arguments: list[str] | None = None, wait: bool = True, logs: bool = True, job_name: str | None = None,
             experiment_config: dict[str, Any] | None = None, kms_key: str | None = None) -> None:
@@ -185,7 +187,7 @@ class Processor:
             if self.max_runtime_in_seconds else {},
             "AppSpecification": {"ImageUri": self.image_uri or self._image_name(),
                                  "ContainerEntrypoint": entrypoint,
-                                 "ContainerArguments": [str(a) for a in arguments]},
+                                 "ContainerArguments": [a if is_variable(a) else str(a) for a in arguments]},
             "Environment": env,
             "RoleArn": self.role,
             "Tags": self.tags,
@@ -216,6 +218,7 @@ class ScriptProcessor(Processor):
                          **kwargs)
         self.command = command or ["python3"]
 
+    @runnable_by_pipeline
     def run(self, code: str, inputs: list[ProcessingInput] | None = None,  # type: ignore[override]
             outputs: list[ProcessingOutput] | None = None, arguments: list[str] | None = None, wait: bool = True,
             logs: bool = True, job_name: str | None = None, experiment_config: dict[str, Any] | None = None,
@@ -251,6 +254,7 @@ class FrameworkProcessor(ScriptProcessor):
         super().__init__(role=role, image_uri=image_uri, command=command or ["python"],
                          instance_count=instance_count, instance_type=instance_type, **kwargs)
 
+    @runnable_by_pipeline
     def run(self, code: str, source_dir: str | None = None,  # type: ignore[override]
             dependencies: list[str] | None = None, git_config: dict[str, Any] | None = None,
             inputs: list[ProcessingInput] | None = None, outputs: list[ProcessingOutput] | None = None,

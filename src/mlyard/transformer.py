@@ -9,6 +9,7 @@ from mlyard.errors import ValidationError
 from mlyard.jobs import Job, _file_uri, check_instances, submit
 from mlyard.session import Session
 from mlyard.validation import TRANSFORM_ENVIRONMENT, check_map, check_name
+from mlyard.workflow.pipeline_context import runnable_by_pipeline
 
 __all__ = ["Transformer", "TransformJob"]
 
@@ -46,6 +47,7 @@ class Transformer:
         self.latest_transform_job: TransformJob | None = None
         self._current_job_name: str | None = None
 
+    @runnable_by_pipeline
     def transform(self, data: str, data_type: str = "S3Prefix", content_type: str | None = None,
                   compression_type: str | None = None, split_type: str | None = None, job_name: str | None = None,
                   input_filter: str | None = None, output_filter: str | None = None, join_source: str | None = None,

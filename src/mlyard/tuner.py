@@ -21,6 +21,7 @@ from mlyard.jobs import Job, _parse_times, submit
 from mlyard.session import Session
 from mlyard.statuses import TERMINAL
 from mlyard.validation import check_name
+from mlyard.workflow.pipeline_context import runnable_by_pipeline
 
 if TYPE_CHECKING:
     from mlyard.client.sources import PackedSource
@@ -314,6 +315,7 @@ class HyperparameterTuner:
         return cfg
 
     # -- running ---------------------------------------------------------------------------------
+    @runnable_by_pipeline
     def fit(self, inputs: Any = None, job_name: str | None = None, include_cls_metadata: bool = False,
             estimator_kwargs: dict[str, Any] | None = None, wait: bool = True, **kwargs: Any) -> None:
         """Start the tuning job on ``inputs`` (as ``Estimator.fit`` takes them); with ``wait``,

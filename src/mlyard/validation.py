@@ -68,6 +68,8 @@ def check_map(what: str, mapping: Mapping[str, Any], limits: MapLimits) -> None:
         if len(key) > limits.key:
             raise ValidationError(f"{what} name {key[:40]!r}... is {len(key)} characters long; the limit is "
                                   f"{limits.key}")
+        if is_variable(value):
+            continue
         text = value if isinstance(value, str) else str(value)
         if len(text) > limits.value:
             raise ValidationError(f"{what} {key[:80]!r} has a value of {len(text)} characters; the limit is "
@@ -83,6 +85,8 @@ def check_hyperparameters(hps: Mapping[str, str]) -> None:
     user = {}
     for key, value in hps.items():
         if key.startswith("sagemaker_") or key == "_tuning_objective_metric":
+            continue
+        if is_variable(value):
             continue
         try:
             user[key] = json.loads(value)
@@ -103,6 +107,8 @@ def check_strings(what: str, items: Iterable[Any], max_items: int, max_length: i
     if len(items) > max_items:
         raise ValidationError(f"{len(items)} {what} given; the limit is {max_items}")
     for i, item in enumerate(items):
+        if is_variable(item):
+            continue
         text = str(item)
         if len(text) > max_length:
             raise ValidationError(f"{what}[{i}] is {len(text)} characters long; the limit is {max_length}")
@@ -110,8 +116,18 @@ def check_strings(what: str, items: Iterable[Any], max_items: int, max_length: i
             raise ValidationError(f"{what}[{i}] has a NUL character, which no process can be given")
 
 
+def is_variable(value: Any) -> bool:
+    """A pipeline variable (a parameter, a step's property...): its value is checked when the
+    pipeline runs, by the same server-side checks."""
+    from mlyard.workflow.entities import PipelineVariable
+
+    return isinstance(value, PipelineVariable)
+
+
 def check_count(what: str, count: Any) -> int:
-    """An instance count: an integer of at least 1."""
+    """An instance count: an integer of at least 1 (or a pipeline variable)."""
+    if is_variable(count):
+        return count  # type: ignore[no-any-return]
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValidationError(f"{what} must be an integer of at least 1, not {count!r}")
     return count

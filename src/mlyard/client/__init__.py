@@ -245,6 +245,34 @@ class Client:
     def redrive_execution(self, workflow: str, execution: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/workflows/{_q(workflow)}/executions/{_q(execution)}/redrive")
 
+    # -- SageMaker pipelines (an execution is named by its pipeline and its id) -----------------------
+    def create_pipeline(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/pipelines", json=request)
+
+    def update_pipeline(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PUT", f"/v1/pipelines/{_q(name)}", json=request)
+
+    def describe_pipeline(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/pipelines/{_q(name)}")
+
+    def list_pipelines(self) -> dict[str, Any]:
+        return self.request("GET", "/v1/pipelines")
+
+    def delete_pipeline(self, name: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/v1/pipelines/{_q(name)}")
+
+    def start_pipeline_execution(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", f"/v1/pipelines/{_q(name)}/executions", json=request)
+
+    def list_pipeline_executions(self, name: str, limit: int = 100) -> dict[str, Any]:
+        return self.request("GET", f"/v1/pipelines/{_q(name)}/executions", params={"limit": limit})
+
+    def pipeline_execution(self, name: str, execution: str, what: str = "", method: str = "GET",
+                           **kwargs: Any) -> dict[str, Any]:
+        """``what``: "" (describe), "steps", "wait", "stop" or "retry" (the last two POST)."""
+        path = f"/v1/pipelines/{_q(name)}/executions/{_q(execution)}" + (f"/{what}" if what else "")
+        return self.request(method, path, **kwargs)
+
     def create_model(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/models", json=request)
 

@@ -28,6 +28,7 @@ from mlyard.server.schemas import (
     CreateEndpoint,
     CreateEndpointConfig,
     CreateModel,
+    CreatePipeline,
     CreateProcessingJob,
     CreateTrainingJob,
     CreateTransformJob,
@@ -35,8 +36,10 @@ from mlyard.server.schemas import (
     CreateWorkflow,
     PutFunction,
     StartExecution,
+    StartPipelineExecution,
     StopExecution,
     UpdateEndpoint,
+    UpdatePipeline,
     UpdateWorkflow,
 )
 
@@ -247,6 +250,66 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     def redrive_execution(name: str, execution: str) -> dict[str, Any]:
         """Run a failed execution again from the state that failed (Step Functions' RedriveExecution)."""
         return workflows.redrive(name, execution)
+
+    pipelines = control.pipelines
+
+    def _execution_arn(name: str, execution: str) -> str:
+        from mlyard.server.describe import arn
+
+        return arn("pipeline", f"{name}/execution/{execution}")
+
+    @app.post("/v1/pipelines", status_code=201, tags=["pipelines"])
+    def create_pipeline(body: CreatePipeline) -> dict[str, Any]:
+        """Create a SageMaker pipeline (its definition checked: types, references, cycles)."""
+        return pipelines.create(body.model_dump())
+
+    @app.get("/v1/pipelines", tags=["pipelines"])
+    def list_pipelines() -> dict[str, Any]:
+        return pipelines.list_pipelines()
+
+    @app.get("/v1/pipelines/{name}", tags=["pipelines"])
+    def describe_pipeline(name: str) -> dict[str, Any]:
+        return pipelines.describe(name)
+
+    @app.put("/v1/pipelines/{name}", tags=["pipelines"])
+    def update_pipeline(name: str, body: UpdatePipeline) -> dict[str, Any]:
+        return pipelines.update(name, body.model_dump())
+
+    @app.delete("/v1/pipelines/{name}", tags=["pipelines"])
+    def delete_pipeline(name: str) -> dict[str, Any]:
+        return pipelines.delete(name)
+
+    @app.post("/v1/pipelines/{name}/executions", status_code=201, tags=["pipelines"])
+    def start_pipeline_execution(name: str, body: StartPipelineExecution) -> dict[str, Any]:
+        return pipelines.start(name, body.model_dump())
+
+    @app.get("/v1/pipelines/{name}/executions", tags=["pipelines"])
+    def list_pipeline_executions(name: str, limit: int = Query(100, ge=1, le=10000)) -> dict[str, Any]:
+        return pipelines.list_executions(name, limit)
+
+    @app.get("/v1/pipelines/{name}/executions/{execution}", tags=["pipelines"])
+    def describe_pipeline_execution(name: str, execution: str) -> dict[str, Any]:
+        return pipelines.describe_execution(_execution_arn(name, execution))
+
+    @app.get("/v1/pipelines/{name}/executions/{execution}/wait", tags=["pipelines"])
+    async def wait_pipeline_execution(name: str, execution: str,
+                                      timeout: float = Query(20.0, ge=0, le=60)) -> dict[str, Any]:
+        """The execution's description once it has ended (or after ``timeout`` seconds)."""
+        return await control.wait_until(lambda: pipelines.describe_execution(_execution_arn(name, execution)),
+                                        lambda d: d["PipelineExecutionStatus"] != "Executing", timeout)
+
+    @app.get("/v1/pipelines/{name}/executions/{execution}/steps", tags=["pipelines"])
+    def list_pipeline_execution_steps(name: str, execution: str) -> dict[str, Any]:
+        return pipelines.list_steps(_execution_arn(name, execution))
+
+    @app.post("/v1/pipelines/{name}/executions/{execution}/stop", tags=["pipelines"])
+    def stop_pipeline_execution(name: str, execution: str) -> dict[str, Any]:
+        return pipelines.stop(_execution_arn(name, execution))
+
+    @app.post("/v1/pipelines/{name}/executions/{execution}/retry", tags=["pipelines"])
+    def retry_pipeline_execution(name: str, execution: str) -> dict[str, Any]:
+        """Run a failed or stopped execution again from the steps that did not succeed."""
+        return pipelines.retry(_execution_arn(name, execution))
 
     functions = control.functions
 

@@ -30,6 +30,7 @@ from mlyard.server.buckets import check_s3_uri
 from mlyard.server.controllers import Controller
 from mlyard.server.endpoints import Endpoints, model_containers
 from mlyard.server.functions import Functions
+from mlyard.server.pipelines import Pipelines
 from mlyard.server.tuning import Tunings
 from mlyard.server.workflows import Workflows
 from mlyard.store.paths import SourcePolicy, check_characters
@@ -83,6 +84,7 @@ class ControlPlane:
         self._deferred: dict[str, tuple[float, str]] = {}  # job -> (not before, why): the executor had no room
         self.tunings = Tunings(self)
         self.workflows = Workflows(self)
+        self.pipelines = Pipelines(self)  # SageMaker pipelines: compiled to workflows, run by their engine
         # Long-lived orchestrations that own child jobs, all driven alike (server/controllers.py).
         self.controllers: list[Controller] = [self.tunings, self.workflows]
 

@@ -413,6 +413,40 @@ class CreateTransformJob(BaseModel):
     MlyardConfig: MlyardConfigShape = MlyardConfigShape()
 
 
+class CreatePipeline(BaseModel):
+    """SageMaker's CreatePipeline: the definition is ``Pipeline.definition()``'s JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    PipelineName: str = Field(min_length=1, max_length=63)
+    PipelineDefinition: str | dict[str, Any]
+    RoleArn: str | None = None
+    PipelineDisplayName: str | None = Field(default=None, max_length=256)
+    PipelineDescription: str | None = Field(default=None, max_length=3072)
+    ParallelismConfiguration: dict[str, int] | None = None
+    Tags: list[dict[str, str]] = []
+
+
+class UpdatePipeline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    PipelineDefinition: str | dict[str, Any] | None = None
+    RoleArn: str | None = None
+    PipelineDisplayName: str | None = Field(default=None, max_length=256)
+    PipelineDescription: str | None = Field(default=None, max_length=3072)
+    ParallelismConfiguration: dict[str, int] | None = None
+
+
+class StartPipelineExecution(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    PipelineExecutionDisplayName: str | None = Field(default=None, max_length=82)
+    PipelineExecutionDescription: str | None = Field(default=None, max_length=3072)
+    PipelineParameters: list[dict[str, Any]] = []
+    ParallelismConfiguration: dict[str, int] | None = None
+    SelectiveExecutionConfig: dict[str, Any] | None = None
+
+
 class CreateWorkflow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -3,10 +3,9 @@ functions, Choice rules, Retry/Catch, durable replay, schedules, task integratio
 of a definition before it is created. Workflows are written with ``mlyard.stepfunctions`` (the
 Step Functions Data Science SDK's API).
 
-SageMaker Pipelines' ``sagemaker.workflow`` API is being built here: its expressions
-(``parameters``, ``execution_variables``, ``functions``, ``properties``, ``conditions``,
-``entities``), ``retry``, and the steps that run no job (``fail_step``, ``condition_step``, the
-base ``steps.Step``) are; the job steps and ``Pipeline`` are not provided yet."""
+SageMaker Pipelines' ``sagemaker.workflow`` API is here too (``pipeline``, ``steps``,
+``parameters``, ...): a pipeline definition compiles to the engine (``compile.py``), its steps run
+by ``pipeline_steps.py``. The model registry's steps (``step_collections``) are not provided yet."""
 
 import importlib
 
@@ -16,12 +15,12 @@ from mlyard.workflow.validate import check, problems
 __all__ = ["StatesError", "check", "problems"]
 
 _PIPELINES = ("entities", "parameters", "execution_variables", "functions", "properties", "conditions", "retry",
-              "steps", "fail_step", "condition_step")
+              "steps", "fail_step", "condition_step", "pipeline", "pipeline_context", "model_step",
+              "pipeline_experiment_config", "selective_execution_config")
 
 
 def __getattr__(name: str) -> object:
     if name in _PIPELINES:
         return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"mlyard does not provide sagemaker.workflow.{name} yet (SageMaker Pipelines); "
-                         "write workflows with mlyard.stepfunctions (module 'mlyard.workflow' has no attribute "
-                         f"{name!r})")
+    raise AttributeError(f"mlyard does not provide sagemaker.workflow.{name} yet (module 'mlyard.workflow' has no "
+                         f"attribute {name!r})")

@@ -13,6 +13,13 @@ for a Parallel branch or a Map iteration, and a state's visit number counts its 
 thread (a loop enters a state many times).
 
 Tasks run through ``Tasks`` (``tasks.py`` holds the SageMaker and function integrations).
+
+A ``Graph`` state is mlyard's own (never in a definition a user gives; a SageMaker pipeline
+compiles to one): named nodes, each a sub-machine run in its own thread once the nodes in its
+``After`` have succeeded, and only when the condition nodes in its ``When`` had the outcome it
+names (else it is skipped, and so is what comes after it). A node's input is the state's input
+with ``Steps``: the outputs of the nodes in its ``After``. After a node fails no other starts; those
+running end, then the state fails with the first failure. Its output: each node's that ran.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -349,6 +356,8 @@ class Interpreter:
         if kind == "Wait":
             self._wait(state, data, thread, name, visit, recorded, stop)
             return dataflow.output_path(state, data, ctx), following
+        if kind == "Graph":
+            return dataflow.output_path(state, self._graph(name, state, data, thread, visit, stop), ctx), following
         if kind == "Pass":
             effective = dataflow.template(state["Parameters"], data, ctx) if "Parameters" in state else data
             result = state.get("Result", effective)
@@ -584,6 +593,86 @@ class Interpreter:
         if stop.is_set():
             raise Stopped()
         return results
+
+    # -- Graph (a pipeline's steps) --------------------------------------------------------------
+    def _graph(self, name: str, state: dict[str, Any], data: Any, thread: str, visit: int, stop: StopToken
+               ) -> dict[str, Any]:
+        nodes: dict[str, dict[str, Any]] = state["Nodes"]
+        base = f"{thread}/{name}#{visit}"
+        outputs: dict[str, Any] = {}
+        status: dict[str, str] = {}  # node -> running | succeeded | failed | skipped | not-run
+        failures: list[StatesError] = []
+        stopped = False
+        own_stop = StopToken(stop)
+        parent = self
+
+        def one(node: str, machine: dict[str, Any], node_input: Any) -> Any:
+            return parent._machine(machine, node_input, f"{base}/{node}", own_stop)
+
+        def settle() -> list[str]:
+            """Mark what can no longer run; the nodes that may start now."""
+            ready: list[str] = []
+            changed = True
+            while changed:
+                changed = False
+                for node, spec in nodes.items():
+                    if node in status:
+                        continue
+                    after = spec.get("After") or []
+                    if any(status.get(a) in (None, "running") for a in after):
+                        continue
+                    outcome = None
+                    if any(status[a] in ("failed", "not-run") for a in after) or failures or stopped:
+                        outcome = "not-run"
+                    elif any(status[a] == "skipped" for a in after) or any(
+                            not isinstance(outputs.get(c), dict) or outputs[c].get("Outcome") is not bool(want)
+                            for c, want in spec.get("When") or []):
+                        outcome = "skipped"
+                    if outcome is not None:
+                        status[node] = outcome
+                        changed = True
+                    elif node not in ready:
+                        ready.append(node)
+            return ready
+
+        limit = int(state.get("MaxConcurrency") or 0) or MAP_DEFAULT_CONCURRENCY
+        running: dict[Any, str] = {}
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, min(limit, len(nodes))),
+                                    thread_name_prefix="workflow-node") as pool:
+                while True:
+                    for node in settle():
+                        if len(running) >= limit:
+                            break
+                        spec = nodes[node]
+                        node_input = dict(data, Steps={a: outputs[a] for a in spec.get("After") or []})
+                        status[node] = "running"
+                        running[pool.submit(one, node, spec["Machine"], node_input)] = node
+                    if not running:
+                        break
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for future in done:
+                        node = running.pop(future)
+                        exc = future.exception()
+                        if exc is None:
+                            outputs[node] = future.result()
+                            status[node] = "succeeded"
+                        elif isinstance(exc, StatesError):
+                            status[node] = "failed"
+                            failures.append(exc)
+                        elif isinstance(exc, Stopped):
+                            status[node] = "failed"
+                            stopped = True
+                        else:  # a defect: the others are stopped, it is raised
+                            own_stop.set()
+                            raise exc
+        finally:
+            own_stop.release()
+        if failures:
+            raise failures[0]
+        if stopped or stop.is_set():
+            raise Stopped()
+        return outputs
 
 
 def _flow(visit: int, attempt: int) -> Any:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlyard import store
 from mlyard.errors import ConflictError, MlyardError, NotFoundError
+from mlyard.workflow.compile import RESOURCE as PIPELINE_RESOURCE
 from mlyard.workflow.errors import HEARTBEAT_TIMEOUT, RUNTIME, TASK_FAILED, TIMEOUT, StatesError
 
 if TYPE_CHECKING:
@@ -98,6 +99,10 @@ class ControlPlaneTasks:
         self.control = control
 
     def run(self, call: TaskCall) -> Any:
+        if call.resource.startswith(PIPELINE_RESOURCE):  # a compiled SageMaker pipeline's step
+            from mlyard.workflow.pipeline_steps import PipelineSteps
+
+            return PipelineSteps(self).run(call)
         try:
             service, api, sync = resource_api(call.resource)
         except ValueError as exc:

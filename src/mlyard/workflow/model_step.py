@@ -1,0 +1,21 @@
+"""``ModelStep`` (SageMaker Pipelines' ``sagemaker.workflow.model_step``): the step of
+``model.create()`` made under a ``PipelineSession``; its properties are the model's description
+(``ModelName``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlyard.workflow.steps import CreateModelStep
+
+__all__ = ["ModelStep"]
+
+
+class ModelStep(CreateModelStep):
+    def __init__(self, name: str, step_args: Any, depends_on: list[Any] | None = None,
+                 retry_policies: Any = None, display_name: str | None = None,
+                 description: str | None = None, repack_model_step_settings: Any = None) -> None:
+        if isinstance(retry_policies, dict):  # SageMaker's per-sub-step form: all of them apply
+            retry_policies = [p for ps in retry_policies.values() for p in ps]
+        super().__init__(name, step_args=step_args, depends_on=depends_on, retry_policies=retry_policies,
+                         display_name=display_name, description=description)
