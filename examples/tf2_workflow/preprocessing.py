@@ -4,6 +4,8 @@ Runs as a SageMaker Processing script: the paths under /opt/ml/processing are ha
 SageMaker's own sample. With ShardedByS3Key each instance receives some of the raw .npy files;
 x_* files are standardized (each with its own statistics, as the sample does), y_* files are
 copied, and every file goes to /opt/ml/processing/train or /opt/ml/processing/test by its name.
+When the job has a ``batch`` output (the pipeline's), the standardized test features also go there
+as x_test.csv, the input of batch scoring.
 """
 
 import argparse
@@ -16,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 INPUT = "/opt/ml/processing/input"
 OUTPUTS = {"train": "/opt/ml/processing/train", "test": "/opt/ml/processing/test"}
+BATCH = "/opt/ml/processing/batch"
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
@@ -33,3 +36,6 @@ if __name__ == "__main__":
         split = "train" if "train" in name else "test"
         np.save(os.path.join(OUTPUTS[split], name), data)
         print(f"  {name} -> {split} {data.shape}")
+        if name == "x_test.npy" and os.path.isdir(BATCH):
+            np.savetxt(os.path.join(BATCH, "x_test.csv"), data, delimiter=",", fmt="%.6f")
+            print(f"  {name} -> batch/x_test.csv")

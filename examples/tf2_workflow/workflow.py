@@ -10,6 +10,9 @@
 4. Tune learning rate, epochs and batch size: 6 training jobs, 2 at a time, Bayesian search.
 5. Deploy the best model to a local endpoint (2 instances) and predict 10 test rows.
 6. Batch transform the whole test set with the best model, then delete the endpoint.
+7. Automate it as a Step Functions workflow (TrainingPipeline: train -> model -> endpoint).
+8. Retrain with a quality gate: a workflow whose judge is a registered Python function.
+9. The same as a SageMaker pipeline (pipeline.py), started three times: cached processing, a gate.
 
 With MLYARD_EXECUTOR=ray the jobs run on a Ray cluster: RAY_ADDRESS's, else one the example starts
 here (a head and two worker nodes of two CPUs each, shut down at the end), with a control plane of
@@ -257,6 +260,12 @@ def main() -> None:
               + f"; progress in {page}")
     sess.delete_endpoint(endpoint)
     print(f"endpoint {endpoint} deleted")
+
+    step("9. The same as a SageMaker pipeline: process -> train -> create model -> batch score -> score -> "
+         "quality gate, started three times (the processing step cached after the first)")
+    import pipeline as sagemaker_pipeline
+
+    sagemaker_pipeline.run(raw_s3)
 
 
 def retraining_workflow(raw_s3: str, data_s3: str, metric_definitions: list[dict[str, str]],

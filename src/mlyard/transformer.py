@@ -83,7 +83,8 @@ class Transformer:
         if job_name is not None:
             check_name("job_name", job_name)
         # The model's name without its timestamp and random suffix.
-        model_base = re.sub(r"-\d{4}(-\d{2}){5}-\d{3}(-[0-9a-f]{4}|-[0-9a-f]{8})?$", "", self.model_name or "model")
+        model_base = re.sub(r"-\d{4}(-\d{2}){5}-\d{3}(-[0-9a-f]{4}|-[0-9a-f]{8})?$", "",
+                        self.model_name if isinstance(self.model_name, str) else "model")
         base = self.base_transform_job_name or f"{model_base[:28]}-transform"
         req: dict[str, Any] = {
             "TransformJobName": job_name,

@@ -1,0 +1,296 @@
+"""SageMaker pipelines on the control plane, with real jobs: the definition, the DAG (data
+references and depends_on; independent steps at once), every step type, caching (hits name the
+execution reused, misses say what changed), retrying a failed execution from the step that failed,
+selective execution, a server restart during an execution, and bad input refused or failed with
+the step and field named."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import stop_local_server, wait_for, write_script
+
+from mlyard.errors import UnexpectedStatusException, ValidationError
+from mlyard.estimator import Estimator
+from mlyard.inputs import TrainingInput
+from mlyard.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
+from mlyard.workflow.condition_step import ConditionStep
+from mlyard.workflow.conditions import ConditionGreaterThan, ConditionLessThanOrEqualTo
+from mlyard.workflow.fail_step import FailStep
+from mlyard.workflow.functions import Join, JsonGet
+from mlyard.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+from mlyard.workflow.pipeline import Pipeline
+from mlyard.workflow.pipeline_context import PipelineSession
+from mlyard.workflow.properties import PropertyFile
+from mlyard.workflow.selective_execution_config import SelectiveExecutionConfig
+from mlyard.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+
+PREPARE = """
+    import json, os, sys
+    host = json.load(open("/opt/ml/config/resourceconfig.json"))["current_host"]
+    rows = open("/opt/ml/processing/input/rows.csv").read().splitlines()
+    os.makedirs("/opt/ml/processing/train", exist_ok=True)
+    open(f"/opt/ml/processing/train/{host}.csv", "w").write("\\n".join(rows) + "\\n")
+    os.makedirs("/opt/ml/processing/evaluation", exist_ok=True)
+    quality = float(sys.argv[sys.argv.index("--quality") + 1])
+    json.dump({"metrics": {"quality": {"value": quality}}}, open("/opt/ml/processing/evaluation/report.json", "w"))
+    print(host, "prepared", len(rows), "rows")
+"""
+TRAIN = """
+    import json, os, sys
+    files = sorted(os.listdir(os.environ["SM_CHANNEL_TRAIN"]))
+    hps = json.loads(os.environ["SM_HPS"])
+    marker = hps.get("needs")
+    if marker and not os.path.exists(marker):
+        raise RuntimeError(f"no {marker} yet")
+    print("training on", files, "epochs", hps["epochs"])
+    json.dump({"files": files, "epochs": hps["epochs"]}, open(os.path.join(os.environ["SM_MODEL_DIR"], "m.json"), "w"))
+"""
+
+
+def build(tmp_path: Path, session: Any, name: str = "quality", train_script: str = TRAIN,
+          hyperparameters: dict[str, Any] | None = None, cache: bool = True) -> tuple[Pipeline, dict[str, Any]]:
+    """Process (on ProcessingInstanceCount instances) -> Gate on the report's quality -> Train, or
+    Fail."""
+    ps = PipelineSession(client=session.client)
+    write_script(tmp_path / "code", "prepare.py", PREPARE)
+    write_script(tmp_path / "code", "train.py", train_script)
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "rows.csv").write_text("1,2\n3,4\n5,6\n")
+    count = ParameterInteger("ProcessingInstanceCount", default_value=1)
+    quality = ParameterFloat("Quality", default_value=0.9)
+    minimum = ParameterFloat("MinQuality", default_value=0.5)
+    epochs = ParameterString("Epochs", default_value="3")
+    processor = ScriptProcessor(command=["python3"], role="r", instance_type="local", instance_count=count,
+                                sagemaker_session=ps)
+    report = PropertyFile(name="report", output_name="evaluation", path="report.json")
+    process = ProcessingStep("Process", step_args=processor.run(
+        code=str(tmp_path / "code" / "prepare.py"),
+        inputs=[ProcessingInput(source=str(tmp_path / "data"), destination="/opt/ml/processing/input",
+                                s3_data_distribution_type="FullyReplicated")],
+        outputs=[ProcessingOutput(output_name="train", source="/opt/ml/processing/train"),
+                 ProcessingOutput(output_name="evaluation", source="/opt/ml/processing/evaluation")],
+        arguments=["--quality", quality.to_string()]),
+        property_files=[report], cache_config=CacheConfig(enable_caching=cache, expire_after="P1D"))
+    estimator = Estimator(entry_point=str(tmp_path / "code" / "train.py"), role="r", instance_type="local",
+                          sagemaker_session=ps, hyperparameters={"epochs": epochs, **(hyperparameters or {})})
+    train = TrainingStep("Train", step_args=estimator.fit(inputs={"train": TrainingInput(
+        s3_data=process.properties.ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri)}))
+    fail = FailStep("TooLow", error_message=Join(on=" ", values=["quality below", minimum]))
+    gate = ConditionStep("Gate", conditions=[ConditionGreaterThan(
+        JsonGet(step_name="Process", property_file=report, json_path="metrics.quality.value"), minimum)],
+        if_steps=[train], else_steps=[fail])
+    pipeline = Pipeline(name, parameters=[count, quality, minimum, epochs], steps=[process, gate],
+                        sagemaker_session=ps)
+    return pipeline, {"process": process, "train": train, "gate": gate}
+
+
+def steps_of(execution: Any) -> dict[str, dict[str, Any]]:
+    return {s["StepName"]: s for s in execution.list_steps()}
+
+
+def job_of(step: dict[str, Any], field: str) -> str:
+    return str(step["Metadata"][field]["Arn"].rsplit("/", 1)[-1])
+
+
+def test_a_pipeline_runs_its_dag_on_real_jobs_and_says_what_each_step_did(session, tmp_path: Path) -> None:
+    pipeline, steps = build(tmp_path, session)
+    definition = json.loads(pipeline.definition())
+    assert [s["Name"] for s in definition["Steps"]] == ["Process", "Gate"]
+    assert definition["Parameters"][0] == {"Name": "ProcessingInstanceCount", "Type": "Integer", "DefaultValue": 1}
+    train_args = definition["Steps"][1]["Arguments"]["IfSteps"][0]["Arguments"]
+    assert train_args["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == {
+        "Get": "Steps.Process.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"}
+    assert "TrainingJobName" not in train_args
+    assert pipeline.upsert(role_arn="r")["PipelineArn"].endswith("pipeline/quality")
+    execution = pipeline.start(parameters={"ProcessingInstanceCount": 2, "Epochs": "5"})
+    desc = execution.wait(delay=1, max_attempts=120)
+    assert desc["PipelineExecutionStatus"] == "Succeeded"
+    assert {"Name": "ProcessingInstanceCount", "Value": 2} in desc["PipelineParameters"]
+    found = steps_of(execution)
+    assert set(found) == {"Process", "Gate", "Train"}  # the else branch did not run
+    assert all(s["StepStatus"] == "Succeeded" for s in found.values())
+    assert found["Gate"]["Metadata"]["Condition"] == {"Outcome": "true"}
+    process = session.describe_processing_job(job_of(found["Process"], "ProcessingJob"))
+    assert process["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 2
+    training = session.describe_training_job(job_of(found["Train"], "TrainingJob"))
+    assert training["HyperParameters"]["epochs"] == "5"
+    model = execution.result("Train")["ModelArtifacts"]["S3ModelArtifacts"]
+    assert model == training["ModelArtifacts"]["S3ModelArtifacts"]
+    from mlyard.s3 import S3Downloader
+
+    trained = S3Downloader.list(training["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"],
+                                sagemaker_session=session)
+    assert sorted(u.rsplit("/", 1)[-1] for u in trained) == ["algo-1.csv", "algo-2.csv"]
+    assert [e["PipelineExecutionArn"] for e in pipeline.list_executions()["PipelineExecutionSummaries"]] == [
+        execution.arn]
+    assert json.loads(pipeline.describe()["PipelineDefinition"]) == definition
+
+
+def test_the_else_branch_fails_the_execution_with_its_message(session, tmp_path: Path) -> None:
+    pipeline, _ = build(tmp_path, session, "gated")
+    pipeline.upsert()
+    execution = pipeline.start(parameters={"Quality": 0.2})
+    with pytest.raises(UnexpectedStatusException, match="quality below 0.5"):
+        execution.wait(delay=1, max_attempts=120)
+    found = steps_of(execution)
+    assert set(found) == {"Process", "Gate", "TooLow"}
+    assert found["TooLow"]["StepStatus"] == "Failed" and found["TooLow"]["FailureReason"] == "quality below 0.5"
+    assert found["Gate"]["Metadata"]["Condition"] == {"Outcome": "false"}
+    assert execution.describe()["PipelineExecutionStatus"] == "Failed"
+
+
+def test_a_second_run_reuses_cached_steps_and_a_changed_argument_is_named(session, tmp_path: Path) -> None:
+    pipeline, _ = build(tmp_path, session, "cached")
+    pipeline.upsert()
+    first = pipeline.start()
+    first.wait(delay=1, max_attempts=120)
+    assert steps_of(first)["Process"]["CacheMissReason"] == "the step has not run before with caching on"
+    second = pipeline.start()
+    second.wait(delay=1, max_attempts=120)
+    process = steps_of(second)["Process"]
+    assert process["CacheHitResult"] == {"SourcePipelineExecutionArn": first.arn}
+    assert job_of(process, "ProcessingJob") == job_of(steps_of(first)["Process"], "ProcessingJob")
+    assert len(session.client.list_jobs(kind="processing")) == 1
+    assert "CacheHitResult" not in steps_of(second)["Train"]  # no cache config: it ran again
+    third = pipeline.start(parameters={"Quality": 0.8})
+    third.wait(delay=1, max_attempts=120)
+    assert steps_of(third)["Process"]["CacheMissReason"] == (
+        'Arguments.AppSpecification.ContainerArguments[1] changed from "0.9" to "0.8"')
+    assert len(session.client.list_jobs(kind="processing")) == 2
+
+
+def test_a_failed_execution_is_retried_from_the_step_that_failed(session, tmp_path: Path) -> None:
+    marker = tmp_path / "ready"
+    pipeline, _ = build(tmp_path, session, "retried", hyperparameters={"needs": str(marker)}, cache=False)
+    pipeline.upsert()
+    execution = pipeline.start()
+    with pytest.raises(UnexpectedStatusException, match="no .*ready yet"):
+        execution.wait(delay=1, max_attempts=120)
+    failed = steps_of(execution)["Train"]
+    assert failed["StepStatus"] == "Failed" and f"RuntimeError: no {marker} yet" in failed["FailureReason"]
+    marker.write_text("ok")
+    execution.retry()
+    assert execution.wait(delay=1, max_attempts=120)["PipelineExecutionStatus"] == "Succeeded"
+    found = steps_of(execution)
+    assert found["Train"]["StepStatus"] == "Succeeded" and found["Train"]["AttemptCount"] == 2
+    assert found["Process"]["AttemptCount"] == 1
+    assert len(session.client.list_jobs(kind="processing")) == 1  # what succeeded was not run again
+    assert len(session.client.list_jobs(kind="training")) == 2
+
+
+def test_selective_execution_runs_the_chosen_steps_on_the_source_executions_outputs(session, tmp_path: Path) -> None:
+    pipeline, _ = build(tmp_path, session, "selective", cache=False)
+    pipeline.upsert()
+    source = pipeline.start()
+    source.wait(delay=1, max_attempts=120)
+    rerun = pipeline.start(parameters={"Epochs": "9"},
+                           selective_execution_config=SelectiveExecutionConfig(["Train"], source.arn))
+    rerun.wait(delay=1, max_attempts=120)
+    found = steps_of(rerun)
+    assert found["Process"]["SelectiveExecutionResult"] == {"SourcePipelineExecutionArn": source.arn}
+    assert found["Gate"]["SelectiveExecutionResult"] == {"SourcePipelineExecutionArn": source.arn}
+    assert "SelectiveExecutionResult" not in found["Train"]
+    assert len(session.client.list_jobs(kind="processing")) == 1
+    training = session.describe_training_job(job_of(found["Train"], "TrainingJob"))
+    assert training["HyperParameters"]["epochs"] == "9"
+    source_process = session.describe_processing_job(job_of(steps_of(source)["Process"], "ProcessingJob"))
+    assert training["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == \
+        source_process["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    with pytest.raises(ValidationError, match="step 'Nope' is not in pipeline 'selective'"):
+        pipeline.start(selective_execution_config=SelectiveExecutionConfig(["Nope"], source.arn))
+
+
+def test_independent_steps_run_at_once_and_depends_on_orders_them(session, tmp_path: Path) -> None:
+    ps = PipelineSession(client=session.client)
+    write_script(tmp_path, "nap.py", "import time\ntime.sleep(2)\nprint('napped')\n")
+
+    def nap(name: str, depends_on: list[Any] | None = None) -> ProcessingStep:
+        processor = ScriptProcessor(command=["python3"], role="r", instance_type="local", sagemaker_session=ps)
+        return ProcessingStep(name, step_args=processor.run(code=str(tmp_path / "nap.py")), depends_on=depends_on)
+
+    a, b = nap("A"), nap("B")
+    c = nap("C", depends_on=[a, "B"])
+    pipeline = Pipeline("parallel", steps=[a, b, c], sagemaker_session=ps)
+    pipeline.upsert()
+    execution = pipeline.start()
+    execution.wait(delay=1, max_attempts=120)
+    jobs = {name: session.describe_processing_job(job_of(s, "ProcessingJob"))
+            for name, s in steps_of(execution).items()}
+    span = {name: (float(j["ProcessingStartTime"].timestamp()), float(j["ProcessingEndTime"].timestamp()))
+            for name, j in jobs.items()}
+    assert span["A"][0] < span["B"][1] and span["B"][0] < span["A"][1]  # A and B overlapped
+    assert span["C"][0] >= max(span["A"][1], span["B"][1])
+
+
+def test_a_server_restart_during_an_execution_resumes_it_on_the_same_job(session, tmp_path: Path,
+                                                                          home: Path) -> None:
+    pipeline, _ = build(tmp_path, session, "survivor", cache=False,
+                        train_script="import time\ntime.sleep(4)\n" + textwrap.dedent(TRAIN))
+    pipeline.upsert()
+    execution = pipeline.start()
+    wait_for(lambda: steps_of(execution).get("Train", {}).get("Metadata", {}).get("TrainingJob"), timeout=60)
+    stop_local_server(home, tree=False)  # the server dies; the job's runner lives on
+    assert execution.wait(delay=1, max_attempts=120)["PipelineExecutionStatus"] == "Succeeded"
+    assert len(session.client.list_jobs(kind="training")) == 1
+    assert steps_of(execution)["Train"]["AttemptCount"] == 1
+
+
+def test_bad_definitions_and_inputs_are_refused_naming_the_step_and_field(session, tmp_path: Path) -> None:
+    ps = PipelineSession(client=session.client)
+    write_script(tmp_path, "noop.py", "import os\nos.makedirs('/opt/ml/processing/o', exist_ok=True)\n"
+                                      "open('/opt/ml/processing/o/other.json', 'w').write('{}')\n")
+
+    def proc(name: str, **kwargs: Any) -> ProcessingStep:
+        processor = ScriptProcessor(command=["python3"], role="r", instance_type="local", sagemaker_session=ps)
+        return ProcessingStep(name, step_args=processor.run(code=str(tmp_path / "noop.py"),
+                                                            arguments=kwargs.pop("arguments", None)), **kwargs)
+
+    a = proc("A", depends_on=["B"])
+    b = proc("B", depends_on=["A"])
+    with pytest.raises(ValidationError, match="cycle: A -> B -> A|cycle: B -> A -> B"):
+        Pipeline("cyclic", steps=[a, b], sagemaker_session=ps).definition()
+    orphan = ProcessingStep("Orphan", step_args=ScriptProcessor(
+        command=["python3"], role="r", instance_type="local", sagemaker_session=ps).run(
+        code=str(tmp_path / "noop.py"), arguments=[proc("Elsewhere").properties.ProcessingJobName]))
+    with pytest.raises(ValidationError, match=r"step 'Orphan' refers in Arguments\.AppSpecification\."
+                                              r"ContainerArguments\[0\] to step 'Elsewhere', which is not in the "
+                                              r"pipeline"):
+        Pipeline("orphan", steps=[orphan], sagemaker_session=ps).definition()
+    from mlyard.errors import NotFoundError
+
+    with pytest.raises(ValidationError, match="not JSON"):
+        session.client.create_pipeline({"PipelineName": "raw", "PipelineDefinition": "{nope"})
+    with pytest.raises(NotFoundError):
+        session.client.describe_pipeline("absent")
+    # a condition comparing a number with a string, and JsonGet of a file the step did not write
+    threshold = ParameterString("Threshold", default_value="high")
+    first = proc("First")
+    missing = PropertyFile(name="missing", output_name="out", path="nothing.json")
+    writer = ProcessingStep("Writer", step_args=ScriptProcessor(
+        command=["python3"], role="r", instance_type="local", sagemaker_session=ps).run(
+        code=str(tmp_path / "noop.py"), outputs=[ProcessingOutput(output_name="out", source="/opt/ml/processing/o")]),
+        property_files=[missing])
+    compare = ConditionStep("Compare", conditions=[ConditionLessThanOrEqualTo(
+        first.properties.ProcessingResources.ClusterConfig.InstanceCount, threshold)], if_steps=[], else_steps=[])
+    pipeline = Pipeline("typed", parameters=[threshold], steps=[first, compare], sagemaker_session=ps)
+    pipeline.upsert()
+    with pytest.raises(ValidationError, match="parameter 'Threshold' must be a String, not 3"):
+        pipeline.start(parameters={"Threshold": 3})
+    execution = pipeline.start()
+    with pytest.raises(UnexpectedStatusException, match=r"step 'Compare': Arguments\.Conditions\[0\]: "
+                                                        r"LessThanOrEqualTo compares 1 \(a number\) with 'high'"):
+        execution.wait(delay=1, max_attempts=120)
+    read = ConditionStep("Read", conditions=[ConditionGreaterThan(
+        JsonGet(step_name="Writer", property_file=missing, json_path="a.b"), 1)])
+    pipeline = Pipeline("json-get", steps=[writer, read], sagemaker_session=ps)
+    pipeline.upsert()
+    execution = pipeline.start()
+    with pytest.raises(UnexpectedStatusException, match=r"step 'Read': Arguments\.Conditions\[0\]\.LeftValue: "
+                                                        r"JsonGet: property file 'missing' of step 'Writer' .* does "
+                                                        r"not exist; the step did not write it"):
+        execution.wait(delay=1, max_attempts=120)
