@@ -294,3 +294,86 @@ def test_bad_definitions_and_inputs_are_refused_naming_the_step_and_field(sessio
                                                         r"JsonGet: property file 'missing' of step 'Writer' .* does "
                                                         r"not exist; the step did not write it"):
         execution.wait(delay=1, max_attempts=120)
+
+
+def test_tuning_model_and_transform_steps_score_with_the_best_trials_model(session, tmp_path: Path) -> None:
+    from mlyard.sklearn.model import SKLearnModel
+    from mlyard.transformer import Transformer
+    from mlyard.tuner import ContinuousParameter, HyperparameterTuner
+    from mlyard.workflow.model_step import ModelStep
+    from mlyard.workflow.steps import TransformStep, TuningStep
+
+    ps = PipelineSession(client=session.client)
+    bucket = session.default_bucket()
+    write_script(tmp_path / "code", "fit.py", """
+        import json, os
+        import joblib
+        from sklearn.dummy import DummyRegressor
+        level = float(json.loads(os.environ["SM_HPS"])["level"])
+        print(f"score: {-(level - 7) ** 2}")
+        joblib.dump(DummyRegressor(strategy="constant", constant=level).fit([[0]], [0]),
+                    os.path.join(os.environ["SM_MODEL_DIR"], "model.joblib"))
+    """)
+    (tmp_path / "rows").mkdir()
+    (tmp_path / "rows" / "x.csv").write_text("1\n2\n3\n")
+    estimator = Estimator(entry_point=str(tmp_path / "code" / "fit.py"), role="r", instance_type="local",
+                          output_path=f"s3://{bucket}/tuned", sagemaker_session=ps)
+    tuner = HyperparameterTuner(estimator, "score", {"level": ContinuousParameter(0.0, 10.0)},
+                                [{"Name": "score", "Regex": "score: ([0-9.e-]+)"}], max_jobs=3,
+                                max_parallel_jobs=3, strategy="Random", random_seed=3)
+    tune = TuningStep("Tune", step_args=tuner.fit())
+    model = SKLearnModel(model_data=tune.get_top_model_s3_uri(top_k=0, s3_bucket=bucket, prefix="tuned"),
+                         role="r", sagemaker_session=ps)
+    create = ModelStep("Model", step_args=model.create())
+    transformer = Transformer(model_name=create.properties.ModelName, instance_count=1, instance_type="local",
+                              accept="text/csv", assemble_with="Line", sagemaker_session=ps)
+    transform = TransformStep("Score", step_args=transformer.transform(
+        data=str(tmp_path / "rows"), content_type="text/csv", split_type="Line"))
+    pipeline = Pipeline("tuned", steps=[tune, create, transform], sagemaker_session=ps)
+    pipeline.upsert()
+    execution = pipeline.start()
+    execution.wait(delay=1, max_attempts=300)
+    found = steps_of(execution)
+    assert [found[s]["StepStatus"] for s in ("Tune", "Model", "Score")] == ["Succeeded"] * 3
+    tuning = execution.result("Tune")
+    best = tuning["BestTrainingJob"]
+    level = float(best["TunedHyperParameters"]["level"])
+    described = session.describe_model(job_of(found["Model"], "Model"))
+    assert described["PrimaryContainer"]["ModelDataUrl"].endswith(f"/tuned/{best['TrainingJobName']}/output/"
+                                                                  "model.tar.gz")
+    output = execution.result("Score")["TransformOutput"]["S3OutputPath"]
+    from mlyard.s3 import S3Downloader
+
+    scored = [float(v) for v in S3Downloader.read_file(f"{output}/x.csv.out", sagemaker_session=session).split()]
+    assert scored == pytest.approx([level] * 3)
+
+
+def test_a_lambda_step_runs_a_registered_function_and_its_outputs_feed_a_condition(session, tmp_path: Path) -> None:
+    from mlyard.lambda_helper import Lambda
+    from mlyard.workflow.conditions import ConditionEquals
+    from mlyard.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
+
+    write_script(tmp_path, "judge.py", """
+        def handler(event, context):
+            margin = event["limit"] - event["mse"]
+            return {"verdict": "pass" if margin > 0 else "fail", "margin": margin}
+    """)
+    ps = PipelineSession(client=session.client)
+    Lambda(function_name="judge", script=str(tmp_path / "judge.py"), handler="judge.handler", session=ps).upsert()
+    limit = ParameterFloat("Limit", default_value=10.0)
+    judge = LambdaStep("Judge", lambda_func=Lambda(function_arn="arn:aws:lambda:us-east-1:1:function:judge"),
+                       inputs={"mse": 4.0, "limit": limit},
+                       outputs=[LambdaOutput("verdict"), LambdaOutput("margin", LambdaOutputTypeEnum.Float)])
+    gate = ConditionStep("Gate", conditions=[ConditionEquals(judge.properties.Outputs["verdict"], "pass")],
+                         else_steps=[FailStep("Rejected", error_message=Join(on=" ", values=[
+                             "margin", judge.properties.Outputs["margin"]]))])
+    pipeline = Pipeline("judged", parameters=[limit], steps=[judge, gate], sagemaker_session=ps)
+    assert json.loads(pipeline.definition())["Steps"][1]["Arguments"]["Conditions"][0]["LeftValue"] == {
+        "Get": "Steps.Judge.OutputParameters['verdict']"}
+    pipeline.upsert()
+    passed = pipeline.start()
+    passed.wait(delay=1, max_attempts=120)
+    assert steps_of(passed)["Gate"]["Metadata"]["Condition"] == {"Outcome": "true"}
+    failed = pipeline.start(parameters={"Limit": 1.0})
+    with pytest.raises(UnexpectedStatusException, match="margin -3.0"):
+        failed.wait(delay=1, max_attempts=120)

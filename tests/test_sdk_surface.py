@@ -57,7 +57,12 @@ SAGEMAKER_NAMES = [
     "serializers.BaseSerializer", "deserializers.JSONDeserializer", "deserializers.CSVDeserializer",
     "deserializers.NumpyDeserializer", "deserializers.StringDeserializer", "deserializers.BytesDeserializer",
     "deserializers.JSONLinesDeserializer", "deserializers.StreamDeserializer", "deserializers.PandasDeserializer",
-    "deserializers.BaseDeserializer", "image_uris.retrieve",
+    "deserializers.BaseDeserializer", "image_uris.retrieve", "lambda_helper.Lambda",
+    "workflow.pipeline.Pipeline", "workflow.pipeline_context.PipelineSession", "workflow.steps.TrainingStep",
+    "workflow.steps.ProcessingStep", "workflow.steps.TransformStep", "workflow.steps.TuningStep",
+    "workflow.steps.CreateModelStep", "workflow.model_step.ModelStep", "workflow.lambda_step.LambdaStep",
+    "workflow.selective_execution_config.SelectiveExecutionConfig",
+    "workflow.pipeline_experiment_config.PipelineExperimentConfig",
     # written in other branches: skipped while their module is missing here
     "s3.S3Uploader", "s3.S3Downloader", "s3.s3_path_join", "s3.parse_s3_url", "utils.name_from_base",
     "utils.unique_name_from_base", "utils.sagemaker_timestamp",

@@ -127,7 +127,7 @@ def is_variable(value: Any) -> bool:
 def check_count(what: str, count: Any) -> int:
     """An instance count: an integer of at least 1 (or a pipeline variable)."""
     if is_variable(count):
-        return count  # type: ignore[no-any-return]
+        return count
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValidationError(f"{what} must be an integer of at least 1, not {count!r}")
     return count

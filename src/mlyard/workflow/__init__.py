@@ -16,7 +16,7 @@ __all__ = ["StatesError", "check", "problems"]
 
 _PIPELINES = ("entities", "parameters", "execution_variables", "functions", "properties", "conditions", "retry",
               "steps", "fail_step", "condition_step", "pipeline", "pipeline_context", "model_step",
-              "pipeline_experiment_config", "selective_execution_config")
+              "pipeline_experiment_config", "selective_execution_config", "lambda_step")
 
 
 def __getattr__(name: str) -> object:

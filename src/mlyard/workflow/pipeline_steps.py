@@ -64,6 +64,8 @@ class PipelineSteps:
             return self._job(call, step, kind, args, scope)
         if kind == "Model":
             return self._model(call, step, args, scope)
+        if kind == "Lambda":
+            return self._lambda(call, step, args)
         raise StatesError(INVALID, f"step {name!r}: steps of type {kind!r} do not run here yet")
 
     # -- jobs -------------------------------------------------------------------------------------
@@ -148,6 +150,27 @@ class PipelineSteps:
             return endpoints.describe_model(name)
         except NotFoundError:
             raise StatesError(TASK_FAILED, f"the model {name!r} this step made is gone") from None
+
+    # -- functions -------------------------------------------------------------------------------
+    def _lambda(self, call: TaskCall, step: dict[str, Any], args: dict[str, Any]) -> Any:
+        """The registered function's result; the declared outputs picked from it by name."""
+        name = str(step["Name"])
+        invoked = self.tasks._invoke(replace(call, parameters={"FunctionName": step.get("FunctionArn"),
+                                                               "Payload": args}), False)
+        result = invoked.get("Payload")
+        outputs: dict[str, Any] = {}
+        kinds: dict[str, Any] = {"String": str, "Integer": int, "Float": (int, float), "Boolean": bool}
+        for declared in step.get("OutputParameters") or []:
+            key, kind = declared.get("OutputName"), declared.get("OutputType", "String")
+            if not isinstance(result, dict) or key not in result:
+                raise StatesError(INVALID, f"step {name!r}: the function returned no {key!r} (declared in its "
+                                           f"outputs); it returned {json.dumps(result)[:200]}")
+            value = result[key]
+            expected = kinds.get(kind, str)
+            if not isinstance(value, expected) or (kind in ("Integer", "Float") and isinstance(value, bool)):
+                raise StatesError(INVALID, f"step {name!r}: output {key!r} is {value!r}, not a {kind}")
+            outputs[key] = value
+        return {"OutputParameters": outputs}
 
     # -- caching ----------------------------------------------------------------------------------
     def _cached(self, key: str, expire_after: str | None, spec: Any) -> dict[str, Any] | None:
