@@ -98,8 +98,8 @@ def test_the_expression_modules_are_reachable_as_sagemaker_workflow_s() -> None:
     assert mlyard.workflow.functions.JsonGet is JsonGet
     assert mlyard.workflow.steps.TrainingStep.__name__ == "TrainingStep"
     assert mlyard.workflow.pipeline.Pipeline.__name__ == "Pipeline"
-    with pytest.raises(AttributeError, match=r"does not provide sagemaker\.workflow\.step_collections yet"):
-        mlyard.workflow.step_collections  # noqa: B018
+    with pytest.raises(AttributeError, match=r"does not provide sagemaker\.workflow\.notebook_job_step yet"):
+        mlyard.workflow.notebook_job_step  # noqa: B018
 
 
 def test_retry_policies_take_attempts_or_minutes() -> None:

@@ -57,7 +57,9 @@ SAGEMAKER_NAMES = [
     "serializers.BaseSerializer", "deserializers.JSONDeserializer", "deserializers.CSVDeserializer",
     "deserializers.NumpyDeserializer", "deserializers.StringDeserializer", "deserializers.BytesDeserializer",
     "deserializers.JSONLinesDeserializer", "deserializers.StreamDeserializer", "deserializers.PandasDeserializer",
-    "deserializers.BaseDeserializer", "image_uris.retrieve", "lambda_helper.Lambda",
+    "deserializers.BaseDeserializer", "image_uris.retrieve", "lambda_helper.Lambda", "ModelPackage", "ModelMetrics", "MetricsSource",
+    "model.ModelPackage", "model_metrics.ModelMetrics", "model_metrics.MetricsSource",
+    "workflow.step_collections.RegisterModel",
     "workflow.pipeline.Pipeline", "workflow.pipeline_context.PipelineSession", "workflow.steps.TrainingStep",
     "workflow.steps.ProcessingStep", "workflow.steps.TransformStep", "workflow.steps.TuningStep",
     "workflow.steps.CreateModelStep", "workflow.model_step.ModelStep", "workflow.lambda_step.LambdaStep",
@@ -95,14 +97,15 @@ def test_sagemaker_name_resolves(dotted: str) -> None:
 
 
 def test_missing_sagemaker_names_say_mlyard_lacks_them() -> None:
-    for name in ("xgboost", "wrangler", "KMeans", "ModelPackage"):
+    for name in ("xgboost", "wrangler", "KMeans", "AutoML"):
         with pytest.raises(AttributeError, match=rf"mlyard does not provide sagemaker\.{name} yet"):
             getattr(mlyard, name)
     with pytest.raises(AttributeError, match="has no attribute 'no_such_thing'"):
         mlyard.no_such_thing  # noqa: B018
     assert not hasattr(mlyard, "xgboost")
-    with pytest.raises(AttributeError, match=r"mlyard does not provide sagemaker\.workflow\.step_collections yet"):
-        mlyard.workflow.step_collections  # noqa: B018 - the model registry: not yet
+    with pytest.raises(AttributeError, match=r"mlyard does not provide sagemaker\.workflow\.monitor_batch_transform_step "
+                                             r"yet"):
+        mlyard.workflow.monitor_batch_transform_step  # noqa: B018
 
 
 def test_submodules_are_attributes_in_a_fresh_interpreter_and_import_mlyard_stays_light() -> None:

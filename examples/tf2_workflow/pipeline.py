@@ -4,9 +4,11 @@
 
 Process on 2 instances -> train -> create the model -> batch scoring -> score the predictions ->
 a quality gate on the scored MSE (a ConditionStep reading the score's JSON with JsonGet): a model
+that passes is registered in the model registry as Approved (RegisterModel, with its metrics); one
 over the threshold fails the execution with a FailStep. The pipeline is started twice: the second
 run reuses the first's processing step from the cache, and a third run with too strict a threshold
-fails at the gate.
+fails at the gate. Then the newest approved version is deployed from the registry
+(``ModelPackage(...).deploy()``) and asked for predictions.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from prepare_data import prepare  # noqa: E402
 
 import mlyard  # noqa: E402
 from mlyard import get_execution_role  # noqa: E402
-from mlyard.errors import MlyardWarning, UnexpectedStatusException  # noqa: E402
+from mlyard.errors import ConflictError, MlyardWarning, UnexpectedStatusException  # noqa: E402
 from mlyard.inputs import TrainingInput  # noqa: E402
+from mlyard.model import ModelPackage  # noqa: E402
+from mlyard.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
 from mlyard.processing import ProcessingInput, ProcessingOutput, ScriptProcessor  # noqa: E402
 from mlyard.sklearn.processing import SKLearnProcessor  # noqa: E402
 from mlyard.tensorflow import TensorFlow  # noqa: E402
@@ -41,7 +45,10 @@ from mlyard.workflow.parameters import ParameterFloat, ParameterInteger  # noqa:
 from mlyard.workflow.pipeline import Pipeline  # noqa: E402
 from mlyard.workflow.pipeline_context import PipelineSession  # noqa: E402
 from mlyard.workflow.properties import PropertyFile  # noqa: E402
+from mlyard.workflow.step_collections import RegisterModel  # noqa: E402
 from mlyard.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TransformStep  # noqa: E402
+
+GROUP = "tf2-diabetes"
 
 
 def build_pipeline(raw_s3: str, bucket: str, name: str) -> Pipeline:
@@ -96,8 +103,17 @@ def build_pipeline(raw_s3: str, bucket: str, name: str) -> Pipeline:
 
     mse = JsonGet(step_name=score.name, property_file=report, json_path="regression_metrics.mse.value")
     too_high = FailStep("MseTooHigh", error_message=Join(on=" ", values=["the test MSE is above", max_mse]))
+    metrics = ModelMetrics(model_statistics=MetricsSource(
+        content_type="application/json",
+        s3_uri=Join(on="/", values=[score.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
+                                    "evaluation.json"])))
+    register = RegisterModel("Register", model=model, content_types=["text/csv", "application/json"],
+                             response_types=["application/json"], inference_instances=["local"],
+                             transform_instances=["local"], model_package_group_name=GROUP,
+                             approval_status="Approved", model_metrics=metrics,
+                             description="passed the pipeline's quality gate")
     gate = ConditionStep("QualityGate", conditions=[ConditionLessThanOrEqualTo(mse, max_mse)],
-                         if_steps=[], else_steps=[too_high])
+                         if_steps=[register], else_steps=[too_high])
     return Pipeline(name=name, parameters=[processing_count, training_count, epochs, max_mse],
                     steps=[process, train, create_model, transform, score, gate], sagemaker_session=session)
 
@@ -115,6 +131,10 @@ def report(execution: mlyard.workflow.pipeline._PipelineExecution, took: float) 
 
 def run(raw_s3: str | None = None) -> None:
     sess = mlyard.Session()
+    try:
+        sess.create_model_package_group(GROUP, "the TF2 workflow's models that passed its quality gate")
+    except ConflictError:
+        pass  # made by an earlier run
     if raw_s3 is None:
         data = prepare(HERE / "data", channels=False)
         raw_s3 = sess.upload_data(path=str(data / "raw"), key_prefix="tf-2-workflow/data/raw")
@@ -134,6 +154,19 @@ def run(raw_s3: str | None = None) -> None:
         except UnexpectedStatusException:
             pass  # the strict threshold fails at the gate, as it should
         report(execution, time.monotonic() - started)
+
+    (latest, *_) = sess.list_model_packages(GROUP, "Approved")
+    desc = sess.describe_model_package(latest["ModelPackageArn"])
+    print(f"\nregistry: {GROUP} version {desc['ModelPackageVersion']} {desc['ModelApprovalStatus']} by "
+          f"{desc['LastModifiedBy']['UserProfileName']}, metrics in "
+          f"{desc['ModelMetrics']['ModelQuality']['Statistics']['S3Uri']}")
+    predictor = ModelPackage(role=get_execution_role(), model_package_arn=desc["ModelPackageArn"],
+                             sagemaker_session=sess).deploy(initial_instance_count=1, instance_type="local")
+    try:
+        print(f"deployed from the registry to {predictor.endpoint_name}: "
+              f"{predictor.predict([[0.0] * 10])['predictions']} for an all-average row")
+    finally:
+        predictor.delete_endpoint()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ _LAZY = {
     "Framework": "mlyard.estimator",
     "Model": "mlyard.model",
     "FrameworkModel": "mlyard.model",
+    "ModelPackage": "mlyard.model",
+    "ModelMetrics": "mlyard.model_metrics",
+    "MetricsSource": "mlyard.model_metrics",
     "Predictor": "mlyard.predictor",
     "PipelineModel": "mlyard.pipeline",
     "Processor": "mlyard.processing",
@@ -48,6 +51,7 @@ _SUBMODULES = (
     "analytics", "deserializers", "estimator", "exceptions", "image_uris", "inputs", "local", "model",
     "model_monitor", "network", "predictor", "processing", "pytorch", "s3", "serializers", "serverless", "session",
     "sklearn", "tensorflow", "transformer", "tuner", "utils", "workflow", "pipeline", "lambda_helper",
+    "model_metrics",
 )
 
 # What ``sagemaker.<name>`` offers that mlyard does not (yet): asking for one says so plainly.
@@ -55,7 +59,7 @@ _NOT_PROVIDED = (
     # submodules
     "amazon", "async_inference", "automl", "batch_inference", "chainer", "clarify", "collection", "debugger",
     "djl_inference", "experiments", "explainer", "feature_store", "huggingface", "jumpstart",
-    "lineage", "model_card", "model_metrics", "modules", "multidatamodel", "mxnet", "parameter",
+    "lineage", "model_card", "modules", "multidatamodel", "mxnet", "parameter",
     "remote_function", "serve", "spark", "sparkml", "wrangler", "xgboost",
     "drift_check_baselines", "metadata_properties", "model_uris", "script_uris", "hyperparameters",
     "instance_types", "environment_variables", "fw_utils", "content_types", "vpc_utils", "job",
@@ -66,7 +70,7 @@ _NOT_PROVIDED = (
     "LinearLearner", "LinearLearnerModel", "LinearLearnerPredictor", "NTM", "NTMModel", "NTMPredictor",
     "Object2Vec", "Object2VecModel", "PCA", "PCAModel", "PCAPredictor", "RandomCutForest",
     "RandomCutForestModel", "RandomCutForestPredictor", "AutoML", "AutoMLInput", "AutoMLJob", "AutoMLV2",
-    "CandidateEstimator", "CandidateStep", "ModelPackage", "ModelMetrics", "MetricsSource",
+    "CandidateEstimator", "CandidateStep",
     "FileSource", "ProfilerConfig", "Profiler", "ModelCard", "pipeline_container_def", "PartnerAppAuthProvider",
 )
 

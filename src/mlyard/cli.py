@@ -29,6 +29,15 @@ app.add_typer(workflows_app, name="workflows")
 functions_app = typer.Typer(help="Functions that workflows invoke (lambda:invoke), each run in a job.",
                             no_args_is_help=True)
 app.add_typer(functions_app, name="functions")
+models_app = typer.Typer(help="The model registry: model package groups and their versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+packages_app = typer.Typer(help="Model packages (versions in a group): list, describe, approve, reject.",
+                           no_args_is_help=True)
+models_app.add_typer(packages_app, name="packages")
+groups_app = typer.Typer(help="Model package groups, and what approving a version runs.", no_args_is_help=True)
+models_app.add_typer(groups_app, name="groups")
+pipelines_app = typer.Typer(help="SageMaker pipelines and their executions.", no_args_is_help=True)
+app.add_typer(pipelines_app, name="pipelines")
 console = Console()
 _COLORS = {"Completed": "green", "Failed": "red", "InProgress": "cyan", "Stopped": "yellow", "Stopping": "yellow",
            "SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "ABORTED": "yellow", "TIMED_OUT": "red"}
@@ -234,6 +243,104 @@ def functions_delete(name: str) -> None:
     """Delete a registered function."""
     _client().delete_function(name)
     console.print(f"function {escape(name)} deleted")
+
+
+@groups_app.command("list")
+def groups_list() -> None:
+    """List model package groups."""
+    table = Table("group", "created", "description")
+    for g in _client().list_model_package_groups()["ModelPackageGroupSummaryList"]:
+        table.add_row(escape(g["ModelPackageGroupName"]), (g["CreationTime"] or "")[:19],
+                      escape(g.get("ModelPackageGroupDescription") or ""))
+    console.print(table)
+
+
+@groups_app.command("create")
+def groups_create(name: str, description: str = typer.Option(None, help="what the group's models are")) -> None:
+    """Create a model package group."""
+    print(_client().create_model_package_group({"ModelPackageGroupName": name,
+                                                "ModelPackageGroupDescription": description})["ModelPackageGroupArn"])
+
+
+@groups_app.command("on-approval")
+def groups_on_approval(group: str, workflow: list[str] = typer.Option([], "--workflow", help="a workflow to start"),
+                       pipeline: list[str] = typer.Option([], "--pipeline", help="a pipeline to start")) -> None:
+    """Say what approving a version of GROUP starts (replacing what it started before); none: nothing."""
+    rules = [{"Workflow": w} for w in workflow] + [{"Pipeline": p, "Parameters": {}} for p in pipeline]
+    print(json.dumps(_client().set_approval_rules(group, rules)["ApprovalRules"], indent=2))
+
+
+@packages_app.command("list")
+def packages_list(group: str = typer.Option(None, help="only this group's versions"),
+                  status: str = typer.Option(None, help="PendingManualApproval, Approved or Rejected")) -> None:
+    """List model packages, the newest first."""
+    table = Table("package", "version", "status", "created", "description")
+    for m in _client().list_model_packages(group, status)["ModelPackageSummaryList"]:
+        table.add_row(escape(m["ModelPackageName"]), str(m.get("ModelPackageVersion") or ""),
+                      m["ModelApprovalStatus"], (m["CreationTime"] or "")[:19],
+                      escape(m.get("ModelPackageDescription") or ""))
+    console.print(table)
+
+
+@packages_app.command("describe")
+def packages_describe(package: str = typer.Argument(..., help="GROUP/VERSION or the package's ARN")) -> None:
+    """Show a model package: its containers, metrics, approval and its history."""
+    print(json.dumps(_client().describe_model_package(package), indent=2))
+
+
+def _set_approval(package: str, status: str, description: str | None) -> None:
+    client = _client()
+    arn = client.describe_model_package(package)["ModelPackageArn"]
+    client.update_model_package({"ModelPackageArn": arn, "ModelApprovalStatus": status,
+                                 "ApprovalDescription": description})
+    desc = client.describe_model_package(arn)
+    console.print(f"{escape(package)}: {desc['ModelApprovalStatus']}")
+    for started in desc.get("TriggeredOnApproval") or []:
+        console.print(f"  started {escape(json.dumps(started))}")
+
+
+@packages_app.command("approve")
+def packages_approve(package: str, description: str = typer.Option(None, help="why")) -> None:
+    """Approve a version (GROUP/VERSION or ARN): the group's approval rules run."""
+    _set_approval(package, "Approved", description)
+
+
+@packages_app.command("reject")
+def packages_reject(package: str, description: str = typer.Option(None, help="why")) -> None:
+    """Reject a version (GROUP/VERSION or ARN)."""
+    _set_approval(package, "Rejected", description)
+
+
+@pipelines_app.command("list")
+def pipelines_list() -> None:
+    """List pipelines."""
+    table = Table("pipeline", "created", "modified")
+    for p in _client().list_pipelines()["PipelineSummaries"]:
+        table.add_row(escape(p["PipelineName"]), (p["CreationTime"] or "")[:19], (p["LastModifiedTime"] or "")[:19])
+    console.print(table)
+
+
+@pipelines_app.command("executions")
+def pipelines_executions(name: str) -> None:
+    """List a pipeline's executions, the newest first."""
+    table = Table("execution", "status", "started")
+    for e in _client().list_pipeline_executions(name)["PipelineExecutionSummaries"]:
+        table.add_row(e["PipelineExecutionArn"].rsplit("/", 1)[-1], _status(e["PipelineExecutionStatus"]),
+                      (e["StartTime"] or "")[:19])
+    console.print(table)
+
+
+@pipelines_app.command("steps")
+def pipelines_steps(name: str, execution: str) -> None:
+    """An execution's steps: status, cache hits and misses, failures."""
+    table = Table("step", "type", "status", "note")
+    steps = _client().pipeline_execution(name, execution, "steps")["PipelineExecutionSteps"]
+    for s in reversed(steps):
+        hit = s.get("CacheHitResult")
+        note = (f"cache hit from {hit['SourcePipelineExecutionArn'].rsplit('/', 1)[-1]}" if hit
+                else s.get("FailureReason") or s.get("CacheMissReason") or "")
+        table.add_row(escape(s["StepName"]), s.get("StepType") or "", _status(s["StepStatus"]), escape(note[:120]))
+    console.print(table)
 
 
 @workflows_app.command("list")

@@ -87,6 +87,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "model": ("ModelName", "create_model"),
     "endpoint-config": ("EndpointConfigName", "create_endpoint_config"),
     "endpoint": ("EndpointName", "create_endpoint"),
+    "model-package": ("ModelPackageArn", "create_model_package"),
 }
 
 
@@ -144,6 +145,12 @@ def _upload_local_references(client: Client, kind: str, req: dict[str, Any]) -> 
     elif kind == "transform":
         src = req["TransformInput"]["DataSource"]["S3DataSource"]
         src["S3Uri"] = up(src["S3Uri"], "transform input")
+    elif kind == "model-package":
+        for i, container in enumerate((req.get("InferenceSpecification") or {}).get("Containers") or []):
+            container["ModelDataUrl"] = up(container.get("ModelDataUrl"), f"container {i + 1}'s model_data")
+            cfg = container.get("MlyardConfig") or {}
+            if cfg.get("SourceUrl"):
+                cfg["SourceUrl"] = up(cfg["SourceUrl"], "the model's code", code=True)
     elif kind == "model":
         containers = req.get("Containers") or [req["PrimaryContainer"]]
         for i, container in enumerate(containers):

@@ -19,7 +19,7 @@ from mlyard.workflow.pipeline_context import runnable_by_pipeline
 if TYPE_CHECKING:
     from mlyard.client.sources import PackedSource
 
-__all__ = ["Model", "FrameworkModel"]
+__all__ = ["Model", "FrameworkModel", "ModelPackage"]
 
 
 # Model arguments of SageMaker's that mlyard honours (or that ask for nothing it lacks): no warning.
@@ -125,6 +125,47 @@ class Model:
             self._created = True
         return self.name
 
+    @runnable_by_pipeline
+    def register(self, content_types: list[str] | None = None, response_types: list[str] | None = None,
+                 inference_instances: list[str] | None = None, transform_instances: list[str] | None = None,
+                 model_package_name: str | None = None, model_package_group_name: str | None = None,
+                 image_uri: str | None = None, model_metrics: Any = None, metadata_properties: Any = None,
+                 marketplace_cert: bool = False, approval_status: Any = None, description: str | None = None,
+                 drift_check_baselines: Any = None, customer_metadata_properties: dict[str, str] | None = None,
+                 validation_specification: Any = None, domain: str | None = None, task: str | None = None,
+                 sample_payload_url: str | None = None, framework: str | None = None,
+                 framework_version: str | None = None, nearest_model_name: str | None = None,
+                 data_input_configuration: Any = None, skip_model_validation: Any = None,
+                 source_uri: str | None = None, **kwargs: Any) -> Any:
+        """Register this model as a version of ``model_package_group_name`` in the model registry
+        (or as the package ``model_package_name``); returns its ``ModelPackage``. Its approval
+        status is ``approval_status`` (default PendingManualApproval)."""
+        if not model_package_group_name and not model_package_name:
+            raise ValidationError("register needs model_package_group_name (a version in that group) or "
+                                  "model_package_name")
+        source = self._pack()  # kept until submitted
+        request = self._request(None, source)
+        container = {**request["PrimaryContainer"], "Framework": framework or self._framework,
+                     "FrameworkVersion": framework_version or getattr(self, "framework_version", None),
+                     "MlyardConfig": request["MlyardConfig"]}
+        if image_uri:
+            container["Image"] = image_uri
+        spec = {"Containers": [container], "SupportedContentTypes": list(content_types or []),
+                "SupportedResponseMIMETypes": list(response_types or []),
+                "SupportedRealtimeInferenceInstanceTypes": list(inference_instances or []),
+                "SupportedTransformInstanceTypes": list(transform_instances or [])}
+        package: dict[str, Any] = {
+            "ModelPackageGroupName": model_package_group_name, "ModelPackageName": model_package_name,
+            "InferenceSpecification": spec, "ModelApprovalStatus": approval_status,
+            "ModelPackageDescription": description, "CustomerMetadataProperties": customer_metadata_properties,
+            "Domain": domain, "Task": task, "MlyardUser": _user()}
+        if model_metrics is not None:
+            package["ModelMetrics"] = model_metrics._to_request_dict()
+        package = {k: v for k, v in package.items() if v is not None}
+        created = submit(self.sagemaker_session, "model-package", package)
+        return ModelPackage(role=self.role, model_package_arn=created["ModelPackageArn"],
+                            predictor_cls=self.predictor_cls, sagemaker_session=self.sagemaker_session)
+
     def deploy(self, initial_instance_count: int | None = None, instance_type: str | None = None,
                serializer: BaseSerializer | None = None, deserializer: BaseDeserializer | None = None,
                accelerator_type: str | None = None, endpoint_name: str | None = None,
@@ -175,6 +216,59 @@ class Model:
     def delete_model(self) -> None:
         if self.name:
             self.sagemaker_session.client.delete_model(self.name)
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid
+        return "unknown"
+
+
+class ModelPackage(Model):
+    """A model package of the registry (``model_package_arn``, or ``group/version``): deployed and
+    used for batch transform as the model its inference specification describes."""
+
+    def __init__(self, role: str | None = None, model_data: str | None = None, algorithm_arn: str | None = None,
+                 model_package_arn: str | None = None, sagemaker_session: Session | None = None,
+                 predictor_cls: type[Predictor] | None = None, **kwargs: Any) -> None:
+        if not model_package_arn:
+            raise ValidationError("ModelPackage needs model_package_arn (the registered version's ARN, or "
+                                  "GROUP/VERSION)")
+        if algorithm_arn:
+            raise ValidationError("algorithm packages (algorithm_arn) run in SageMaker's cloud only")
+        session = sagemaker_session or Session()
+        desc = session.client.describe_model_package(model_package_arn)
+        container = desc["InferenceSpecification"]["Containers"][0]
+        self.model_package_arn = desc["ModelPackageArn"]
+        self._config = dict(container.get("MlyardConfig") or {})
+        self._framework = container.get("Framework") or self._config.get("Framework")
+        if predictor_cls is None and self._framework in _PREDICTORS:
+            module, _, cls_name = _PREDICTORS[self._framework].rpartition(".")
+            predictor_cls = getattr(importlib.import_module(module), cls_name)
+        self.framework_version = container.get("FrameworkVersion") or self._config.get("FrameworkVersion")
+        super().__init__(image_uri=container.get("Image"), model_data=model_data or container.get("ModelDataUrl"),
+                         role=role, predictor_cls=predictor_cls, env=container.get("Environment") or {},
+                         sagemaker_session=session, **kwargs)
+
+    def _pack(self) -> Any:
+        return None  # the package's code is stored already (its SourceUrl)
+
+    def _request(self, name: str | None, source: PackedSource | StoredSource | None) -> dict[str, Any]:
+        request = super()._request(name, source)
+        request["MlyardConfig"] = {**self._config, "BaseName": self._base_name()}
+        return request
+
+    def describe(self) -> dict[str, Any]:
+        described: dict[str, Any] = self.sagemaker_session.client.describe_model_package(self.model_package_arn)
+        return described
+
+    def update_approval_status(self, approval_status: str, approval_description: str | None = None) -> None:
+        self.sagemaker_session.client.update_model_package({
+            "ModelPackageArn": self.model_package_arn, "ModelApprovalStatus": approval_status,
+            "ApprovalDescription": approval_description, "MlyardUser": _user()})
 
 
 class FrameworkModel(Model):

@@ -511,6 +511,61 @@ class Session:
         return _page(_parse_times(self.client.list_endpoint_configs()), "EndpointConfigs", "EndpointConfig",
                      kwargs, "Descending")
 
+    def create_model_package_group(self, name: str, description: str | None = None) -> str:
+        """A group of model versions in the registry; its ARN."""
+        created: dict[str, Any] = self.client.create_model_package_group(
+            {"ModelPackageGroupName": name, "ModelPackageGroupDescription": description})
+        return str(created["ModelPackageGroupArn"])
+
+    def describe_model_package(self, model_package_name: str) -> dict[str, Any]:
+        """A model package (``group/version`` or its ARN)."""
+        result: dict[str, Any] = self.client.describe_model_package(model_package_name)
+        return result
+
+    def wait_for_model_package(self, model_package_name: str, poll: int = 5) -> dict[str, Any]:
+        """A package is complete once created here: its description."""
+        return self.describe_model_package(model_package_name)
+
+    def list_model_packages(self, model_package_group_name: str | None = None,
+                            approval_status: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.client.list_model_packages(
+            model_package_group_name, approval_status)["ModelPackageSummaryList"]
+        return result
+
+    def update_model_package_approval(self, model_package_arn: str, approval_status: str,
+                                      approval_description: str | None = None) -> dict[str, Any]:
+        """Approve or reject a version; approving runs its group's approval rules."""
+        from mlyard.model import _user
+
+        result: dict[str, Any] = self.client.update_model_package({
+            "ModelPackageArn": model_package_arn, "ModelApprovalStatus": approval_status,
+            "ApprovalDescription": approval_description, "MlyardUser": _user()})
+        return result
+
+    def create_model_package_from_containers(self, containers: list[dict[str, Any]] | None = None,
+                                             content_types: list[str] | None = None,
+                                             response_types: list[str] | None = None,
+                                             inference_instances: list[str] | None = None,
+                                             transform_instances: list[str] | None = None,
+                                             model_package_name: str | None = None,
+                                             model_package_group_name: str | None = None,
+                                             model_metrics: dict[str, Any] | None = None,
+                                             approval_status: str = "PendingManualApproval",
+                                             description: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """CreateModelPackage from container definitions (``container_def``); its response."""
+        from mlyard.jobs import submit
+        from mlyard.model import _user
+
+        request = {k: v for k, v in {
+            "ModelPackageGroupName": model_package_group_name, "ModelPackageName": model_package_name,
+            "InferenceSpecification": {"Containers": containers or [], "SupportedContentTypes": content_types or [],
+                                       "SupportedResponseMIMETypes": response_types or [],
+                                       "SupportedRealtimeInferenceInstanceTypes": inference_instances or [],
+                                       "SupportedTransformInstanceTypes": transform_instances or []},
+            "ModelMetrics": model_metrics, "ModelApprovalStatus": approval_status,
+            "ModelPackageDescription": description, "MlyardUser": _user()}.items() if v is not None}
+        return submit(self, "model-package", request)
+
     def list_models(self, **kwargs: Any) -> dict[str, Any]:
         from mlyard.jobs import _parse_times
 
@@ -653,6 +708,50 @@ class SageMakerClient:
 
     def stop_training_job(self, *, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
         self._session.stop_training_job(TrainingJobName)
+        return {}
+
+    # -- the model registry (boto's request and response shapes) -----------------------------------
+    def create_model_package_group(self, **kwargs: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._session.client.create_model_package_group(kwargs)
+        return result
+
+    def describe_model_package_group(self, *, ModelPackageGroupName: str) -> dict[str, Any]:  # noqa: N803
+        result: dict[str, Any] = self._session.client.describe_model_package_group(ModelPackageGroupName)
+        return result
+
+    def list_model_package_groups(self, **kwargs: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._session.client.list_model_package_groups()
+        return result
+
+    def delete_model_package_group(self, *, ModelPackageGroupName: str) -> dict[str, Any]:  # noqa: N803
+        self._session.client.delete_model_package_group(ModelPackageGroupName)
+        return {}
+
+    def create_model_package(self, **kwargs: Any) -> dict[str, Any]:
+        from mlyard.jobs import submit
+        from mlyard.model import _user
+
+        return submit(self._session, "model-package", {"MlyardUser": _user(), **kwargs})
+
+    def describe_model_package(self, *, ModelPackageName: str) -> dict[str, Any]:  # noqa: N803
+        result: dict[str, Any] = self._session.client.describe_model_package(ModelPackageName)
+        return result
+
+    def list_model_packages(self, *, ModelPackageGroupName: str | None = None,  # noqa: N803
+                            ModelApprovalStatus: str | None = None, SortOrder: str = "Descending",  # noqa: N803
+                            **kwargs: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._session.client.list_model_packages(ModelPackageGroupName,
+                                                                          ModelApprovalStatus, SortOrder)
+        return result
+
+    def update_model_package(self, **kwargs: Any) -> dict[str, Any]:
+        from mlyard.model import _user
+
+        result: dict[str, Any] = self._session.client.update_model_package({"MlyardUser": _user(), **kwargs})
+        return result
+
+    def delete_model_package(self, *, ModelPackageName: str) -> dict[str, Any]:  # noqa: N803
+        self._session.client.delete_model_package(ModelPackageName)
         return {}
 
     def stop_processing_job(self, *, ProcessingJobName: str) -> dict[str, Any]:  # noqa: N803

@@ -245,6 +245,39 @@ class Client:
     def redrive_execution(self, workflow: str, execution: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/workflows/{_q(workflow)}/executions/{_q(execution)}/redrive")
 
+    # -- the model registry -------------------------------------------------------------------------
+    def create_model_package_group(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/model-package-groups", json=request)
+
+    def describe_model_package_group(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/model-package-groups/{_q(name)}")
+
+    def list_model_package_groups(self) -> dict[str, Any]:
+        return self.request("GET", "/v1/model-package-groups")
+
+    def delete_model_package_group(self, name: str) -> None:
+        self.request("DELETE", f"/v1/model-package-groups/{_q(name)}")
+
+    def set_approval_rules(self, group: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        return self.request("PUT", f"/v1/model-package-groups/{_q(group)}/approval-rules", json={"Rules": rules})
+
+    def create_model_package(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/model-packages", json=request)
+
+    def describe_model_package(self, name_or_arn: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/model-packages/{_package_path(name_or_arn)}")
+
+    def list_model_packages(self, group: str | None = None, status: str | None = None,
+                            order: str = "Descending") -> dict[str, Any]:
+        params = {k: v for k, v in (("group", group), ("status", status), ("order", order)) if v}
+        return self.request("GET", "/v1/model-packages", params=params)
+
+    def update_model_package(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PUT", "/v1/model-packages", json=request)
+
+    def delete_model_package(self, name_or_arn: str) -> None:
+        self.request("DELETE", f"/v1/model-packages/{_package_path(name_or_arn)}")
+
     # -- SageMaker pipelines (an execution is named by its pipeline and its id) -----------------------
     def create_pipeline(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/pipelines", json=request)
@@ -564,3 +597,9 @@ def default_client() -> Client:
         if key not in _clients:
             _clients[key] = Client(url, token)
         return _clients[key]
+
+
+def _package_path(name_or_arn: str) -> str:
+    """A model package's name in a path: ``group/version`` (from its ARN too), each part quoted."""
+    name = name_or_arn.split(":model-package/", 1)[-1]
+    return "/".join(_q(part) for part in name.split("/"))

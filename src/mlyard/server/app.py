@@ -25,9 +25,12 @@ from mlyard.runtime.runner_channel import RunnerChannel
 from mlyard.server.buckets import check_s3_uri, s3_settings
 from mlyard.server.control import ControlPlane, create_named
 from mlyard.server.schemas import (
+    ApprovalRules,
     CreateEndpoint,
     CreateEndpointConfig,
     CreateModel,
+    CreateModelPackage,
+    CreateModelPackageGroup,
     CreatePipeline,
     CreateProcessingJob,
     CreateTrainingJob,
@@ -39,6 +42,7 @@ from mlyard.server.schemas import (
     StartPipelineExecution,
     StopExecution,
     UpdateEndpoint,
+    UpdateModelPackage,
     UpdatePipeline,
     UpdateWorkflow,
 )
@@ -310,6 +314,53 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
     def retry_pipeline_execution(name: str, execution: str) -> dict[str, Any]:
         """Run a failed or stopped execution again from the steps that did not succeed."""
         return pipelines.retry(_execution_arn(name, execution))
+
+    registry = control.registry
+
+    @app.post("/v1/model-package-groups", status_code=201, tags=["registry"])
+    def create_model_package_group(body: CreateModelPackageGroup) -> dict[str, Any]:
+        return registry.create_group(body.model_dump())
+
+    @app.get("/v1/model-package-groups", tags=["registry"])
+    def list_model_package_groups() -> dict[str, Any]:
+        return registry.list_groups()
+
+    @app.get("/v1/model-package-groups/{name}", tags=["registry"])
+    def describe_model_package_group(name: str) -> dict[str, Any]:
+        return registry.describe_group(name)
+
+    @app.delete("/v1/model-package-groups/{name}", status_code=204, tags=["registry"])
+    def delete_model_package_group(name: str) -> Response:
+        registry.delete_group(name)
+        return Response(status_code=204)
+
+    @app.put("/v1/model-package-groups/{name}/approval-rules", tags=["registry"])
+    def set_approval_rules(name: str, body: ApprovalRules) -> dict[str, Any]:
+        """What approving a version of the group starts: workflows and pipelines."""
+        return registry.set_rules(name, body.Rules)
+
+    @app.post("/v1/model-packages", status_code=201, tags=["registry"])
+    def create_model_package(body: CreateModelPackage) -> dict[str, Any]:
+        return registry.create_package(body.model_dump())
+
+    @app.get("/v1/model-packages", tags=["registry"])
+    def list_model_packages(group: str | None = None, status: str | None = None,
+                            order: str = "Descending") -> dict[str, Any]:
+        return registry.list_packages(group, status, order)
+
+    @app.put("/v1/model-packages", tags=["registry"])
+    def update_model_package(body: UpdateModelPackage) -> dict[str, Any]:
+        """Approve or reject a version (or change its metadata); approving runs the group's rules."""
+        return registry.update_package(body.model_dump())
+
+    @app.get("/v1/model-packages/{name:path}", tags=["registry"])
+    def describe_model_package(name: str) -> dict[str, Any]:
+        return registry.describe_package(name)
+
+    @app.delete("/v1/model-packages/{name:path}", status_code=204, tags=["registry"])
+    def delete_model_package(name: str) -> Response:
+        registry.delete_package(name)
+        return Response(status_code=204)
 
     functions = control.functions
 

@@ -31,6 +31,7 @@ from mlyard.server.controllers import Controller
 from mlyard.server.endpoints import Endpoints, model_containers
 from mlyard.server.functions import Functions
 from mlyard.server.pipelines import Pipelines
+from mlyard.server.registry import Registry
 from mlyard.server.tuning import Tunings
 from mlyard.server.workflows import Workflows
 from mlyard.store.paths import SourcePolicy, check_characters
@@ -85,6 +86,7 @@ class ControlPlane:
         self.tunings = Tunings(self)
         self.workflows = Workflows(self)
         self.pipelines = Pipelines(self)  # SageMaker pipelines: compiled to workflows, run by their engine
+        self.registry = Registry(self)  # model package groups and versions; approval runs their rules
         # Long-lived orchestrations that own child jobs, all driven alike (server/controllers.py).
         self.controllers: list[Controller] = [self.tunings, self.workflows]
 

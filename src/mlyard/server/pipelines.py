@@ -29,7 +29,8 @@ _METADATA = {"Training": ("TrainingJob", "training-job", "TrainingJobName"),
              "Processing": ("ProcessingJob", "processing-job", "ProcessingJobName"),
              "Transform": ("TransformJob", "transform-job", "TransformJobName"),
              "Tuning": ("TuningJob", "hyper-parameter-tuning-job", "HyperParameterTuningJobName"),
-             "Model": ("Model", "model", "ModelName")}
+             "Model": ("Model", "model", "ModelName"),
+             "RegisterModel": ("RegisterModel", "", "ModelPackageArn")}
 
 
 def _machine(name: str) -> str:
@@ -248,7 +249,8 @@ class Pipelines:
                 if kind in _METADATA:
                     field, arn_kind, name_key = _METADATA[kind]
                     if info.get(name_key):
-                        s["Metadata"][field] = {"Arn": arn(arn_kind, info[name_key])}
+                        s["Metadata"][field] = {"Arn": arn(arn_kind, info[name_key]) if arn_kind
+                                                else info[name_key]}
                 if info.get("CacheHit"):
                     s["CacheHitResult"] = {"SourcePipelineExecutionArn": info["CacheHit"]["SourcePipelineExecutionArn"]}
                 if info.get("CacheMiss"):

@@ -413,6 +413,54 @@ class CreateTransformJob(BaseModel):
     MlyardConfig: MlyardConfigShape = MlyardConfigShape()
 
 
+class CreateModelPackageGroup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ModelPackageGroupName: str = Field(min_length=1, max_length=63)
+    ModelPackageGroupDescription: str | None = Field(default=None, max_length=1024)
+    Tags: list[dict[str, str]] = []
+    MlyardUser: str | None = None  # who asks (the SDK sends its user's name)
+
+
+class CreateModelPackage(BaseModel):
+    """SageMaker's CreateModelPackage: a version in a group (or an unversioned named package)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ModelPackageGroupName: str | None = None
+    ModelPackageName: str | None = None
+    ModelPackageDescription: str | None = Field(default=None, max_length=1024)
+    InferenceSpecification: dict[str, Any]
+    ModelMetrics: dict[str, Any] | None = None
+    ModelApprovalStatus: Literal["PendingManualApproval", "Approved", "Rejected"] | None = None
+    ApprovalDescription: str | None = Field(default=None, max_length=1024)
+    CustomerMetadataProperties: dict[str, str] | None = None
+    Domain: str | None = None
+    Task: str | None = None
+    SourcePipelineExecutionArn: str | None = None
+    Tags: list[dict[str, str]] = []
+    MlyardUser: str | None = None
+
+
+class UpdateModelPackage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ModelPackageArn: str
+    ModelApprovalStatus: Literal["PendingManualApproval", "Approved", "Rejected"] | None = None
+    ApprovalDescription: str | None = Field(default=None, max_length=1024)
+    CustomerMetadataProperties: dict[str, str] | None = None
+    MlyardUser: str | None = None
+
+
+class ApprovalRules(BaseModel):
+    """What approving a version of the group runs: [{"Workflow": name}] or [{"Pipeline": name,
+    "Parameters": {parameter: field of the approval event}}]."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    Rules: list[dict[str, Any]]
+
+
 class CreatePipeline(BaseModel):
     """SageMaker's CreatePipeline: the definition is ``Pipeline.definition()``'s JSON."""
 

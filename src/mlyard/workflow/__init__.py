@@ -5,7 +5,7 @@ Step Functions Data Science SDK's API).
 
 SageMaker Pipelines' ``sagemaker.workflow`` API is here too (``pipeline``, ``steps``,
 ``parameters``, ...): a pipeline definition compiles to the engine (``compile.py``), its steps run
-by ``pipeline_steps.py``. The model registry's steps (``step_collections``) are not provided yet."""
+by ``pipeline_steps.py``. ``step_collections.RegisterModel`` registers a model version in the registry."""
 
 import importlib
 
@@ -16,7 +16,8 @@ __all__ = ["StatesError", "check", "problems"]
 
 _PIPELINES = ("entities", "parameters", "execution_variables", "functions", "properties", "conditions", "retry",
               "steps", "fail_step", "condition_step", "pipeline", "pipeline_context", "model_step",
-              "pipeline_experiment_config", "selective_execution_config", "lambda_step")
+              "pipeline_experiment_config", "selective_execution_config", "lambda_step",
+              "step_collections")
 
 
 def __getattr__(name: str) -> object:

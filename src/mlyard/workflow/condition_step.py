@@ -21,8 +21,8 @@ class ConditionStep(Step):
         self.conditions = list(conditions or [])
         if not all(isinstance(c, Condition) for c in self.conditions):
             raise ValidationError(f"step {name!r}: conditions are Condition objects (ConditionEquals, ...)")
-        self.if_steps = list(if_steps or [])
-        self.else_steps = list(else_steps or [])
+        self.if_steps = _flat(list(if_steps or []))
+        self.else_steps = _flat(list(else_steps or []))
         for branch, steps in (("if_steps", self.if_steps), ("else_steps", self.else_steps)):
             if not all(isinstance(s, Step) for s in steps):
                 raise ValidationError(f"step {name!r}: {branch} are steps")
@@ -37,3 +37,11 @@ class ConditionStep(Step):
     def properties(self) -> Properties:
         """``Outcome``: whether the conditions held."""
         return Properties(self.name)
+
+
+def _flat(steps: list[Any]) -> list[Any]:
+    """Steps, each step collection (``RegisterModel``) as its steps."""
+    out: list[Any] = []
+    for s in steps:
+        out += list(s.steps) if hasattr(s, "steps") and not isinstance(s, Step) else [s]
+    return out

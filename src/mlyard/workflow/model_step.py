@@ -1,12 +1,12 @@
 """``ModelStep`` (SageMaker Pipelines' ``sagemaker.workflow.model_step``): the step of
-``model.create()`` made under a ``PipelineSession``; its properties are the model's description
-(``ModelName``)."""
+``model.create()`` made under a ``PipelineSession`` (its properties: the model's description,
+``ModelName``), or of ``model.register(...)`` (a version in the model registry: ``ModelPackageArn``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mlyard.workflow.steps import CreateModelStep
+from mlyard.workflow.steps import CreateModelStep, StepTypeEnum
 
 __all__ = ["ModelStep"]
 
@@ -17,5 +17,10 @@ class ModelStep(CreateModelStep):
                  description: str | None = None, repack_model_step_settings: Any = None) -> None:
         if isinstance(retry_policies, dict):  # SageMaker's per-sub-step form: all of them apply
             retry_policies = [p for ps in retry_policies.values() for p in ps]
+        if getattr(step_args, "kind", None) == "model-package":  # model.register(...)
+            self._kind = "model-package"
+            super(CreateModelStep, self).__init__(name, StepTypeEnum.REGISTER_MODEL, step_args, None, display_name,
+                                                  description, None, depends_on, retry_policies)
+            return
         super().__init__(name, step_args=step_args, depends_on=depends_on, retry_policies=retry_policies,
                          display_name=display_name, description=description)

@@ -30,7 +30,9 @@ class Pipeline:
         self.parameters = list(parameters or [])
         self.pipeline_experiment_config = (PipelineExperimentConfig.default() if pipeline_experiment_config
                                            is _DEFAULT else pipeline_experiment_config)
-        self.steps = list(steps or [])
+        from mlyard.workflow.condition_step import _flat
+
+        self.steps = _flat(list(steps or []))
         for s in self.steps:
             if not isinstance(s, Step):
                 raise ValidationError(f"pipeline {name!r}: steps are Step objects, not {type(s).__name__}")

@@ -66,6 +66,8 @@ class PipelineSteps:
             return self._model(call, step, args, scope)
         if kind == "Lambda":
             return self._lambda(call, step, args)
+        if kind == "RegisterModel":
+            return self._register(call, step, args, scope)
         raise StatesError(INVALID, f"step {name!r}: steps of type {kind!r} do not run here yet")
 
     # -- jobs -------------------------------------------------------------------------------------
@@ -150,6 +152,23 @@ class PipelineSteps:
             return endpoints.describe_model(name)
         except NotFoundError:
             raise StatesError(TASK_FAILED, f"the model {name!r} this step made is gone") from None
+
+    # -- the model registry -----------------------------------------------------------------------
+    def _register(self, call: TaskCall, step: dict[str, Any], args: dict[str, Any], scope: dict[str, Any]) -> Any:
+        """A new version in the registry (once: a replay describes the version it made)."""
+        registry = self.tasks.control.registry
+        if call.submitted is None:
+            request = {**args, "SourcePipelineExecutionArn": (scope.get("Execution") or {}).get("PipelineExecutionArn"),
+                       "MlyardUser": f"pipeline {(scope.get('Execution') or {}).get('PipelineName')}"}
+            try:
+                created = registry.create_package(request)
+            except MlyardError as exc:
+                raise StatesError(INVALID, f"step {step['Name']!r}: CreateModelPackage: {exc.message}") from None
+            call.submit({"ModelPackageArn": created["ModelPackageArn"]})
+        try:
+            return registry.describe_package(str(call.submitted["ModelPackageArn"]))  # type: ignore[index]
+        except NotFoundError:
+            raise StatesError(TASK_FAILED, "the model package this step registered is gone") from None
 
     # -- functions -------------------------------------------------------------------------------
     def _lambda(self, call: TaskCall, step: dict[str, Any], args: dict[str, Any]) -> Any:

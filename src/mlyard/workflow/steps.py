@@ -76,6 +76,9 @@ class Step(Entity):
     def _depends_on_names(self) -> list[str]:
         names = []
         for dep in self.depends_on:
+            if hasattr(dep, "steps") and not isinstance(dep, Step):  # a step collection: all its steps
+                names += [s.name for s in dep.steps]
+                continue
             name = dep if isinstance(dep, str) else getattr(dep, "name", None)
             if not isinstance(name, str):
                 raise ValidationError(f"step {self.name!r}: depends_on holds {dep!r}; give step names or steps")
@@ -114,7 +117,7 @@ class ConfigurableRetryStep(Step):
 
 
 _NAME_KEYS = {"training": "TrainingJobName", "processing": "ProcessingJobName", "transform": "TransformJobName",
-              "tuning": "HyperParameterTuningJobName", "model": "ModelName"}
+              "tuning": "HyperParameterTuningJobName", "model": "ModelName", "model-package": ""}
 
 
 def _arguments(step: str, kind: str, step_args: Any, call: Any) -> dict[str, Any]:
@@ -130,7 +133,9 @@ def _arguments(step: str, kind: str, step_args: Any, call: Any) -> dict[str, Any
     if step_args.kind != kind:
         raise ValidationError(f"step {step!r}: step_args make a {step_args.kind} request, not a {kind} one; "
                               f"give the right step type")
-    request = {k: v for k, v in step_args.request.items() if k != _NAME_KEYS[kind] and v is not None}
+    # the name (each execution names its own), and who asked (the execution's run says who)
+    request = {k: v for k, v in step_args.request.items()
+               if k not in (_NAME_KEYS[kind], "MlyardUser") and v is not None}
     return request
 
 
