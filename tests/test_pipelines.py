@@ -377,3 +377,39 @@ def test_a_lambda_step_runs_a_registered_function_and_its_outputs_feed_a_conditi
     failed = pipeline.start(parameters={"Limit": 1.0})
     with pytest.raises(UnexpectedStatusException, match="margin -3.0"):
         failed.wait(delay=1, max_attempts=120)
+
+
+def test_lineage_of_a_step_and_a_walk_up_and_down_from_an_artifact(session, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from mlyard.lineage.visualizer import LineageTableVisualizer
+
+    pipeline, _ = build(tmp_path, session, "traced", cache=False)
+    pipeline.upsert()
+    execution = pipeline.start()
+    execution.wait(delay=1, max_attempts=120)
+    found = steps_of(execution)
+    table = LineageTableVisualizer(session).show(pipeline_execution_step=found["Train"])
+    assert list(table.columns) == ["Name/Source", "Direction", "Type", "Association Type", "Lineage Type"]
+    process = session.describe_processing_job(job_of(found["Process"], "ProcessingJob"))
+    train_data = process["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    model = execution.result("Train")["ModelArtifacts"]["S3ModelArtifacts"]
+    rows = {(r["Name/Source"], r["Direction"], r["Type"]) for r in table.to_dict("records")}
+    assert (train_data, "Input", "DataSet") in rows and (model, "Output", "Model") in rows
+    walked = session.client.lineage(uri=model)
+    up = [(r["Lineage Type"], r["Type"], r["Name/Source"]) for r in walked["Upstream"]]
+    assert ("action", "TrainingJob", job_of(found["Train"], "TrainingJob")) in up
+    assert ("action", "ProcessingJob", process["ProcessingJobName"]) in up  # what made its training data
+    raw = process["ProcessingInputs"][0]["S3Input"]["S3Uri"]
+    assert ("artifact", "DataSet", raw) in up
+    down = session.client.lineage(uri=raw)["Downstream"]
+    assert ("artifact", "Model", model) in [(r["Lineage Type"], r["Type"], r["Name/Source"]) for r in down]
+    out = subprocess.run([sys.executable, "-m", "mlyard", "lineage", raw], capture_output=True, text=True,
+                         env=dict(os.environ), timeout=60)
+    assert out.returncode == 0 and "TrainingJob" in out.stdout and "downstream" in out.stdout, out.stderr
+    from mlyard.errors import NotFoundError
+
+    with pytest.raises(NotFoundError, match="no job, model, endpoint or model package"):
+        session.client.lineage(uri="s3://nowhere/at-all")

@@ -51,7 +51,7 @@ _SUBMODULES = (
     "analytics", "deserializers", "estimator", "exceptions", "image_uris", "inputs", "local", "model",
     "model_monitor", "network", "predictor", "processing", "pytorch", "s3", "serializers", "serverless", "session",
     "sklearn", "tensorflow", "transformer", "tuner", "utils", "workflow", "pipeline", "lambda_helper",
-    "model_metrics",
+    "model_metrics", "lineage",
 )
 
 # What ``sagemaker.<name>`` offers that mlyard does not (yet): asking for one says so plainly.
@@ -59,7 +59,7 @@ _NOT_PROVIDED = (
     # submodules
     "amazon", "async_inference", "automl", "batch_inference", "chainer", "clarify", "collection", "debugger",
     "djl_inference", "experiments", "explainer", "feature_store", "huggingface", "jumpstart",
-    "lineage", "model_card", "modules", "multidatamodel", "mxnet", "parameter",
+    "model_card", "modules", "multidatamodel", "mxnet", "parameter",
     "remote_function", "serve", "spark", "sparkml", "wrangler", "xgboost",
     "drift_check_baselines", "metadata_properties", "model_uris", "script_uris", "hyperparameters",
     "instance_types", "environment_variables", "fw_utils", "content_types", "vpc_utils", "job",

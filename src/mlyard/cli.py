@@ -343,6 +343,19 @@ def pipelines_steps(name: str, execution: str) -> None:
     console.print(table)
 
 
+@app.command()
+def lineage(uri: str = typer.Argument(..., help="an artifact: a data set, model, code or report URI"),
+            depth: int = typer.Option(20, help="how many steps to walk each way")) -> None:
+    """Walk up from an artifact to what made it (and what that consumed), and down to what used it."""
+    found = _client().lineage(uri=uri, depth=depth)
+    for direction in ("Upstream", "Downstream"):
+        table = Table("level", "lineage", "name / source", "type", "association", title=direction.lower())
+        for r in found[direction]:
+            table.add_row(str(r["Level"]), r["Lineage Type"], escape(r["Name/Source"]), r["Type"],
+                          r["Association Type"])
+        console.print(table)
+
+
 @workflows_app.command("list")
 def workflows_list() -> None:
     """List workflows."""

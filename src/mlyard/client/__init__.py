@@ -245,6 +245,10 @@ class Client:
     def redrive_execution(self, workflow: str, execution: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/workflows/{_q(workflow)}/executions/{_q(execution)}/redrive")
 
+    def lineage(self, uri: str | None = None, arn: str | None = None, depth: int = 20) -> dict[str, Any]:
+        params: dict[str, Any] = {"depth": depth} | ({"uri": uri} if uri else {}) | ({"arn": arn} if arn else {})
+        return self.request("GET", "/v1/lineage", params=params)
+
     # -- the model registry -------------------------------------------------------------------------
     def create_model_package_group(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/model-package-groups", json=request)

@@ -362,6 +362,15 @@ def create_app(control: ControlPlane, token: str) -> FastAPI:
         registry.delete_package(name)
         return Response(status_code=204)
 
+    @app.get("/v1/lineage", tags=["lineage"])
+    def lineage(uri: str | None = None, arn: str | None = None, depth: int = Query(20, ge=1, le=100)
+                ) -> dict[str, Any]:
+        """An entity's inputs and outputs (``arn``), or what made an artifact and what used it, walked
+        up and down (``uri``)."""
+        if (uri is None) == (arn is None):
+            raise ValidationError("give uri (an artifact) or arn (a job, model, endpoint or model package)")
+        return control.lineage.entity(arn) if arn is not None else control.lineage.walk(uri or "", depth)
+
     functions = control.functions
 
     @app.put("/v1/functions/{name}", tags=["functions"])

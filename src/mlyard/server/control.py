@@ -30,6 +30,7 @@ from mlyard.server.buckets import check_s3_uri
 from mlyard.server.controllers import Controller
 from mlyard.server.endpoints import Endpoints, model_containers
 from mlyard.server.functions import Functions
+from mlyard.server.lineage import Lineage
 from mlyard.server.pipelines import Pipelines
 from mlyard.server.registry import Registry
 from mlyard.server.tuning import Tunings
@@ -87,6 +88,7 @@ class ControlPlane:
         self.workflows = Workflows(self)
         self.pipelines = Pipelines(self)  # SageMaker pipelines: compiled to workflows, run by their engine
         self.registry = Registry(self)  # model package groups and versions; approval runs their rules
+        self.lineage = Lineage(self)  # what each job, model, endpoint and package consumed and produced
         # Long-lived orchestrations that own child jobs, all driven alike (server/controllers.py).
         self.controllers: list[Controller] = [self.tunings, self.workflows]
 
