@@ -123,10 +123,16 @@ def report(execution: mlyard.workflow.pipeline._PipelineExecution, took: float) 
     print(f"execution {execution.arn.rsplit('/', 1)[-1]}: {desc['PipelineExecutionStatus']} in {took:.1f}s")
     for s in reversed(execution.list_steps()):
         cached = s.get("CacheHitResult")
-        note = (f"cache hit (from {cached['SourcePipelineExecutionArn'].rsplit('/', 1)[-1]})" if cached
-                else s.get("FailureReason") or json.dumps(s.get("Metadata", {}).get("Condition") or "")
-                if s.get("StepType") in ("Condition", "Fail") else "")
-        print(f"  {s['StepName']:<12} {s.get('StepType', ''):<11} {s['StepStatus']:<10} {note}")
+        registered = (s.get("Metadata") or {}).get("RegisterModel")
+        if cached:
+            note = f"cache hit (from {cached['SourcePipelineExecutionArn'].rsplit('/', 1)[-1]})"
+        elif registered:
+            note = f"registered {registered['Arn'].split(':model-package/', 1)[-1]}"
+        elif s.get("StepType") in ("Condition", "Fail"):
+            note = s.get("FailureReason") or json.dumps(s.get("Metadata", {}).get("Condition") or "")
+        else:
+            note = ""
+        print(f"  {s['StepName']:<22} {s.get('StepType', ''):<13} {s['StepStatus']:<10} {note}")
 
 
 def run(raw_s3: str | None = None) -> None:
