@@ -413,3 +413,25 @@ def test_lineage_of_a_step_and_a_walk_up_and_down_from_an_artifact(session, tmp_
 
     with pytest.raises(NotFoundError, match="no job, model, endpoint or model package"):
         session.client.lineage(uri="s3://nowhere/at-all")
+
+
+def test_parameters_stand_for_instance_types_and_counts_in_every_request(session, tmp_path: Path) -> None:
+    from mlyard.transformer import Transformer
+
+    ps = PipelineSession(client=session.client)
+    write_script(tmp_path, "noop.py", "print('ok')\n")
+    kind = ParameterString("InstanceType", default_value="local")
+    count = ParameterInteger("InstanceCount", default_value=1)
+    fit = Estimator(entry_point=str(tmp_path / "noop.py"), role="r", instance_type=kind, instance_count=count,
+                    sagemaker_session=ps).fit("s3://bucket/data")
+    assert fit.request["ResourceConfig"] == {"InstanceType": {"Get": "Parameters.InstanceType"},
+                                             "InstanceCount": {"Get": "Parameters.InstanceCount"}}
+    run = ScriptProcessor(command=["python3"], role="r", instance_type=kind, instance_count=count,
+                          sagemaker_session=ps).run(code=str(tmp_path / "noop.py"))
+    assert run.request["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == {"Get": "Parameters.InstanceCount"}
+    transform = Transformer(model_name="m", instance_count=count, instance_type=kind,
+                            sagemaker_session=ps).transform("s3://bucket/rows")
+    assert transform.request["TransformResources"]["InstanceType"] == {"Get": "Parameters.InstanceType"}
+    with pytest.raises(TypeError, match="pipeline variable"):
+        f"{kind}"  # noqa: B018
+    assert session.client.list_jobs() == []  # nothing was started
