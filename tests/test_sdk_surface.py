@@ -57,7 +57,8 @@ SAGEMAKER_NAMES = [
     "serializers.BaseSerializer", "deserializers.JSONDeserializer", "deserializers.CSVDeserializer",
     "deserializers.NumpyDeserializer", "deserializers.StringDeserializer", "deserializers.BytesDeserializer",
     "deserializers.JSONLinesDeserializer", "deserializers.StreamDeserializer", "deserializers.PandasDeserializer",
-    "deserializers.BaseDeserializer", "image_uris.retrieve", "lambda_helper.Lambda", "ModelPackage", "ModelMetrics", "MetricsSource",
+    "deserializers.BaseDeserializer", "image_uris.retrieve", "lambda_helper.Lambda", "ModelPackage", "ModelMetrics",
+    "MetricsSource",
     "model.ModelPackage", "model_metrics.ModelMetrics", "model_metrics.MetricsSource",
     "workflow.step_collections.RegisterModel",
     "workflow.pipeline.Pipeline", "workflow.pipeline_context.PipelineSession", "workflow.steps.TrainingStep",
@@ -103,8 +104,8 @@ def test_missing_sagemaker_names_say_mlyard_lacks_them() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'no_such_thing'"):
         mlyard.no_such_thing  # noqa: B018
     assert not hasattr(mlyard, "xgboost")
-    with pytest.raises(AttributeError, match=r"mlyard does not provide sagemaker\.workflow\.monitor_batch_transform_step "
-                                             r"yet"):
+    with pytest.raises(AttributeError,
+                       match=r"mlyard does not provide sagemaker\.workflow\.monitor_batch_transform_step yet"):
         mlyard.workflow.monitor_batch_transform_step  # noqa: B018
 
 

@@ -64,14 +64,9 @@ class Pipeline:
 
     def _request(self, role_arn: str | None, description: str | None, parallelism_config: Any
                  ) -> dict[str, Any]:
-        req: dict[str, Any] = {"PipelineDefinition": self.definition()}
-        if role_arn is not None:
-            req["RoleArn"] = role_arn
-        if description is not None:
-            req["PipelineDescription"] = description
-        if parallelism_config is not None:
-            req["ParallelismConfiguration"] = _parallelism(parallelism_config)
-        return req
+        return {"PipelineDefinition": self.definition(), **_given(
+            RoleArn=role_arn, PipelineDescription=description,
+            ParallelismConfiguration=None if parallelism_config is None else _parallelism(parallelism_config))}
 
     def create(self, role_arn: str | None = None, description: str | None = None, tags: list[Any] | None = None,
                parallelism_config: Any = None) -> dict[str, Any]:
@@ -111,15 +106,11 @@ class Pipeline:
               execution_description: str | None = None, parallelism_config: Any = None,
               selective_execution_config: Any = None) -> _PipelineExecution:
         """Run the pipeline; ``parameters`` by name (checked against their types)."""
-        req: dict[str, Any] = {"PipelineParameters": [{"Name": k, "Value": v} for k, v in (parameters or {}).items()]}
-        if execution_display_name is not None:
-            req["PipelineExecutionDisplayName"] = execution_display_name
-        if execution_description is not None:
-            req["PipelineExecutionDescription"] = execution_description
-        if parallelism_config is not None:
-            req["ParallelismConfiguration"] = _parallelism(parallelism_config)
-        if selective_execution_config is not None:
-            req["SelectiveExecutionConfig"] = selective_execution_config.to_request()
+        req = {"PipelineParameters": [{"Name": k, "Value": v} for k, v in (parameters or {}).items()], **_given(
+            PipelineExecutionDisplayName=execution_display_name, PipelineExecutionDescription=execution_description,
+            ParallelismConfiguration=None if parallelism_config is None else _parallelism(parallelism_config),
+            SelectiveExecutionConfig=None if selective_execution_config is None
+            else selective_execution_config.to_request())}
         started = self._client.start_pipeline_execution(self.name, req)
         return _PipelineExecution(arn=started["PipelineExecutionArn"], sagemaker_session=self.sagemaker_session)
 
@@ -129,6 +120,11 @@ class Pipeline:
         if sort_order == "Ascending":
             found["PipelineExecutionSummaries"].reverse()
         return found
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The request fields that were given (not None)."""
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _parallelism(config: Any) -> dict[str, int]:
