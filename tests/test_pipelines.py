@@ -435,3 +435,36 @@ def test_parameters_stand_for_instance_types_and_counts_in_every_request(session
     with pytest.raises(TypeError, match="pipeline variable"):
         f"{kind}"  # noqa: B018
     assert session.client.list_jobs() == []  # nothing was started
+
+
+def test_a_stopped_execution_stops_its_running_job_and_says_so(session, tmp_path: Path) -> None:
+    pipeline, _ = build(tmp_path, session, "stopped", cache=False,
+                        train_script="import time\ntime.sleep(60)\n" + textwrap.dedent(TRAIN))
+    pipeline.upsert()
+    execution = pipeline.start()
+    job = wait_for(lambda: steps_of(execution).get("Train", {}).get("Metadata", {}).get("TrainingJob"), timeout=60)
+    execution.stop()
+    assert execution.describe()["PipelineExecutionStatus"] == "Stopped"
+    assert steps_of(execution)["Train"]["StepStatus"] == "Stopped"
+    name = job["Arn"].rsplit("/", 1)[-1]
+    wait_for(lambda: session.describe_training_job(name)["TrainingJobStatus"] == "Stopped", timeout=60)
+    from mlyard.errors import ConflictError
+
+    with pytest.raises(ConflictError, match="nothing to stop"):
+        execution.stop()
+
+
+def test_bad_definitions_through_the_api_are_4xx_not_5xx(session) -> None:
+    client = session.client
+    for definition, message in (
+            ({"Steps": ["x"]}, "Steps\\[0\\] is not a step"),
+            ({"Steps": [{"Name": "A", "Type": "Nope", "Arguments": {}}]}, "Type 'Nope' is not one of"),
+            ({"Steps": [{"Name": "A", "Type": "Condition", "Arguments": {"IfSteps": "x"}}]}, "IfSteps"),
+            ({"Parameters": [{"Name": "P", "Type": "Integer", "DefaultValue": "x"}],
+              "Steps": [{"Name": "A", "Type": "Fail", "Arguments": {}}]}, "must be a Integer"),
+            ({"Steps": [{"Name": "A", "Type": "Fail", "Arguments": {"ErrorMessage": {"Get": "Parameters.Q"}}}]},
+             "parameter 'Q', which the pipeline does not declare"),
+            ({"Steps": [{"Name": "A", "Type": "Fail", "DependsOn": "B"}]}, "DependsOn must be a list"),
+            ({"Steps": []}, "no Steps")):
+        with pytest.raises(ValidationError, match=message):
+            client.create_pipeline({"PipelineName": "bad", "PipelineDefinition": json.dumps(definition)})

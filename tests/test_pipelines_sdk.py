@@ -178,3 +178,37 @@ def test_the_dag_comes_from_references_and_depends_on_and_refuses_cycles_and_unk
         pipeline_graph(stray)
     with pytest.raises(ValidationError, match="used twice"):
         pipeline_graph({"Steps": [process, process]})
+
+
+def test_a_definition_compiles_to_a_graph_with_retries_branches_and_reused_steps() -> None:
+    from mlyard.workflow.compile import compile_pipeline
+    from mlyard.workflow.expressions import ExpressionError, evaluate_conditions
+
+    definition = {"Parameters": [], "Steps": [
+        {"Name": "Train", "Type": "Training", "Arguments": {},
+         "RetryPolicies": [{"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 1,
+                            "BackoffRate": 2.0, "ExpireAfterMin": 1}]},
+        {"Name": "Gate", "Type": "Condition", "Arguments": {
+            "Conditions": [{"Type": "GreaterThan", "LeftValue": {"Get": "Steps.Train.FinalMetricDataList[0].Value"},
+                            "RightValue": 1}],
+            "IfSteps": [{"Name": "Ok", "Type": "Fail", "Arguments": {}}], "ElseSteps": []}}]}
+    nodes = compile_pipeline(definition)["States"]["Pipeline"]["Nodes"]
+    train = nodes["Train"]["Machine"]["States"]["Train"]
+    # waits of 1, 2, 4, 8, 16 s fit in a minute; the sixth (32 s) does not
+    assert train["Retry"] == [{"ErrorEquals": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 1.0,
+                               "BackoffRate": 2.0, "MaxAttempts": 5}]
+    assert nodes["Gate"]["After"] == ["Train"] and nodes["Ok"]["When"] == [["Gate", True]]
+    reused = compile_pipeline(definition, ["Gate", "Ok"], {"Train": {"FinalMetricDataList": []}})
+    assert reused["States"]["Pipeline"]["Nodes"]["Train"]["Machine"]["States"]["Train"] == {
+        "Type": "Pass", "Result": {"FinalMetricDataList": []}, "End": True}
+    conditions = [{"Type": "GreaterThanOrEqualTo", "LeftValue": 2, "RightValue": 2.0},
+                  {"Type": "LessThan", "LeftValue": "a", "RightValue": "b"},
+                  {"Type": "In", "QueryValue": "x", "Values": ["x", "y"]},
+                  {"Type": "Not", "Expression": {"Type": "Equals", "LeftValue": True, "RightValue": False}},
+                  {"Type": "Or", "Conditions": [{"Type": "Equals", "LeftValue": 1, "RightValue": 2},
+                                                {"Type": "LessThanOrEqualTo", "LeftValue": 1, "RightValue": 1}]}]
+    assert evaluate_conditions(conditions)
+    assert not evaluate_conditions([{"Type": "Or", "Conditions": [{"Type": "Equals", "LeftValue": 1,
+                                                                    "RightValue": 2}]}])
+    with pytest.raises(ExpressionError, match=r"Conditions\[0\]: In compares 1 \(a number\) with 'x'"):
+        evaluate_conditions([{"Type": "In", "QueryValue": 1, "Values": ["x"]}])

@@ -27,13 +27,11 @@ class LineageTableVisualizer:
         Lineage Type, one row per artifact."""
         import pandas as pd
 
-        from mlyard.server.describe import arn
-
         target = None
         if training_job_name:
-            target = arn("training-job", training_job_name)
+            target = f"training-job/{training_job_name}"
         elif processing_job_name:
-            target = arn("processing-job", processing_job_name)
+            target = f"processing-job/{processing_job_name}"
         elif model_package_arn:
             target = model_package_arn
         elif endpoint_arn:

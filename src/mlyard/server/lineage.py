@@ -122,9 +122,10 @@ class Lineage:
         return row
 
     def entity(self, entity_arn: str) -> dict[str, Any]:
-        """One job's (model's, endpoint's, package's) inputs and outputs."""
+        """One job's (model's, endpoint's, package's) inputs and outputs; by its ARN, or
+        ``<kind>/<name>`` (``training-job/NAME``)."""
         for e in self._entities():
-            if e.arn == entity_arn:
+            if e.arn == entity_arn or e.arn.endswith(":" + entity_arn):
                 rows = [self._row(u, "Input", k, "ContributedTo") for u, k in e.inputs]
                 rows += [self._row(u, "Output", k, "Produced") for u, k in e.outputs]
                 return {"Arn": e.arn, "Type": e.kind, "Name": e.name, "Rows": rows}

@@ -49,6 +49,9 @@ def check_definition(definition: Any) -> dict[str, Any]:
             raise ValidationError(f"step {name!r}: Type {step.get('Type')!r} is not one of {', '.join(STEP_TYPES)}")
         if not isinstance(step.get("Arguments", {}), dict):
             raise ValidationError(f"step {name!r}: Arguments must be an object")
+        depends = step.get("DependsOn", [])
+        if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
+            raise ValidationError(f"step {name!r}: DependsOn must be a list of step names")
     _check_parameter_references(definition, names)
     topological_order(pipeline_graph(definition))
     return definition

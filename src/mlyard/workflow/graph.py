@@ -20,8 +20,12 @@ def step_requests(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for a name used twice."""
     found: dict[str, dict[str, Any]] = {}
 
-    def visit(steps: list[dict[str, Any]], where: str) -> None:
-        for step in steps:
+    def visit(steps: Any, where: str) -> None:
+        if not isinstance(steps, list):
+            raise ValidationError(f"{where} must be a list of steps")
+        for i, step in enumerate(steps):
+            if not isinstance(step, dict):
+                raise ValidationError(f"{where}[{i}] is not a step (an object with Name, Type and Arguments)")
             name = step.get("Name")
             if not isinstance(name, str) or not name:
                 raise ValidationError(f"{where}: a step without a Name")
@@ -30,6 +34,8 @@ def step_requests(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
             found[name] = step
             if step.get("Type") == "Condition":
                 args = step.get("Arguments") or {}
+                if not isinstance(args, dict):
+                    raise ValidationError(f"step {name!r}: Arguments must be an object")
                 visit(args.get("IfSteps") or [], f"step {name!r} IfSteps")
                 visit(args.get("ElseSteps") or [], f"step {name!r} ElseSteps")
 

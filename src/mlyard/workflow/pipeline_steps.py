@@ -36,6 +36,7 @@ __all__ = ["PipelineSteps", "FAIL_STEP", "INVALID", "JOB_FAILED"]
 FAIL_STEP = "Pipeline.FailStep"
 INVALID = "Pipeline.InvalidArguments"
 JOB_FAILED = "SageMaker.JobFailed"
+INTERNAL = "SageMaker.JOB_INTERNAL_ERROR"
 CACHE_KIND = "pipeline-cache"
 _JOB_API = {"Training": "createTrainingJob", "Processing": "createProcessingJob", "Transform": "createTransformJob",
             "Tuning": "createHyperParameterTuningJob"}
@@ -102,7 +103,11 @@ class PipelineSteps:
         except StatesError as exc:
             if exc.error == TASK_FAILED and exc.cause and exc.cause.startswith("{"):
                 failed = json.loads(exc.cause)
-                raise StatesError(JOB_FAILED, f"{kind.lower()} job {failed.get(spec.name_key)!r} "
+                reason = str(failed.get("FailureReason") or "")
+                # mlyard's own failures (a runner lost, a driver that failed) are what a
+                # SageMakerJobStepRetryPolicy on JOB_INTERNAL_ERROR retries; the script's are not
+                error = INTERNAL if reason.startswith(("InternalServerError", "InternalError")) else JOB_FAILED
+                raise StatesError(error, f"{kind.lower()} job {failed.get(spec.name_key)!r} "
                                               f"{str(failed.get(spec.status_key)).lower()}: "
                                               f"{failed.get('FailureReason') or 'no reason given'}") from None
             raise
