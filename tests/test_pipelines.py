@@ -468,3 +468,27 @@ def test_bad_definitions_through_the_api_are_4xx_not_5xx(session) -> None:
             ({"Steps": []}, "no Steps")):
         with pytest.raises(ValidationError, match=message):
             client.create_pipeline({"PipelineName": "bad", "PipelineDefinition": json.dumps(definition)})
+
+
+def test_a_cached_run_past_its_expiry_is_not_reused(session, tmp_path: Path) -> None:
+    import time
+
+    ps = PipelineSession(client=session.client)
+    write_script(tmp_path, "noop.py", "print('ok')\n")
+    processor = ScriptProcessor(command=["python3"], role="r", instance_type="local", sagemaker_session=ps)
+    step = ProcessingStep("Once", step_args=processor.run(code=str(tmp_path / "noop.py")),
+                          cache_config=CacheConfig(enable_caching=True, expire_after="PT2S"))
+    pipeline = Pipeline("expiring", steps=[step], sagemaker_session=ps)
+    pipeline.upsert()
+    first = pipeline.start()
+    first.wait(delay=1, max_attempts=60)
+    started = time.monotonic()
+    second = pipeline.start()
+    second.wait(delay=1, max_attempts=60)
+    if time.monotonic() - started < 2:  # within the expiry: reused
+        assert steps_of(second)["Once"]["CacheHitResult"] == {"SourcePipelineExecutionArn": first.arn}
+    time.sleep(2.5)
+    third = pipeline.start()
+    third.wait(delay=1, max_attempts=60)
+    assert "CacheHitResult" not in steps_of(third)["Once"]
+    assert steps_of(third)["Once"]["CacheMissReason"] == "its earlier run has expired, failed or was deleted"
