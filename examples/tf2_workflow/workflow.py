@@ -262,7 +262,8 @@ def main() -> None:
     print(f"endpoint {endpoint} deleted")
 
     step("9. The same as a SageMaker pipeline: process -> train -> create model -> batch score -> score -> "
-         "quality gate, started three times (the processing step cached after the first)")
+         "quality gate -> register (Approved), started three times (the processing step cached after the first); "
+         "then deploy the approved version from the model registry")
     import pipeline as sagemaker_pipeline
 
     sagemaker_pipeline.run(raw_s3)
