@@ -465,9 +465,35 @@ def test_bad_definitions_through_the_api_are_4xx_not_5xx(session) -> None:
             ({"Steps": [{"Name": "A", "Type": "Fail", "Arguments": {"ErrorMessage": {"Get": "Parameters.Q"}}}]},
              "parameter 'Q', which the pipeline does not declare"),
             ({"Steps": [{"Name": "A", "Type": "Fail", "DependsOn": "B"}]}, "DependsOn must be a list"),
+            ({"Parameters": 5, "Steps": [{"Name": "A", "Type": "Fail"}]}, "Parameters must be a list"),
+            ({"Parameters": [{"Name": "P", "Type": ["x"]}], "Steps": [{"Name": "A", "Type": "Fail"}]}, "Type"),
+            ({"Parameters": [{"Name": "P", "EnumValues": 5, "DefaultValue": "a"}],
+              "Steps": [{"Name": "A", "Type": "Fail"}]}, "EnumValues must be a list"),
+            ({"Steps": [{"Name": "A", "Type": "Fail", "RetryPolicies": ["x"]}]}, "ExceptionType"),
+            ({"Steps": [{"Name": "A", "Type": "Fail", "RetryPolicies": [
+                {"ExceptionType": ["Step.THROTTLING"], "MaxAttempts": "x"}]}]}, "MaxAttempts must be a number"),
+            ({"Steps": [{"Name": "A", "Type": "Fail", "CacheConfig": "x"}]}, "CacheConfig must be"),
+            ({"Steps": [{"Name": "A", "Type": "Fail", "CacheConfig": {"Enabled": True, "ExpireAfter": "soon"}}]},
+             "not an ISO 8601 duration"),
+            ({"Steps": [{"Name": "A", "Type": "Condition", "Arguments": {"Conditions": 5}}]},
+             "Conditions must be a list"),
+            ({"ParallelismConfiguration": {"MaxParallelExecutionSteps": -1},
+              "Steps": [{"Name": "A", "Type": "Fail"}]}, "at least 1"),
             ({"Steps": []}, "no Steps")):
         with pytest.raises(ValidationError, match=message):
             client.create_pipeline({"PipelineName": "bad", "PipelineDefinition": json.dumps(definition)})
+    client.create_pipeline({"PipelineName": "fine", "PipelineDefinition": json.dumps(
+        {"Steps": [{"Name": "A", "Type": "Fail", "Arguments": {"ErrorMessage": "stop"}}]})})
+    with pytest.raises(ValidationError, match="at least 1"):
+        client.start_pipeline_execution("fine", {"ParallelismConfiguration": {"MaxParallelExecutionSteps": 0}})
+    with pytest.raises(ValidationError, match="SelectedSteps"):
+        client.start_pipeline_execution("fine", {"SelectiveExecutionConfig": {"SelectedSteps": 5}})
+    session.create_model_package_group("checked")
+    with pytest.raises(ValidationError, match="ModelMetrics.ModelQuality"):
+        client.create_model_package({"ModelPackageGroupName": "checked", "ModelMetrics": {"ModelQuality": "x"},
+                                     "InferenceSpecification": {"Containers": [{"Image": "i"}]}})
+    with pytest.raises(ValidationError, match="by name"):
+        client.set_approval_rules("checked", [{"Pipeline": {"a": 1}}])
 
 
 def test_a_cached_run_past_its_expiry_is_not_reused(session, tmp_path: Path) -> None:
@@ -492,3 +518,4 @@ def test_a_cached_run_past_its_expiry_is_not_reused(session, tmp_path: Path) -> 
     third.wait(delay=1, max_attempts=60)
     assert "CacheHitResult" not in steps_of(third)["Once"]
     assert steps_of(third)["Once"]["CacheMissReason"] == "its earlier run has expired, failed or was deleted"
+

@@ -375,3 +375,47 @@ def test_a_fan_outs_stop_token_is_let_go_when_its_flows_end() -> None:
                                                                                    "Input": [1, 2, 3]})
     assert interpreter.run().status == "SUCCEEDED"
     assert interpreter.stopping._children == []
+
+
+def test_a_graph_node_in_flight_at_a_crash_is_followed_again_even_after_a_sibling_failed() -> None:
+    """A pipeline's Graph: C (after B) submitted its job; A failed while C ran; the server died.
+    The replay must take C up again (its job re-attached), not leave it behind."""
+    def node(name: str, after: list[str]) -> dict[str, Any]:
+        return {"After": after, "Machine": {"StartAt": name, "States": {name: {
+            "Type": "Task", "Resource": name, "End": True}}}}
+
+    graph = {"StartAt": "G", "States": {"G": {"Type": "Graph", "End": True, "Nodes": {
+        "A": node("A", []), "B": node("B", []), "C": node("C", ["B"])}}}}
+    c_submitted, a_failed = threading.Event(), threading.Event()
+
+    def a(call: TaskCall) -> Any:
+        c_submitted.wait(10)
+        a_failed.set()
+        raise StatesError("Boom", "A failed")
+
+    def c(call: TaskCall) -> Any:
+        call.submit({"job": "c-job"})
+        c_submitted.set()
+        a_failed.wait(10)
+        time.sleep(0.2)  # the graph has seen A's failure
+        raise Crash()
+
+    def start(tasks: Any, history: MemoryHistory, recorded: list[dict[str, Any]] | None) -> Outcome:
+        return Interpreter(graph, history, tasks, recorded=recorded, execution={
+            "Id": "exec-g", "Name": "g", "Input": {}, "StartTime": "now",
+            "StateMachine": {"Id": "sm", "Name": "sm"}}).run()
+
+    history = MemoryHistory()
+    with pytest.raises(Crash):
+        start(Functions(A=a, B=lambda call: {"b": 1}, C=c), history, None)
+    followed: list[Any] = []
+
+    def c_again(call: TaskCall) -> Any:
+        followed.append(call.submitted)
+        return {"c": 1}
+
+    replay_tasks = Functions(A=a, B=lambda call: {"b": 2}, C=c_again)
+    outcome = start(replay_tasks, MemoryHistory(history.events), history.events)
+    assert followed == [{"job": "c-job"}]  # re-attached to its job, not started again
+    assert outcome.status == "FAILED" and outcome.error == "Boom"
+    assert "A" not in replay_tasks.calls and "B" not in replay_tasks.calls  # their records stand

@@ -104,7 +104,7 @@ class Lineage:
             for c in (spec.get("InferenceSpecification") or {}).get("Containers") or []:
                 e.consumed(c.get("ModelDataUrl"), "Model")
             for section in (spec.get("ModelMetrics") or {}).values():
-                for source in (section or {}).values():
+                for source in (section.values() if isinstance(section, dict) else []):
                     if isinstance(source, dict):
                         e.consumed(source.get("S3Uri"), "ModelMetrics")
             out.append(e)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlyard.catalog import Objects
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.server.describe import arn, iso
-from mlyard.workflow.compile import check_definition, compile_pipeline, parameter_values
+from mlyard.workflow.compile import _parallelism, check_definition, compile_pipeline, parameter_values
 
 if TYPE_CHECKING:
     from mlyard.server.control import ControlPlane
@@ -64,6 +64,7 @@ class Pipelines:
             except ValueError as exc:
                 raise ValidationError(f"PipelineDefinition is not JSON: {exc}") from None
             spec["definition"] = check_definition(definition)
+        _parallelism(req.get("ParallelismConfiguration"), "ParallelismConfiguration")
         for key in ("RoleArn", "PipelineDescription", "PipelineDisplayName", "ParallelismConfiguration"):
             if req.get(key) is not None:
                 spec[key] = req[key]
@@ -132,6 +133,7 @@ class Pipelines:
         if selective:
             selected, reused, source = self._selective(name, definition, selective)
         parallelism = req.get("ParallelismConfiguration") or spec.get("ParallelismConfiguration")
+        _parallelism(parallelism, "ParallelismConfiguration")
         if parallelism:
             definition = dict(definition, ParallelismConfiguration=parallelism)
         machine = compile_pipeline(definition, selected, reused)
@@ -156,6 +158,9 @@ class Pipelines:
     def _selective(self, name: str, definition: dict[str, Any], config: dict[str, Any]
                    ) -> tuple[list[str], dict[str, Any], str]:
         source_arn = config.get("SourcePipelineExecutionArn")
+        if not isinstance(config, dict) or not isinstance(config.get("SelectedSteps") or [], list):
+            raise ValidationError("SelectiveExecutionConfig is {'SourcePipelineExecutionArn': ..., 'SelectedSteps': "
+                                  "[{'StepName': ...}]}")
         chosen = [str(s.get("StepName")) for s in config.get("SelectedSteps") or [] if isinstance(s, dict)]
         if not chosen:
             raise ValidationError("SelectiveExecutionConfig needs SelectedSteps: [{'StepName': ...}]")
@@ -275,7 +280,7 @@ class Pipelines:
                                                   .lower()}
                 if t == "PassStateExited":
                     s["SelectiveExecutionResult"] = {"SourcePipelineExecutionArn": meta.get("Source")}
-        if row["status"] == "ABORTED":
+        if row["status"] != "RUNNING":  # ended: a step still executing was let go of
             for s in found.values():
                 if s["StepStatus"] == "Executing":
                     s["StepStatus"] = "Stopped"

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mlyard.catalog import Objects
-from mlyard.errors import ConflictError, NotFoundError, ValidationError
+from mlyard.errors import ConflictError, MlyardError, ValidationError
 from mlyard.server.describe import arn, iso
 
 if TYPE_CHECKING:
@@ -72,8 +72,10 @@ class Registry:
         row = self._group(name)
         checked = []
         for i, rule in enumerate(rules):
-            if not isinstance(rule, dict) or ("Workflow" in rule) == ("Pipeline" in rule):
-                raise ValidationError(f"rule {i}: name a Workflow or a Pipeline (one of them) to run on approval")
+            if not isinstance(rule, dict) or ("Workflow" in rule) == ("Pipeline" in rule) \
+                    or not isinstance(rule.get("Workflow", rule.get("Pipeline")), str):
+                raise ValidationError(f"rule {i}: name a Workflow or a Pipeline (one of them, by name) to run on "
+                                      "approval")
             if "Workflow" in rule:
                 self.control.workflows.records.get_state_machine(rule["Workflow"])
                 checked.append({"Workflow": rule["Workflow"]})
@@ -101,9 +103,15 @@ class Registry:
         for c in containers:
             if c.get("ModelDataUrl"):
                 self.control.sources.check("a container's ModelDataUrl", c["ModelDataUrl"])
+        metrics = req.get("ModelMetrics") or {}
+        for section, sources in metrics.items():
+            if not isinstance(sources, dict) or not all(
+                    isinstance(src, dict) and isinstance(src.get("S3Uri"), str) for src in sources.values()):
+                raise ValidationError(f"ModelMetrics.{section} must map report names to {{ContentType, S3Uri}}")
         who = _who(req)
         now = time.time()
         body = {"InferenceSpecification": spec, "ModelMetrics": req.get("ModelMetrics"),
+                "SourceStep": req.get("SourceStep"),
                 "ModelPackageDescription": req.get("ModelPackageDescription"),
                 "CustomerMetadataProperties": req.get("CustomerMetadataProperties") or {},
                 "Domain": req.get("Domain"), "Task": req.get("Task"), "Tags": req.get("Tags") or [],
@@ -183,6 +191,13 @@ class Registry:
         target = req.get("ModelPackageArn") or req.get("ModelPackageName")
         if not isinstance(target, str):
             raise ValidationError("UpdateModelPackage needs ModelPackageArn")
+        with self._lock:  # two approvals at once: one of them is the change to Approved
+            name, approved_now = self._update_locked(target, req)
+        if approved_now:
+            self._approved(name)
+        return {"ModelPackageArn": arn("model-package", name)}
+
+    def _update_locked(self, target: str, req: dict[str, Any]) -> tuple[str, bool]:
         row = self._package(target)
         state = dict(row["state"])
         spec = dict(row["spec"])
@@ -202,17 +217,27 @@ class Registry:
             spec["CustomerMetadataProperties"] = {**(spec.get("CustomerMetadataProperties") or {}),
                                                   **req["CustomerMetadataProperties"]}
         self.objects.update(PACKAGE, row["name"], spec=spec, state=state)
-        if approved_now:
-            self._approved(row["name"])
-        return {"ModelPackageArn": arn("model-package", row["name"])}
+        return row["name"], approved_now
 
     def delete_package(self, name_or_arn: str) -> None:
         row = self._package(name_or_arn)
         self.objects.delete(PACKAGE, row["name"])
 
     # -- approval rules ---------------------------------------------------------------------------
+    def find(self, source_execution: str, step: str) -> str | None:
+        """The package a pipeline execution's step registered, if it did."""
+        for r in self.objects.list(PACKAGE):
+            if r["spec"].get("SourcePipelineExecutionArn") == source_execution and r["spec"].get("SourceStep") == step:
+                return arn("model-package", r["name"])
+        return None
+
     def _approved(self, name: str) -> None:
-        """Start what the group's rules name, once per version (a name made from the version)."""
+        """Start what the group's rules name, once per version, however often it is approved."""
+        with self._lock:
+            row = self.objects.get(PACKAGE, name)
+            if row["state"].get("RulesRun"):
+                return
+            self.objects.update(PACKAGE, name, state=dict(row["state"], RulesRun=True))
         desc = self.describe_package(name)
         group = desc.get("ModelPackageGroupName")
         if not group:
@@ -235,8 +260,10 @@ class Registry:
                         "PipelineParameters": params,
                         "PipelineExecutionDescription": f"on approval of {desc['ModelPackageArn']}"})
                     started.append({"Pipeline": rule["Pipeline"], "PipelineExecutionArn": run["PipelineExecutionArn"]})
-            except (ConflictError, NotFoundError, ValidationError) as exc:
+            except MlyardError as exc:  # the rule's target is gone or refuses: said in the version's record
                 started.append({**rule, "Error": exc.message})
+            except Exception as exc:  # a defect of ours: recorded, the approval itself stands
+                started.append({**rule, "Error": f"mlyard failed to start it: {exc!r}"})
         if started:
             row = self.objects.get(PACKAGE, name)
             self.objects.update(PACKAGE, name, state=dict(row["state"], Triggered=[

@@ -14,6 +14,7 @@ from typing import Any
 
 from mlyard.errors import ValidationError
 from mlyard.workflow.graph import pipeline_graph, step_requests, topological_order
+from mlyard.workflow.steps import _ISO_DURATION
 
 __all__ = ["RESOURCE", "STEP_TYPES", "compile_pipeline", "check_definition", "parameter_values"]
 
@@ -32,14 +33,20 @@ def check_definition(definition: Any) -> dict[str, Any]:
     if not isinstance(definition.get("Steps"), list) or not definition["Steps"]:
         raise ValidationError("the pipeline definition has no Steps")
     names = set()
+    if not isinstance(definition.get("Parameters") or [], list):
+        raise ValidationError("the definition's Parameters must be a list of {Name, Type, DefaultValue}")
+    _parallelism(definition.get("ParallelismConfiguration"), "the definition's ParallelismConfiguration")
     for i, p in enumerate(definition.get("Parameters") or []):
         if not isinstance(p, dict) or not isinstance(p.get("Name"), str):
             raise ValidationError(f"Parameters[{i}] needs a Name")
-        if p.get("Type", "String") not in _PARAMETER_TYPES:
+        if not isinstance(p.get("Type", "String"), str) or p.get("Type", "String") not in _PARAMETER_TYPES:
             raise ValidationError(f"parameter {p['Name']!r}: Type {p.get('Type')!r} is not one of "
                                   f"{', '.join(_PARAMETER_TYPES)}")
         if p["Name"] in names:
             raise ValidationError(f"parameter {p['Name']!r} is declared twice")
+        if "EnumValues" in p and (not isinstance(p["EnumValues"], list)
+                                  or not all(isinstance(v, str) for v in p["EnumValues"])):
+            raise ValidationError(f"parameter {p['Name']!r}: EnumValues must be a list of strings")
         names.add(p["Name"])
         if p.get("DefaultValue") is not None:
             _typed(p, p["DefaultValue"], f"parameter {p['Name']!r}'s DefaultValue")
@@ -52,9 +59,61 @@ def check_definition(definition: Any) -> dict[str, Any]:
         depends = step.get("DependsOn", [])
         if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
             raise ValidationError(f"step {name!r}: DependsOn must be a list of step names")
+        _check_step(name, step)
     _check_parameter_references(definition, names)
     topological_order(pipeline_graph(definition))
     return definition
+
+
+def _parallelism(config: Any, what: str) -> int | None:
+    """MaxParallelExecutionSteps (None: not given); ValidationError unless a whole number of at least 1."""
+    if config is None:
+        return None
+    value = config.get("MaxParallelExecutionSteps") if isinstance(config, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValidationError(f"{what} must be {{'MaxParallelExecutionSteps': n}} with n a whole number of at least 1")
+    return value
+
+
+def _check_step(name: str, step: dict[str, Any]) -> None:
+    """The parts of a step the engine reads besides its arguments: retry policies, cache config,
+    property files, a condition's conditions, a function's outputs."""
+    policies = step.get("RetryPolicies", [])
+    if not isinstance(policies, list):
+        raise ValidationError(f"step {name!r}: RetryPolicies must be a list")
+    for i, p in enumerate(policies):
+        where = f"step {name!r}: RetryPolicies[{i}]"
+        if not isinstance(p, dict) or not isinstance(p.get("ExceptionType"), list) \
+                or not all(isinstance(e, str) for e in p["ExceptionType"]):
+            raise ValidationError(f"{where} needs ExceptionType: a list of exception type names")
+        for key in ("IntervalSeconds", "BackoffRate", "MaxAttempts", "ExpireAfterMin"):
+            value = p.get(key)
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+                raise ValidationError(f"{where}: {key} must be a number of 0 or more, not {value!r}")
+    cache = step.get("CacheConfig")
+    if cache is not None:
+        if not isinstance(cache, dict) or not isinstance(cache.get("Enabled", False), bool):
+            raise ValidationError(f"step {name!r}: CacheConfig must be {{'Enabled': true|false, 'ExpireAfter': ...}}")
+        expiry = cache.get("ExpireAfter")
+        if expiry is not None and (not isinstance(expiry, str) or _ISO_DURATION.match(expiry) is None):
+            raise ValidationError(f"step {name!r}: CacheConfig.ExpireAfter {expiry!r} is not an ISO 8601 duration "
+                                  "(like 'P30D' or 'PT1H')")
+    files = step.get("PropertyFiles", [])
+    if not isinstance(files, list) or not all(
+            isinstance(f, dict) and all(isinstance(f.get(k), str) for k in ("PropertyFileName", "OutputName",
+                                                                             "FilePath")) for f in files):
+        raise ValidationError(f"step {name!r}: PropertyFiles must be a list of {{PropertyFileName, OutputName, "
+                              "FilePath}}")
+    if step.get("Type") == "Condition":
+        conditions = (step.get("Arguments") or {}).get("Conditions")
+        if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
+            raise ValidationError(f"step {name!r}: Arguments.Conditions must be a list of conditions")
+    if step.get("Type") == "Lambda":
+        outputs = step.get("OutputParameters", [])
+        if not isinstance(step.get("FunctionArn"), str) or not isinstance(outputs, list) or not all(
+                isinstance(o, dict) and isinstance(o.get("OutputName"), str) for o in outputs):
+            raise ValidationError(f"step {name!r}: a Lambda step needs FunctionArn and OutputParameters "
+                                  "[{OutputName, OutputType}]")
 
 
 def _check_parameter_references(definition: dict[str, Any], declared: set[str]) -> None:
@@ -171,7 +230,7 @@ def compile_pipeline(definition: dict[str, Any], selected: list[str] | None = No
         if name in branch_of:
             node["When"] = [list(branch_of[name])]
         nodes[name] = node
-    parallelism = (definition.get("ParallelismConfiguration") or {}).get("MaxParallelExecutionSteps")
+    parallelism = _parallelism(definition.get("ParallelismConfiguration"), "ParallelismConfiguration")
     graph_state: dict[str, Any] = {"Type": "Graph", "Nodes": nodes, "End": True}
     if parallelism:
         graph_state["MaxConcurrency"] = int(parallelism)

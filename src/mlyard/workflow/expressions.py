@@ -213,6 +213,8 @@ def _condition(cond: Any, where: str) -> bool:
     if kind == "In":
         query = cond.get("QueryValue")
         values = cond.get("Values") or []
+        if not isinstance(values, list):
+            raise ExpressionError(f"{where}: In needs Values, a list")
         for v in values:
             if _kind(v) != _kind(query):
                 raise ExpressionError(f"{where}: In compares {query!r} (a {_kind(query)}) with {v!r} (a {_kind(v)})")
@@ -220,5 +222,8 @@ def _condition(cond: Any, where: str) -> bool:
     if kind == "Not":
         return not _condition(cond.get("Expression"), f"{where}.Expression")
     if kind == "Or":
-        return any(_condition(c, f"{where}.Conditions[{i}]") for i, c in enumerate(cond.get("Conditions") or []))
+        inner = cond.get("Conditions") or []
+        if not isinstance(inner, list):
+            raise ExpressionError(f"{where}: Or needs Conditions, a list")
+        return any(_condition(c, f"{where}.Conditions[{i}]") for i, c in enumerate(inner))
     raise ExpressionError(f"{where}: unknown condition type {kind!r}")

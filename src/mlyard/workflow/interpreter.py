@@ -158,6 +158,12 @@ class _Replay:
     def __init__(self, events: list[dict[str, Any]]) -> None:
         self.visits: dict[tuple[str, str, int], _Visit] = {}
         self.seen: set[tuple[str, str, str, str]] = set()  # structural events (fan-outs, iterations) written
+        last_task: dict[str, str] = {}
+        for e in events:
+            if e["type"] in ("TaskScheduled", "TaskSubmitted", "TaskSucceeded", "TaskFailed", "TaskTimedOut"):
+                last_task[e.get("thread", "")] = e["type"]
+        # flows whose task was in flight when the record ends (a job running across a restart)
+        self.in_flight: set[str] = {t for t, kind in last_task.items() if kind in ("TaskScheduled", "TaskSubmitted")}
         redriven = 0
         for e in events:
             if e["type"] == "ExecutionRedriven":
@@ -622,7 +628,10 @@ class Interpreter:
                     if any(status.get(a) in (None, "running") for a in after):
                         continue
                     outcome = None
-                    if any(status[a] in ("failed", "not-run") for a in after) or failures or stopped:
+                    # a node that began before a restart is taken up again (its job followed), even
+                    # after a failure: the first run started it, the replay must too
+                    begun = f"{base}/{node}" in parent.replay.in_flight
+                    if any(status[a] in ("failed", "not-run") for a in after) or stopped or (failures and not begun):
                         outcome = "not-run"
                     elif any(status[a] == "skipped" for a in after) or any(
                             not isinstance(outputs.get(c), dict) or outputs[c].get("Outcome") is not bool(want)
@@ -635,7 +644,7 @@ class Interpreter:
                         ready.append(node)
             return ready
 
-        limit = int(state.get("MaxConcurrency") or 0) or MAP_DEFAULT_CONCURRENCY
+        limit = max(1, int(state.get("MaxConcurrency") or 0) or MAP_DEFAULT_CONCURRENCY)
         running: dict[Any, str] = {}
         try:
             with ThreadPoolExecutor(max_workers=max(1, min(limit, len(nodes))),

@@ -54,11 +54,14 @@ class PipelineSteps:
         scope["Execution"] = dict(scope.get("Execution") or {},
                                   CurrentDateTime=call.context.get("State", {}).get("EnteredTime"))
         try:
-            args = resolve(step.get("Arguments") or {}, scope, _read)
+            args = resolve(step.get("Arguments") or {}, scope, self._read)
             if kind == "Condition":
                 return {"Outcome": evaluate_conditions(args.get("Conditions") or [])}
         except ExpressionError as exc:
             raise StatesError(INVALID, f"step {name!r}: {exc}") from None
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:  # a hand-written definition's shape
+            raise StatesError(INVALID, f"step {name!r}: its arguments cannot be read ({type(exc).__name__}: "
+                                       f"{exc})") from None
         if kind == "Fail":
             raise StatesError(FAIL_STEP, str(args.get("ErrorMessage") or f"the pipeline failed at step {name!r}"))
         if kind in _JOB_API:
@@ -70,6 +73,14 @@ class PipelineSteps:
         if kind == "RegisterModel":
             return self._register(call, step, args, scope)
         raise StatesError(INVALID, f"step {name!r}: steps of type {kind!r} do not run here yet")
+
+    def _read(self, uri: str) -> bytes:
+        """A file JsonGet reads: where the source policy lets the server read."""
+        try:
+            self.tasks.control.sources.check("JsonGet's file", uri)
+        except MlyardError as exc:
+            raise ExpressionError(f"JsonGet: {exc.message}") from None
+        return _read_store(uri)
 
     # -- jobs -------------------------------------------------------------------------------------
     def _job(self, call: TaskCall, step: dict[str, Any], kind: str, args: dict[str, Any], scope: dict[str, Any]
@@ -112,7 +123,8 @@ class PipelineSteps:
                                               f"{failed.get('FailureReason') or 'no reason given'}") from None
             raise
         output = self._output(kind, step, desc)
-        self._remember(key, scope, name, args, str(desc.get(spec.name_key)), output)
+        if cache.get("Enabled"):  # only a step with caching on is cached, as in SageMaker
+            self._remember(key, scope, name, args, str(desc.get(spec.name_key)), output)
         return output
 
     def _output(self, kind: str, step: dict[str, Any], desc: dict[str, Any]) -> dict[str, Any]:
@@ -162,8 +174,13 @@ class PipelineSteps:
     def _register(self, call: TaskCall, step: dict[str, Any], args: dict[str, Any], scope: dict[str, Any]) -> Any:
         """A new version in the registry (once: a replay describes the version it made)."""
         registry = self.tasks.control.registry
+        execution = str((scope.get("Execution") or {}).get("PipelineExecutionArn"))
+        if call.submitted is None and call.resumed:  # registered before a restart, not yet recorded
+            made = registry.find(execution, str(step["Name"]))
+            if made is not None:
+                call.submit({"ModelPackageArn": made})
         if call.submitted is None:
-            request = {**args, "SourcePipelineExecutionArn": (scope.get("Execution") or {}).get("PipelineExecutionArn"),
+            request = {**args, "SourcePipelineExecutionArn": execution, "SourceStep": step["Name"],
                        "MlyardUser": f"pipeline {(scope.get('Execution') or {}).get('PipelineName')}"}
             try:
                 created = registry.create_package(request)
@@ -239,7 +256,7 @@ class PipelineSteps:
         return changed or "its property files changed"
 
 
-def _read(uri: str) -> bytes:
+def _read_store(uri: str) -> bytes:
     try:
         return store.read_bytes(uri)
     except (FileNotFoundError, NotFoundError):
