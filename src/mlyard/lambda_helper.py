@@ -52,7 +52,7 @@ class Lambda:
         if self.script is None or self.handler is None:
             raise ValidationError("Lambda.create needs script= and handler= (or register the function with "
                                   "mlyard.stepfunctions.functions.register)")
-        from mlyard.client.sources import pack_source
+        from mlyard.stepfunctions.functions import put
 
         script = Path(self.script).resolve()
         if not script.is_file():
@@ -60,14 +60,8 @@ class Lambda:
         module, _, function = self.handler.rpartition(".")
         if not module or not function:
             raise ValidationError(f"handler {self.handler!r} must be module.function (like 'evaluate.handler')")
-        client = self._client()
-        packed = pack_source(str(script), None, None, None)
-        code = client.upload_source(packed.path, "sourcedir.tar.gz")
-        del packed
-        result: dict[str, Any] = client.put_function({
-            "FunctionName": self.name, "Handler": f"{module}:{function}", "CodeUri": code,
-            "Environment": {str(k): str(v) for k, v in self.environment.items()}, "Timeout": int(self.timeout)})
-        return result
+        return put(self._client(), self.name, script, f"{module}:{function}",
+                   environment={str(k): str(v) for k, v in self.environment.items()}, timeout=int(self.timeout))
 
     def upsert(self) -> dict[str, Any]:
         return self.create()

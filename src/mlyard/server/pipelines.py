@@ -7,6 +7,7 @@ the state machine ``pipeline/<name>``, a name no workflow can have."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import string
 import time
@@ -38,8 +39,6 @@ def _machine(name: str) -> str:
 
 
 def _name(value: Any) -> str:
-    import re
-
     if not isinstance(value, str) or not re.match(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$", value):
         raise ValidationError(f"pipeline name {value!r} must be 1 to 63 letters, digits or '-' (not first or last)")
     return value

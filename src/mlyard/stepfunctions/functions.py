@@ -54,21 +54,30 @@ def register(func: F | None = None, *, name: str | None = None, source_dir: str 
         return lambda f: register(f, name=name, source_dir=source_dir, environment=environment, timeout=timeout,
                                   instance_type=instance_type, sandbox=sandbox, description=description,
                                   session=session)
+    module_file, handler = _located(func, source_dir)
+    put(_client(session), name or func.__name__, module_file, handler, source_dir, environment=environment,
+        timeout=timeout, instance_type=instance_type, sandbox=sandbox, description=description)
+    return func
+
+
+def put(client: Any, name: str, module_file: Path, handler: str, source_dir: str | None = None, *,
+        environment: dict[str, str] | None = None, timeout: int = 900, instance_type: str | None = None,
+        sandbox: bool = False, description: str = "") -> dict[str, Any]:
+    """Pack ``module_file`` (with ``source_dir``, if given), upload it and register it as the
+    function ``name`` running ``handler`` (``module:function``), replacing one of that name."""
     from mlyard.client.sources import pack_source
 
-    module_file, handler = _located(func, source_dir)
-    fname = name or func.__name__
-    client = _client(session)
     if source_dir:
         packed = pack_source(str(module_file.relative_to(Path(source_dir).resolve())), source_dir, None, None)
     else:
         packed = pack_source(str(module_file), None, None, None)
     code = client.upload_source(packed.path, "sourcedir.tar.gz")
     del packed
-    client.put_function({"FunctionName": fname, "Handler": handler, "CodeUri": code,
-                         "Environment": dict(environment or {}), "Timeout": int(timeout),
-                         "InstanceType": instance_type, "Sandbox": bool(sandbox), "Description": description})
-    return func
+    result: dict[str, Any] = client.put_function({
+        "FunctionName": name, "Handler": handler, "CodeUri": code, "Environment": dict(environment or {}),
+        "Timeout": int(timeout), "InstanceType": instance_type, "Sandbox": bool(sandbox),
+        "Description": description})
+    return result
 
 
 def _located(func: Callable[..., Any], source_dir: str | None) -> tuple[Path, str]:

@@ -8,7 +8,7 @@ from typing import Any
 from mlyard.errors import ValidationError
 from mlyard.workflow.conditions import Condition
 from mlyard.workflow.properties import Properties
-from mlyard.workflow.steps import Step, StepTypeEnum
+from mlyard.workflow.steps import Step, StepTypeEnum, flat
 
 __all__ = ["ConditionStep"]
 
@@ -21,8 +21,8 @@ class ConditionStep(Step):
         self.conditions = list(conditions or [])
         if not all(isinstance(c, Condition) for c in self.conditions):
             raise ValidationError(f"step {name!r}: conditions are Condition objects (ConditionEquals, ...)")
-        self.if_steps = _flat(list(if_steps or []))
-        self.else_steps = _flat(list(else_steps or []))
+        self.if_steps = flat(list(if_steps or []))
+        self.else_steps = flat(list(else_steps or []))
         for branch, steps in (("if_steps", self.if_steps), ("else_steps", self.else_steps)):
             if not all(isinstance(s, Step) for s in steps):
                 raise ValidationError(f"step {name!r}: {branch} are steps")
@@ -38,10 +38,3 @@ class ConditionStep(Step):
         """``Outcome``: whether the conditions held."""
         return Properties(self.name)
 
-
-def _flat(steps: list[Any]) -> list[Any]:
-    """Steps, each step collection (``RegisterModel``) as its steps."""
-    out: list[Any] = []
-    for s in steps:
-        out += list(s.steps) if hasattr(s, "steps") and not isinstance(s, Step) else [s]
-    return out

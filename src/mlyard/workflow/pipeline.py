@@ -11,7 +11,7 @@ from typing import Any
 from mlyard.errors import MlyardError, UnexpectedStatusException, ValidationError
 from mlyard.workflow.entities import primitive_or_expr
 from mlyard.workflow.pipeline_experiment_config import PipelineExperimentConfig
-from mlyard.workflow.steps import Step
+from mlyard.workflow.steps import Step, flat
 
 __all__ = ["Pipeline", "_PipelineExecution", "PipelineGraph"]
 
@@ -30,9 +30,7 @@ class Pipeline:
         self.parameters = list(parameters or [])
         self.pipeline_experiment_config = (PipelineExperimentConfig.default() if pipeline_experiment_config
                                            is _DEFAULT else pipeline_experiment_config)
-        from mlyard.workflow.condition_step import _flat
-
-        self.steps = _flat(list(steps or []))
+        self.steps = flat(list(steps or []))
         for s in self.steps:
             if not isinstance(s, Step):
                 raise ValidationError(f"pipeline {name!r}: steps are Step objects, not {type(s).__name__}")

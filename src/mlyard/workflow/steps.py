@@ -75,10 +75,7 @@ class Step(Entity):
 
     def _depends_on_names(self) -> list[str]:
         names = []
-        for dep in self.depends_on:
-            if hasattr(dep, "steps") and not isinstance(dep, Step):  # a step collection: all its steps
-                names += [s.name for s in dep.steps]
-                continue
+        for dep in flat(self.depends_on):  # a step collection: all its steps
             name = dep if isinstance(dep, str) else getattr(dep, "name", None)
             if not isinstance(name, str):
                 raise ValidationError(f"step {self.name!r}: depends_on holds {dep!r}; give step names or steps")
@@ -98,6 +95,14 @@ class Step(Entity):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def flat(steps: list[Any]) -> list[Any]:
+    """Steps (or names), each step collection (``RegisterModel``) as its steps."""
+    out: list[Any] = []
+    for s in steps:
+        out += list(s.steps) if hasattr(s, "steps") and not isinstance(s, Step) else [s]
+    return out
 
 
 class ConfigurableRetryStep(Step):
