@@ -311,34 +311,31 @@ RENDEZVOUS = """
             raise SystemExit(f"{host} cannot reach MASTER_ADDR:MASTER_PORT {addr}:{port}: {error!r}")
         conn.sendall(host.encode())
         peer = "rank0"
+    try:  # a listener of the test's, on this machine's own loopback: outside a sandboxed job
+        socket.create_connection(("127.0.0.1", int(os.environ["OUTSIDE_PORT"])), timeout=2).close()
+        outside = True
+    except OSError:
+        outside = False
     out = {"host": host, "hosts": json.loads(os.environ["SM_HOSTS"]), "rank": rank, "world": world,
-           "peer": peer, "files": files, "tf_config": json.loads(os.environ["TF_CONFIG"])}
+           "peer": peer, "files": files, "tf_config": json.loads(os.environ["TF_CONFIG"]), "outside": outside}
     with open(os.path.join(os.environ["SM_MODEL_DIR"], f"{host}.json"), "w") as fh:
         json.dump(out, fh)
 """
 
-SANDBOX_HOSTS_APART = pytest.mark.xfail(
-    strict=True, reason="each sandboxed host gets a network namespace of its own (bwrap --unshare-net), so "
-    "algo-2 cannot reach algo-1 at MASTER_ADDR; SageMaker's network isolation still lets a job's hosts talk")
+def test_two_hosts_rendezvous_at_master_addr_and_shard_their_channel(backend: Backend) -> None:
+    # Sandboxed, the two hosts share one network namespace with only loopback in it.
+    import socket
 
-
-@pytest.fixture
-def hosts_meet(backend: Backend, request: pytest.FixtureRequest) -> Backend:
-    if backend.sandbox:
-        request.applymarker(SANDBOX_HOSTS_APART)
-    return backend
-
-
-def test_two_hosts_rendezvous_at_master_addr_and_shard_their_channel(hosts_meet: Backend) -> None:
-    backend = hosts_meet
+    outside = socket.create_server(("127.0.0.1", 0))
     data = backend.tmp / "data"
     data.mkdir()
     for i in range(6):
         (data / f"part-{i}.txt").write_text(str(i))
     write_script(backend.tmp / "src", "dist.py", RENDEZVOUS)
     est = backend.estimator(entry_point="dist.py", source_dir=str(backend.tmp / "src"), instance_count=2,
-                            max_run=120)
-    est.fit({"train": TrainingInput(f"file://{data}", distribution="ShardedByS3Key")}, logs=False)
+                            max_run=120, environment={"OUTSIDE_PORT": str(outside.getsockname()[1])})
+    with outside:
+        est.fit({"train": TrainingInput(f"file://{data}", distribution="ShardedByS3Key")}, logs=False)
     desc = est.latest_training_job.describe()
     _completed(desc)
     files = backend.files_of(desc["ModelArtifacts"]["S3ModelArtifacts"])
@@ -351,6 +348,10 @@ def test_two_hosts_rendezvous_at_master_addr_and_shard_their_channel(hosts_meet:
     assert not set(one["files"]) & set(two["files"])
     assert len(one["tf_config"]["cluster"]["worker"]) == 2
     assert two["tf_config"]["task"] == {"type": "worker", "index": 1}
+    if backend.sandbox:  # the namespace the hosts share holds nothing else
+        assert one["outside"] is two["outside"] is False
+    else:  # (the probe itself works: every host here is on this machine)
+        assert one["outside"] is two["outside"] is True
 
 
 # -- requirements.txt --------------------------------------------------------------------------

@@ -13,12 +13,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["bwrap_available", "Mounts", "wrap", "INSTALL_HINT", "sandbox_uid", "sandbox_problem", "unreadable",
-           "runtime_dirs"]
+           "runtime_dirs", "SharedNetwork"]
 
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
                 "bubblewrap) so mlyard can mount the job's directory at /opt/ml")
@@ -70,12 +71,65 @@ def sandbox_uid() -> int | None:
     return int(os.environ.get("MLYARD_SANDBOX_UID", "65534"))
 
 
+class SharedNetwork:
+    """A network namespace with nothing but loopback, which the sandboxed hosts of one job on this
+    machine share: they reach one another at MASTER_ADDR (as SageMaker's network isolation still
+    lets a job's hosts talk), and nothing else. A holder process (bubblewrap running ``cat``, so
+    bubblewrap brings loopback up) keeps it; each host enters it with ``nsenter`` before its own
+    bubblewrap. Not root, the holder's user namespace owns it, so a host joins that one too. The
+    holder ends when its maker does: its input is a pipe only the maker holds (bubblewrap's
+    ``--die-with-parent`` would end it with the thread that made it)."""
+
+    def __init__(self) -> None:
+        import json
+        import tempfile
+
+        exe = shutil.which("bwrap") or "bwrap"
+        self.rootless = sandbox_uid() is None
+        with tempfile.TemporaryFile() as info:
+            args = [exe, "--dev-bind", "/", "/", *(["--unshare-user"] if self.rootless else []), "--unshare-net",
+                    "--info-fd", str(info.fileno()), "--", "cat"]
+            self.proc = subprocess.Popen(args, pass_fds=(info.fileno(),), stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 10
+            while True:
+                info.seek(0)
+                text = info.read().decode()
+                try:
+                    self.pid = int(json.loads(text)["child-pid"])
+                    break
+                except (ValueError, KeyError):
+                    pass
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    err = self.proc.stderr.read().decode() if self.proc.poll() is not None and self.proc.stderr else ""
+                    self.close()
+                    raise OSError(f"could not make the network namespace the job's hosts share: {err.strip()}")
+                time.sleep(0.005)
+
+    def enter(self) -> list[str]:
+        """The command prefix that runs a command inside the namespace."""
+        exe = shutil.which("nsenter") or "nsenter"
+        if self.rootless:
+            return [exe, "--user", "--net", "--preserve-credentials", "-t", str(self.pid), "--"]
+        return [exe, f"--net=/proc/{self.pid}/ns/net", "--"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stderr):
+            if pipe:
+                pipe.close()
+
+
 def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir: str,
-         seccomp_fd: int | None = None, memory_mib: int | None = None, processes: int | None = None) -> list[str]:
+         seccomp_fd: int | None = None, memory_mib: int | None = None, processes: int | None = None,
+         network: SharedNetwork | None = None) -> list[str]:
     """The command line that runs ``cmd`` under bubblewrap. A sandboxed command also gets the
     seccomp filter read from ``seccomp_fd`` (which the caller passes on to the child), and, where
     no control group holds the job's limits, per-process limits: ``memory_mib`` of address space
-    and ``processes`` for the sandbox user."""
+    and ``processes`` for the sandbox user. It gets a network namespace of its own, or joins
+    ``network``, which its job's other hosts share."""
     exe = shutil.which("bwrap") or "bwrap"
     if not sandbox:
         args = [exe, "--dev-bind", "/", "/", *_opt_binds(False), "--bind", str(mounts.host_dir), "/opt/ml"]
@@ -107,8 +161,8 @@ def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir:
         args += ["--bind", str(src), dest]
     if mounts.hosts_file:
         args += ["--ro-bind", str(mounts.hosts_file), "/etc/hosts"]
-    args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", hostname,
-             "--new-session", "--die-with-parent", "--setenv", "HOME", "/tmp", "--chdir", chdir]
+    args += [*([] if network else ["--unshare-net"]), "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+             "--hostname", hostname, "--new-session", "--die-with-parent", "--setenv", "HOME", "/tmp", "--chdir", chdir]
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]
     uid = sandbox_uid()
@@ -126,7 +180,7 @@ def wrap(cmd: list[str], mounts: Mounts, *, sandbox: bool, hostname: str, chdir:
         limits.append(f"--nproc={processes}")
     if memory_mib:
         limits.append(f"--as={memory_mib * 1024 * 1024}")
-    return [*limits, "--", *args]
+    return [*limits, "--", *(network.enter() if network else []), *args]
 
 
 def runtime_dirs() -> set[Path]:
@@ -173,8 +227,9 @@ def sandbox_problem() -> str | None:
     """Why sandboxed jobs cannot run here, or None."""
     if not bwrap_available():
         return f"sandbox=True needs bubblewrap, which is not available here: {INSTALL_HINT}"
-    if shutil.which("prlimit") is None:
-        return "sandbox=True needs prlimit (util-linux) to set the job's resource limits; install util-linux"
+    if shutil.which("prlimit") is None or shutil.which("nsenter") is None:
+        return ("sandbox=True needs prlimit and nsenter (util-linux) for the job's resource limits and "
+                "network; install util-linux")
     if sandbox_uid() is not None and shutil.which("setpriv") is None:
         return "sandbox=True needs setpriv (util-linux) to run jobs as an unprivileged user; install util-linux"
     if sandbox_uid() is None and not _bwrap_can_disable_userns():

@@ -87,6 +87,7 @@ class JobRunner:
         self.sandboxed = bool(spec.get("sandbox"))
         self.cgroups: dict[str, Any] = {}       # host -> HostCgroup (sandboxed hosts)
         self.pass_fds: dict[str, int] = {}     # host -> the seccomp filter's file descriptor
+        self.network: Any = None               # the SharedNetwork of sandboxed hosts on this machine
         self.t0 = time.monotonic()             # max_run counts from here: download and setup too
         self.placement = self._placement()     # host -> {"address", "remote"}: where the executor put it
         self.abandoned_setup = False           # set-up was interrupted and its thread may still start things
@@ -189,7 +190,22 @@ class JobRunner:
         fd, per_process_memory, processes = self._sandbox_host(host, [host_dir, *(src for src, _ in binds or [])],
                                                                python)
         return sandbox.wrap(cmd, mounts, sandbox=True, hostname=host, chdir=chdir, seccomp_fd=fd,
-                            memory_mib=per_process_memory, processes=processes), None, True
+                            memory_mib=per_process_memory, processes=processes,
+                            network=self._shared_network()), None, True
+
+    def _shared_network(self) -> Any:
+        """The network namespace this job's sandboxed hosts on this machine share, made at the
+        first of them; None when only one host runs here (it gets a namespace of its own)."""
+        from mlyard.compute import sandbox
+
+        if sum(not self.placement[h]["remote"] for h in self.hosts) < 2:
+            return None
+        if self.network is None:
+            try:
+                self.network = sandbox.SharedNetwork()
+            except OSError as exc:
+                raise JobFailure(f"InternalServerError: {exc}") from exc
+        return self.network
 
     def _sandbox_host(self, host: str, writable: list[Path], python: str) -> tuple[int, int | None, int | None]:
         """What a sandboxed host needs besides its mounts: the seccomp filter (an open file descriptor
@@ -265,6 +281,8 @@ class JobRunner:
                 group.remove()
             for fd in self.pass_fds.values():
                 os.close(fd)
+            if self.network is not None:
+                self.network.close()
 
     def _run(self) -> int:
         self.state.transition("InProgress", "Starting", "Preparing the instances for the job",
