@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import IO, Any
 
 from mlyard.store import write_atomic
 
-__all__ = ["RunnerChannel", "Appender", "work_dir_for", "node_work_dir", "pump_to_channel"]
+__all__ = ["RunnerChannel", "Appender", "work_dir_for", "node_work_dir", "pump_to_channel", "ChannelWatch"]
 
 
 class RunnerChannel:
@@ -248,3 +249,62 @@ def pump_to_channel(pipe: IO[bytes], location: str, name: str) -> threading.Thre
     thread = threading.Thread(target=run, name=f"pump-{name}", daemon=True)
     thread.start()
     return thread
+
+
+class ChannelWatch:
+    """Calls ``on_change`` when a file is written in a watched local channel's top folder (the
+    runner's ``state.json`` and ``metrics.jsonl``; logs, in ``logs/``, do not count), through
+    Linux's inotify, so that the control plane need not look at every channel every few
+    milliseconds. ``available`` is False where inotify cannot be had; callers then poll."""
+
+    _EVENTS = 0x2 | 0x8 | 0x80  # IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO
+
+    def __init__(self, on_change: Any) -> None:
+        import ctypes
+
+        self._on_change = on_change
+        self._watches: dict[Path, int] = {}
+        self._fd = -1
+        try:
+            self._libc = ctypes.CDLL(None, use_errno=True)
+            self._fd = int(self._libc.inotify_init1(os.O_CLOEXEC))
+        except (OSError, AttributeError):
+            self._fd = -1
+        self.available = self._fd >= 0
+        if self.available:
+            threading.Thread(target=self._read, name="mlyard-channel-watch", daemon=True).start()
+
+    def _read(self) -> None:
+        import select
+
+        fd = self._fd
+        while self.available:
+            try:
+                if not select.select([fd], [], [], 1.0)[0]:
+                    continue
+                if not os.read(fd, 65536):
+                    return
+            except (OSError, ValueError):
+                break
+            self._on_change()
+        os.close(fd)
+
+    def watch(self, folders: set[Path]) -> bool:
+        """Watch exactly ``folders``; True if every one of them is watched."""
+        if not self.available:
+            return False
+        for folder in set(self._watches) - folders:
+            self._libc.inotify_rm_watch(self._fd, self._watches.pop(folder))
+        complete = True
+        for folder in folders - set(self._watches):
+            wd = int(self._libc.inotify_add_watch(self._fd, os.fsencode(folder), self._EVENTS))
+            if wd < 0:
+                complete = False
+            else:
+                self._watches[folder] = wd
+        return complete
+
+    def close(self) -> None:
+        """Stop watching (the reading thread ends within a second, then the descriptor is closed)."""
+        if self._fd >= 0:
+            self.available = False

@@ -23,7 +23,7 @@ from mlyard.compute.scheduler import Allocation, Scheduler
 from mlyard.errors import ConflictError, NotFoundError, ValidationError
 from mlyard.naming import name_from_base
 from mlyard.runtime.runner import public_environment
-from mlyard.runtime.runner_channel import RunnerChannel
+from mlyard.runtime.runner_channel import ChannelWatch, RunnerChannel
 from mlyard.runtime.state import TERMINAL
 from mlyard.server import describe
 from mlyard.server.buckets import check_s3_uri
@@ -77,6 +77,9 @@ class ControlPlane:
         self.generation = 0
         self._async_waiters: set[tuple[Any, Any]] = set()
         self._wake = threading.Event()
+        self._refresh = False  # the catalog changed: the loop reads it again when it wakes
+        # A runner's write to its channel wakes the loop at once (where inotify is had).
+        self._channels = ChannelWatch(self._wake.set)
         self._stop = threading.Event()
         self._seen: dict[str, tuple[int, int]] = {}
         self._thread: threading.Thread | None = None
@@ -104,9 +107,10 @@ class ControlPlane:
         for controller in self.controllers:
             controller.shutdown()
         self._stop.set()
-        self._wake.set()
+        self._poke()
         if self._thread:
             self._thread.join(timeout=5)
+        self._channels.close()
         self.executor.close()
 
     def reconcile(self) -> None:
@@ -304,7 +308,7 @@ class ControlPlane:
             "result": {"warnings": warnings, "per_host": _res_json(fitted.per_host), "hosts": count},
             "job_dir": f"{self.runs_root}/{name}",  # the job's runner channel
         }, "Waiting for resources" + (f" ({fitted.warning})" if fitted.warning else ""))
-        self._wake.set()
+        self._poke()
         return self.describe(name)
 
     def _check_input(self, what: str, uri: str) -> None:
@@ -404,6 +408,11 @@ class ControlPlane:
         return RunnerChannel(job["job_dir"]), _hosts(job), job["status"] in TERMINAL
 
     # -- the loop -------------------------------------------------------------------------------
+    def _poke(self) -> None:
+        """Wake the loop to read the catalog again (a job was created or ended)."""
+        self._refresh = True
+        self._wake.set()
+
     def notify(self) -> None:
         with self.changed:
             self.generation += 1
@@ -447,8 +456,8 @@ class ControlPlane:
         active: list[dict[str, Any]] = []
         seen_generation = self.generation
         while not self._stop.is_set():
-            woken = self._wake.is_set()
             self._wake.clear()
+            woken, self._refresh = self._refresh, False
             queued = False
             try:
                 now = time.monotonic()
@@ -472,11 +481,15 @@ class ControlPlane:
                 import traceback
 
                 traceback.print_exc()
+            folders = {RunnerChannel(j["job_dir"]).local for j in active}
+            watched = None not in folders and self._channels.watch({f for f in folders if f is not None})
             young = any(time.time() - (j["started_at"] or 0) < 2.0 for j in active)
-            # A job's end is seen within 20 ms while few run; with many, each look costs more and
-            # the interval grows with them (to 100 ms at 40 jobs).
-            self._wake.wait(0.01 if young else min(0.1, 0.02 + 0.002 * len(active)) if active
-                            else 0.1 if queued else 0.5)
+            # Watched channels wake the loop when their runner writes; it still looks every 100 ms
+            # (a channel on a shared file system is written by other machines, unseen by inotify).
+            # Otherwise a job's end is seen within 20 ms while few run; with many, each look costs
+            # more and the interval grows with them (to 100 ms at 40 jobs).
+            self._wake.wait((0.1 if watched else 0.01 if young else min(0.1, 0.02 + 0.002 * len(active)))
+                            if active else 0.1 if queued else 0.5)
 
     def _schedule(self) -> bool:
         queued = [j for j in self.catalog.list_jobs(statuses=["InProgress"], limit=None)
@@ -669,7 +682,7 @@ class ControlPlane:
         self._stopping_since.pop(name, None)
         self._killed.discard(name)
         self.notify()
-        self._wake.set()
+        self._poke()
 
 
 def _file_system_channel(channel: dict[str, Any]) -> None:
