@@ -78,8 +78,9 @@ def test_a_training_job_runs_on_a_worker_node(ray_session: Any, tmp_path: Path, 
 
 
 def test_a_job_is_started_by_the_launcher_its_node_had_before(ray_session: Any, tmp_path: Path, home: Path) -> None:
-    """Every node has a launcher once the server runs: a job's runner and host agent are its
-    children, not Ray workers of their own (a worker takes more than half a second to start)."""
+    """Every node has a launcher once the server runs: a job's runner and host agent are forked by
+    its fork server, not Ray workers of their own (a worker takes more than half a second to start)
+    nor new Pythons (0.2 s of CPU)."""
     _health(ray_session)
     names = {RayExecutor.launcher_name(n) for n in _worker_nodes()}
     wait_for(lambda: names <= set(ray.util.list_named_actors()), timeout=60)
@@ -89,10 +90,12 @@ def test_a_job_is_started_by_the_launcher_its_node_had_before(ray_session: Any, 
     job = est.latest_training_job
     wait_for(lambda: _training(job), timeout=60)
     runner = psutil.Process(json.loads((home / "jobs" / job.name / "state.json").read_text())["runner_pid"])
-    agents = [p for p in psutil.process_iter(["cmdline"])
-              if "mlyard.runtime.remote" in (p.info["cmdline"] or []) and job.name in " ".join(p.info["cmdline"])]
+    agents = [p for p in psutil.process_iter(["cmdline"]) if "--fork-server" in (p.info["cmdline"] or [])
+              and any(f"{job.name}-algo-2" in f.path for f in p.open_files())]  # its output: its runner.log
     assert len(agents) == 1
-    assert {runner.ppid(), agents[0].ppid()} == launchers  # one on each node
+    fork_servers = {psutil.Process(runner.ppid()), psutil.Process(agents[0].ppid())}
+    assert all("--fork-server" in p.cmdline() for p in fork_servers)
+    assert {p.ppid() for p in fork_servers} == launchers  # one on each node
     assert job.wait(logs=False)["TrainingJobStatus"] == "Completed"
 
 
