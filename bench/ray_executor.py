@@ -233,6 +233,7 @@ def main() -> None:
                     jobs.append(job())
                     bares.append(via_ray())
                 ones, twos, bare_ones, bare_twos = [], [], [], []
+                processing(2)  # warm, as bare_shards warms its workers: both nodes have started a job
                 for _ in range(max(1, args.runs // 2)):
                     ones.append(processing(1))
                     twos.append(processing(2))
