@@ -14,6 +14,7 @@ import psutil
 
 from mlyard.compute.executor import SERVICE_HOST, SERVICE_READY, Executor, Handle, Launch, Service
 from mlyard.compute.instance_types import Resources
+from mlyard.compute.processes import ForkServer, start_logged
 from mlyard.compute.resources import machine
 from mlyard.runtime.hosts import kill_tree
 from mlyard.runtime.runner_channel import RunnerChannel, work_dir_for
@@ -25,9 +26,9 @@ class LocalExecutor(Executor):
     """Runners are processes of this machine, in sessions of their own; a handle is the runner's
     pid and start time (a pid alone may be reused after the runner ends).
 
-    Keeps one runner warm (interpreter started, modules imported), waiting on its stdin for a
-    job directory, so a job does not pay for Python's start-up. A warm runner whose server is
-    gone reads end-of-file and exits."""
+    Runners are forked by a fork server (``processes.ForkServer``: interpreter started, modules
+    imported once), so a job pays neither for Python's start-up nor for its imports. The fork
+    server exits when its server goes away; the runners it forked go on."""
 
     name = "local"
 
@@ -35,73 +36,33 @@ class LocalExecutor(Executor):
         self._children: list[subprocess.Popen[bytes]] = []
         self._services: dict[int, subprocess.Popen[bytes]] = {}  # pid -> the service this process started
         self._lock = threading.Lock()
-        self._warm_enabled = warm
-        self._warm: subprocess.Popen[bytes] | None = None
-        self._warm_env: dict[str, str] | None = None
-        self._warming = False
+        self._forks = ForkServer(sys.executable) if warm else None
 
-    def _spawn(self, args: list[str], env: dict[str, str], stdout: int | IO[bytes],
-               stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    def _spawn(self, args: list[str], env: dict[str, str], stdout: int | IO[bytes]) -> subprocess.Popen[bytes]:
         # A new session: the runner is not in the server's process group, so it outlives the server.
-        proc = subprocess.Popen([sys.executable, "-m", "mlyard.runtime.runner", *args], stdin=stdin,
+        proc = subprocess.Popen([sys.executable, "-m", "mlyard.runtime.runner", *args], stdin=subprocess.DEVNULL,
                                 stdout=stdout, stderr=stdout, env=env, start_new_session=True, close_fds=True)
         with self._lock:
             self._children.append(proc)
         return proc
-
-    def _prewarm(self, env: dict[str, str]) -> None:
-        with self._lock:
-            if self._warm is not None or self._warming or not self._warm_enabled:
-                return
-            self._warming = True
-        try:
-            proc = self._spawn(["--wait"], env, subprocess.DEVNULL, stdin=subprocess.PIPE)
-        finally:
-            with self._lock:
-                self._warming = False
-        with self._lock:
-            self._warm, self._warm_env = proc, env
-
-    def _take_warm(self, env: dict[str, str]) -> subprocess.Popen[bytes] | None:
-        with self._lock:
-            proc, same_env = self._warm, self._warm_env == env
-            self._warm = None
-        if proc is None:
-            return None
-        if proc.poll() is not None or not same_env:
-            self._retire(proc)
-            return None
-        return proc
-
-    @staticmethod
-    def _retire(proc: subprocess.Popen[bytes]) -> None:
-        if proc.stdin:
-            try:
-                proc.stdin.close()  # end-of-file: the warm runner exits
-            except OSError:
-                pass
 
     def start(self, launch: Launch) -> Handle:
         env = launch.env
         work = work_dir_for(RunnerChannel(launch.channel), launch.name)
         work.mkdir(parents=True, exist_ok=True)
         args = [launch.channel, str(work)]
-        proc = self._take_warm(env)
-        if proc is not None and proc.stdin is not None:
-            try:
-                proc.stdin.write(("\t".join(args) + "\n").encode())
-                proc.stdin.close()
-            except OSError:
-                proc = None
-        if proc is None:
+        pid = None
+        if self._forks is not None:
+            forked = self._forks.fork(args, env)
+            pid = forked.pid if forked is not None else None
+        if pid is None:
             with (work / "runner.log").open("ab") as log:
-                proc = self._spawn(args, env, log)
-        threading.Thread(target=self._prewarm, args=(env,), daemon=True).start()
+                pid = self._spawn(args, env, log).pid
         try:
-            started = psutil.Process(proc.pid).create_time()
+            started = psutil.Process(pid).create_time()
         except psutil.Error:
             started = 0.0
-        return {"pid": proc.pid, "started": started}
+        return {"pid": pid, "started": started}
 
     def adopt(self, launch: Launch, reported: dict[str, Any] | None) -> Handle | None:
         pid = int((reported or {}).get("runner_pid") or 0)
@@ -120,10 +81,8 @@ class LocalExecutor(Executor):
         return machine()
 
     def close(self) -> None:
-        with self._lock:
-            proc, self._warm = self._warm, None
-        if proc is not None:
-            self._retire(proc)
+        if self._forks is not None:
+            self._forks.close()
 
     def reap(self) -> None:
         """Collect exit statuses of runners this process started (no zombies)."""
@@ -194,21 +153,3 @@ class LocalExecutor(Executor):
                 except subprocess.TimeoutExpired:
                     pass
             Path(handle["ready_file"]).unlink(missing_ok=True)
-
-
-def start_logged(argv: list[str], env: dict[str, str], log_path: str,
-                  channel_log: tuple[str, str] | None) -> subprocess.Popen[bytes]:
-    """Start a process of its own session, its output into ``log_path``, or into the runner channel
-    object ``channel_log`` (location, name) if given."""
-    from mlyard.runtime.runner_channel import pump_to_channel
-
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)  # also where a service's port file goes
-    if channel_log is not None:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True, close_fds=True)
-        assert proc.stdout is not None
-        pump_to_channel(proc.stdout, *channel_log)
-        return proc
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                                start_new_session=True, close_fds=True)

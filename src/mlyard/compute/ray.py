@@ -63,8 +63,8 @@ class _Launcher:
     def __init__(self) -> None:
         import ray
 
-        self.procs: dict[str, Any] = {}  # key -> subprocess.Popen, or _Forked (by the fork server)
-        self.forks: tuple[dict[str, str], subprocess.Popen[bytes]] | None = None  # (its env, the fork server)
+        self.procs: dict[str, Any] = {}  # key -> subprocess.Popen, or processes.Forked
+        self.forks: Any = None  # the node's processes.ForkServer
         self.lock = threading.Lock()
         self.node_id = ray.get_runtime_context().get_node_id()
         self.node_ip = ray.util.get_node_ip_address()
@@ -73,7 +73,7 @@ class _Launcher:
     def start(self, key: str, argv: list[str], env: dict[str, str], log_path: str, group: Any,
               linger: float, files: tuple[list[Any], str] | None = None,
               channel_log: tuple[str, str] | None = None) -> dict[str, Any]:
-        from mlyard.compute.local import start_logged
+        from mlyard.compute.processes import start_logged
 
         self.finish(key, 0.0)  # what an earlier launch of the same key left
         if files is not None:  # a folder of the caller's machine, sent as a tar.gz: unpacked here
@@ -88,46 +88,28 @@ class _Launcher:
                          daemon=True).start()
         return self.where(key) or {}
 
-    # Runners and host agents come from a fork server: a process of this node that has imported
-    # mlyard's runtime (``runner --fork-server``), started once per node, so that a job's start does
-    # not take 0.2 s of CPU (Python's start and imports) from the hosts on the node.
+    # Runners and host agents are forked by the node's fork server (compute/processes.py), started
+    # with the launcher, so that a job's start does not take 0.2 s of CPU from its node's hosts.
     _FORKED = {"mlyard.runtime.runner": [], "mlyard.runtime.remote": ["--agent"]}
 
     def prepare(self, python: str, env: dict[str, str]) -> None:
-        """Start the fork server for runners of ``env`` ahead of the first job."""
-        with self.lock:
-            if self.forks is not None and self.forks[0] == env and self.forks[1].poll() is None:
-                return
-            if self.forks is not None and self.forks[1].stdin is not None:
-                self.forks[1].stdin.close()  # end-of-file: it exits
-            self.forks = (env, subprocess.Popen(
-                [python, "-m", "mlyard.runtime.runner", "--fork-server"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True, close_fds=True))
+        """Start the fork server for processes of ``env`` ahead of the first job."""
+        from mlyard.compute.processes import ForkServer
 
-    def _fork(self, argv: list[str], env: dict[str, str]) -> _Forked | None:
-        """The runner or agent ``argv`` names, forked by the fork server; None for anything else,
-        or if the fork server cannot (the caller then starts it as a new process)."""
+        with self.lock:
+            if self.forks is None:
+                self.forks = ForkServer(python)
+        self.forks.prepare(env)
+
+    def _fork(self, argv: list[str], env: dict[str, str]) -> Any:
+        """The runner or agent ``argv`` names, forked; None for anything else, or if the fork
+        server cannot (the caller then starts it as a new process)."""
         module = argv[2] if len(argv) > 2 and argv[1] == "-m" else ""
         if module not in self._FORKED:
             return None
         self.prepare(argv[0], env)
-        with self.lock:
-            assert self.forks is not None
-            server = self.forks[1]
-            assert server.stdin is not None and server.stdout is not None
-            try:
-                server.stdin.write(("\t".join([*self._FORKED[module], *argv[3:]]) + "\n").encode())
-                server.stdin.flush()
-                answer = server.stdout.readline()
-            except OSError:
-                answer = b""
-        if not answer.strip().isdigit():
-            server.kill()  # broken: a new one next time
-            return None
-        try:
-            return _Forked(int(answer))
-        except OSError:  # it has already ended (pidfd_open: no such process)
-            return _Forked(None)
+        assert self.forks is not None
+        return self.forks.fork([*self._FORKED[module], *argv[3:]], env)
 
     @staticmethod
     def _copy_dir(key: str) -> str:
@@ -243,35 +225,6 @@ class _Launcher:
 
     def pid(self) -> int:
         return os.getpid()
-
-
-class _Forked:
-    """A process the fork server started, as the launcher follows it: not a child of the launcher,
-    so its end is seen through a pidfd (it can neither be reaped nor give its exit code here)."""
-
-    def __init__(self, pid: int | None) -> None:
-        self.pid = pid or 0
-        self._fd = os.pidfd_open(pid) if pid else None  # open as long as this lives: threads ask at once
-        self._ended = pid is None
-
-    def poll(self) -> int | None:
-        return 0 if self._ended_within(0.0) else None
-
-    def wait(self, timeout: float | None = None) -> int:
-        if not self._ended_within(timeout):
-            raise subprocess.TimeoutExpired("runner", timeout or 0.0)
-        return 0
-
-    def _ended_within(self, timeout: float | None) -> bool:
-        import select
-
-        if not self._ended and self._fd is not None:
-            self._ended = bool(select.select([self._fd], [], [], timeout)[0])
-        return self._ended
-
-    def __del__(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
 
 
 def _gpu_ids() -> list[int]:

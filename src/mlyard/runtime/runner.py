@@ -30,7 +30,7 @@ from mlyard.runtime.state import TERMINAL, StateFile
 __all__ = ["JobRunner", "JobFailure", "main", "STOP_REQUESTED", "job_environment", "public_environment",
            "kill_descendants"]
 
-# Set by SIGTERM/SIGINT, whenever they come: while the runner still loads, or waits warm.
+# Set by SIGTERM/SIGINT, whenever they come: also while the runner still loads.
 STOP_REQUESTED = threading.Event()
 
 _FAILURE_LIMIT = 1024
@@ -505,19 +505,9 @@ def _clip(text: str) -> str:
     return text if len(text) <= _FAILURE_LIMIT else text[: _FAILURE_LIMIT - 3] + "..."
 
 
-def _wait_for_job() -> list[str] | None:
-    """Warm start: modules are imported; read the job's arguments (channel, work directory) from
-    stdin, tab-separated (end-of-file: exit)."""
-    _import_runtime()
-    line = sys.stdin.readline().strip()
-    if not line:
-        return None
-    return _read_job_args(line)
-
-
 def _read_job_args(line: str) -> list[str]:
-    """A job's arguments, tab-separated on one line; its output goes to ``runner.log`` in its work
-    directory from here on. ``--agent`` first: a host agent's (channel, host, work directory)."""
+    """A forked job's arguments, tab-separated on one line; its output goes to ``runner.log`` in its
+    work directory from here on. ``--agent`` first: a host agent's (channel, host, work directory)."""
     args = line.split("\t")
     work = Path(args[3] if args[0] == "--agent" else args[1] if len(args) > 1 else args[0])
     work.mkdir(parents=True, exist_ok=True)
@@ -529,7 +519,7 @@ def _read_job_args(line: str) -> list[str]:
 
 
 def _import_runtime() -> None:
-    """What a warm runner imports ahead of its job (the imports are what warming is for)."""
+    """What the fork server imports ahead of the jobs it forks (the imports are what it is for)."""
     import psutil  # noqa: F401  (kill_descendants at every job's end)
 
     import mlyard.runtime.processing  # noqa: F401
@@ -541,8 +531,8 @@ def _import_runtime() -> None:
 
 
 def _fork_server() -> int:
-    """``--fork-server``: import the runtime once, then for each line of stdin (a job's arguments,
-    as ``--wait`` reads them) fork a runner or host agent, a session of its own, and answer its pid
+    """``--fork-server``: import the runtime once, then for each line of stdin (a job's arguments:
+    channel and work directory) fork a runner or host agent, a session of its own, and answer its pid
     on stdout. A fork costs milliseconds where starting Python and importing costs 0.2 s of CPU,
     taken from the node's job. End-of-file: exit (the runners forked go on)."""
     _import_runtime()
@@ -587,11 +577,6 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[0] == "--fork-server":
         return _fork_server()
-    if args[0] == "--wait":
-        waited = _wait_for_job()
-        if waited is None:
-            return 0
-        args = waited
     return _serve(args)
 
 
