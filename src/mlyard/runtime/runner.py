@@ -509,7 +509,7 @@ def _read_job_args(line: str) -> list[str]:
     """A forked job's arguments, tab-separated on one line; its output goes to ``runner.log`` in its
     work directory from here on. ``--agent`` first: a host agent's (channel, host, work directory)."""
     args = line.split("\t")
-    work = Path(args[3] if args[0] == "--agent" else args[1] if len(args) > 1 else args[0])
+    work = Path(args[3] if args[0] == "--agent" else args[1])
     work.mkdir(parents=True, exist_ok=True)
     fd = os.open(work / "runner.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
@@ -568,12 +568,6 @@ def _fork_server() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Run as ``python -m``, this file is also ``__main__``: the runners use the event of the
-    # module they import, so that is the one the signals must set.
-    from mlyard.runtime import runner as module
-
-    signal.signal(signal.SIGTERM, lambda *_: module.STOP_REQUESTED.set())
-    signal.signal(signal.SIGINT, lambda *_: module.STOP_REQUESTED.set())
     args = sys.argv[1:] if argv is None else argv
     if args[0] == "--fork-server":
         return _fork_server()
@@ -582,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args: list[str]) -> int:
     """Run the job (or, ``--agent`` first, the host agent) that ``args`` name."""
+    # Run as ``python -m``, this file is also ``__main__``: the runners use the event of the
+    # module they import, so that is the one the signals must set.
     from mlyard.runtime import runner as module
 
     if args[0] == "--agent":  # a host agent: its own signals, no orphans of others to adopt
