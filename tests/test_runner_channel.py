@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,8 @@ from conftest import wait_for, write_script
 import mlyard
 from mlyard.client import default_client
 from mlyard.estimator import Estimator
-from mlyard.runtime.runner_channel import RunnerChannel
+from mlyard.runtime.hosts import ExitWatch
+from mlyard.runtime.runner_channel import ChannelWatch, RunnerChannel
 
 TRAIN = """
 import os, sys, time
@@ -127,11 +130,45 @@ def _spec_of_a_two_host_job(tmp_path: Path, home: Path) -> dict:
     return dict(json.loads((home / "jobs" / est.latest_training_job.name / "spec.json").read_text()))
 
 
+def test_an_exit_watch_wakes_at_an_exit_and_at_a_write_in_a_watched_folder(tmp_path: Path) -> None:
+    """What the runner waits on while its hosts run: a local host's exit (its pidfd) and an agent's
+    write in a remote host's folder (inotify) each wake it long before its timeout; a write
+    elsewhere in the channel (a log) does not."""
+    channel = RunnerChannel(tmp_path)
+    channel.create()
+    channel.put("hosts/algo-2/layout.tar.gz", b"")
+    watch = ChannelWatch()
+    assert watch.available and watch.watch({tmp_path / "hosts" / "algo-2"})
+    host = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    exits = ExitWatch([host.pid], watch)
+    try:
+        start = time.monotonic()
+        assert exits.wait(60) is False  # the exit woke it, not a write
+        assert host.wait(timeout=5) == 0 and time.monotonic() - start < 30
+        threading.Timer(0.3, channel.put, ("logs/algo-2.log", b"a line\n")).start()
+        assert exits.wait(1.0) is False  # only the timeout ended this wait
+        threading.Timer(0.3, channel.put, ("hosts/algo-2/exit.json", b'{"code": 0}')).start()
+        start = time.monotonic()
+        assert exits.wait(60) is True
+        assert time.monotonic() - start < 30
+        time.sleep(0.2)
+        exits.wait(0)  # the rest of that write (a file put whole is written, then renamed)
+        assert exits.wait(0.05) is False  # what was read does not wake a wait again
+    finally:
+        exits.close()
+        watch.close()
+
+
 @pytest.mark.parametrize("fail", [False, True])
-def test_a_host_placed_on_another_machine_runs_through_an_agent(home: Path, tmp_path: Path, fail: bool) -> None:
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.2"])
+def test_a_host_placed_on_another_machine_runs_through_an_agent(home: Path, tmp_path: Path, fail: bool,
+                                                                address: str) -> None:
     """The executor placed algo-2 elsewhere (placement.json): the runner hands its files and command
     to the agent through the channel and supervises it like a local host: its log and metrics
-    arrive, its model files are in the job's model, and its failure is the job's."""
+    arrive, its model files are in the job's model, and its failure is the job's. At the runner's
+    own address the agent shares its machine, and the runner watches the host's folder for the
+    agent's writes; at another, it polls the folder (a shared file system's writes from other
+    machines are not seen by inotify)."""
     spec = _spec_of_a_two_host_job(tmp_path, home)
     out = tmp_path / "out"
     spec["model_artifacts_uri"] = f"file://{out}/model.tar.gz"
@@ -142,7 +179,7 @@ def test_a_host_placed_on_another_machine_runs_through_an_agent(home: Path, tmp_
     channel.create()
     channel.write_spec(spec)
     channel.put("placement.json", json.dumps({"hosts": {"algo-1": {"address": "127.0.0.1"},
-                                                        "algo-2": {"address": "127.0.0.1", "remote": True}}}).encode())
+                                                        "algo-2": {"address": address, "remote": True}}}).encode())
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLYARD_")}
     agent = subprocess.Popen([sys.executable, "-m", "mlyard.runtime.remote", channel.uri, "algo-2",
                               str(tmp_path / "agent-work")], env=env)
@@ -165,7 +202,7 @@ def test_a_host_placed_on_another_machine_runs_through_an_agent(home: Path, tmp_
     assert set(files) == {"algo-1.json", "algo-2.json"}  # the agent's host's model came back
     seen = files["algo-2.json"]
     assert seen["master"] == "127.0.0.1" and seen["hosts"] == ["algo-1", "algo-2"]
-    assert [w.split(":")[0] for w in seen["tf"]["cluster"]["worker"]] == ["127.0.0.1", "127.0.0.1"]
+    assert [w.split(":")[0] for w in seen["tf"]["cluster"]["worker"]] == ["127.0.0.1", address]
     assert seen["tf"]["task"]["index"] == 1
     # The agent ran in its own folder (the runner's paths rewritten to it); what it wrote came back.
     assert (tmp_path / "agent-work" / "hosts" / "algo-2" / "model" / "algo-2.json").is_file()

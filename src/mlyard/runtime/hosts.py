@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from mlyard.runtime.metrics import LineSplitter, MetricParser
-from mlyard.runtime.runner_channel import Appender
+from mlyard.runtime.runner_channel import Appender, ChannelWatch
 
-__all__ = ["HostProcess", "MetricSink", "terminate_all", "kill_tree"]
+__all__ = ["HostProcess", "MetricSink", "ExitWatch", "terminate_all", "kill_tree"]
 
 _TAIL_BYTES = 16 * 1024
 
@@ -33,6 +33,53 @@ class MetricSink:
 
     def close(self) -> None:
         self._out.close()
+
+
+class ExitWatch:
+    """Waits until one of some local processes exits (their pidfds), a file is written in the
+    folders ``watch`` watches, or a timeout passes; a waiter that wakes for nothing costs no CPU."""
+
+    def __init__(self, pids: list[int], watch: ChannelWatch | None = None) -> None:
+        self._fds: list[int] = []
+        self._live = 0
+        self._poller = select.poll()
+        self._watch = watch if watch is not None and watch.available else None
+        for pid in pids:
+            try:
+                fd = os.pidfd_open(pid)
+            except (AttributeError, OSError):  # no pidfds here (or the process is gone): plain timeouts
+                continue
+            self._fds.append(fd)
+            self._poller.register(fd, select.POLLIN)
+            self._live += 1
+        if self._watch is not None:
+            self._poller.register(self._watch.fileno(), select.POLLIN)
+
+    @property
+    def watching(self) -> bool:
+        """Whether an exit wakes the waiter (every process has a pidfd)."""
+        return bool(self._fds)
+
+    def wait(self, timeout: float) -> bool:
+        """True if a watched folder was written meanwhile."""
+        if not self._live and self._watch is None:
+            time.sleep(timeout)
+            return False
+        written = False
+        for fd, _ in self._poller.poll(timeout * 1000):
+            if self._watch is not None and fd == self._watch.fileno():
+                self._watch.drain()
+                written = True
+            else:  # ended: its exit is seen by the caller's poll; do not wake for it again
+                self._poller.unregister(fd)
+                self._live -= 1
+        return written
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+        self._live = 0
 
 
 class HostProcess:
@@ -61,6 +108,7 @@ class HostProcess:
             cmd = cgroup.wrap(cmd)  # joins the group before anything of the host runs
         self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True, pass_fds=pass_fds)
+        self._exit = ExitWatch([self.proc.pid])
         self._threads = [
             threading.Thread(target=self._pump, args=(self.proc.stdout, False), daemon=True),
             threading.Thread(target=self._pump, args=(self.proc.stderr, True), daemon=True),
@@ -137,6 +185,7 @@ class HostProcess:
         if self.proc.poll() is None:
             self.signal(signal.SIGKILL)
             self.proc.wait()
+        self._exit.close()
         if not self._cleaned:
             self.kill_leftovers()
 
@@ -152,7 +201,13 @@ class HostProcess:
         self._log.close()
 
     def wait(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for the entry point to exit."""
+        """Wait up to ``timeout`` seconds for the entry point to exit (woken by its pidfd at once;
+        ``Popen.wait`` would look up to 20 times a second)."""
+        if self.proc.poll() is not None:
+            return
+        if self._exit.watching:
+            self._exit.wait(timeout)
+            return
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -67,6 +67,7 @@ class RemoteHost:
         self._code: int | None = None
         self._signals = 0
         self._next_look = 0.0
+        self.watched = False  # the runner sees the agent's writes here through inotify (ChannelWatch)
         self._every = _poll_every(channel, 0.0)
         self._since = time.monotonic()
         self._finished = False
@@ -98,7 +99,7 @@ class RemoteHost:
         now = time.monotonic()
         if now < self._next_look:
             return None
-        self._every = _poll_every(self.channel, now - self._since)
+        self._every = 0.25 if self.watched else _poll_every(self.channel, now - self._since)
         self._next_look = now + self._every
         self._read_log()
         data = self.channel.get(_key(self.name, "exit.json"))
@@ -110,6 +111,10 @@ class RemoteHost:
         self._unpack()  # before the code is told: a failure reason reads the host's files
         self._code = int(done["code"])
         return self._code
+
+    def look_now(self) -> None:
+        """Something was written in the host's folder: the next ``poll`` reads the channel."""
+        self._next_look = 0.0
 
     def signal(self, sig: int) -> None:
         self._signals += 1

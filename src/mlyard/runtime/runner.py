@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import sys
 import threading
@@ -22,9 +21,10 @@ from typing import Any
 
 from mlyard.errors import ValidationError
 from mlyard.runtime.contract import HostLayout
-from mlyard.runtime.hosts import HostProcess, MetricSink, kill_tree, terminate_all
+from mlyard.runtime.hosts import ExitWatch, HostProcess, MetricSink, kill_tree, terminate_all
 from mlyard.runtime.metrics import MetricParser
-from mlyard.runtime.runner_channel import RunnerChannel, work_dir_for
+from mlyard.runtime.remote import RemoteHost
+from mlyard.runtime.runner_channel import ChannelWatch, RunnerChannel, work_dir_for
 from mlyard.runtime.state import TERMINAL, StateFile
 
 __all__ = ["JobRunner", "JobFailure", "main", "STOP_REQUESTED", "job_environment", "public_environment",
@@ -359,8 +359,6 @@ class JobRunner:
 
     def _run_hosts(self, commands: list[tuple[str, list[str], dict[str, str], str | None, bool]]
                    ) -> tuple[str, str | None]:
-        from mlyard.runtime.remote import RemoteHost
-
         parser = MetricParser(self.metric_definitions())
         sink = MetricSink(self.channel.appender("metrics.jsonl"))
         started: dict[str, Any] = {}
@@ -399,13 +397,36 @@ class JobRunner:
         started = self.t0
         limit = self.max_runtime()
         next_tick = started + 1.0
-        exits = _ExitWatch([p.proc.pid for p in self.procs if hasattr(p, "proc")])
+        watch = self._watch_remote_hosts()
+        exits = ExitWatch([p.proc.pid for p in self.procs if isinstance(p, HostProcess)], watch)
+        for p in self.procs:
+            if isinstance(p, RemoteHost):
+                p.watched = watch is not None
         try:
             return self._watch(started, limit, next_tick, exits)
         finally:
             exits.close()
+            if watch is not None:
+                watch.close()
 
-    def _watch(self, started: float, limit: float | None, next_tick: float, exits: _ExitWatch
+    def _watch_remote_hosts(self) -> ChannelWatch | None:
+        """An inotify watch on the remote hosts' folders of the channel, where their agents write
+        their ends, if it sees those writes: the channel is a folder here and the agents share this
+        machine (its kernel), as the nodes of a test cluster do. A shared file system's writes from
+        other machines are not seen by inotify: there (or with no remote host) None, and the hosts
+        are polled."""
+        remote = [h for h in self.hosts if self.placement[h]["remote"]]
+        here = {self.address(h) for h in self.hosts if not self.placement[h]["remote"]}
+        if not remote or self.channel.local is None or len(here) != 1 \
+                or any(self.address(h) not in here for h in remote):
+            return None
+        watch = ChannelWatch()
+        if watch.watch({self.channel.local / "hosts" / h for h in remote}):
+            return watch
+        watch.close()
+        return None
+
+    def _watch(self, started: float, limit: float | None, next_tick: float, exits: ExitWatch
                ) -> tuple[str, str | None]:
         while True:
             codes = [p.poll() for p in self.procs]
@@ -442,37 +463,13 @@ class JobRunner:
             if now >= next_tick:
                 self.on_tick()
                 next_tick = now + 1.0
-            # A local host's exit wakes this at once; hosts elsewhere, a stop and max_run are looked
-            # at every 50 ms (every 5 ms in the job's first second).
-            exits.wait(0.005 if now - started < 1.0 else 0.05)
-
-
-class _ExitWatch:
-    """Waits until one of some local processes exits (their pidfds), or a timeout passes."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self._fds: list[int] = []
-        self._poller = select.poll()
-        for pid in pids:
-            try:
-                fd = os.pidfd_open(pid)
-            except (AttributeError, OSError):  # no pidfds here (or the process is gone): plain timeouts
-                continue
-            self._fds.append(fd)
-            self._poller.register(fd, select.POLLIN)
-
-    def wait(self, timeout: float) -> None:
-        if self._fds:
-            ready = self._poller.poll(timeout * 1000)
-            for fd, _ in ready:  # ended: its exit is seen by the caller's poll; do not wake for it again
-                self._poller.unregister(fd)
-        else:
-            time.sleep(timeout)
-
-    def close(self) -> None:
-        for fd in self._fds:
-            os.close(fd)
-        self._fds = []
+            # A local host's exit wakes this at once, and so does a remote host's agent writing its
+            # end where the folder is watched; unwatched hosts elsewhere, a stop and max_run are
+            # looked at every 50 ms (every 5 ms in the job's first second).
+            if exits.wait(0.005 if now - started < 1.0 else 0.05):
+                for p in self.procs:
+                    if isinstance(p, RemoteHost):
+                        p.look_now()
 
 
 def _chown_tree(top: Path, uid: int) -> None:

@@ -252,14 +252,16 @@ def pump_to_channel(pipe: IO[bytes], location: str, name: str) -> threading.Thre
 
 
 class ChannelWatch:
-    """Calls ``on_change`` when a file is written in a watched local channel's top folder (the
-    runner's ``state.json`` and ``metrics.jsonl``; logs, in ``logs/``, do not count), through
-    Linux's inotify, so that the control plane need not look at every channel every few
-    milliseconds. ``available`` is False where inotify cannot be had; callers then poll."""
+    """Tells when a file is written in a watched local folder of a channel (the control plane
+    watches channels' top folders: the runner's ``state.json`` and ``metrics.jsonl``, not the logs
+    in ``logs/``; a runner watches its remote hosts' folders), through Linux's inotify, so that
+    neither side need look every few milliseconds. With ``on_change``, a thread calls it on each
+    write; without, the owner waits on ``fileno()`` itself and calls ``drain()``. ``available`` is
+    False where inotify cannot be had; callers then poll."""
 
     _EVENTS = 0x2 | 0x8 | 0x80  # IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO
 
-    def __init__(self, on_change: Any) -> None:
+    def __init__(self, on_change: Any = None) -> None:
         import ctypes
 
         self._on_change = on_change
@@ -267,12 +269,23 @@ class ChannelWatch:
         self._fd = -1
         try:
             self._libc = ctypes.CDLL(None, use_errno=True)
-            self._fd = int(self._libc.inotify_init1(os.O_CLOEXEC))
+            self._fd = int(self._libc.inotify_init1(os.O_CLOEXEC | os.O_NONBLOCK))
         except (OSError, AttributeError):
             self._fd = -1
         self.available = self._fd >= 0
-        if self.available:
+        if self.available and on_change is not None:
             threading.Thread(target=self._read, name="mlyard-channel-watch", daemon=True).start()
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def drain(self) -> None:
+        """Read the pending events (the owner waits on ``fileno()`` again after)."""
+        try:
+            while os.read(self._fd, 65536):
+                pass
+        except OSError:  # nothing more pending (EAGAIN), or closed
+            pass
 
     def _read(self) -> None:
         import select
@@ -282,10 +295,9 @@ class ChannelWatch:
             try:
                 if not select.select([fd], [], [], 1.0)[0]:
                     continue
-                if not os.read(fd, 65536):
-                    return
             except (OSError, ValueError):
                 break
+            self.drain()
             self._on_change()
         os.close(fd)
 
@@ -305,6 +317,8 @@ class ChannelWatch:
         return complete
 
     def close(self) -> None:
-        """Stop watching (the reading thread ends within a second, then the descriptor is closed)."""
-        if self._fd >= 0:
+        """Stop watching (with a thread, it ends within a second, then closes the descriptor)."""
+        if self._fd >= 0 and self.available:
             self.available = False
+            if self._on_change is None:
+                os.close(self._fd)
