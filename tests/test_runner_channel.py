@@ -130,6 +130,21 @@ def _spec_of_a_two_host_job(tmp_path: Path, home: Path) -> dict:
     return dict(json.loads((home / "jobs" / est.latest_training_job.name / "spec.json").read_text()))
 
 
+def _inotify_and_pidfds() -> bool:
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    watch = ChannelWatch()
+    available = watch.available
+    watch.close()
+    return available
+
+
+needs_waits = pytest.mark.skipif(not _inotify_and_pidfds(), reason="needs Linux's pidfds and inotify")
+
+
+@needs_waits
 def test_an_exit_watch_wakes_at_an_exit_and_at_a_write_in_a_watched_folder(tmp_path: Path) -> None:
     """What the runner waits on while its hosts run: a local host's exit (its pidfd) and an agent's
     write in a remote host's folder (inotify) each wake it long before its timeout; a write
@@ -159,6 +174,62 @@ def test_an_exit_watch_wakes_at_an_exit_and_at_a_write_in_a_watched_folder(tmp_p
         watch.close()
 
 
+@needs_waits
+def test_a_watched_remote_host_is_read_when_its_folder_is_written_or_it_was_signalled(tmp_path: Path) -> None:
+    """A watched remote host is read every 250 ms at most, unless told a write happened
+    (``look_now``, the runner's inotify wake-up), or once it was signalled (its end is awaited)."""
+    from mlyard.runtime.hosts import MetricSink
+    from mlyard.runtime.metrics import MetricParser
+    from mlyard.runtime.remote import RemoteHost
+
+    channel = RunnerChannel(tmp_path / "channel")
+    channel.create()
+    work = tmp_path / "work"
+    (work / "hosts" / "algo-2").mkdir(parents=True)
+    (work / "hosts" / "algo-3").mkdir(parents=True)
+    sink = MetricSink(channel.appender("metrics.jsonl"))
+    host = RemoteHost(channel, "algo-2", ["true"], {}, None, False, work / "hosts" / "algo-2", work,
+                      MetricParser([]), sink)
+    host.watched = True
+    assert host.poll() is None  # its first look
+    channel.put("hosts/algo-2/exit.json", json.dumps({"code": 3, "stderr_tail": ""}).encode())
+    assert host.poll() is None  # not looked at again yet
+    host.look_now()
+    assert host.poll() == 3
+    other = RemoteHost(channel, "algo-3", ["true"], {}, None, False, work / "hosts" / "algo-3", work,
+                       MetricParser([]), sink)
+    other.watched = True
+    assert other.poll() is None
+    other.signal(15)
+    assert not other.watched and json.loads(channel.get("hosts/algo-3/signal") or b"{}")["signal"] == 15
+    channel.put("hosts/algo-3/exit.json", json.dumps({"code": 143, "stderr_tail": ""}).encode())
+    start = time.monotonic()
+    other.wait(60)
+    assert other.poll() == 143 and time.monotonic() - start < 0.2
+    sink.close()
+
+
+@needs_waits
+def test_a_host_process_wait_returns_when_the_host_exits(tmp_path: Path) -> None:
+    from mlyard.runtime.hosts import HostProcess
+    from mlyard.runtime.metrics import MetricParser
+
+    channel = RunnerChannel(tmp_path)
+    channel.create()
+    host = HostProcess("algo-1", [sys.executable, "-c", "import time; time.sleep(0.3)"], dict(os.environ), None,
+                       channel.appender("logs/algo-1.log"), MetricParser([]), None, False)
+    start = time.monotonic()
+    host.wait(60)
+    assert host.poll() == 0 and time.monotonic() - start < 30
+    host.end()
+    host.finish()
+    host.wait(60)  # after the end: at once
+    assert time.monotonic() - start < 30
+    for pipe in (host.proc.stdout, host.proc.stderr):
+        assert pipe is not None
+        pipe.close()
+
+
 @pytest.mark.parametrize("fail", [False, True])
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.2"])
 def test_a_host_placed_on_another_machine_runs_through_an_agent(home: Path, tmp_path: Path, fail: bool,
@@ -186,6 +257,8 @@ def test_a_host_placed_on_another_machine_runs_through_an_agent(home: Path, tmp_
     runner = subprocess.run([sys.executable, "-m", "mlyard.runtime.runner", channel.uri, str(tmp_path / "work")],
                             env=env, timeout=120, capture_output=True)
     assert agent.wait(timeout=60) == 0
+    if _inotify_and_pidfds():  # the agent shares the runner's address, so its writes are watched, not polled
+        assert (b"watching algo-2 through inotify" in runner.stdout) == (address == "127.0.0.1"), runner.stdout
     state = channel.read_state()
     assert state is not None, runner.stderr.decode()
     assert b"algo-2 loss=0.25\n" in channel.read("logs/algo-2.log", 0, 10000)  # stdout and stderr interleave

@@ -57,7 +57,7 @@ class ExitWatch:
 
     @property
     def watching(self) -> bool:
-        """Whether an exit wakes the waiter (every process has a pidfd)."""
+        """Whether an exit wakes the waiter (some process has a pidfd)."""
         return bool(self._fds)
 
     def wait(self, timeout: float) -> bool:
@@ -66,8 +66,12 @@ class ExitWatch:
             time.sleep(timeout)
             return False
         written = False
-        for fd, _ in self._poller.poll(timeout * 1000):
+        for fd, events in self._poller.poll(timeout * 1000):
             if self._watch is not None and fd == self._watch.fileno():
+                if events & (select.POLLNVAL | select.POLLERR):  # the watch was closed: poll from now on
+                    self._poller.unregister(fd)
+                    self._watch = None
+                    continue
                 self._watch.drain()
                 written = True
             else:  # ended: its exit is seen by the caller's poll; do not wake for it again
@@ -80,6 +84,8 @@ class ExitWatch:
             os.close(fd)
         self._fds = []
         self._live = 0
+        self._poller = select.poll()
+        self._watch = None
 
 
 class HostProcess:

@@ -117,6 +117,10 @@ class RemoteHost:
         self._next_look = 0.0
 
     def signal(self, sig: int) -> None:
+        # Signalled (a stop, a failed host, max_run): its end is awaited, and looked for as often
+        # as where unwatched, so that a host ending within its grace period is seen to.
+        self.watched = False
+        self.look_now()
         self._signals += 1
         self.channel.put(_key(self.name, "signal"), json.dumps({"signal": int(sig), "seq": self._signals}).encode())
 

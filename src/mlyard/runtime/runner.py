@@ -397,15 +397,18 @@ class JobRunner:
         started = self.t0
         limit = self.max_runtime()
         next_tick = started + 1.0
-        watch = self._watch_remote_hosts()
-        exits = ExitWatch([p.proc.pid for p in self.procs if isinstance(p, HostProcess)], watch)
-        for p in self.procs:
-            if isinstance(p, RemoteHost):
-                p.watched = watch is not None
+        watch: ChannelWatch | None = None
+        exits: ExitWatch | None = None
         try:
+            watch = self._watch_remote_hosts()
+            exits = ExitWatch([p.proc.pid for p in self.procs if isinstance(p, HostProcess)], watch)
+            for p in self.procs:
+                if isinstance(p, RemoteHost):
+                    p.watched = watch is not None
             return self._watch(started, limit, next_tick, exits)
         finally:
-            exits.close()
+            if exits is not None:
+                exits.close()
             if watch is not None:
                 watch.close()
 
@@ -422,6 +425,8 @@ class JobRunner:
             return None
         watch = ChannelWatch()
         if watch.watch({self.channel.local / "hosts" / h for h in remote}):
+            print(f"runner: watching {', '.join(remote)} through inotify (their agents share this machine)",
+                  flush=True)
             return watch
         watch.close()
         return None

@@ -281,6 +281,8 @@ class ChannelWatch:
 
     def drain(self) -> None:
         """Read the pending events (the owner waits on ``fileno()`` again after)."""
+        if self._fd < 0:
+            return
         try:
             while os.read(self._fd, 65536):
                 pass
@@ -322,3 +324,4 @@ class ChannelWatch:
             self.available = False
             if self._on_change is None:
                 os.close(self._fd)
+                self._fd = -1
